@@ -1,0 +1,33 @@
+# diffmem_area(NAME [TORCH] DEPS a b ...)
+# One static library per layer, built from src/NAME/*.cpp (and *.cu when CUDA is enabled).
+# TORCH: the layer's sources include torch; it gets a shared precompiled header of torch/torch.h.
+set(DIFFMEM_AREAS "")
+
+# One precompiled torch/torch.h shared by every layer that uses torch (built once, ~20 s).
+add_library(diffmem_pch STATIC ${PROJECT_SOURCE_DIR}/cmake/pch.cpp)
+target_link_libraries(diffmem_pch PUBLIC ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json)
+target_precompile_headers(diffmem_pch PRIVATE <torch/torch.h>)
+function(diffmem_area name)
+  cmake_parse_arguments(A "TORCH" "" "DEPS" ${ARGN})
+  file(GLOB srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${name}/*.cpp)
+  if(NOT srcs)
+    # A layer with no code yet still exists as a target so that the graph stays the same.
+    add_library(diffmem_${name} INTERFACE)
+    target_include_directories(diffmem_${name} INTERFACE ${PROJECT_SOURCE_DIR}/include)
+    foreach(d ${A_DEPS})
+      target_link_libraries(diffmem_${name} INTERFACE diffmem_${d})
+    endforeach()
+  else()
+    add_library(diffmem_${name} STATIC ${srcs})
+    target_include_directories(diffmem_${name} PUBLIC ${PROJECT_SOURCE_DIR}/include)
+    foreach(d ${A_DEPS})
+      target_link_libraries(diffmem_${name} PUBLIC diffmem_${d})
+    endforeach()
+    target_link_libraries(diffmem_${name} PUBLIC nlohmann_json::nlohmann_json)
+    if(A_TORCH)
+      target_link_libraries(diffmem_${name} PUBLIC ${TORCH_LIBRARIES})
+      target_precompile_headers(diffmem_${name} REUSE_FROM diffmem_pch)
+    endif()
+  endif()
+  set(DIFFMEM_AREAS ${DIFFMEM_AREAS} diffmem_${name} PARENT_SCOPE)
+endfunction()

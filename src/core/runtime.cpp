@@ -1,0 +1,29 @@
+#include "diffmem/core/runtime.h"
+
+#include <torch/torch.h>
+
+#include <thread>
+
+#include "diffmem/core/error.h"
+
+namespace diffmem::core {
+
+int set_threads(int n) {
+  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(n);
+  return n;
+}
+
+bool cuda_available() { return torch::cuda::is_available(); }
+
+std::string resolve_device(const std::string& requested) {
+  if (requested == "auto" || requested.empty()) return cuda_available() ? "cuda" : "cpu";
+  if (requested == "cpu") return "cpu";
+  if (requested.rfind("cuda", 0) == 0) {
+    if (!cuda_available()) fail("--device", "a CUDA device", "none (this build or machine has no GPU)");
+    return requested;
+  }
+  fail("--device", "cpu, cuda, cuda:N or auto", "'" + requested + "'");
+}
+
+}  // namespace diffmem::core

@@ -1,0 +1,42 @@
+#pragma once
+// Subcommands register themselves here, one file each, so adding a command never edits main.cpp.
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "diffmem/core/progress.h"
+
+namespace diffmem::cli {
+
+/// Options every command shares, parsed by main before the subcommand runs.
+struct GlobalOptions {
+  int threads = 0;        // 0 = all cores
+  std::string device = "auto";
+  bool quiet = false;
+  bool verbose = false;
+};
+
+GlobalOptions& globals();
+
+/// Applies the global options (threads, log level). Every command's callback calls it first.
+void start();
+
+/// Progress callback that draws a refreshing line on a terminal and plain lines otherwise.
+ProgressFn terminal_progress();
+
+using Registrar = std::function<void(CLI::App& app)>;
+
+/// Adds a subcommand factory; `order` sorts --help output (pipeline order).
+int register_command(int order, Registrar r);
+
+}  // namespace diffmem::cli
+
+#define DIFFMEM_CONCAT2(a, b) a##b
+#define DIFFMEM_CONCAT(a, b) DIFFMEM_CONCAT2(a, b)
+/// DIFFMEM_COMMAND(order) { ... app.add_subcommand(...) ... }
+#define DIFFMEM_COMMAND(order)                                                     \
+  static void DIFFMEM_CONCAT(register_cmd_, __LINE__)(CLI::App & app);             \
+  static const int DIFFMEM_CONCAT(registered_cmd_, __LINE__) =                     \
+      ::diffmem::cli::register_command(order, &DIFFMEM_CONCAT(register_cmd_, __LINE__)); \
+  static void DIFFMEM_CONCAT(register_cmd_, __LINE__)(CLI::App & app)

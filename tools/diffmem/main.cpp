@@ -1,0 +1,104 @@
+// diffmem: what did a diffusion model memorize from its training data?
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+#include <c10/util/Exception.h>
+
+#include "command.h"
+#include "diffmem/core/error.h"
+#include "diffmem/core/log.h"
+#include "diffmem/core/runtime.h"
+
+namespace diffmem::cli {
+
+GlobalOptions& globals() {
+  static GlobalOptions g;
+  return g;
+}
+
+void start() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  auto& g = globals();
+  if (g.verbose) log::set_level(log::Level::kDebug);
+  if (g.quiet) log::set_level(log::Level::kWarn);
+  core::set_threads(g.threads);
+}
+
+static std::multimap<int, Registrar>& registry() {
+  static std::multimap<int, Registrar> r;
+  return r;
+}
+
+int register_command(int order, Registrar r) {
+  registry().emplace(order, std::move(r));
+  return order;
+}
+
+static std::string fmt_duration(double s) {
+  if (s < 0) return "?";
+  char buf[32];
+  int t = static_cast<int>(s + 0.5);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%dh%02dm", t / 3600, (t / 60) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%dm%02ds", t / 60, t % 60);
+  return buf;
+}
+
+ProgressFn terminal_progress() {
+  if (globals().quiet) return {};
+  bool tty = ::isatty(::fileno(stderr));
+  return [tty](const ProgressEvent& e) {
+    char line[512];
+    double pct = e.total > 0 ? 100.0 * e.done / e.total : 0.0;
+    std::snprintf(line, sizeof line, "%s: %lld/%lld %s (%.0f%%) %.1f %s/s eta %s%s%s",
+                  e.stage.c_str(), static_cast<long long>(e.done),
+                  static_cast<long long>(e.total), e.unit.c_str(), pct, e.rate, e.unit.c_str(),
+                  fmt_duration(e.eta_s).c_str(), e.detail.empty() ? "" : "  ", e.detail.c_str());
+    if (tty) {
+      std::fprintf(stderr, "\r\033[K%s%s", line, e.finished ? "\n" : "");
+    } else {
+      std::fprintf(stderr, "%s\n", line);
+    }
+    std::fflush(stderr);
+  };
+}
+
+}  // namespace diffmem::cli
+
+int main(int argc, char** argv) {
+  using namespace diffmem;
+  CLI::App app{
+      "diffmem: measure what a diffusion model memorized from its training data\n"
+      "(Carlini et al., Extracting Training Data from Diffusion Models, USENIX Security 2023)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "diffmem 0.1.0");
+  auto& g = cli::globals();
+  app.add_option("--threads", g.threads, "CPU threads for tensor work (0 = all cores)")
+      ->capture_default_str();
+  app.add_option("--device", g.device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  app.add_flag("-q,--quiet", g.quiet, "No progress output");
+  app.add_flag("-v,--verbose", g.verbose, "Debug logging");
+  for (auto& [order, reg] : cli::registry()) reg(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const diffmem::Error& e) {
+    std::fprintf(stderr, "diffmem: error: %s\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "diffmem: error: %s\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "diffmem: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
