@@ -1,4 +1,4 @@
-# diffmem_area(NAME [TORCH] DEPS a b ...)
+# diffmem_area(NAME [TORCH] DEPS a b ... [LIBS x y ...])
 # One static library per layer, built from src/NAME/*.cpp (and *.cu when CUDA is enabled).
 # TORCH: the layer's sources include torch; it gets a shared precompiled header of torch/torch.h.
 set(DIFFMEM_AREAS "")
@@ -8,7 +8,7 @@ add_library(diffmem_pch STATIC ${PROJECT_SOURCE_DIR}/cmake/pch.cpp)
 target_link_libraries(diffmem_pch PUBLIC ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json)
 target_precompile_headers(diffmem_pch PRIVATE <torch/torch.h>)
 function(diffmem_area name)
-  cmake_parse_arguments(A "TORCH" "" "DEPS" ${ARGN})
+  cmake_parse_arguments(A "TORCH" "" "DEPS;LIBS" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${name}/*.cpp)
   if(NOT srcs)
     # A layer with no code yet still exists as a target so that the graph stays the same.
@@ -23,7 +23,7 @@ function(diffmem_area name)
     foreach(d ${A_DEPS})
       target_link_libraries(diffmem_${name} PUBLIC diffmem_${d})
     endforeach()
-    target_link_libraries(diffmem_${name} PUBLIC nlohmann_json::nlohmann_json)
+    target_link_libraries(diffmem_${name} PUBLIC nlohmann_json::nlohmann_json ${A_LIBS})
     if(A_TORCH)
       target_link_libraries(diffmem_${name} PUBLIC ${TORCH_LIBRARIES})
       target_precompile_headers(diffmem_${name} REUSE_FROM diffmem_pch)

@@ -1,0 +1,43 @@
+#pragma once
+// The canonical data set every stage reads: a directory with
+//   images.npy    uint8 [N,H,W,C]
+//   labels.npy    int64 [N], -1 where the source has no label
+//   ids.npy       int64 [N], index of each image in its source (results name images by it)
+//   manifest.json source, shape, count, options, and (when planted) duplicate groups
+//   members.npy   optional bool [N]: the member mask of a split (LiRA convention)
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include "diffmem/io/array.h"
+#include "diffmem/io/json.h"
+
+namespace diffmem::data {
+
+struct Dataset {
+  io::HostArray images;          // U8 [N,H,W,C]
+  std::vector<int64_t> labels;   // [N]
+  std::vector<int64_t> ids;      // [N]
+  io::Json manifest = io::Json::object();
+
+  int64_t size() const { return images.shape.empty() ? 0 : images.shape[0]; }
+  int64_t height() const { return images.shape.at(1); }
+  int64_t width() const { return images.shape.at(2); }
+  int64_t channels() const { return images.shape.at(3); }
+  /// Pointer to image i's H*W*C bytes.
+  const uint8_t* image(int64_t i) const;
+};
+
+/// Loads a dataset directory; throws diffmem::Error naming the file on a missing file or on
+/// arrays whose shapes disagree.
+Dataset load_dataset(const std::filesystem::path& dir);
+
+/// Writes images.npy, labels.npy, ids.npy and manifest.json (each atomically; the manifest last, so
+/// a directory with a manifest is complete).
+void save_dataset(const std::filesystem::path& dir, const Dataset& ds);
+
+/// members.npy of a directory (dataset or model folder), if present.
+std::optional<std::vector<bool>> load_members(const std::filesystem::path& dir);
+void save_members(const std::filesystem::path& dir, const std::vector<bool>& members);
+
+}  // namespace diffmem::data

@@ -1,0 +1,27 @@
+#pragma once
+// NumPy .npy files (format v1.0 and v2.0, C order, little-endian): uint8, int64, float32 and the
+// other dtypes of io::DType. What diffmem writes numpy opens, and the other way round.
+#include <filesystem>
+
+#include "diffmem/io/array.h"
+
+namespace diffmem::io {
+
+struct NpyHeader {
+  DType dtype = DType::kU8;
+  std::vector<int64_t> shape;
+  size_t data_offset = 0;  // bytes from the start of the file to the first element
+};
+
+/// Reads and validates only the header (cheap; used to count shards without loading them).
+/// Throws diffmem::Error naming the file on a bad magic, an unsupported dtype, Fortran order, or a
+/// file whose size does not match the header.
+NpyHeader read_npy_header(const std::filesystem::path& path);
+
+/// Reads the whole array.
+HostArray read_npy(const std::filesystem::path& path);
+
+/// Writes through temp file + rename; version 1.0 when the header fits, else 2.0.
+void write_npy(const std::filesystem::path& path, const HostArray& array);
+
+}  // namespace diffmem::io
