@@ -2,6 +2,7 @@
 // A host-side n-d array in raw bytes: what the file formats (npy, safetensors, IDX, CIFAR, images)
 // read and write. Torch-free on purpose; io/tensor_bridge.h converts to and from torch::Tensor.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@ enum class DType { kU8, kI8, kI16, kI32, kI64, kF16, kBF16, kF32, kF64, kBool };
 size_t dtype_size(DType d);
 /// safetensors spelling: "U8", "I64", "F32", "BF16", "BOOL", ...
 std::string dtype_name(DType d);
+/// Inverse of dtype_name; nullopt for a name diffmem does not support (e.g. "U16", "F8_E4M3").
+std::optional<DType> dtype_from_name(const std::string& name);
 
 struct HostArray {
   DType dtype = DType::kU8;

@@ -19,8 +19,9 @@ void write_png(const std::filesystem::path& path, const HostArray& image);
 /// Resizes U8 [H,W,C] to [h,w,C] (stb's default filter: Mitchell when shrinking, cubic when growing).
 HostArray resize_image(const HostArray& image, int height, int width);
 
-/// Tiles U8 [N,H,W,C] images into one [rows*H + pad, cols*W + pad, C] grid, `cols` per row,
-/// `pad` pixels of `pad_value` between and around tiles.
+/// Tiles U8 [N,H,W,C] images into one [rows*(H+pad) + pad, cols*(W+pad) + pad, C] grid, `cols`
+/// per row (fewer when N < cols), rows = ceil(N / cols), `pad` pixels of `pad_value` between and
+/// around tiles; unused cells are pad_value too.
 HostArray make_grid(const HostArray& images, int cols, int pad = 2, uint8_t pad_value = 255);
 
 }  // namespace diffmem::io

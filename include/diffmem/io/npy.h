@@ -24,4 +24,11 @@ HostArray read_npy(const std::filesystem::path& path);
 /// Writes through temp file + rename; version 1.0 when the header fits, else 2.0.
 void write_npy(const std::filesystem::path& path, const HostArray& array);
 
+/// As write_npy, but with at least format version `min_major` (1 or 2): 2 forces a v2.0 header,
+/// which numpy also opens (tests use it; so could files meant for very old readers, with 1).
+void write_npy(const std::filesystem::path& path, const HostArray& array, int min_major);
+
+/// The numpy `descr` of a dtype ("|u1", "<f4", ...); fails for BF16, which numpy lacks.
+std::string npy_descr(DType dtype);
+
 }  // namespace diffmem::io
