@@ -1,0 +1,348 @@
+#include "diffmem/train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <deque>
+
+#include "diffmem/core/error.h"
+#include "diffmem/core/log.h"
+#include "diffmem/core/rng.h"
+#include "diffmem/core/runtime.h"
+#include "diffmem/diffusion/loss.h"
+#include "diffmem/diffusion/noise.h"
+#include "diffmem/diffusion/sampler.h"
+#include "diffmem/diffusion/schedule.h"
+#include "diffmem/io/safetensors.h"
+#include "diffmem/io/tensor_bridge.h"
+#include "diffmem/model/checkpoint.h"
+#include "diffmem/model/unet2d.h"
+#include "diffmem/train/optimizer.h"
+
+namespace diffmem::train {
+namespace fs = std::filesystem;
+
+static constexpr const char* kStateFile = "training_state.safetensors";
+static constexpr const char* kOptionsFile = "train_options.json";
+
+io::Json to_json(const TrainOptions& o) {
+  return io::Json{{"preset", o.preset},
+                  {"unet_config", o.unet_config},
+                  {"steps", o.steps},
+                  {"batch", o.batch},
+                  {"lr", o.lr},
+                  {"warmup_steps", o.warmup_steps},
+                  {"grad_clip", o.grad_clip},
+                  {"ema_decay", o.ema_decay},
+                  {"flip", o.flip},
+                  {"checkpoint_every", o.checkpoint_every},
+                  {"seed", o.seed},
+                  {"device", o.device},
+                  {"beta_schedule", o.beta_schedule},
+                  {"num_train_timesteps", o.num_train_timesteps}};
+}
+
+TrainOptions train_options_from_json(const io::Json& j, const std::string& where) {
+  TrainOptions o;
+  if (!j.is_object()) fail(where, "a JSON object of training options", j.type_name());
+  try {
+    auto get = [&](const char* k, auto& field) {
+      if (j.contains(k)) field = j.at(k).get<std::decay_t<decltype(field)>>();
+    };
+    get("preset", o.preset);
+    get("unet_config", o.unet_config);
+    get("steps", o.steps);
+    get("batch", o.batch);
+    get("lr", o.lr);
+    get("warmup_steps", o.warmup_steps);
+    get("grad_clip", o.grad_clip);
+    get("ema_decay", o.ema_decay);
+    get("flip", o.flip);
+    get("checkpoint_every", o.checkpoint_every);
+    get("seed", o.seed);
+    get("device", o.device);
+    get("beta_schedule", o.beta_schedule);
+    get("num_train_timesteps", o.num_train_timesteps);
+  } catch (const nlohmann::json::exception& e) {
+    fail(where, "training options of the right types", e.what());
+  }
+  return o;
+}
+
+std::vector<bool> random_half(int64_t n, uint64_t seed) {
+  std::vector<bool> mask(n, false);
+  for (int64_t i : core::sample_without_replacement(n, n / 2, seed)) mask[i] = true;
+  return mask;
+}
+
+namespace {
+
+// The options that must match for a rerun to continue a run (steps may grow; threads/device not).
+io::Json identity(const TrainOptions& o) {
+  io::Json j = to_json(o);
+  j.erase("steps");
+  j.erase("device");
+  j.erase("checkpoint_every");
+  return j;
+}
+
+model::UNet2DConfig make_config(const data::Dataset& ds, const TrainOptions& o) {
+  model::UNet2DConfig c = o.unet_config.empty() ? model::UNet2DConfig::preset(o.preset)
+                                                : model::read_unet2d_config(o.unet_config);
+  if (ds.height() != ds.width())
+    fail("--data", "square images", std::to_string(ds.height()) + "x" + std::to_string(ds.width()));
+  c.sample_size = ds.height();
+  c.in_channels = ds.channels();
+  c.out_channels = ds.channels();
+  c.validate(o.unet_config.empty() ? "preset " + o.preset : o.unet_config);
+  return c;
+}
+
+NamedTensors named_params(model::UNet2D& net) {
+  NamedTensors out;
+  for (auto& p : net->named_parameters()) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+std::map<std::string, torch::Tensor> with_prefix(const std::string& prefix,
+                                                 const std::map<std::string, torch::Tensor>& in) {
+  std::map<std::string, torch::Tensor> out;
+  for (auto& [k, v] : in) out[prefix + k] = v;
+  return out;
+}
+
+std::map<std::string, torch::Tensor> strip_prefix(const std::string& prefix,
+                                                  const io::Safetensors& file) {
+  std::map<std::string, torch::Tensor> out;
+  for (auto& [k, v] : file.tensors)
+    if (k.rfind(prefix, 0) == 0) out[k.substr(prefix.size())] = io::to_tensor(v);
+  return out;
+}
+
+std::map<std::string, torch::Tensor> as_map(const NamedTensors& t) {
+  return {t.begin(), t.end()};
+}
+
+// Batch rows for a step: consecutive slices of per-epoch seeded permutations of `rows`.
+class BatchPlan {
+ public:
+  BatchPlan(std::vector<int64_t> rows, int64_t batch, uint64_t seed)
+      : rows_(std::move(rows)), batch_(batch), seed_(seed) {}
+  std::vector<int64_t> rows_for(int64_t step) {
+    std::vector<int64_t> out(batch_);
+    const int64_t m = static_cast<int64_t>(rows_.size());
+    for (int64_t j = 0; j < batch_; ++j) {
+      int64_t p = step * batch_ + j;
+      int64_t epoch = p / m;
+      if (epoch != epoch_) {
+        perm_ = core::sample_without_replacement(m, m, core::derive_seed(seed_, epoch));
+        epoch_ = epoch;
+      }
+      out[j] = rows_[perm_[p % m]];
+    }
+    return out;
+  }
+
+ private:
+  std::vector<int64_t> rows_;
+  int64_t batch_;
+  uint64_t seed_;
+  int64_t epoch_ = -1;
+  std::vector<int64_t> perm_;
+};
+
+void save_checkpoint(const fs::path& out, int64_t step, model::UNet2D& net, const Ema& ema,
+                     const Adam& adam, const diffusion::SchedulerConfig& sched) {
+  torch::NoGradGuard no_grad;
+  // The diffusers folder carries the EMA weights: load them into a copy of the network.
+  auto copy = std::dynamic_pointer_cast<model::UNet2DImpl>(net->clone());
+  auto ema_map = as_map(ema.weights());
+  for (auto& p : copy->named_parameters()) p.value().copy_(ema_map.at(p.key()));
+  model::save_unet2d(*copy, out);
+  diffusion::write_scheduler_config(out / "scheduler_config.json", sched);
+
+  io::Safetensors state;
+  state.metadata = {{"format", "pt"}, {"step", std::to_string(step)}};
+  auto add = [&](const std::map<std::string, torch::Tensor>& m) {
+    for (auto& [k, v] : m) state.tensors[k] = io::from_tensor(v);
+  };
+  add(with_prefix("model/", as_map(named_params(net))));
+  add(with_prefix("ema/", ema_map));
+  add(adam.state());
+  io::write_safetensors(out / kStateFile, state);
+}
+
+}  // namespace
+
+TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& rows_in,
+                        const std::vector<bool>& members, const fs::path& out,
+                        const TrainOptions& o, const ProgressFn& progress) {
+  if (o.steps <= 0) fail("--steps", "a positive step count", std::to_string(o.steps));
+  if (o.batch <= 0) fail("--batch", "a positive batch size", std::to_string(o.batch));
+  if (ds.size() == 0) fail("--data", "a non-empty data set", "0 images");
+  std::vector<int64_t> rows = rows_in;
+  if (rows.empty())
+    for (int64_t i = 0; i < ds.size(); ++i) rows.push_back(i);
+
+  TrainResult result;
+  result.model_dir = out;
+  fs::create_directories(out);
+
+  // A rerun continues the run in `out` only when it is the same run.
+  fs::path opt_path = out / kOptionsFile;
+  if (fs::exists(opt_path)) {
+    TrainOptions prev = train_options_from_json(io::read_json(opt_path), opt_path.string());
+    if (identity(prev) != identity(o))
+      fail(opt_path.string(), "the same training options as the run already in this folder " +
+                                  identity(prev).dump(),
+           identity(o).dump() + " (use a new --out, or the same options to resume)");
+  }
+  io::write_json(opt_path, to_json(o));
+  if (!members.empty()) data::save_members(out, members);
+
+  torch::Device device(core::resolve_device(o.device));
+  model::UNet2DConfig config = make_config(ds, o);
+  diffusion::SchedulerConfig sched;
+  sched.beta_schedule = o.beta_schedule;
+  sched.num_train_timesteps = o.num_train_timesteps;
+  diffusion::validate(sched, "training schedule");
+  diffusion::NoiseSchedule schedule(sched);
+
+  torch::manual_seed(core::derive_seed(o.seed, 0xC0FFEE));  // initial weights
+  model::UNet2D net(config);
+  net->to(device);
+  result.parameters = net->parameter_count();
+  NamedTensors params = named_params(net);
+  AdamOptions ao;
+  ao.lr = o.lr;
+  ao.warmup_steps = o.warmup_steps;
+  ao.grad_clip = o.grad_clip;
+  Adam adam(params, ao);
+  Ema ema(params, o.ema_decay);
+
+  int64_t start = 0;
+  fs::path state_path = out / kStateFile;
+  if (fs::exists(state_path)) {
+    io::Safetensors st = io::read_safetensors(state_path);
+    auto it = st.metadata.find("step");
+    if (it == st.metadata.end()) fail(state_path.string(), "metadata 'step'", "none");
+    start = std::stoll(it->second);
+    torch::NoGradGuard no_grad;
+    auto model_w = strip_prefix("model/", st);
+    for (auto& [name, p] : params) {
+      auto w = model_w.find(name);
+      if (w == model_w.end()) fail(state_path.string(), "tensor 'model/" + name + "'", "none");
+      if (w->second.sizes() != p.sizes())
+        fail(state_path.string(), "model/" + name + " of shape " + c10::str(p.sizes()),
+             c10::str(w->second.sizes()));
+      p.copy_(w->second);
+    }
+    ema.load(strip_prefix("ema/", st), state_path.string());
+    std::map<std::string, torch::Tensor> moments;
+    for (auto& [k, v] : st.tensors)
+      if (k.rfind("exp_avg", 0) == 0) moments[k] = io::to_tensor(v).to(device);
+    adam.load_state(moments, state_path.string());
+    log::info("resuming " + out.string() + " from step " + std::to_string(start));
+  }
+  result.start_step = start;
+  if (start >= o.steps) {
+    result.steps_done = start;
+    result.already_done = true;
+    return result;
+  }
+
+  // The whole training set lives on the device in [-1,1]: small data sets are the point here.
+  torch::Tensor all = diffusion::from_uint8_nhwc(io::to_tensor(ds.images)).to(device);
+  const int64_t C = ds.channels(), H = ds.height(), W = ds.width();
+  const int64_t T = o.num_train_timesteps;
+  BatchPlan plan(rows, o.batch, core::derive_seed(o.seed, 0xBA7C4));
+  model::UNet2DDenoiser denoiser(net);
+  net->train();
+
+  std::deque<double> recent;
+  double recent_sum = 0;
+  ProgressMeter meter(progress, "train", o.steps, "steps", start);
+  auto t0 = std::chrono::steady_clock::now();
+  int64_t last_ckpt = start;
+  for (int64_t step = start; step < o.steps; ++step) {
+    const uint64_t ss = core::derive_seed(o.seed, static_cast<uint64_t>(step));
+    std::vector<int64_t> idx = plan.rows_for(step);
+    torch::Tensor x0 = all.index_select(0, torch::tensor(idx, torch::kLong).to(device));
+    if (o.flip) {
+      core::Rng rng(core::derive_seed(ss, 1));
+      std::vector<uint8_t> f(o.batch);
+      for (auto& b : f) b = static_cast<uint8_t>(rng.below(2));
+      torch::Tensor mask = torch::tensor(std::vector<int64_t>(f.begin(), f.end()))
+                               .to(torch::kBool)
+                               .view({o.batch, 1, 1, 1})
+                               .to(device);
+      x0 = torch::where(mask, x0.flip({3}), x0);
+    }
+    at::Generator gen = diffusion::make_cpu_generator(core::derive_seed(ss, 2));
+    torch::Tensor t = torch::randint(0, T, {o.batch}, gen, torch::kLong).to(device);
+    torch::Tensor eps = torch::randn({o.batch, C, H, W}, gen, torch::kFloat).to(device);
+    torch::manual_seed(core::derive_seed(ss, 3));  // dropout, if the config has any
+
+    adam.zero_grad();
+    auto lo = diffusion::noise_prediction_loss(denoiser, schedule, x0, t, eps);
+    double loss = lo.loss.item<double>();
+    if (!std::isfinite(loss))
+      fail(out.string(), "a finite loss at step " + std::to_string(step),
+           std::to_string(loss) + "; the last good checkpoint is step " +
+               std::to_string(last_ckpt) + " in " + state_path.string());
+    lo.loss.backward();
+    adam.step(step);
+    ema.update(params);
+
+    recent.push_back(loss);
+    recent_sum += loss;
+    if (recent.size() > 100) {
+      recent_sum -= recent.front();
+      recent.pop_front();
+    }
+    const int64_t done = step + 1;
+    char detail[64];
+    std::snprintf(detail, sizeof detail, "loss %.4f", recent_sum / recent.size());
+    meter.update(done, detail);
+    if (done == o.steps || (o.checkpoint_every > 0 && done % o.checkpoint_every == 0)) {
+      save_checkpoint(out, done, net, ema, adam, sched);
+      last_ckpt = done;
+    }
+  }
+  meter.finish();
+  double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.steps_done = o.steps;
+  result.final_loss = recent.empty() ? 0.0 : recent_sum / recent.size();
+  result.images_per_s = secs > 0 ? (o.steps - start) * o.batch / secs : 0.0;
+  return result;
+}
+
+std::vector<TrainResult> train_many(const data::Dataset& ds, const fs::path& out,
+                                    const TrainOptions& options, const ManyOptions& many,
+                                    const ProgressFn& progress) {
+  if (many.models < 1) fail("--models", "at least 1", std::to_string(many.models));
+  if (many.split != "half" && many.split != "all")
+    fail("--split", "half or all", "'" + many.split + "'");
+  std::vector<TrainResult> results;
+  for (int64_t k = 0; k < many.models; ++k) {
+    char name[32];
+    std::snprintf(name, sizeof name, "model-%03lld", static_cast<long long>(k));
+    TrainOptions o = options;
+    o.seed = core::derive_seed(options.seed, static_cast<uint64_t>(k));
+    std::vector<bool> mask;
+    std::vector<int64_t> rows;
+    if (many.split == "half") {
+      mask = random_half(ds.size(), core::derive_seed(o.seed, 0x4A1F));
+      for (int64_t i = 0; i < ds.size(); ++i)
+        if (mask[i]) rows.push_back(i);
+    }
+    log::info("model " + std::to_string(k + 1) + "/" + std::to_string(many.models) + ": " +
+              (out / name).string());
+    results.push_back(train_model(ds, rows, mask, out / name, o, progress));
+  }
+  return results;
+}
+
+}  // namespace diffmem::train

@@ -1,0 +1,117 @@
+#include "diffmem/train/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "diffmem/core/error.h"
+#include "diffmem/core/rng.h"
+#include "diffmem/io/safetensors.h"
+#include "test_support.h"
+
+using namespace diffmem;
+namespace fs = std::filesystem;
+
+namespace {
+// 12 random 8x8 grey images: enough for the tiny preset to take real steps quickly.
+data::Dataset tiny_dataset(int64_t n = 12) {
+  data::Dataset ds;
+  ds.images = io::HostArray::zeros(io::DType::kU8, {n, 8, 8, 1});
+  core::Rng rng(9);
+  for (auto& b : ds.images.bytes) b = static_cast<uint8_t>(rng.below(256));
+  for (int64_t i = 0; i < n; ++i) {
+    ds.labels.push_back(-1);
+    ds.ids.push_back(i);
+  }
+  return ds;
+}
+
+train::TrainOptions tiny_options(int64_t steps) {
+  train::TrainOptions o;
+  o.preset = "tiny";
+  o.steps = steps;
+  o.batch = 4;
+  o.warmup_steps = 2;
+  o.checkpoint_every = 3;
+  o.seed = 5;
+  o.num_train_timesteps = 100;
+  return o;
+}
+}  // namespace
+
+TEST(Trainer, WritesADiffusersFolderAndMembers) {
+  test::TempDir dir;
+  auto ds = tiny_dataset();
+  std::vector<bool> members(ds.size(), false);
+  members[0] = members[3] = true;
+  auto r = train::train_model(ds, {0, 3}, members, dir / "m", tiny_options(3));
+  EXPECT_EQ(r.steps_done, 3);
+  EXPECT_FALSE(r.already_done);
+  EXPECT_GT(r.final_loss, 0.0);
+  for (auto f : {"config.json", "diffusion_pytorch_model.safetensors", "scheduler_config.json",
+                 "members.npy", "train_options.json", "training_state.safetensors"})
+    EXPECT_TRUE(fs::exists(dir / "m" / f)) << f;
+  auto m = data::load_members(dir / "m", ds.size());
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(*m, members);
+  // A rerun of the finished run trains nothing.
+  auto again = train::train_model(ds, {0, 3}, members, dir / "m", tiny_options(3));
+  EXPECT_TRUE(again.already_done);
+}
+
+TEST(Trainer, KilledAndResumedEqualsUninterrupted) {
+  test::TempDir dir;
+  auto ds = tiny_dataset();
+  // Uninterrupted: 6 steps. Interrupted: 3 steps (a checkpoint), then the same command for 6.
+  train::train_model(ds, {}, {}, dir / "full", tiny_options(6));
+  train::train_model(ds, {}, {}, dir / "split", tiny_options(3));
+  auto r = train::train_model(ds, {}, {}, dir / "split", tiny_options(6));
+  EXPECT_EQ(r.start_step, 3);
+  std::string a = test::read_bytes(dir / "full/diffusion_pytorch_model.safetensors");
+  std::string b = test::read_bytes(dir / "split/diffusion_pytorch_model.safetensors");
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(test::read_bytes(dir / "full/training_state.safetensors"),
+            test::read_bytes(dir / "split/training_state.safetensors"));
+}
+
+TEST(Trainer, DifferentOptionsInTheSameFolderAreRefused) {
+  test::TempDir dir;
+  auto ds = tiny_dataset();
+  train::train_model(ds, {}, {}, dir / "m", tiny_options(1));
+  auto o = tiny_options(2);
+  o.lr = 0.5;
+  EXPECT_THROW(train::train_model(ds, {}, {}, dir / "m", o), Error);
+}
+
+TEST(Trainer, NonFiniteLossNamesTheStepAndCheckpoint) {
+  test::TempDir dir;
+  auto ds = tiny_dataset();
+  auto o = tiny_options(20);
+  o.lr = 1e30;  // the weights blow up within a few steps
+  o.grad_clip = 0;
+  o.warmup_steps = 0;
+  try {
+    train::train_model(ds, {}, {}, dir / "m", o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("finite loss at step"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("last good checkpoint"), std::string::npos) << msg;
+  }
+}
+
+TEST(Trainer, ManyModelsGetTheirOwnHalves) {
+  test::TempDir dir;
+  auto ds = tiny_dataset();
+  train::ManyOptions many;
+  many.models = 2;
+  auto rs = train::train_many(ds, dir.path(), tiny_options(1), many);
+  ASSERT_EQ(rs.size(), 2u);
+  auto m0 = data::load_members(dir / "model-000", ds.size());
+  auto m1 = data::load_members(dir / "model-001", ds.size());
+  ASSERT_TRUE(m0 && m1);
+  EXPECT_EQ(std::count(m0->begin(), m0->end(), true), ds.size() / 2);
+  EXPECT_EQ(std::count(m1->begin(), m1->end(), true), ds.size() / 2);
+  EXPECT_NE(*m0, *m1);
+}
