@@ -1,0 +1,153 @@
+#include "diffmem/model/unet2d.h"
+
+#include <torch/torch.h>
+
+#include <cstdio>
+
+#include "diffmem/core/error.h"
+#include "unet2d_blocks.h"
+
+namespace diffmem::model {
+
+namespace nn = torch::nn;
+
+struct UNet2DImpl::Parts {
+  nn::Conv2d conv_in{nullptr};
+  detail::TimestepEmbedding time_embedding{nullptr};
+  nn::ModuleList down_blocks{nullptr};
+  detail::MidBlock mid_block{nullptr};
+  nn::ModuleList up_blocks{nullptr};
+  nn::GroupNorm conv_norm_out{nullptr};
+  nn::Conv2d conv_out{nullptr};
+};
+
+UNet2DImpl::UNet2DImpl(UNet2DConfig config) : config_(std::move(config)) {
+  config_.validate("UNet2D config");
+  reset();
+}
+
+void UNet2DImpl::reset() {
+  // A fresh Parts: Cloneable::clone copy-constructs this object and then calls reset().
+  parts_ = std::make_shared<Parts>();
+  Parts& p = *parts_;
+  const UNet2DConfig& c = config_;
+  const auto& boc = c.block_out_channels;
+  const int64_t n = static_cast<int64_t>(boc.size());
+  const int64_t temb = c.time_embed_dim();
+
+  p.conv_in = register_module("conv_in",
+                              nn::Conv2d(nn::Conv2dOptions(c.in_channels, boc[0], 3).padding(1)));
+  p.time_embedding = register_module("time_embedding", detail::TimestepEmbedding(boc[0], temb));
+
+  p.down_blocks = nn::ModuleList();
+  for (int64_t i = 0; i < n; ++i) {
+    detail::BlockOptions o;
+    o.in = i == 0 ? boc[0] : boc[i - 1];
+    o.out = boc[i];
+    o.layers = c.layers_per_block;
+    o.temb = temb;
+    o.groups = c.norm_num_groups;
+    o.eps = c.norm_eps;
+    o.dropout = c.dropout;
+    o.attention = c.down_block_types[i] == "AttnDownBlock2D";
+    o.heads = c.attention_heads(o.out);
+    o.downsample_padding = c.downsample_padding;
+    o.resample = i != n - 1;
+    p.down_blocks->push_back(detail::DownBlock(o));
+  }
+  register_module("down_blocks", p.down_blocks);
+
+  if (!c.mid_block_type.empty()) {
+    detail::MidBlockOptions m;
+    m.channels = boc.back();
+    m.temb = temb;
+    m.groups = c.norm_num_groups;
+    m.attn_groups = c.attn_norm_num_groups.value_or(c.norm_num_groups);
+    m.heads = c.attention_heads(boc.back());
+    m.eps = c.norm_eps;
+    m.dropout = c.dropout;
+    m.output_scale_factor = c.mid_block_scale_factor;
+    m.attention = c.add_attention;
+    p.mid_block = register_module("mid_block", detail::MidBlock(m));
+  }
+
+  p.up_blocks = nn::ModuleList();
+  for (int64_t i = 0; i < n; ++i) {
+    detail::BlockOptions o;
+    o.prev_out = boc[n - 1 - (i == 0 ? 0 : i - 1)];
+    o.out = boc[n - 1 - i];
+    o.in = boc[n - 1 - std::min(i + 1, n - 1)];
+    o.layers = c.layers_per_block + 1;
+    o.temb = temb;
+    o.groups = c.norm_num_groups;
+    o.eps = c.norm_eps;
+    o.dropout = c.dropout;
+    o.attention = c.up_block_types[i] == "AttnUpBlock2D";
+    o.heads = c.attention_heads(o.out);
+    o.resample = i != n - 1;
+    p.up_blocks->push_back(detail::UpBlock(o));
+  }
+  register_module("up_blocks", p.up_blocks);
+
+  p.conv_norm_out = register_module(
+      "conv_norm_out",
+      nn::GroupNorm(nn::GroupNormOptions(c.norm_num_groups, boc[0]).eps(c.norm_eps)));
+  p.conv_out = register_module("conv_out",
+                               nn::Conv2d(nn::Conv2dOptions(boc[0], c.out_channels, 3).padding(1)));
+}
+
+torch::Tensor UNet2DImpl::forward(const torch::Tensor& x_in, const torch::Tensor& t_in) {
+  const UNet2DConfig& c = config_;
+  // Checked here because a mismatch deep inside (a skip concatenation) reads as a c10 error.
+  const int64_t factor = int64_t{1} << (c.block_out_channels.size() - 1);
+  if (x_in.dim() != 4 || x_in.size(1) != c.in_channels)
+    fail("UNet2D.forward: x", "shape [N, " + std::to_string(c.in_channels) + ", H, W]",
+         c10::str(x_in.sizes()));
+  if (x_in.size(2) <= 0 || x_in.size(3) <= 0 || x_in.size(2) % factor || x_in.size(3) % factor)
+    fail("UNet2D.forward: x", "H and W multiples of " + std::to_string(factor),
+         c10::str(x_in.sizes()));
+  const int64_t batch = x_in.size(0);
+  if (t_in.numel() != batch && t_in.numel() != 1)
+    fail("UNet2D.forward: t", "one timestep or " + std::to_string(batch),
+         std::to_string(t_in.numel()) + " timesteps");
+  auto t = t_in.reshape({-1}).to(x_in.device());
+  if (t.numel() != batch) t = t.expand({batch});
+
+  Parts& p = *parts_;
+  auto x = c.center_input_sample ? 2 * x_in - 1.0 : x_in;
+  auto emb = timestep_embedding(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift);
+  emb = p.time_embedding(emb.to(x.scalar_type()));
+
+  auto h = p.conv_in(x);
+  std::vector<torch::Tensor> skips{h};
+  for (const auto& block : *p.down_blocks)
+    h = block->as<detail::DownBlockImpl>()->forward(h, emb, skips);
+  if (p.mid_block) h = p.mid_block(h, emb);
+  for (const auto& block : *p.up_blocks)
+    h = block->as<detail::UpBlockImpl>()->forward(h, emb, skips);
+  return p.conv_out(torch::silu(p.conv_norm_out(h)));
+}
+
+int64_t UNet2DImpl::parameter_count() const {
+  int64_t total = 0;
+  for (const auto& param : parameters()) total += param.numel();
+  return total;
+}
+
+torch::Device UNet2DImpl::device() const { return parts_->conv_in->weight.device(); }
+
+torch::Tensor UNet2DDenoiser::predict_noise(const torch::Tensor& x, const torch::Tensor& t) {
+  return unet_->forward(x, t);
+}
+
+std::string UNet2DDenoiser::describe() const {
+  const UNet2DConfig& c = unet_->config();
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "UNet2D %.2fM params, %lldx%lldx%lld",
+                static_cast<double>(unet_->parameter_count()) / 1e6,
+                static_cast<long long>(c.sample_size), static_cast<long long>(c.sample_size),
+                static_cast<long long>(c.in_channels));
+  return buf;
+}
+
+}  // namespace diffmem::model

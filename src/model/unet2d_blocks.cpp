@@ -1,0 +1,223 @@
+#include "unet2d_blocks.h"
+
+#include <cmath>
+
+#include "diffmem/model/unet2d.h"
+
+namespace diffmem::model {
+
+torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim, bool flip_sin_to_cos,
+                                 double downscale_freq_shift, double max_period) {
+  // The same float32 operations in the same order as diffusers, so the embedding is bit-identical.
+  const int64_t half = dim / 2;
+  auto exponent = torch::arange(0, half, torch::dtype(torch::kFloat32).device(t.device())) *
+                  (-std::log(max_period));
+  exponent = exponent / (static_cast<double>(half) - downscale_freq_shift);
+  auto emb = torch::exp(exponent);
+  emb = t.unsqueeze(1).to(torch::kFloat32) * emb.unsqueeze(0);
+  emb = torch::cat({torch::sin(emb), torch::cos(emb)}, -1);
+  if (flip_sin_to_cos) emb = torch::cat({emb.slice(1, half), emb.slice(1, 0, half)}, -1);
+  if (dim % 2 == 1) emb = torch::constant_pad_nd(emb, {0, 1, 0, 0});
+  return emb;
+}
+
+namespace detail {
+namespace nn = torch::nn;
+
+void TimestepEmbeddingImpl::reset() {
+  linear_1 = register_module("linear_1", nn::Linear(in_, dim_));
+  linear_2 = register_module("linear_2", nn::Linear(dim_, dim_));
+}
+
+torch::Tensor TimestepEmbeddingImpl::forward(const torch::Tensor& x) {
+  return linear_2(torch::silu(linear_1(x)));
+}
+
+void ResnetBlock2DImpl::reset() {
+  norm1 =
+      register_module("norm1", nn::GroupNorm(nn::GroupNormOptions(o_.groups, o_.in).eps(o_.eps)));
+  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(o_.in, o_.out, 3).padding(1)));
+  time_emb_proj = register_module("time_emb_proj", nn::Linear(o_.temb, o_.out));
+  norm2 =
+      register_module("norm2", nn::GroupNorm(nn::GroupNormOptions(o_.groups, o_.out).eps(o_.eps)));
+  dropout = register_module("dropout", nn::Dropout(o_.dropout));
+  conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(o_.out, o_.out, 3).padding(1)));
+  if (o_.in != o_.out)
+    conv_shortcut =
+        register_module("conv_shortcut", nn::Conv2d(nn::Conv2dOptions(o_.in, o_.out, 1)));
+}
+
+torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
+  auto h = conv1(torch::silu(norm1(x)));
+  h = h + time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
+  h = conv2(dropout(torch::silu(norm2(h))));
+  auto shortcut = conv_shortcut ? conv_shortcut(x) : x;
+  auto out = shortcut + h;
+  return o_.output_scale_factor == 1 ? out : out / o_.output_scale_factor;
+}
+
+void AttentionImpl::reset() {
+  const int64_t c = o_.channels;
+  group_norm =
+      register_module("group_norm", nn::GroupNorm(nn::GroupNormOptions(o_.groups, c).eps(o_.eps)));
+  to_q = register_module("to_q", nn::Linear(c, c));
+  to_k = register_module("to_k", nn::Linear(c, c));
+  to_v = register_module("to_v", nn::Linear(c, c));
+  to_out = register_module("to_out", nn::ModuleList(nn::Linear(c, c)));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+  const int64_t b = x.size(0), c = x.size(1), hgt = x.size(2), wid = x.size(3);
+  const int64_t heads = o_.heads, head_dim = c / heads;
+  // GroupNorm on [B, C, H·W] is GroupNorm on [B, C, H, W]; tokens are the H·W positions.
+  auto tokens = group_norm(x.reshape({b, c, hgt * wid})).transpose(1, 2);  // [B, HW, C]
+  auto split = [&](const torch::Tensor& t) {
+    return t.view({b, -1, heads, head_dim}).transpose(1, 2);  // [B, heads, HW, head_dim]
+  };
+  auto q = split(to_q(tokens)), k = split(to_k(tokens)), v = split(to_v(tokens));
+  auto scores =
+      torch::matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(head_dim)));
+  auto h = torch::matmul(torch::softmax(scores, -1), v);     // [B, heads, HW, head_dim]
+  h = h.transpose(1, 2).reshape({b, -1, heads * head_dim});  // [B, HW, C]
+  h = to_out[0]->as<nn::LinearImpl>()->forward(h);
+  h = h.transpose(-1, -2).reshape({b, c, hgt, wid});
+  h = h + x;
+  return o_.rescale_output_factor == 1 ? h : h / o_.rescale_output_factor;
+}
+
+void Downsample2DImpl::reset() {
+  conv = register_module(
+      "conv", nn::Conv2d(nn::Conv2dOptions(channels_, channels_, 3).stride(2).padding(padding_)));
+}
+
+torch::Tensor Downsample2DImpl::forward(const torch::Tensor& x) {
+  if (padding_ == 0) return conv(torch::constant_pad_nd(x, {0, 1, 0, 1}, 0));
+  return conv(x);
+}
+
+void Upsample2DImpl::reset() {
+  conv = register_module("conv", nn::Conv2d(nn::Conv2dOptions(channels_, channels_, 3).padding(1)));
+}
+
+torch::Tensor Upsample2DImpl::forward(const torch::Tensor& x) {
+  namespace F = torch::nn::functional;
+  auto up = F::interpolate(
+      x, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2, 2}).mode(torch::kNearest));
+  return conv(up);
+}
+
+namespace {
+ResnetOptions resnet_options(const BlockOptions& o, int64_t in, int64_t out) {
+  ResnetOptions r;
+  r.in = in;
+  r.out = out;
+  r.temb = o.temb;
+  r.groups = o.groups;
+  r.eps = o.eps;
+  r.dropout = o.dropout;
+  return r;
+}
+AttentionOptions attention_options(const BlockOptions& o) {
+  AttentionOptions a;
+  a.channels = o.out;
+  a.heads = o.heads;
+  a.groups = o.groups;
+  a.eps = o.eps;
+  return a;
+}
+}  // namespace
+
+void DownBlockImpl::reset() {
+  // Registration order follows diffusers (attentions, resnets, downsamplers).
+  attentions = nn::ModuleList();
+  resnets = nn::ModuleList();
+  for (int64_t i = 0; i < o_.layers; ++i) {
+    resnets->push_back(ResnetBlock2D(resnet_options(o_, i == 0 ? o_.in : o_.out, o_.out)));
+    if (o_.attention) attentions->push_back(Attention(attention_options(o_)));
+  }
+  if (o_.attention) register_module("attentions", attentions);
+  register_module("resnets", resnets);
+  downsamplers = nn::ModuleList();
+  if (o_.resample) {
+    downsamplers->push_back(Downsample2D(o_.out, o_.downsample_padding));
+    register_module("downsamplers", downsamplers);
+  }
+}
+
+torch::Tensor DownBlockImpl::forward(torch::Tensor x, const torch::Tensor& temb,
+                                     std::vector<torch::Tensor>& skips) {
+  for (size_t i = 0; i < resnets->size(); ++i) {
+    x = resnets[i]->as<ResnetBlock2DImpl>()->forward(x, temb);
+    if (o_.attention) x = attentions[i]->as<AttentionImpl>()->forward(x);
+    skips.push_back(x);
+  }
+  if (o_.resample) {
+    x = downsamplers[0]->as<Downsample2DImpl>()->forward(x);
+    skips.push_back(x);
+  }
+  return x;
+}
+
+void UpBlockImpl::reset() {
+  attentions = nn::ModuleList();
+  resnets = nn::ModuleList();
+  for (int64_t i = 0; i < o_.layers; ++i) {
+    // o_.in is the channel count of the skip the last resnet consumes (the level below's input).
+    const int64_t skip = i == o_.layers - 1 ? o_.in : o_.out;
+    const int64_t from = i == 0 ? o_.prev_out : o_.out;
+    resnets->push_back(ResnetBlock2D(resnet_options(o_, from + skip, o_.out)));
+    if (o_.attention) attentions->push_back(Attention(attention_options(o_)));
+  }
+  if (o_.attention) register_module("attentions", attentions);
+  register_module("resnets", resnets);
+  upsamplers = nn::ModuleList();
+  if (o_.resample) {
+    upsamplers->push_back(Upsample2D(o_.out));
+    register_module("upsamplers", upsamplers);
+  }
+}
+
+torch::Tensor UpBlockImpl::forward(torch::Tensor x, const torch::Tensor& temb,
+                                   std::vector<torch::Tensor>& skips) {
+  for (size_t i = 0; i < resnets->size(); ++i) {
+    TORCH_CHECK(!skips.empty(), "UNet2D: skip connections exhausted");
+    x = torch::cat({x, skips.back()}, 1);
+    skips.pop_back();
+    x = resnets[i]->as<ResnetBlock2DImpl>()->forward(x, temb);
+    if (o_.attention) x = attentions[i]->as<AttentionImpl>()->forward(x);
+  }
+  if (o_.resample) x = upsamplers[0]->as<Upsample2DImpl>()->forward(x);
+  return x;
+}
+
+void MidBlockImpl::reset() {
+  ResnetOptions r;
+  r.in = r.out = o_.channels;
+  r.temb = o_.temb;
+  r.groups = o_.groups;
+  r.eps = o_.eps;
+  r.dropout = o_.dropout;
+  r.output_scale_factor = o_.output_scale_factor;
+  AttentionOptions a;
+  a.channels = o_.channels;
+  a.heads = o_.heads;
+  a.groups = o_.attn_groups;
+  a.eps = o_.eps;
+  a.rescale_output_factor = o_.output_scale_factor;
+  attentions = nn::ModuleList();
+  resnets = nn::ModuleList();
+  resnets->push_back(ResnetBlock2D(r));
+  if (o_.attention) attentions->push_back(Attention(a));
+  resnets->push_back(ResnetBlock2D(r));
+  if (o_.attention) register_module("attentions", attentions);
+  register_module("resnets", resnets);
+}
+
+torch::Tensor MidBlockImpl::forward(torch::Tensor x, const torch::Tensor& temb) {
+  x = resnets[0]->as<ResnetBlock2DImpl>()->forward(x, temb);
+  if (o_.attention) x = attentions[0]->as<AttentionImpl>()->forward(x);
+  return resnets[1]->as<ResnetBlock2DImpl>()->forward(x, temb);
+}
+
+}  // namespace detail
+}  // namespace diffmem::model
