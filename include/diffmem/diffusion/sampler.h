@@ -1,0 +1,53 @@
+#pragma once
+// The sampling loop (diffusers' DDPMPipeline / DDIMPipeline) over a Denoiser, with one seed per
+// image: image i starts from, and draws every step's noise from, a CPU generator seeded with
+// seeds[i] alone, so it is the same image in any batch, any shard, on any device, and the same
+// image diffusers' pipeline makes from generator=[torch.Generator().manual_seed(seeds[i]), ...].
+#include <torch/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "diffmem/core/progress.h"
+#include "diffmem/diffusion/noise.h"  // image_seeds: the seeds sample() takes
+#include "diffmem/diffusion/schedule.h"
+#include "diffmem/diffusion/scheduler.h"
+#include "diffmem/io/json.h"
+#include "diffmem/model/denoiser.h"
+
+namespace diffmem::diffusion {
+
+struct SampleOptions {
+  std::string sampler = "ddpm";  // ddpm | ddim
+  int64_t steps = 0;             // 0 = the pipeline's default: T for ddpm, 50 for ddim
+  double eta = 0.0;              // ddim only
+  std::optional<bool> clip;      // unset = the scheduler config's clip_sample
+  int64_t batch = 64;            // images per denoiser call; never changes the images
+};
+
+void validate(const SampleOptions& options, const std::string& where);
+io::Json to_json(const SampleOptions& options);
+/// Missing keys keep their defaults; unknown keys are ignored; bad values name `where` and the key.
+SampleOptions sample_options_from_json(const io::Json& j, const std::string& where);
+
+/// The scheduler `options` asks for over `schedule` (with clip applied to its config).
+std::unique_ptr<Scheduler> make_scheduler(const NoiseSchedule& schedule,
+                                          const SampleOptions& options);
+
+/// Samples seeds.size() images → [N,C,H,W] f32 CPU clamped to [-1,1] (C, H from the denoiser).
+/// Runs under NoGradGuard on denoiser.device(). Progress: stage "sample", unit "steps",
+/// total = batches × steps, detail "images k/N".
+torch::Tensor sample(model::Denoiser& denoiser, const NoiseSchedule& schedule,
+                     const std::vector<uint64_t>& seeds, const SampleOptions& options,
+                     const ProgressFn& progress = nullptr);
+
+/// [N,C,H,W] f32 in [-1,1] → [N,H,W,C] u8 CPU: round((x/2 + 0.5).clamp(0,1) * 255), half to even,
+/// as diffusers' pipeline output + numpy_to_pil.
+torch::Tensor to_uint8_nhwc(const torch::Tensor& x);
+/// [N,H,W,C] u8 → [N,C,H,W] f32 in [-1,1]: (u8/255 - 0.5)/0.5, as ToTensor + Normalize([0.5],[0.5]).
+torch::Tensor from_uint8_nhwc(const torch::Tensor& u8);
+
+}  // namespace diffmem::diffusion

@@ -1,0 +1,75 @@
+#pragma once
+// The forward process: diffusers' scheduler config (scheduler_config.json) and the beta /
+// alpha-bar tables it implies, computed in the same precision and order as diffusers so that a
+// model trained here samples identically there and the other way round.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "diffmem/io/json.h"
+
+namespace diffmem::diffusion {
+
+/// diffusers' DDPMScheduler / DDIMScheduler config; field names are the JSON keys.
+/// Defaults are diffusers' defaults (the DDPM CIFAR-10 checkpoint uses variance_type fixed_large).
+struct SchedulerConfig {
+  std::string class_name = "DDPMScheduler";  // "_class_name": DDPMScheduler | DDIMScheduler | ...
+  int64_t num_train_timesteps = 1000;
+  double beta_start = 1e-4;
+  double beta_end = 0.02;
+  std::string beta_schedule = "linear";      // linear | scaled_linear | squaredcos_cap_v2
+  std::string variance_type = "fixed_small";  // fixed_small | fixed_large (DDPM only)
+  bool clip_sample = true;
+  double clip_sample_range = 1.0;
+  std::string prediction_type = "epsilon";    // only epsilon is supported
+  std::string timestep_spacing = "leading";   // leading | trailing | linspace
+  int64_t steps_offset = 0;
+  bool set_alpha_to_one = true;                // DDIM: alpha-bar "before" t = 0 is 1
+};
+
+/// Throws diffmem::Error "WHERE: key: expected ..., found ..." on a value diffmem cannot honour.
+void validate(const SchedulerConfig& config, const std::string& where);
+
+/// The keys diffusers writes for config.class_name (DDPM omits set_alpha_to_one, DDIM
+/// variance_type), plus the feature switches diffmem requires off (thresholding, ...).
+io::Json to_json(const SchedulerConfig& config);
+/// Unknown keys are ignored (diffusers' configs carry many); a known key with a wrong type or an
+/// unsupported value throws naming `where` and the key. Missing keys keep their defaults.
+SchedulerConfig scheduler_config_from_json(const io::Json& j, const std::string& where);
+SchedulerConfig read_scheduler_config(const std::filesystem::path& path);
+void write_scheduler_config(const std::filesystem::path& path, const SchedulerConfig& config);
+
+/// diffusers' set_timesteps(steps): descending training timesteps visited by a sampler.
+/// 1 <= steps <= num_train_timesteps. May contain values >= T when steps_offset pushes them there
+/// (as diffusers does); the schedulers reject those when stepped.
+std::vector<int64_t> inference_timesteps(const SchedulerConfig& config, int64_t steps);
+
+/// Betas, alphas and their cumulative product, f32 on the CPU, as diffusers computes them.
+class NoiseSchedule {
+ public:
+  explicit NoiseSchedule(const SchedulerConfig& config = {});
+
+  const SchedulerConfig& config() const { return config_; }
+  int64_t num_train_timesteps() const { return config_.num_train_timesteps; }
+  /// [T] f32 CPU.
+  const torch::Tensor& betas() const { return betas_; }
+  const torch::Tensor& alphas() const { return alphas_; }
+  const torch::Tensor& alphas_cumprod() const { return alphas_cumprod_; }
+  /// alpha-bar_t as the f32 value diffusers uses; t must lie in [0, T).
+  float alpha_cumprod(int64_t t) const;
+
+ private:
+  SchedulerConfig config_;
+  torch::Tensor betas_, alphas_, alphas_cumprod_;
+  std::vector<float> host_alphas_cumprod_;
+};
+
+/// x_t = sqrt(ab_t) x0 + sqrt(1 - ab_t) eps (diffusers' add_noise, same f32 arithmetic).
+/// x0, eps: [N,...] f32 on one device; t: [N] i64 (any device) → [N,...] f32.
+torch::Tensor add_noise(const NoiseSchedule& schedule, const torch::Tensor& x0,
+                        const torch::Tensor& eps, const torch::Tensor& t);
+
+}  // namespace diffmem::diffusion

@@ -1,0 +1,26 @@
+#include "diffmem/diffusion/loss.h"
+
+#include <torch/torch.h>
+
+#include "diffmem/core/error.h"
+
+namespace diffmem::diffusion {
+
+LossOutput noise_prediction_loss(model::Denoiser& denoiser, const NoiseSchedule& schedule,
+                                 const torch::Tensor& x0, const torch::Tensor& t,
+                                 const torch::Tensor& eps) {
+  if (x0.dim() != 4) fail("noise_prediction_loss", "x0 of shape [N,C,H,W]", std::to_string(x0.dim()) + "-D");
+  auto x_t = add_noise(schedule, x0, eps, t);
+  auto pred = denoiser.predict_noise(x_t, t.to(x0.device(), torch::kLong));
+  if (!pred.sizes().equals(eps.sizes()))
+    fail("noise_prediction_loss: " + denoiser.describe(), "a prediction of eps's shape",
+         "a tensor of " + std::to_string(pred.numel()) + " elements");
+  auto sq = (pred.to(torch::kFloat32) - eps.to(torch::kFloat32)).pow(2);
+  LossOutput out;
+  out.loss = sq.mean();
+  out.per_example = sq.mean(std::vector<int64_t>{1, 2, 3});
+  out.prediction = pred;
+  return out;
+}
+
+}  // namespace diffmem::diffusion

@@ -1,0 +1,140 @@
+#include "diffmem/diffusion/sampler.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "diffmem/core/error.h"
+#include "diffmem/diffusion/ddim.h"
+#include "diffmem/diffusion/ddpm.h"
+#include "diffmem/diffusion/noise.h"
+
+namespace diffmem::diffusion {
+namespace {
+
+std::string key_of(const std::string& where, const std::string& key) { return where + ": " + key; }
+
+int64_t default_steps(const SampleOptions& o, const NoiseSchedule& schedule) {
+  if (o.steps > 0) return o.steps;
+  // diffusers' pipeline defaults: DDPMPipeline 1000 (every training step), DDIMPipeline 50.
+  return o.sampler == "ddim" ? std::min<int64_t>(50, schedule.num_train_timesteps())
+                             : schedule.num_train_timesteps();
+}
+
+}  // namespace
+
+void validate(const SampleOptions& o, const std::string& where) {
+  if (o.sampler != "ddpm" && o.sampler != "ddim")
+    fail(key_of(where, "sampler"), "ddpm or ddim", "\"" + o.sampler + "\"");
+  if (o.steps < 0)
+    fail(key_of(where, "steps"), "an integer >= 0 (0 = default)", std::to_string(o.steps));
+  if (!std::isfinite(o.eta) || o.eta < 0)
+    fail(key_of(where, "eta"), "a finite number >= 0", std::to_string(o.eta));
+  if (o.sampler == "ddpm" && o.eta != 0)
+    fail(key_of(where, "eta"), "0 with the ddpm sampler (eta is a ddim parameter)",
+         std::to_string(o.eta));
+  if (o.batch < 1) fail(key_of(where, "batch"), "an integer >= 1", std::to_string(o.batch));
+}
+
+io::Json to_json(const SampleOptions& o) {
+  io::Json j;
+  j["sampler"] = o.sampler;
+  j["steps"] = o.steps;
+  j["eta"] = o.eta;
+  j["clip"] = o.clip ? io::Json(*o.clip) : io::Json(nullptr);
+  j["batch"] = o.batch;
+  return j;
+}
+
+SampleOptions sample_options_from_json(const io::Json& j, const std::string& where) {
+  if (!j.is_object()) fail(where, "a JSON object (sample options)", j.dump().substr(0, 40));
+  SampleOptions o;
+  auto get = [&](const char* key, auto check, const char* expected, auto& out) {
+    if (!j.contains(key)) return;
+    const auto& v = j.at(key);
+    if (!check(v)) fail(key_of(where, key), expected, v.dump());
+    out = v.template get<std::decay_t<decltype(out)>>();
+  };
+  auto is_str = [](const io::Json& v) { return v.is_string(); };
+  auto is_int = [](const io::Json& v) { return v.is_number_integer(); };
+  auto is_num = [](const io::Json& v) { return v.is_number(); };
+  get("sampler", is_str, "a string", o.sampler);
+  get("steps", is_int, "an integer", o.steps);
+  get("eta", is_num, "a number", o.eta);
+  get("batch", is_int, "an integer", o.batch);
+  if (j.contains("clip") && !j.at("clip").is_null()) {
+    if (!j.at("clip").is_boolean()) fail(key_of(where, "clip"), "true, false or null", j.at("clip").dump());
+    o.clip = j.at("clip").get<bool>();
+  }
+  validate(o, where);
+  return o;
+}
+
+std::unique_ptr<Scheduler> make_scheduler(const NoiseSchedule& schedule,
+                                          const SampleOptions& options) {
+  validate(options, "sample options");
+  NoiseSchedule sched = schedule;
+  if (options.clip && *options.clip != schedule.config().clip_sample) {
+    SchedulerConfig cfg = schedule.config();
+    cfg.clip_sample = *options.clip;
+    sched = NoiseSchedule(cfg);
+  }
+  int64_t steps = default_steps(options, schedule);
+  if (options.sampler == "ddim") return std::make_unique<DdimScheduler>(sched, steps, options.eta);
+  return std::make_unique<DdpmScheduler>(sched, steps);
+}
+
+torch::Tensor sample(model::Denoiser& denoiser, const NoiseSchedule& schedule,
+                     const std::vector<uint64_t>& seeds, const SampleOptions& options,
+                     const ProgressFn& progress) {
+  auto scheduler = make_scheduler(schedule, options);
+  const auto& timesteps = scheduler->timesteps();
+  const int64_t n = static_cast<int64_t>(seeds.size());
+  const int64_t C = denoiser.in_channels(), S = denoiser.sample_size();
+  const torch::Device device = denoiser.device();
+  const int64_t n_batches = (n + options.batch - 1) / options.batch;
+  const int64_t n_steps = static_cast<int64_t>(timesteps.size());
+
+  torch::NoGradGuard no_grad;
+  ProgressMeter meter(progress, "sample", n_batches * n_steps, "steps");
+  std::vector<torch::Tensor> out;
+  int64_t done = 0;
+  for (int64_t lo = 0; lo < n; lo += options.batch) {
+    const int64_t hi = std::min(n, lo + options.batch);
+    std::vector<uint64_t> batch_seeds(seeds.begin() + lo, seeds.begin() + hi);
+    auto gens = make_generators(batch_seeds);
+    auto x = randn_per_image(gens, {C, S, S}).to(device);
+    auto t_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
+    for (int64_t t : timesteps) {
+      auto eps = denoiser.predict_noise(x, torch::full({hi - lo}, t, t_opts));
+      if (!eps.sizes().equals(x.sizes()))
+        fail("sample: " + denoiser.describe(), "noise prediction of shape [" +
+                 std::to_string(hi - lo) + "," + std::to_string(C) + "," + std::to_string(S) +
+                 "," + std::to_string(S) + "]",
+             "a tensor of " + std::to_string(eps.numel()) + " elements");
+      x = scheduler->step(eps.to(torch::kFloat32), t, x, gens).prev_sample;
+      meter.update(++done, "images " + std::to_string(lo) + "/" + std::to_string(n));
+    }
+    out.push_back(x.clamp(-1, 1).to(torch::kCPU));
+  }
+  meter.finish("images " + std::to_string(n) + "/" + std::to_string(n));
+  if (out.empty()) return torch::empty({0, C, S, S}, torch::kFloat32);
+  return torch::cat(out, 0);
+}
+
+torch::Tensor to_uint8_nhwc(const torch::Tensor& x) {
+  if (x.dim() != 4 || !x.is_floating_point())
+    fail("to_uint8_nhwc", "a 4-D floating tensor [N,C,H,W]", std::to_string(x.dim()) + "-D");
+  auto y = (x.to(torch::kCPU, torch::kFloat32) / 2 + 0.5).clamp(0, 1);
+  return (y * 255).round().to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
+}
+
+torch::Tensor from_uint8_nhwc(const torch::Tensor& u8) {
+  if (u8.dim() != 4 || u8.scalar_type() != torch::kUInt8)
+    fail("from_uint8_nhwc", "a 4-D uint8 tensor [N,H,W,C]",
+         std::to_string(u8.dim()) + "-D " + std::string(c10::toString(u8.scalar_type())));
+  auto x = u8.permute({0, 3, 1, 2}).contiguous().to(torch::kFloat32).div(255);
+  return (x - 0.5) / 0.5;
+}
+
+}  // namespace diffmem::diffusion

@@ -1,0 +1,49 @@
+#include "diffmem/diffusion/scheduler.h"
+
+#include <torch/torch.h>
+
+#include <sstream>
+
+#include "diffmem/core/error.h"
+#include "diffmem/diffusion/noise.h"
+
+namespace diffmem::diffusion {
+namespace {
+std::string shape_str(const torch::Tensor& t) {
+  std::ostringstream s;
+  s << t.sizes();
+  return s.str();
+}
+}  // namespace
+
+StepOutput Scheduler::step(const torch::Tensor& model_output, int64_t t,
+                           const torch::Tensor& sample, const torch::Tensor& noise) const {
+  const std::string where = name() + " step at t=" + std::to_string(t);
+  if (!model_output.defined() || !sample.defined())
+    fail(where, "model output and sample tensors", "an undefined tensor");
+  if (!model_output.sizes().equals(sample.sizes()))
+    fail(where, "model output of the sample's shape " + shape_str(sample), shape_str(model_output));
+  torch::Tensor n;
+  if (needs_noise(t)) {
+    if (!noise.defined()) fail(where, "variance noise", "none");
+    if (!noise.sizes().equals(sample.sizes()))
+      fail(where, "noise of the sample's shape " + shape_str(sample), shape_str(noise));
+    n = noise.to(sample.device(), sample.scalar_type());
+  }
+  return do_step(model_output, t, sample, n);
+}
+
+StepOutput Scheduler::step(const torch::Tensor& model_output, int64_t t,
+                           const torch::Tensor& sample,
+                           std::vector<at::Generator>& per_image) const {
+  torch::Tensor noise;
+  if (needs_noise(t)) {
+    if (static_cast<int64_t>(per_image.size()) != sample.size(0))
+      fail(name() + " step", "one generator per image (" + std::to_string(sample.size(0)) + ")",
+           std::to_string(per_image.size()));
+    noise = randn_per_image(per_image, sample.sizes().slice(1));
+  }
+  return step(model_output, t, sample, noise);
+}
+
+}  // namespace diffmem::diffusion

@@ -1,0 +1,150 @@
+#include <cmath>
+
+#include "diffmem/core/error.h"
+#include "diffmem/diffusion/schedule.h"
+
+namespace diffmem::diffusion {
+namespace {
+
+std::string where_key(const std::string& where, const std::string& key) {
+  return where + ": " + key;
+}
+
+std::string one_of(const std::vector<std::string>& names) {
+  std::string s = "one of";
+  for (size_t i = 0; i < names.size(); ++i) s += (i ? ", " : " ") + names[i];
+  return s;
+}
+
+void check_choice(const std::string& value, const std::vector<std::string>& allowed,
+                  const std::string& where, const std::string& key) {
+  for (const auto& a : allowed)
+    if (value == a) return;
+  fail(where_key(where, key), one_of(allowed), "\"" + value + "\"");
+}
+
+std::string show(const io::Json& v) { return v.dump(); }
+
+// Readers for one key each: a wrong JSON type is an error naming the key, not nlohmann's message.
+void read_int(const io::Json& j, const char* key, int64_t& out, const std::string& where) {
+  if (!j.contains(key)) return;
+  const auto& v = j.at(key);
+  // 1000.0 is an integer too; the bound keeps the cast below defined.
+  bool integral = v.is_number_integer() ||
+                  (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
+                   std::fabs(v.get<double>()) < 9.0e15);
+  if (!integral) fail(where_key(where, key), "an integer", show(v));
+  out = v.is_number_integer() ? v.get<int64_t>() : static_cast<int64_t>(v.get<double>());
+}
+
+void read_number(const io::Json& j, const char* key, double& out, const std::string& where) {
+  if (!j.contains(key)) return;
+  const auto& v = j.at(key);
+  if (!v.is_number()) fail(where_key(where, key), "a number", show(v));
+  out = v.get<double>();
+}
+
+void read_bool(const io::Json& j, const char* key, bool& out, const std::string& where) {
+  if (!j.contains(key)) return;
+  const auto& v = j.at(key);
+  if (!v.is_boolean()) fail(where_key(where, key), "true or false", show(v));
+  out = v.get<bool>();
+}
+
+void read_string(const io::Json& j, const char* key, std::string& out, const std::string& where) {
+  if (!j.contains(key)) return;
+  const auto& v = j.at(key);
+  if (!v.is_string()) fail(where_key(where, key), "a string", show(v));
+  out = v.get<std::string>();
+}
+
+// Switches diffusers has and diffmem does not implement: accepted only when off.
+void require_off(const io::Json& j, const char* key, const std::string& where) {
+  if (!j.contains(key)) return;
+  const auto& v = j.at(key);
+  if (v.is_null() || (v.is_boolean() && !v.get<bool>())) return;
+  fail(where_key(where, key), std::string(v.is_boolean() ? "false" : "null") +
+                                  " (diffmem does not implement " + key + ")",
+       show(v));
+}
+
+}  // namespace
+
+void validate(const SchedulerConfig& c, const std::string& where) {
+  if (c.class_name.empty()) fail(where_key(where, "_class_name"), "a scheduler class name", "\"\"");
+  if (c.num_train_timesteps < 1 || c.num_train_timesteps > 100000000)
+    fail(where_key(where, "num_train_timesteps"), "an integer in [1, 1e8]",
+         std::to_string(c.num_train_timesteps));
+  check_choice(c.beta_schedule, {"linear", "scaled_linear", "squaredcos_cap_v2"}, where,
+               "beta_schedule");
+  if (c.beta_schedule != "squaredcos_cap_v2") {
+    // squaredcos_cap_v2 ignores beta_start/beta_end, as in diffusers.
+    if (!(c.beta_start > 0 && c.beta_start < 1))
+      fail(where_key(where, "beta_start"), "a number in (0, 1)", std::to_string(c.beta_start));
+    if (!(c.beta_end > 0 && c.beta_end < 1))
+      fail(where_key(where, "beta_end"), "a number in (0, 1)", std::to_string(c.beta_end));
+  }
+  check_choice(c.variance_type, {"fixed_small", "fixed_large"}, where, "variance_type");
+  if (!(c.clip_sample_range > 0))
+    fail(where_key(where, "clip_sample_range"), "a positive number",
+         std::to_string(c.clip_sample_range));
+  check_choice(c.prediction_type, {"epsilon"}, where, "prediction_type");
+  check_choice(c.timestep_spacing, {"leading", "trailing", "linspace"}, where, "timestep_spacing");
+  if (c.steps_offset < 0)
+    fail(where_key(where, "steps_offset"), "an integer >= 0", std::to_string(c.steps_offset));
+}
+
+io::Json to_json(const SchedulerConfig& c) {
+  io::Json j;
+  j["_class_name"] = c.class_name;
+  j["num_train_timesteps"] = c.num_train_timesteps;
+  j["beta_start"] = c.beta_start;
+  j["beta_end"] = c.beta_end;
+  j["beta_schedule"] = c.beta_schedule;
+  j["trained_betas"] = nullptr;
+  if (c.class_name != "DDIMScheduler") j["variance_type"] = c.variance_type;
+  if (c.class_name != "DDPMScheduler") j["set_alpha_to_one"] = c.set_alpha_to_one;
+  j["clip_sample"] = c.clip_sample;
+  j["clip_sample_range"] = c.clip_sample_range;
+  j["prediction_type"] = c.prediction_type;
+  j["thresholding"] = false;
+  j["dynamic_thresholding_ratio"] = 0.995;
+  j["sample_max_value"] = 1.0;
+  j["timestep_spacing"] = c.timestep_spacing;
+  j["steps_offset"] = c.steps_offset;
+  j["rescale_betas_zero_snr"] = false;
+  return j;
+}
+
+SchedulerConfig scheduler_config_from_json(const io::Json& j, const std::string& where) {
+  if (!j.is_object()) fail(where, "a JSON object (scheduler config)", show(j).substr(0, 40));
+  SchedulerConfig c;
+  read_string(j, "_class_name", c.class_name, where);
+  read_int(j, "num_train_timesteps", c.num_train_timesteps, where);
+  read_number(j, "beta_start", c.beta_start, where);
+  read_number(j, "beta_end", c.beta_end, where);
+  read_string(j, "beta_schedule", c.beta_schedule, where);
+  read_string(j, "variance_type", c.variance_type, where);
+  read_bool(j, "clip_sample", c.clip_sample, where);
+  read_number(j, "clip_sample_range", c.clip_sample_range, where);
+  read_string(j, "prediction_type", c.prediction_type, where);
+  read_string(j, "timestep_spacing", c.timestep_spacing, where);
+  read_int(j, "steps_offset", c.steps_offset, where);
+  read_bool(j, "set_alpha_to_one", c.set_alpha_to_one, where);
+  require_off(j, "trained_betas", where);
+  require_off(j, "thresholding", where);
+  require_off(j, "rescale_betas_zero_snr", where);
+  validate(c, where);
+  return c;
+}
+
+SchedulerConfig read_scheduler_config(const std::filesystem::path& path) {
+  return scheduler_config_from_json(io::read_json(path), path.string());
+}
+
+void write_scheduler_config(const std::filesystem::path& path, const SchedulerConfig& config) {
+  validate(config, path.string());
+  io::write_json(path, to_json(config));
+}
+
+}  // namespace diffmem::diffusion
