@@ -1,0 +1,45 @@
+#pragma once
+// Sampling at scale: N images cut into shards (data/generations.h), each image from its own seed
+// (seed + index), each shard written atomically. A rerun skips finished shards, and a worker can
+// take every k-th shard (shard_index / shard_count) so that many processes can share one run.
+#include <filesystem>
+
+#include "diffmem/core/progress.h"
+#include "diffmem/diffusion/sampler.h"
+#include "diffmem/diffusion/schedule.h"
+#include "diffmem/io/json.h"
+#include "diffmem/model/denoiser.h"
+
+namespace diffmem::model {
+class Denoiser;
+}
+
+namespace diffmem::diffusion {
+
+struct GenerateOptions {
+  int64_t n = 64;             // images in the whole run
+  int64_t shard_size = 1024;  // images per shard file
+  int64_t shard_index = 0;    // this worker takes shards s with s % shard_count == shard_index
+  int64_t shard_count = 1;
+  uint64_t seed = 0;          // image i is sampled from seed + i
+  SampleOptions sample;
+  std::string model;          // where the model came from (recorded in manifest.json)
+};
+
+io::Json to_json(const GenerateOptions& o);
+
+struct GenerateResult {
+  int64_t shards_total = 0;
+  int64_t shards_written = 0;
+  int64_t shards_skipped = 0;  // already complete
+  int64_t images_written = 0;
+  double images_per_s = 0.0;
+};
+
+/// Writes out/manifest.json, out/images-NNNNN.npy + seeds-NNNNN.npy, and out/preview.png (a grid
+/// of up to 64 images from the first shard). Throws if out/ holds a run with other options.
+GenerateResult generate(model::Denoiser& denoiser, const NoiseSchedule& schedule,
+                        const std::filesystem::path& out, const GenerateOptions& options,
+                        const ProgressFn& progress = nullptr);
+
+}  // namespace diffmem::diffusion
