@@ -19,25 +19,35 @@ struct Dataset {
   std::vector<int64_t> labels;   // [N]
   std::vector<int64_t> ids;      // [N]
   io::Json manifest = io::Json::object();
+  /// members.npy: which rows a split's model trains on. Copies of one image share its value.
+  std::optional<std::vector<bool>> members;
 
   int64_t size() const { return images.shape.empty() ? 0 : images.shape[0]; }
   int64_t height() const { return images.shape.at(1); }
   int64_t width() const { return images.shape.at(2); }
   int64_t channels() const { return images.shape.at(3); }
+  int64_t image_bytes() const { return height() * width() * channels(); }
   /// Pointer to image i's H*W*C bytes.
   const uint8_t* image(int64_t i) const;
 };
 
-/// Loads a dataset directory; throws diffmem::Error naming the file on a missing file or on
-/// arrays whose shapes disagree.
+/// Throws diffmem::Error naming `where` unless images is U8 [N,H,W,C] with N ≥ 0, H, W > 0,
+/// C in {1, 3}, and labels, ids (and members when set) hold N entries.
+void validate_dataset(const Dataset& ds, const std::string& where);
+
+/// Loads a dataset directory (members.npy too, when present); throws diffmem::Error naming the
+/// file on a missing file, a wrong dtype or rank, or arrays whose lengths disagree.
 Dataset load_dataset(const std::filesystem::path& dir);
 
-/// Writes images.npy, labels.npy, ids.npy and manifest.json (each atomically; the manifest last, so
-/// a directory with a manifest is complete).
+/// Writes images.npy, labels.npy, ids.npy, members.npy (or removes a stale one when
+/// `ds.members` is empty) and manifest.json, each atomically. The old manifest goes first and
+/// the new one last, so a directory with a manifest is always complete and consistent.
 void save_dataset(const std::filesystem::path& dir, const Dataset& ds);
 
-/// members.npy of a directory (dataset or model folder), if present.
-std::optional<std::vector<bool>> load_members(const std::filesystem::path& dir);
+/// members.npy of a directory (dataset or model folder), if present: BOOL [N]; when
+/// `expected_n` ≥ 0 the length must equal it.
+std::optional<std::vector<bool>> load_members(const std::filesystem::path& dir,
+                                              int64_t expected_n = -1);
 void save_members(const std::filesystem::path& dir, const std::vector<bool>& members);
 
 }  // namespace diffmem::data
