@@ -1,0 +1,95 @@
+#pragma once
+// Exact k-nearest-neighbour search under normalized ℓ2 (sqrt(mean((q-b)^2))), CPU or CUDA.
+//
+// Distances come from blocked GEMMs (‖b‖² − 2 q·b per query block × base block) whose results are
+// folded into a running top-k per query and then dropped, so memory stays bounded by
+// query_block × base_block floats however many queries and base rows there are. The k survivors
+// are then re-measured directly (‖q−b‖ without the expansion) so that the cancellation of the
+// GEMM form never reaches the reported distances; ties are ordered by base index.
+//
+// Threads (CPU): with more than one torch thread and an OpenBLAS underneath, each torch thread
+// runs single-threaded GEMMs on its own query rows, so OpenBLAS is held to one thread for the
+// duration of a search (restored after). With one torch thread the BLAS threads the GEMM itself.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace diffmem::search {
+
+/// How each block's candidates are folded into the running top-k.
+enum class KnnSelect {
+  kAuto,    ///< kFused on CPU, kTopk elsewhere
+  kFused,   ///< CPU only: one pass over the block keeping a per-query heap (adds ‖b‖² on the fly);
+            ///< keeps the k smallest by (distance, index), so ties at the k-th place go to the
+            ///< smaller base index
+  kTopk,    ///< torch::topk on each block, then a merge (any device); rows tied at the k-th
+            ///< place may be kept in any combination
+};
+
+struct KnnOptions {
+  int64_t k = 50;
+  /// Queries per GEMM block; 0 picks a default for the device (see default_block_sizes).
+  int64_t query_block = 0;
+  /// Base rows per GEMM block; 0 picks a default for the device.
+  int64_t base_block = 0;
+  /// Recompute the k reported distances directly from the vectors.
+  bool exact_recheck = true;
+  KnnSelect select = KnnSelect::kAuto;
+};
+
+void to_json(nlohmann::json& j, const KnnOptions& o);
+void from_json(const nlohmann::json& j, KnnOptions& o);
+std::string knn_select_name(KnnSelect s);
+
+struct KnnResult {
+  torch::Tensor indices;    ///< [Q,k] i64: base rows, nearest first; -1 where a query has no
+                            ///< finite distance (NaN in the query)
+  torch::Tensor distances;  ///< [Q,k] f32: normalized ℓ2, sqrt(‖q−b‖² / D); +inf with index -1
+  int64_t query_block = 0;  ///< block sizes actually used
+  int64_t base_block = 0;
+  /// Largest temporary buffer the search allocates at once (bytes), by construction: the
+  /// query_block × base_block slab unless k × D or the per-query heaps exceed it. The memory
+  /// test checks it against what the allocator actually sees.
+  int64_t peak_temp_bytes = 0;
+};
+
+struct BlockSizes {
+  int64_t query_block = 0;
+  int64_t base_block = 0;
+};
+
+/// Defaults measured in bench/knn_bench.cpp (see BENCHMARKS.md), clamped to the problem size.
+BlockSizes default_block_sizes(const torch::Device& device, int64_t n_queries, int64_t n_base);
+
+/// A base set held for repeated searches: rows stored as contiguous f32 on its device with their
+/// squared norms precomputed. Queries arrive in batches of any size (e.g. one .npy shard at a time)
+/// and are processed query_block rows at a time, so a stream of shards needs memory for the base,
+/// one shard and one block only.
+class KnnIndex {
+ public:
+  /// base: [N,D] f32 in any layout, or u8 (scaled by 1/255, as to_unit_rows), on CPU or CUDA.
+  explicit KnnIndex(const torch::Tensor& base, KnnOptions options = {});
+
+  /// queries: [Q,D] f32 or u8 ([Q,H,W,C] u8 is flattened), any device (moved block by block).
+  /// Result tensors live on the base's device.
+  KnnResult search(const torch::Tensor& queries) const;
+
+  int64_t size() const { return base_.size(0); }
+  int64_t dim() const { return base_.size(1); }
+  torch::Device device() const { return base_.device(); }
+  const KnnOptions& options() const { return options_; }
+  const torch::Tensor& base() const { return base_; }
+
+ private:
+  KnnOptions options_;
+  torch::Tensor base_;        // [N,D] f32 contiguous
+  torch::Tensor base_norms_;  // [N] f32, ‖b‖²
+};
+
+/// One-shot search: KnnIndex(base, options).search(queries).
+KnnResult knn(const torch::Tensor& queries, const torch::Tensor& base,
+              const KnnOptions& options = {});
+
+}  // namespace diffmem::search
