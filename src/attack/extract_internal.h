@@ -1,0 +1,61 @@
+#pragma once
+// Pieces of attack/extract shared by its source files: the per-shard computation, the shard cache
+// and the writers of the aggregate outputs.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "diffmem/attack/extract.h"
+#include "diffmem/data/dataset.h"
+#include "diffmem/data/generations.h"
+#include "diffmem/search/distances.h"
+
+namespace diffmem::attack::detail {
+
+/// Matches of one shard's images ([n,H,W,C] u8, any device) against the index: nearest row/id,
+/// ℓ2, tiled ℓ2 and (k > 1 or n_calibration > 0) calibrated ℓ2. Fields generation and extracted
+/// are left for the caller; index is the position in the shard.
+std::vector<Match> match_images(const search::KnnIndex& index, const torch::Tensor& images,
+                                const search::ImageShape& shape, const std::vector<int64_t>& ids,
+                                const ExtractOptions& options, int64_t n_calibration);
+
+/// The shard cache: shards/matches-NNNNN.csv with columns
+/// index,seed,nearest_row,nearest_id,l2,tiled_l2,calibrated_l2 (floats printed to round-trip).
+std::filesystem::path shard_cache_file(const std::filesystem::path& out, int64_t shard);
+void write_shard_cache(const std::filesystem::path& path, const std::vector<Match>& rows);
+
+/// One line of matches.csv (no newline) and its header.
+std::string matches_header();
+std::string match_line(const Match& m);
+
+/// A generation image's bytes read straight from its shard file (no whole-shard load).
+std::vector<uint8_t> read_shard_image(const std::filesystem::path& images_npy, int64_t index);
+
+/// Best generation seen so far for one training id (every id hit, extracted or not).
+struct IdBest {
+  Match best;
+  int64_t hits = 0;  ///< extracted generations only
+};
+
+/// extracted.csv (see extract.h).
+void write_extracted_csv(const std::filesystem::path& path, const std::vector<ExtractedImage>& rows);
+
+/// metrics::histogram of the finite values over [0, max(largest value, at_least)] as JSON.
+io::Json histogram_json(const std::vector<double>& values, int64_t bins, double at_least);
+
+/// A match as a JSON object (the summary's top pairs); a NaN calibrated ℓ2 becomes null.
+io::Json match_json(const Match& m);
+
+/// pairs.png: generation | training image, `pairs` of them, `per_row` pairs per row.
+void write_pairs_png(const std::filesystem::path& path, const std::vector<Match>& pairs,
+                     const std::map<int64_t, data::ShardFiles>& shards, const data::Dataset& train,
+                     int64_t per_row);
+
+/// 64-bit FNV-1a over bytes, to tell whether a cached shard was computed on this training set.
+uint64_t fnv1a(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ULL);
+
+}  // namespace diffmem::attack::detail

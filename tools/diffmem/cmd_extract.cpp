@@ -1,0 +1,81 @@
+// `diffmem extract`: white-box extraction (Carlini et al. §5.1): every generation against every
+// training image; which training images came back, and how often, by planted duplicate count.
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include "command.h"
+#include "diffmem/attack/extract.h"
+#include "diffmem/core/error.h"
+#include "diffmem/core/runtime.h"
+
+namespace {
+using namespace diffmem;
+
+struct Args {
+  attack::ExtractOptions opt;
+  std::string generations, train, out;
+  double calibrated_threshold = -1;
+  bool no_reuse = false;
+  bool all_pairs = false;
+};
+
+void run(Args& a) {
+  cli::start();
+  if (a.calibrated_threshold >= 0) a.opt.calibrated_threshold = a.calibrated_threshold;
+  a.opt.device = core::resolve_device(cli::globals().device);
+  a.opt.reuse = !a.no_reuse;
+  a.opt.pairs_distinct = !a.all_pairs;
+  const attack::ExtractResult r =
+      attack::run_extract(a.generations, a.train, a.out, a.opt, io::Json::object(), cli::terminal_progress());
+  const io::Json& s = r.summary;
+  if (a.opt.calibrated_threshold)
+    std::printf("%lld of %lld generations within calibrated l2 %g (%lld within delta %g); ",
+                static_cast<long long>(r.extracted_generations), static_cast<long long>(r.generations),
+                *a.opt.calibrated_threshold, static_cast<long long>(s["within_delta"].get<int64_t>()),
+                a.opt.delta);
+  else
+    std::printf("%lld of %lld generations within delta %g; ", static_cast<long long>(r.extracted_generations),
+                static_cast<long long>(r.generations), a.opt.delta);
+  std::printf("%lld unique training images extracted\n", static_cast<long long>(r.unique_extracted));
+  for (const attack::DuplicateRate& d : r.rates)
+    std::printf("  duplicated x%-4lld %3lld of %3lld extracted (%.0f%%)\n", static_cast<long long>(d.count),
+                static_cast<long long>(d.extracted), static_cast<long long>(d.planted), 100.0 * d.rate);
+  std::printf("%lld shards (%lld computed, %lld reused), %.1f s; results: %s/{matches.csv,extracted.csv,"
+              "summary.json,pairs.png}\n",
+              static_cast<long long>(r.shards), static_cast<long long>(r.shards_computed),
+              static_cast<long long>(r.shards_reused), r.seconds, a.out.c_str());
+}
+
+}  // namespace
+
+DIFFMEM_COMMAND(400) {
+  auto a = std::make_shared<Args>();
+  auto* sub = app.add_subcommand(
+      "extract", "White-box extraction: nearest training image of every generation (l2, tiled l2, "
+                 "calibrated l2); which training images were extracted");
+  sub->add_option("--generations", a->generations, "Folder of generation shards (diffmem sample --out)")
+      ->required();
+  sub->add_option("--train", a->train, "Training data set (diffmem data import/subset)")->required();
+  sub->add_option("--out", a->out, "Output folder (matches.csv, extracted.csv, summary.json, pairs.png)")
+      ->required();
+  sub->add_option("--delta", a->opt.delta, "Normalized l2 at or below which a generation is extracted")
+      ->capture_default_str();
+  sub->add_option("--calibrated-threshold", a->calibrated_threshold,
+                  "Extracted when calibrated l2 <= this instead (the paper's CIFAR-10 criterion)");
+  sub->add_option("--alpha", a->opt.alpha, "Calibrated l2: scale of the neighbourhood mean")->capture_default_str();
+  sub->add_option("--n-calibration", a->opt.n_calibration,
+                  "Calibrated l2: nearest training images averaged (0 = no calibrated l2)")
+      ->capture_default_str();
+  sub->add_option("--tiles", a->opt.tiles, "Tiled l2: tiles per side")->capture_default_str();
+  sub->add_option("--top-pairs", a->opt.top_pairs_png, "Closest pairs drawn in pairs.png (0 = none)")
+      ->capture_default_str();
+  sub->add_flag("--all-pairs", a->all_pairs,
+                "pairs.png: the closest generations even when they hit the same training image");
+  sub->add_option("--query-block", a->opt.knn.query_block, "k-NN: generations per GEMM block (0 = auto)")
+      ->capture_default_str();
+  sub->add_option("--base-block", a->opt.knn.base_block, "k-NN: training images per GEMM block (0 = auto)")
+      ->capture_default_str();
+  sub->add_flag("--no-reuse", a->no_reuse, "Recompute every shard even when OUT/shards holds its result");
+  sub->callback([a] { run(*a); });
+}
