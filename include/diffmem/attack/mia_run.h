@@ -1,0 +1,79 @@
+#pragma once
+// One membership-inference run as `diffmem mia` performs it: load the data, the target (its
+// members.npy is the ground truth) and the shadow models, run the attacks, and write per attack
+//   OUT/<attack>/scores.csv    row,id,score,member (score: higher = more likely a member)
+//   OUT/<attack>/roc.csv       the ROC (metrics::write_roc_csv, compacted)
+//   OUT/<attack>/summary.json  AUC, TPR@0.1%/1% FPR, balanced accuracy, options, timings
+// plus OUT/cache/ (per-model errors, reused by later runs) and, with a t-sweep,
+// OUT/t-sweep-<kind>.csv. The ROC figure of all attacks in OUT is drawn by the CLI (report layer).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "diffmem/attack/mia_attack.h"
+#include "diffmem/core/progress.h"
+#include "diffmem/metrics/roc.h"
+
+namespace diffmem::attack {
+
+struct MiaRunOptions {
+  std::string attack = "loss";         // loss | lira | secmi | pia
+  std::filesystem::path data;          // dataset directory (the rows the models' masks index)
+  std::filesystem::path target;        // model folder (or TorchScript file with load.format)
+  std::filesystem::path shadows;       // folder of model folders, each with members.npy (LiRA)
+  std::filesystem::path members;       // ground truth: a members.npy or a folder holding one;
+                                       // empty = the target's folder (the file's folder for TorchScript)
+  std::filesystem::path out;
+  LossScoreOptions loss;
+  SecMiOptions secmi;
+  PiaOptions pia;
+  /// LiRA: which per-example statistic the Gaussians are fitted to (loss | secmi | pia), which
+  /// transform of it, and the variance model; both the online and the offline variant are run.
+  std::string lira_base = "loss";
+  std::string lira_statistic = "logit";
+  bool lira_global_variance = false;
+  std::vector<int64_t> t_sweep;        // also evaluate the attacks at each of these timesteps
+  model::LoadDenoiserOptions load;
+};
+
+io::Json to_json(const MiaRunOptions& o);
+
+struct MiaAttackReport {
+  std::string name;
+  std::filesystem::path dir;
+  metrics::RocSummary summary;
+  double seconds = 0;
+};
+
+struct MiaSweepRow {
+  std::string attack;
+  int64_t t = 0;
+  metrics::RocSummary summary;
+};
+
+struct MiaRunResult {
+  std::vector<MiaAttackReport> attacks;
+  std::vector<MiaSweepRow> sweep;
+  int64_t members = 0;
+  int64_t nonmembers = 0;
+  int64_t shadows = 0;
+};
+
+/// The model folders inside `dir` (those holding config.json), sorted by name, leaving out
+/// `exclude` (the target, when it lives among them). Throws naming `dir` when it is not a folder.
+std::vector<std::filesystem::path> list_model_folders(const std::filesystem::path& dir,
+                                                      const std::filesystem::path& exclude);
+
+/// The attacks `options.attack` names (lira → lira-online and lira-offline).
+std::vector<std::unique_ptr<MembershipAttack>> make_attacks(const MiaRunOptions& options);
+
+/// Runs everything above. Errors (missing members.npy, mismatched lengths, no shadows for LiRA, a
+/// target with no members or no non-members) are diffmem::Errors naming the file or flag.
+MiaRunResult run_mia(const MiaRunOptions& options, const ProgressFn& progress = nullptr);
+
+/// Writes row,id,score,member (17 significant digits) atomically.
+void write_scores_csv(const std::filesystem::path& path, const data::Dataset& ds,
+                      const std::vector<double>& scores, const std::vector<bool>& members);
+
+}  // namespace diffmem::attack

@@ -1,0 +1,220 @@
+#include "diffmem/attack/mia_attack.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "diffmem/core/error.h"
+#include "diffmem/core/log.h"
+#include "diffmem/io/array.h"
+#include "diffmem/io/npy.h"
+
+namespace diffmem::attack {
+namespace fs = std::filesystem;
+
+namespace {
+
+io::Json file_identity(const fs::path& p) {
+  std::error_code ec;
+  auto size = fs::file_size(p, ec);
+  if (ec) fail(p.string(), "a readable file", "none (" + ec.message() + ")");
+  auto mtime = fs::last_write_time(p, ec);
+  return {{"file", p.filename().string()},
+          {"size", static_cast<uint64_t>(size)},
+          {"mtime", static_cast<int64_t>(mtime.time_since_epoch().count())}};
+}
+
+uint64_t fnv1a64(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string safe_name(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
+  return out.empty() ? "model" : out;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+diffusion::SchedulerConfig model_scheduler_config(const fs::path& model) {
+  const fs::path dir = fs::is_regular_file(model) ? model.parent_path() : model;
+  for (const fs::path& p : {dir / "scheduler_config.json", dir / "scheduler" / "scheduler_config.json",
+                            dir.parent_path() / "scheduler" / "scheduler_config.json"})
+    if (fs::is_regular_file(p)) return diffusion::read_scheduler_config(p);
+  return {};
+}
+
+io::Json model_identity(const fs::path& model, const std::string& format) {
+  std::error_code ec;
+  fs::path canon = fs::canonical(model, ec);
+  if (ec) fail(model.string(), "a model (folder or file)", "nothing there");
+  io::Json j = {{"path", canon.string()}, {"format", format}};
+  if (format == "torchscript") {
+    j["files"] = io::Json::array({file_identity(canon)});
+  } else {
+    auto files = model::find_diffusers_files(canon);
+    j["files"] = io::Json::array({file_identity(files.config), file_identity(files.weights)});
+  }
+  return j;
+}
+
+ModelScoring::ModelScoring(const data::Dataset& ds, fs::path data_dir, fs::path cache_dir,
+                           model::LoadDenoiserOptions load, ProgressFn progress)
+    : ds_(ds), data_dir_(std::move(data_dir)), cache_dir_(std::move(cache_dir)),
+      load_(std::move(load)), progress_(std::move(progress)) {
+  std::error_code ec;
+  fs::path canon = data_dir_.empty() ? fs::path() : fs::weakly_canonical(data_dir_, ec);
+  data_identity_ = {{"path", canon.string()}, {"rows", ds_.size()},
+                    {"shape", ds_.images.shape}};
+  if (!data_dir_.empty() && fs::is_regular_file(data_dir_ / "images.npy"))
+    data_identity_["images"] = file_identity(data_dir_ / "images.npy");
+}
+
+io::Json ModelScoring::key(const fs::path& model, const ExampleScorer& scorer) const {
+  return {{"statistic", scorer.name()},
+          {"options", scorer.options()},
+          {"model", model_identity(model, load_.format)},
+          {"scheduler", diffusion::to_json(model_scheduler_config(model))},
+          {"data", data_identity_}};
+}
+
+fs::path ModelScoring::cache_file(const fs::path& model, const ExampleScorer& scorer) const {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(fnv1a64(key(model, scorer).dump())));
+  fs::path name = model.filename().empty() ? model.parent_path().filename() : model.filename();
+  return cache_dir_ / (scorer.name() + "-" + safe_name(name.string()) + "-" + hex + ".npy");
+}
+
+std::vector<double> ModelScoring::errors(const fs::path& model, const ExampleScorer& scorer) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t n = ds_.size();
+  Timing timing;
+  timing.model = model.string();
+  timing.scorer = scorer.name();
+  const io::Json k = key(model, scorer);
+  fs::path file, key_file;
+  if (!cache_dir_.empty()) {
+    file = cache_file(model, scorer);
+    key_file = fs::path(file).replace_extension(".json");
+    // A cache entry counts only when its key file (written last) matches exactly.
+    if (fs::is_regular_file(key_file) && fs::is_regular_file(file) && io::read_json(key_file) == k) {
+      io::HostArray a = io::read_npy(file);
+      if (a.dtype == io::DType::kF64 && a.shape == std::vector<int64_t>{n}) {
+        timing.cached = true;
+        timing.seconds = seconds_since(t0);
+        timings_.push_back(timing);
+        return std::vector<double>(a.data<double>(), a.data<double>() + n);
+      }
+      log::warn(file.string() + ": cached scores of the wrong shape; recomputing");
+    }
+  }
+  model::LoadDenoiserOptions lo = load_;
+  if (lo.in_channels <= 0) lo.in_channels = ds_.channels();
+  if (lo.sample_size <= 0) lo.sample_size = ds_.height();
+  auto denoiser = model::load_denoiser(model, lo);
+  if (denoiser->in_channels() != ds_.channels() || denoiser->sample_size() != ds_.height() ||
+      ds_.height() != ds_.width())
+    fail(model.string(),
+         "a model for the data's " + std::to_string(ds_.height()) + "x" + std::to_string(ds_.width()) +
+             "x" + std::to_string(ds_.channels()) + " images",
+         denoiser->describe() + " (" + std::to_string(denoiser->sample_size()) + " px, " +
+             std::to_string(denoiser->in_channels()) + " channels)");
+  diffusion::NoiseSchedule schedule(model_scheduler_config(model));
+  auto e = scorer.errors(*denoiser, schedule, ds_, progress_);
+  timing.seconds = seconds_since(t0);
+  timing.forwards_per_s =
+      timing.seconds > 0 ? static_cast<double>(n * scorer.forwards_per_example()) / timing.seconds : 0;
+  if (!cache_dir_.empty()) {
+    io::HostArray a = io::HostArray::zeros(io::DType::kF64, {n});
+    std::copy(e.begin(), e.end(), a.data<double>());
+    io::write_npy(file, a);
+    io::write_json(key_file, k);
+  }
+  timings_.push_back(timing);
+  return e;
+}
+
+namespace {
+
+class ThresholdAttack : public MembershipAttack {
+ public:
+  explicit ThresholdAttack(std::shared_ptr<const ExampleScorer> s) : s_(std::move(s)) {}
+  std::string name() const override { return s_->name(); }
+  io::Json options() const override { return {{"statistic", s_->name()}, {s_->name(), s_->options()}}; }
+  std::vector<double> scores(ModelScoring& scoring, const AttackInputs& in, io::Json&) override {
+    auto e = scoring.errors(in.target.path, *s_);
+    for (auto& v : e) v = -v;
+    return e;
+  }
+  std::unique_ptr<MembershipAttack> at_timestep(int64_t t) const override {
+    return make_threshold_attack(std::shared_ptr<const ExampleScorer>(s_->at_timestep(t)));
+  }
+
+ private:
+  std::shared_ptr<const ExampleScorer> s_;
+};
+
+class LiraAttack : public MembershipAttack {
+ public:
+  LiraAttack(std::shared_ptr<const ExampleScorer> s, LiraOptions o) : s_(std::move(s)), o_(std::move(o)) {
+    validate(o_, "LiRA options");
+  }
+  std::string name() const override {
+    std::string n = std::string("lira-") + (o_.online ? "online" : "offline");
+    if (o_.global_variance) n += "-global";
+    if (s_->name() != "loss") n += "-" + s_->name();
+    return n;
+  }
+  io::Json options() const override {
+    return {{"statistic", s_->name()}, {s_->name(), s_->options()}, {"lira", to_json(o_)}};
+  }
+  bool needs_shadows() const override { return true; }
+  std::vector<double> scores(ModelScoring& scoring, const AttackInputs& in, io::Json& details) override {
+    check(!in.shadows.empty(), "LiRA", "shadow models (--shadows)", "none");
+    auto target = scoring.errors(in.target.path, *s_);
+    std::vector<std::vector<double>> shadow_errors;
+    std::vector<std::vector<bool>> shadow_members;
+    for (auto& m : in.shadows) {
+      shadow_errors.push_back(scoring.errors(m.path, *s_));
+      shadow_members.push_back(m.members);
+    }
+    LiraResult r = lira_scores(target, shadow_errors, shadow_members, o_);
+    details = {{"shadows", in.shadows.size()},
+               {"pooled_in_variance", r.pooled_in_variance},
+               {"pooled_out_variance", r.pooled_out_variance},
+               {"mean_shift", r.mean_shift},
+               {"missing_in", r.missing_in},
+               {"missing_out", r.missing_out},
+               {"pooled_variances", r.pooled_variances}};
+    return r.scores;
+  }
+  std::unique_ptr<MembershipAttack> at_timestep(int64_t t) const override {
+    return make_lira_attack(std::shared_ptr<const ExampleScorer>(s_->at_timestep(t)), o_);
+  }
+
+ private:
+  std::shared_ptr<const ExampleScorer> s_;
+  LiraOptions o_;
+};
+
+}  // namespace
+
+std::unique_ptr<MembershipAttack> make_threshold_attack(std::shared_ptr<const ExampleScorer> scorer) {
+  return std::make_unique<ThresholdAttack>(std::move(scorer));
+}
+
+std::unique_ptr<MembershipAttack> make_lira_attack(std::shared_ptr<const ExampleScorer> scorer,
+                                                   const LiraOptions& options) {
+  return std::make_unique<LiraAttack>(std::move(scorer), options);
+}
+
+}  // namespace diffmem::attack

@@ -1,0 +1,221 @@
+#include "diffmem/attack/mia_run.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "diffmem/core/atomic_file.h"
+#include "diffmem/core/error.h"
+#include "diffmem/core/log.h"
+#include "diffmem/io/npy.h"
+
+namespace diffmem::attack {
+namespace fs = std::filesystem;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string g17(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::vector<bool> read_member_mask(const fs::path& p, int64_t n) {
+  if (fs::is_regular_file(p)) {
+    io::HostArray a = io::read_npy(p);
+    check(a.dtype == io::DType::kBool && a.shape == std::vector<int64_t>{n}, p.string(),
+          "a bool array of shape (" + std::to_string(n) + ",)",
+          io::dtype_name(a.dtype) + " " + io::shape_str(a.shape));
+    std::vector<bool> m(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) m[static_cast<size_t>(i)] = a.bytes[static_cast<size_t>(i)] != 0;
+    return m;
+  }
+  auto m = data::load_members(p, n);
+  if (!m) fail((p / "members.npy").string(), "the member mask of the model", "no such file");
+  return *m;
+}
+
+std::shared_ptr<const ExampleScorer> scorer_for(const std::string& kind, const MiaRunOptions& o) {
+  if (kind == "loss") return make_loss_scorer(o.loss);
+  if (kind == "secmi") return make_secmi_scorer(o.secmi);
+  if (kind == "pia") return make_pia_scorer(o.pia);
+  fail("mia statistic", "loss, secmi or pia", "\"" + kind + "\"");
+}
+
+io::Json summary_json(const metrics::RocSummary& s) {
+  io::Json j;
+  metrics::to_json(j, s);
+  return j;
+}
+
+void write_sweep_csv(const fs::path& path, const std::vector<MiaSweepRow>& rows) {
+  std::string s = "attack,t,auc,tpr_at_fpr_0.001,tpr_at_fpr_0.01,balanced_accuracy\n";
+  for (auto& r : rows)
+    s += r.attack + "," + std::to_string(r.t) + "," + g17(r.summary.auc) + "," +
+         g17(r.summary.tpr_at_fpr_0_1pct) + "," + g17(r.summary.tpr_at_fpr_1pct) + "," +
+         g17(r.summary.balanced_accuracy) + "\n";
+  core::write_file_atomic(path, s);
+}
+
+}  // namespace
+
+io::Json to_json(const MiaRunOptions& o) {
+  return {{"attack", o.attack},
+          {"data", o.data.string()},
+          {"target", o.target.string()},
+          {"shadows", o.shadows.string()},
+          {"members", o.members.string()},
+          {"out", o.out.string()},
+          {"loss", to_json(o.loss)},
+          {"secmi", to_json(o.secmi)},
+          {"pia", to_json(o.pia)},
+          {"lira_base", o.lira_base},
+          {"lira_statistic", o.lira_statistic},
+          {"lira_global_variance", o.lira_global_variance},
+          {"t_sweep", o.t_sweep},
+          {"format", o.load.format},
+          {"device", o.load.device}};
+}
+
+std::vector<fs::path> list_model_folders(const fs::path& dir, const fs::path& exclude) {
+  if (!fs::is_directory(dir)) fail(dir.string(), "a folder of model folders", "no such folder");
+  std::error_code ec;
+  const fs::path ex = exclude.empty() ? fs::path() : fs::weakly_canonical(exclude, ec);
+  std::vector<fs::path> out;
+  for (auto& e : fs::directory_iterator(dir)) {
+    if (!e.is_directory() || !fs::is_regular_file(e.path() / "config.json")) continue;
+    if (!ex.empty() && fs::weakly_canonical(e.path(), ec) == ex) continue;
+    out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::unique_ptr<MembershipAttack>> make_attacks(const MiaRunOptions& o) {
+  std::vector<std::unique_ptr<MembershipAttack>> v;
+  if (o.attack == "loss" || o.attack == "secmi" || o.attack == "pia") {
+    v.push_back(make_threshold_attack(scorer_for(o.attack, o)));
+  } else if (o.attack == "lira") {
+    auto s = scorer_for(o.lira_base, o);
+    for (bool online : {true, false}) {
+      LiraOptions lo;
+      lo.online = online;
+      lo.global_variance = o.lira_global_variance;
+      lo.statistic = o.lira_statistic;
+      v.push_back(make_lira_attack(s, lo));
+    }
+  } else {
+    fail("mia attack", "loss, lira, secmi or pia", "\"" + o.attack + "\"");
+  }
+  return v;
+}
+
+void write_scores_csv(const fs::path& path, const data::Dataset& ds, const std::vector<double>& scores,
+                      const std::vector<bool>& members) {
+  check(scores.size() == static_cast<size_t>(ds.size()) && members.size() == scores.size(),
+        path.string(), std::to_string(ds.size()) + " scores and member flags",
+        std::to_string(scores.size()) + " and " + std::to_string(members.size()));
+  std::string s = "row,id,score,member\n";
+  s.reserve(s.size() + scores.size() * 40);
+  for (size_t i = 0; i < scores.size(); ++i)
+    s += std::to_string(i) + "," + std::to_string(ds.ids[i]) + "," + g17(scores[i]) + "," +
+         (members[i] ? "1" : "0") + "\n";
+  core::write_file_atomic(path, s);
+}
+
+MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
+  const auto t_run = std::chrono::steady_clock::now();
+  check(!o.out.empty(), "--out", "an output folder", "none");
+  auto attacks = make_attacks(o);
+  data::Dataset ds = data::load_dataset(o.data);
+  const int64_t n = ds.size();
+
+  AttackInputs inputs;
+  inputs.target.path = o.target;
+  fs::path members_at = o.members;
+  if (members_at.empty())
+    members_at = fs::is_regular_file(o.target) ? o.target.parent_path() : o.target;
+  inputs.target.members = read_member_mask(members_at, n);
+
+  MiaRunResult result;
+  for (bool m : inputs.target.members) (m ? result.members : result.nonmembers) += 1;
+  check(result.members > 0 && result.nonmembers > 0, members_at.string(),
+        "a member mask with members and non-members",
+        std::to_string(result.members) + " members and " + std::to_string(result.nonmembers) +
+            " non-members");
+
+  const bool need_shadows = std::any_of(attacks.begin(), attacks.end(),
+                                        [](auto& a) { return a->needs_shadows(); });
+  if (need_shadows) {
+    check(!o.shadows.empty(), "--shadows", "a folder of shadow models for LiRA", "none");
+    for (auto& dir : list_model_folders(o.shadows, o.target))
+      inputs.shadows.push_back({dir, read_member_mask(dir, n)});
+    check(!inputs.shadows.empty(), o.shadows.string(),
+          "model folders (config.json + members.npy) besides the target", "none");
+    result.shadows = static_cast<int64_t>(inputs.shadows.size());
+  }
+
+  ModelScoring scoring(ds, o.data, o.out / "cache", o.load, progress);
+  std::vector<io::Json> summaries;
+  for (auto& attack : attacks) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const size_t timing_start = scoring.timings().size();
+    io::Json details = io::Json::object();
+    auto scores = attack->scores(scoring, inputs, details);
+    auto curve = metrics::roc_curve(scores, inputs.target.members);
+    MiaAttackReport rep;
+    rep.name = attack->name();
+    rep.dir = o.out / rep.name;
+    rep.summary = metrics::summarize(curve);
+    rep.seconds = seconds_since(t0);
+    write_scores_csv(rep.dir / "scores.csv", ds, scores, inputs.target.members);
+    metrics::write_roc_csv(rep.dir / "roc.csv", metrics::compact(curve));
+
+    io::Json models = io::Json::array();
+    for (size_t i = timing_start; i < scoring.timings().size(); ++i) {
+      auto& t = scoring.timings()[i];
+      models.push_back({{"model", t.model}, {"statistic", t.scorer}, {"cached", t.cached},
+                        {"seconds", t.seconds}, {"forwards_per_s", t.forwards_per_s}});
+    }
+    io::Json j = summary_json(rep.summary);
+    j["attack"] = rep.name;
+    j["options"] = attack->options();
+    j["details"] = details;
+    j["run"] = to_json(o);
+    j["target"] = o.target.string();
+    j["shadows"] = io::Json::array();
+    if (attack->needs_shadows())
+      for (auto& s : inputs.shadows) j["shadows"].push_back(s.path.string());
+    j["timings"] = {{"seconds", rep.seconds}, {"models", models}};
+    summaries.push_back(j);
+    result.attacks.push_back(rep);
+    log::info("mia " + rep.name + ": AUC " + g17(rep.summary.auc));
+  }
+
+  for (int64_t t : o.t_sweep) {
+    for (size_t a = 0; a < attacks.size(); ++a) {
+      auto at = attacks[a]->at_timestep(t);
+      io::Json details;
+      auto scores = at->scores(scoring, inputs, details);
+      MiaSweepRow row{attacks[a]->name(), t,
+                      metrics::summarize(metrics::roc_curve(scores, inputs.target.members))};
+      io::Json jr = summary_json(row.summary);
+      jr["t"] = t;
+      summaries[a]["t_sweep"].push_back(jr);
+      result.sweep.push_back(row);
+    }
+  }
+  if (!o.t_sweep.empty()) write_sweep_csv(o.out / ("t-sweep-" + o.attack + ".csv"), result.sweep);
+
+  for (size_t a = 0; a < attacks.size(); ++a) {
+    summaries[a]["timings"]["run_seconds"] = seconds_since(t_run);
+    io::write_json(result.attacks[a].dir / "summary.json", summaries[a]);
+  }
+  return result;
+}
+
+}  // namespace diffmem::attack

@@ -1,0 +1,176 @@
+// `diffmem mia loss|lira|secmi|pia`: membership inference against a target model, scored against
+// the target's members.npy; writes per-attack CSV/JSON and one log-log ROC of every attack in --out.
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "diffmem/attack/mia_run.h"
+#include "diffmem/core/atomic_file.h"
+#include "diffmem/core/error.h"
+#include "diffmem/io/json.h"
+#include "diffmem/metrics/roc.h"
+#include "diffmem/report/svg.h"
+
+namespace {
+using namespace diffmem;
+namespace fs = std::filesystem;
+
+struct Args {
+  attack::MiaRunOptions opt;
+  std::string kind, data, target, shadows, members, out, sweep;
+  std::string variance = "per-example";
+  int64_t t = -1;
+  int64_t batch = 256;
+};
+
+int64_t parse_int(const std::string& s, const std::string& flag) {
+  size_t pos = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(s, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  if (pos == 0 || pos != s.size()) fail(flag, "an integer", "'" + s + "'");
+  return v;
+}
+
+// "50,100,200" or "LO:HI:STEP" (inclusive).
+std::vector<int64_t> parse_sweep(const std::string& s) {
+  std::vector<int64_t> ts;
+  if (s.empty()) return ts;
+  if (s.find(':') != std::string::npos) {
+    auto a = s.find(':'), b = s.find(':', a + 1);
+    if (b == std::string::npos) fail("--t-sweep", "LO:HI:STEP or a comma list", "'" + s + "'");
+    int64_t lo = parse_int(s.substr(0, a), "--t-sweep"), hi = parse_int(s.substr(a + 1, b - a - 1), "--t-sweep"),
+            step = parse_int(s.substr(b + 1), "--t-sweep");
+    if (step < 1 || hi < lo) fail("--t-sweep", "LO <= HI and STEP >= 1", "'" + s + "'");
+    for (int64_t t = lo; t <= hi; t += step) ts.push_back(t);
+    return ts;
+  }
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    ts.push_back(parse_int(s.substr(start, comma - start), "--t-sweep"));
+    start = comma + 1;
+  }
+  return ts;
+}
+
+// Every attack folder in `out` (summary.json + roc.csv) in one log-log ROC.
+void write_roc_figure(const fs::path& out) {
+  std::vector<report::RocSeries> series;
+  std::vector<fs::path> dirs;
+  for (auto& e : fs::directory_iterator(out))
+    if (e.is_directory() && fs::is_regular_file(e.path() / "summary.json") &&
+        fs::is_regular_file(e.path() / "roc.csv"))
+      dirs.push_back(e.path());
+  std::sort(dirs.begin(), dirs.end());
+  for (auto& d : dirs) {
+    io::Json j = io::read_json(d / "summary.json");
+    metrics::RocSummary s;
+    metrics::from_json(j, s);
+    report::RocSeries r;
+    r.curve = metrics::read_roc_csv(d / "roc.csv");
+    r.curve.positives = s.members;
+    r.curve.negatives = s.nonmembers;
+    char label[200];
+    std::snprintf(label, sizeof label, "%s (AUC %.3f, TPR@1%%FPR %.1f%%)", d.filename().c_str(),
+                  s.auc, 100 * s.tpr_at_fpr_1pct);
+    r.name = label;
+    series.push_back(std::move(r));
+  }
+  if (series.empty()) return;
+  report::RocPlotOptions po;
+  po.title = "Membership inference";
+  core::write_file_atomic(out / "roc.svg", report::roc_svg(series, po));
+}
+
+}  // namespace
+
+DIFFMEM_COMMAND(500) {
+  auto a = std::make_shared<Args>();
+  auto* sub = app.add_subcommand(
+      "mia", "Membership inference (loss threshold, LiRA with shadow models, SecMI, PIA)");
+  sub->add_option("attack", a->kind, "loss | lira | secmi | pia")
+      ->required()
+      ->check(CLI::IsMember({"loss", "lira", "secmi", "pia"}));
+  sub->add_option("--data", a->data, "Dataset directory the models were trained on")->required();
+  sub->add_option("--target", a->target, "Target model folder (its members.npy is the truth)")
+      ->required();
+  sub->add_option("--shadows", a->shadows,
+                  "Folder of shadow model folders, each with members.npy (diffmem train --models K "
+                  "--split half); the target is left out if it is among them");
+  sub->add_option("--members", a->members,
+                  "Ground-truth members.npy (or its folder) instead of the target's");
+  sub->add_option("--out", a->out, "Output folder (one subfolder per attack, roc.svg, cache/)")
+      ->required();
+  sub->add_option("--t", a->t, "Timestep of the statistic (default: loss 100, secmi 100, pia 200)");
+  sub->add_option("--draws", a->opt.loss.draws, "Noise draws per example (loss)")
+      ->capture_default_str();
+  sub->add_flag("--flip", a->opt.loss.flip, "Also score the mirrored image and average");
+  sub->add_option("--seed", a->opt.loss.seed, "Seed of the per-example noise draws")
+      ->capture_default_str();
+  sub->add_option("--batch", a->batch, "Model inputs per forward pass (changes no score beyond float rounding)")
+      ->capture_default_str();
+  sub->add_option("--secmi-step", a->opt.secmi.step, "SecMI's DDIM interval k")->capture_default_str();
+  sub->add_option("--pia-p", a->opt.pia.p, "PIA's norm: 4 (paper) or 2")->capture_default_str();
+  sub->add_option("--lira-base", a->opt.lira_base, "Statistic LiRA fits: loss | secmi | pia")
+      ->check(CLI::IsMember({"loss", "secmi", "pia"}))
+      ->capture_default_str();
+  sub->add_option("--lira-statistic", a->opt.lira_statistic,
+                  "logit: -log(expm1(error)) (default); raw: -error")
+      ->check(CLI::IsMember({"logit", "raw"}))
+      ->capture_default_str();
+  sub->add_option("--variance", a->variance, "LiRA variance: per-example | global")
+      ->check(CLI::IsMember({"per-example", "global"}))
+      ->capture_default_str();
+  sub->add_option("--t-sweep", a->sweep,
+                  "Also report the attacks at these timesteps: 50,100,200 or LO:HI:STEP");
+  sub->add_option("--format", a->opt.load.format, "Model format: diffusers | torchscript")
+      ->check(CLI::IsMember({"diffusers", "torchscript"}))
+      ->capture_default_str();
+  sub->callback([a] {
+    cli::start();
+    auto& o = a->opt;
+    o.attack = a->kind;
+    o.data = a->data;
+    o.target = a->target;
+    o.shadows = a->shadows;
+    o.members = a->members;
+    o.out = a->out;
+    o.load.device = cli::globals().device;
+    o.loss.batch = o.secmi.batch = o.pia.batch = a->batch;
+    o.secmi.flip = o.pia.flip = o.loss.flip;
+    o.lira_global_variance = a->variance == "global";
+    const std::string stat = a->kind == "lira" ? o.lira_base : a->kind;
+    if (a->t >= 0) (stat == "loss" ? o.loss.t : stat == "secmi" ? o.secmi.t : o.pia.t) = a->t;
+    o.t_sweep = parse_sweep(a->sweep);
+
+    auto r = attack::run_mia(o, cli::terminal_progress());
+    write_roc_figure(o.out);
+    std::printf("%lld members, %lld non-members%s\n", static_cast<long long>(r.members),
+                static_cast<long long>(r.nonmembers),
+                r.shadows > 0 ? (", " + std::to_string(r.shadows) + " shadow models").c_str() : "");
+    std::printf("%-24s %8s %14s %12s %10s %9s\n", "attack", "AUC", "TPR@0.1%FPR", "TPR@1%FPR",
+                "bal.acc", "seconds");
+    for (auto& rep : r.attacks)
+      std::printf("%-24s %8.4f %13.2f%% %11.2f%% %10.4f %9.1f\n", rep.name.c_str(), rep.summary.auc,
+                  100 * rep.summary.tpr_at_fpr_0_1pct, 100 * rep.summary.tpr_at_fpr_1pct,
+                  rep.summary.balanced_accuracy, rep.seconds);
+    if (!r.sweep.empty()) {
+      std::printf("\nt-sweep:\n%-24s %6s %8s %14s %12s\n", "attack", "t", "AUC", "TPR@0.1%FPR",
+                  "TPR@1%FPR");
+      for (auto& row : r.sweep)
+        std::printf("%-24s %6lld %8.4f %13.2f%% %11.2f%%\n", row.attack.c_str(),
+                    static_cast<long long>(row.t), row.summary.auc,
+                    100 * row.summary.tpr_at_fpr_0_1pct, 100 * row.summary.tpr_at_fpr_1pct);
+    }
+    std::printf("results: %s (roc.svg, <attack>/summary.json, scores.csv, roc.csv)\n",
+                o.out.c_str());
+  });
+}
