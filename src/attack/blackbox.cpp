@@ -1,0 +1,190 @@
+#include "diffmem/attack/blackbox.h"
+#include "diffmem/attack/blackbox_distances.h"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "diffmem/core/error.h"
+#include "diffmem/io/image_file.h"
+#include "diffmem/io/tensor_bridge.h"
+#include "diffmem/search/clique.h"
+
+namespace diffmem::attack {
+namespace fs = std::filesystem;
+
+void to_json(io::Json& j, const BlackboxOptions& o) {
+  j = io::Json{{"size", o.size},
+               {"tiles", o.tiles},
+               {"edge_threshold", o.edge_threshold},
+               {"min_clique", o.min_clique},
+               {"delta", o.delta},
+               {"max_cliques", o.max_cliques},
+               {"tie_limit", o.tie_limit},
+               {"resize_filter", "stb_image_resize default (Mitchell shrinking, Catmull-Rom growing)"},
+               {"distance", "tiled normalized l2, max over same-position tiles"}};
+}
+
+void from_json(const io::Json& j, BlackboxOptions& o) {
+  o.size = j.value("size", o.size);
+  if (j.contains("tiles")) o.tiles = j["tiles"].get<search::TiledOptions>();
+  o.edge_threshold = j.value("edge_threshold", o.edge_threshold);
+  o.min_clique = j.value("min_clique", o.min_clique);
+  o.delta = j.value("delta", o.delta);
+  o.max_cliques = j.value("max_cliques", o.max_cliques);
+  o.tie_limit = j.value("tie_limit", o.tie_limit);
+}
+
+void validate(const BlackboxOptions& o) {
+  check(o.size >= 0, "--size", "0 (native) or a positive size", std::to_string(o.size));
+  check(o.tiles.grid >= 1, "--tiles", "at least 1 tile per side", std::to_string(o.tiles.grid));
+  check(o.edge_threshold >= 0 && std::isfinite(o.edge_threshold), "--edge-threshold",
+        "a finite distance >= 0", std::to_string(o.edge_threshold));
+  check(o.min_clique >= 1, "--min-clique", "at least 1", std::to_string(o.min_clique));
+  check(o.delta >= 0, "--delta", "a distance >= 0", std::to_string(o.delta));
+  check(o.max_cliques >= 0, "--max-cliques", "0 (all) or more", std::to_string(o.max_cliques));
+  check(o.tie_limit >= 1, "BlackboxOptions.tie_limit", "at least 1", std::to_string(o.tie_limit));
+}
+
+torch::Tensor group_distances(const torch::Tensor& images, const BlackboxOptions& options) {
+  check(images.defined() && images.dim() == 4 && images.scalar_type() == torch::kByte,
+        "attack::group_distances", "uint8 images [N,H,W,C]",
+        images.defined() ? c10::str(images.sizes()) : "an undefined tensor");
+  return self_pairwise_tiled_l2(images.to(torch::Device(options.device)), options.tiles);
+}
+
+namespace {
+
+CliqueFinding describe(const std::vector<int64_t>& members, const float* d, int64_t n,
+                       int64_t min_clique) {
+  CliqueFinding f;
+  f.members = members;
+  f.flagged = static_cast<int64_t>(members.size()) >= min_clique;
+  double total = 0, best_sum = std::numeric_limits<double>::infinity();
+  for (int64_t a : members) {
+    double s = 0;
+    for (int64_t b : members)
+      if (b != a) s += d[a * n + b];
+    total += s;
+    if (s < best_sum) {
+      best_sum = s;
+      f.medoid = a;
+    }
+  }
+  const double k = static_cast<double>(members.size());
+  f.mean_distance = members.size() >= 2 ? total / (k * (k - 1)) : std::nan("");
+  return f;
+}
+
+}  // namespace
+
+GroupAnalysis analyze_group(const torch::Tensor& images, const BlackboxOptions& options,
+                            const torch::Tensor& train) {
+  validate(options);
+  const auto t0 = std::chrono::steady_clock::now();
+  GroupAnalysis r;
+  r.images = images.defined() && images.dim() == 4 ? images.size(0) : 0;
+  if (r.images == 0) return r;
+  const torch::Tensor dist = group_distances(images, options);
+  search::Graph g = search::graph_from_distances(dist, options.edge_threshold);
+  const torch::Tensor d = dist.to(torch::kCPU).contiguous();
+  const float* dp = d.data_ptr<float>();
+  r.edges = g.edge_count();
+  for (;;) {
+    const search::MaxCliqueResult found = options.tie_limit > 1
+                                              ? search::maximum_cliques(g, options.tie_limit)
+                                              : search::maximum_clique(g);
+    // Among equally large cliques, the tightest is the likeliest single memorized image.
+    CliqueFinding best;
+    for (const auto& c : found.cliques) {
+      CliqueFinding f = describe(c, dp, r.images, options.min_clique);
+      if (best.medoid < 0 || f.mean_distance < best.mean_distance) best = std::move(f);
+    }
+    if (!r.cliques.empty() && !best.flagged) break;
+    r.cliques.push_back(best);
+    const bool more = options.max_cliques == 0 || static_cast<int64_t>(r.cliques.size()) < options.max_cliques;
+    if (!more || !best.flagged) break;
+    for (int64_t v : best.members) g.isolate(v);
+    if (g.edge_count() == 0 && options.min_clique > 1) break;
+  }
+  r.flagged = r.cliques[0].flagged;
+  if (train.defined()) {
+    check(train.dim() == 3 && train.sizes() == images.sizes().slice(1), "attack::analyze_group",
+          "a training image of shape " + c10::str(images.sizes().slice(1)), c10::str(train.sizes()));
+    const torch::Tensor m = images[r.cliques[0].medoid].to(torch::kFloat).div(255.0);
+    const torch::Tensor t = train.to(torch::kFloat).div(255.0);
+    r.train_l2 = (m - t).square().mean().sqrt().item<double>();
+    r.within_delta = r.train_l2 <= options.delta;
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+torch::Tensor read_working_image(const fs::path& path, int64_t height, int64_t width,
+                                 int64_t channels) {
+  io::HostArray a = io::read_image(path, static_cast<int>(channels));
+  if (a.shape.size() == 2) a.shape.push_back(1);
+  if (height > 0 && width > 0 && (a.shape[0] != height || a.shape[1] != width))
+    a = io::resize_image(a, static_cast<int>(height), static_cast<int>(width));
+  return io::to_tensor(a);
+}
+
+std::vector<fs::path> list_image_files(const fs::path& dir) {
+  check(fs::is_directory(dir), dir.string(), "a folder of generated images", "no such folder");
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name[0] == '.' || !e.is_regular_file()) continue;
+    std::string ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".ppm" ||
+        ext == ".pgm")
+      out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+LoadedGroup load_image_folder(const fs::path& dir, const BlackboxOptions& options) {
+  LoadedGroup g;
+  g.files = list_image_files(dir);
+  if (g.files.empty()) {
+    g.images = torch::empty({0, std::max<int64_t>(options.size, 1), std::max<int64_t>(options.size, 1), 3}, torch::kByte);
+    return g;
+  }
+  int64_t h = options.size, w = options.size;
+  torch::Tensor first;
+  if (h == 0) {
+    first = read_working_image(g.files[0], 0, 0);  // at its own size
+    h = first.size(0);
+    w = first.size(1);
+  }
+  g.images = torch::empty({static_cast<int64_t>(g.files.size()), h, w, 3}, torch::kByte);
+  // PNG decoding is as costly as the distances for a 500-image group: decode in parallel.
+  at::parallel_for(0, static_cast<int64_t>(g.files.size()), 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      g.images[i].copy_(i == 0 && first.defined() ? first : read_working_image(g.files[i], h, w));
+  });
+  return g;
+}
+
+torch::Tensor to_working_size(const torch::Tensor& images, const BlackboxOptions& options) {
+  if (options.size == 0 || (images.size(1) == options.size && images.size(2) == options.size))
+    return images;
+  const torch::Tensor src = images.to(torch::kCPU).contiguous();
+  torch::Tensor out = torch::empty({src.size(0), options.size, options.size, src.size(3)}, torch::kByte);
+  at::parallel_for(0, src.size(0), 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const io::HostArray r = io::resize_image(io::from_tensor(src[i]), static_cast<int>(options.size),
+                                               static_cast<int>(options.size));
+      out[i].copy_(io::to_tensor(r));
+    }
+  });
+  return out;
+}
+
+}  // namespace diffmem::attack

@@ -1,0 +1,220 @@
+#include "diffmem/attack/blackbox_prompts.h"
+
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "diffmem/core/atomic_file.h"
+#include "diffmem/core/error.h"
+#include "diffmem/io/json.h"
+
+namespace diffmem::attack {
+namespace fs = std::filesystem;
+namespace {
+
+int64_t parse_count(const std::string& s, const std::string& where) {
+  size_t used = 0;
+  long long v = -1;
+  try {
+    v = std::stoll(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  check(used == s.size() && !s.empty() && v >= 0, where, "a non-negative integer duplicates count",
+        "'" + s + "'");
+  return v;
+}
+
+fs::path resolve(const fs::path& base, const std::string& p) {
+  if (p.empty()) return {};
+  const fs::path q(p);
+  return q.is_absolute() ? q : base / q;
+}
+
+std::vector<PromptEntry> read_csv_prompts(const std::string& text, const fs::path& path) {
+  const std::string where = path.string();
+  const auto rows = parse_csv(text, where);
+  check(!rows.empty(), where, "a header line naming id and prompt columns", "an empty file");
+  std::map<std::string, size_t> col;
+  for (size_t i = 0; i < rows[0].size(); ++i) col[rows[0][i]] = i;
+  for (const char* need : {"id", "prompt"}) {
+    std::string header;
+    for (const auto& h : rows[0]) header += (header.empty() ? "" : ",") + h;
+    check(col.count(need) > 0, where, std::string("a header with a '") + need + "' column",
+          "'" + header + "'");
+  }
+  const fs::path base = path.parent_path();
+  std::vector<PromptEntry> out;
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const auto& row = rows[r];
+    const std::string at = where + ": record " + std::to_string(r);
+    auto field = [&](const char* name) -> std::string {
+      auto it = col.find(name);
+      if (it == col.end() || it->second >= row.size()) return "";
+      return row[it->second];
+    };
+    check(row.size() == rows[0].size(), at, std::to_string(rows[0].size()) + " fields",
+          std::to_string(row.size()));
+    PromptEntry e;
+    e.id = field("id");
+    e.prompt = field("prompt");
+    e.train_image = resolve(base, field("train_image"));
+    const std::string dup = field("duplicates");
+    if (!dup.empty()) e.duplicates = parse_count(dup, at);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<PromptEntry> read_jsonl_prompts(const std::string& text, const fs::path& path) {
+  const fs::path base = path.parent_path();
+  std::vector<PromptEntry> out;
+  size_t start = 0, line_no = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string at = path.string() + ":" + std::to_string(line_no);
+    io::Json j;
+    try {
+      j = io::Json::parse(line);
+    } catch (const std::exception& ex) {
+      fail(at, "one JSON object per line", ex.what());
+    }
+    check(j.is_object(), at, "a JSON object", j.type_name());
+    PromptEntry e;
+    check(j.contains("id") && (j["id"].is_string() || j["id"].is_number_integer()), at,
+          "an \"id\" string or integer", j.contains("id") ? j["id"].dump() : "no \"id\"");
+    e.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
+    check(j.contains("prompt") && j["prompt"].is_string(), at, "a \"prompt\" string",
+          j.contains("prompt") ? j["prompt"].dump() : "no \"prompt\"");
+    e.prompt = j["prompt"].get<std::string>();
+    if (j.contains("train_image") && !j["train_image"].is_null()) {
+      check(j["train_image"].is_string(), at, "a \"train_image\" path string", j["train_image"].dump());
+      e.train_image = resolve(base, j["train_image"].get<std::string>());
+    }
+    if (j.contains("duplicates") && !j["duplicates"].is_null()) {
+      check(j["duplicates"].is_number_integer() && j["duplicates"].get<int64_t>() >= 0, at,
+            "a non-negative integer \"duplicates\"", j["duplicates"].dump());
+      e.duplicates = j["duplicates"].get<int64_t>();
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::vector<std::string>> parse_csv(const std::string& text, const std::string& where) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row;
+  std::string field;
+  size_t i = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
+  size_t line = 1;
+  bool any = false;  // the current record has content (so a blank line is not a record)
+  auto end_record = [&] {
+    if (any || !field.empty() || !row.empty()) {
+      row.push_back(std::move(field));
+      rows.push_back(std::move(row));
+    }
+    row.clear();
+    field.clear();
+    any = false;
+  };
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c == '"' && field.empty()) {
+      const size_t opened = line;
+      any = true;
+      ++i;
+      for (;;) {
+        if (i >= text.size())
+          fail(where + ": line " + std::to_string(opened), "a closing \" for the quoted field",
+               "the end of the file");
+        if (text[i] == '"') {
+          if (i + 1 < text.size() && text[i + 1] == '"') {
+            field += '"';
+            i += 2;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        if (text[i] == '\n') ++line;
+        field += text[i++];
+      }
+      if (i < text.size() && text[i] != ',' && text[i] != '\n' && text[i] != '\r')
+        fail(where + ": line " + std::to_string(line), "a comma or line end after a closing quote",
+             std::string("'") + text[i] + "'");
+    } else if (c == ',') {
+      row.push_back(std::move(field));
+      field.clear();
+      any = true;
+      ++i;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      ++i;
+      ++line;
+      end_record();
+    } else {
+      field += c;
+      any = true;
+      ++i;
+    }
+  }
+  end_record();
+  return rows;
+}
+
+std::string csv_field(const std::string& v) {
+  const bool quote = v.find_first_of(",\"\r\n") != std::string::npos ||
+                     (!v.empty() && (v.front() == ' ' || v.back() == ' ' || v.front() == '\t' ||
+                                     v.back() == '\t'));
+  if (!quote) return v;
+  std::string out = "\"";
+  for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string group_folder_name(const std::string& id) {
+  bool safe = !id.empty() && id.size() <= 100 && id[0] != '.';
+  std::string clean;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    safe = safe && ok;
+    clean += ok ? c : '_';
+  }
+  if (safe) return id;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : id) h = (h ^ c) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  if (clean.size() > 60) clean.resize(60);
+  if (!clean.empty() && clean[0] == '.') clean[0] = '_';
+  return clean + "-" + hex;
+}
+
+std::vector<PromptEntry> read_prompts(const fs::path& path) {
+  const std::string text = core::read_file(path);
+  const std::string ext = path.extension().string();
+  const size_t first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
+  const bool jsonl = ext == ".jsonl" || ext == ".ndjson" ||
+                     (ext != ".csv" && first != std::string::npos && text[first] == '{');
+  std::vector<PromptEntry> entries = jsonl ? read_jsonl_prompts(text, path) : read_csv_prompts(text, path);
+  check(!entries.empty(), path.string(), "at least one prompt", "none");
+  std::set<std::string> ids, folders;
+  for (const PromptEntry& e : entries) {
+    check(!e.id.empty(), path.string(), "a non-empty id for every prompt",
+          "an empty id (prompt '" + e.prompt.substr(0, 40) + "')");
+    check(ids.insert(e.id).second, path.string(), "unique ids", "id '" + e.id + "' twice");
+    check(folders.insert(group_folder_name(e.id)).second, path.string(),
+          "ids that map to different folders", "a second id mapping to '" + group_folder_name(e.id) + "'");
+  }
+  return entries;
+}
+
+}  // namespace diffmem::attack

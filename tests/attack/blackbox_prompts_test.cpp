@@ -1,0 +1,116 @@
+#include "diffmem/attack/blackbox_prompts.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "diffmem/core/error.h"
+#include "test_support.h"
+
+namespace diffmem::attack {
+namespace {
+
+using Rows = std::vector<std::vector<std::string>>;
+
+TEST(BlackboxPrompts, ParseCsvFollowsRfc4180) {
+  const std::string text =
+      "\xEF\xBB\xBFid,prompt\r\n"
+      "1,\"a, b\"\r\n"
+      "2,\"she said \"\"hi\"\"\"\n"
+      "\n"
+      "3,\"two\nlines\"\n"
+      "4,\n"
+      "5,plain \"inner\" quotes";
+  const Rows rows = parse_csv(text, "t.csv");
+  const Rows expect = {{"id", "prompt"},
+                       {"1", "a, b"},
+                       {"2", "she said \"hi\""},
+                       {"3", "two\nlines"},
+                       {"4", ""},
+                       {"5", "plain \"inner\" quotes"}};
+  EXPECT_EQ(rows, expect);
+  EXPECT_THROW(parse_csv("id,prompt\n1,\"open", "t.csv"), Error);
+  EXPECT_THROW(parse_csv("id,prompt\n1,\"closed\"x\n", "t.csv"), Error);
+}
+
+TEST(BlackboxPrompts, CsvFieldRoundTrips) {
+  const std::vector<std::string> values = {"plain", "", "a,b", "q\"uote", "\"", "line\nbreak",
+                                           "cr\r\nlf", " lead", "trail ", "$(touch x); `y`"};
+  std::string line;
+  for (const auto& v : values) line += (line.empty() ? "" : ",") + csv_field(v);
+  const Rows rows = parse_csv(line + "\n", "t");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0], values);
+  EXPECT_EQ(csv_field("plain"), "plain");
+  EXPECT_EQ(csv_field("a,b"), "\"a,b\"");
+}
+
+TEST(BlackboxPrompts, CsvAndJsonlReadTheSameEntries) {
+  test::TempDir dir;
+  test::write_bytes(dir / "p.csv",
+                    "prompt,id,duplicates,train_image,extra\n"
+                    "\"a cat, sitting\",c1,12,imgs/cat.png,x\n"
+                    "\"multi\nline \"\"quoted\"\"\",c2,,,y\n"
+                    "abs,c3,0,/abs/t.png,z\n");
+  test::write_bytes(dir / "p.jsonl",
+                    "{\"id\": \"c1\", \"prompt\": \"a cat, sitting\", \"duplicates\": 12, \"train_image\": \"imgs/cat.png\"}\n"
+                    "\n"
+                    "{\"id\": \"c2\", \"prompt\": \"multi\\nline \\\"quoted\\\"\"}\n"
+                    "{\"id\": \"c3\", \"prompt\": \"abs\", \"duplicates\": 0, \"train_image\": \"/abs/t.png\"}\n");
+  for (const char* name : {"p.csv", "p.jsonl"}) {
+    const auto e = read_prompts(dir / name);
+    ASSERT_EQ(e.size(), 3u) << name;
+    EXPECT_EQ(e[0].id, "c1");
+    EXPECT_EQ(e[0].prompt, "a cat, sitting");
+    EXPECT_EQ(e[0].duplicates, 12);
+    EXPECT_EQ(e[0].train_image, dir / "imgs/cat.png");
+    EXPECT_EQ(e[1].prompt, "multi\nline \"quoted\"");
+    EXPECT_EQ(e[1].duplicates, -1);
+    EXPECT_TRUE(e[1].train_image.empty());
+    EXPECT_EQ(e[2].train_image, std::filesystem::path("/abs/t.png"));
+    EXPECT_EQ(e[2].duplicates, 0);
+  }
+  test::write_bytes(dir / "n.jsonl", "{\"id\": 17, \"prompt\": \"x\"}\n");
+  EXPECT_EQ(read_prompts(dir / "n.jsonl").at(0).id, "17");
+}
+
+void expect_error_naming(const std::filesystem::path& p, const std::string& text) {
+  test::write_bytes(p, text);
+  try {
+    read_prompts(p);
+    FAIL() << "accepted: " << text;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(p.filename().string()), std::string::npos) << e.what();
+  }
+}
+
+TEST(BlackboxPrompts, BadFilesNameTheFile) {
+  test::TempDir dir;
+  expect_error_naming(dir / "nocol.csv", "id,text\n1,a\n");
+  expect_error_naming(dir / "dup.csv", "id,prompt\n1,a\n1,b\n");
+  expect_error_naming(dir / "emptyid.csv", "id,prompt\n,a\n");
+  expect_error_naming(dir / "fields.csv", "id,prompt\n1,a,b\n");
+  expect_error_naming(dir / "baddup.csv", "id,prompt,duplicates\n1,a,many\n");
+  expect_error_naming(dir / "open.csv", "id,prompt\n1,\"a\n");
+  expect_error_naming(dir / "empty.csv", "");
+  expect_error_naming(dir / "header.csv", "id,prompt\n");
+  expect_error_naming(dir / "bad.jsonl", "{\"id\": \"1\", \"prompt\": \"a\"}\n{\"id\": \"2\", \n");
+  expect_error_naming(dir / "noprompt.jsonl", "{\"id\": \"1\"}\n");
+  expect_error_naming(dir / "neg.jsonl", "{\"id\": \"1\", \"prompt\": \"a\", \"duplicates\": -2}\n");
+  EXPECT_THROW(read_prompts(dir / "missing.csv"), Error);
+}
+
+TEST(BlackboxPrompts, GroupFolderNames) {
+  EXPECT_EQ(group_folder_name("prompt-0001_a.b"), "prompt-0001_a.b");
+  std::set<std::string> names;
+  for (const std::string& id : std::vector<std::string>{"a/b", "a_b", "a b", "..", ".hidden", "x;rm -rf", "ünï", std::string(150, 'z')}) {
+    const std::string n = group_folder_name(id);
+    EXPECT_TRUE(names.insert(n).second) << id << " -> " << n;
+    EXPECT_EQ(n.find('/'), std::string::npos);
+    EXPECT_NE(n[0], '.');
+    EXPECT_LE(n.size(), 100u);
+  }
+}
+
+}  // namespace
+}  // namespace diffmem::attack

@@ -1,0 +1,177 @@
+// `diffmem extract-blackbox`: generate-and-filter without the training set (Carlini et al. §4.2).
+// Groups of generations come from an external generator run per (prompt, seed), from a folder of
+// folders, or from a diffmem model / diffmem generation shards; each group's largest clique of
+// near-identical images (tiled ℓ2 ≤ threshold) flags a memorized image.
+#include <cstdio>
+#include <memory>
+
+#include "command.h"
+#include "diffmem/attack/blackbox_run.h"
+#include "diffmem/core/error.h"
+#include "diffmem/core/runtime.h"
+#include "diffmem/diffusion/generate.h"
+#include "diffmem/diffusion/schedule.h"
+#include "diffmem/model/checkpoint.h"
+
+namespace {
+using namespace diffmem;
+namespace fs = std::filesystem;
+
+struct Args {
+  attack::BlackboxRunOptions run;
+  attack::GeneratorOptions gen;
+  std::string out, prompts, images, model, shards, train_image, scheduler;
+  int64_t per_prompt = 500;
+  uint64_t seed = 0;
+  int64_t max_cliques = -1;  // -1: 1 per prompt, all (0) for a single model group
+  bool no_reuse = false;
+  diffusion::SampleOptions sample;
+};
+
+fs::path find_scheduler_config(const fs::path& model_dir) {
+  for (fs::path p : {model_dir / "scheduler_config.json", model_dir / "scheduler" / "scheduler_config.json",
+                     model_dir.parent_path() / "scheduler" / "scheduler_config.json"})
+    if (fs::exists(p)) return p;
+  return {};
+}
+
+// Input 3: samples per_prompt images from a diffmem/diffusers model into out/model-generations.
+fs::path generate_from_model(const Args& a) {
+  model::LoadDenoiserOptions lo;
+  lo.device = cli::globals().device;
+  auto denoiser = model::load_denoiser(a.model, lo);
+  const fs::path sched = a.scheduler.empty() ? find_scheduler_config(a.model) : fs::path(a.scheduler);
+  diffusion::SchedulerConfig sc;
+  if (!sched.empty()) sc = diffusion::read_scheduler_config(sched);
+  diffusion::NoiseSchedule schedule(sc);
+  diffusion::GenerateOptions go;
+  go.n = a.per_prompt;
+  go.seed = a.seed;
+  go.sample = a.sample;
+  go.model = a.model;
+  const fs::path dir = fs::path(a.out) / "model-generations";
+  const auto r = diffusion::generate(*denoiser, schedule, dir, go, cli::terminal_progress());
+  std::printf("model: %lld images generated, %lld shards already complete\n",
+              static_cast<long long>(r.images_written), static_cast<long long>(r.shards_skipped));
+  return dir;
+}
+
+void run(Args& a) {
+  cli::start();
+  const int modes = !a.gen.command.empty() + !a.model.empty() + !a.shards.empty() +
+                    (a.gen.command.empty() && !a.images.empty());
+  if (modes != 1)
+    fail("extract-blackbox", "exactly one input: --generator-cmd (with --prompts), --images, --model or --shards",
+         std::to_string(modes) + " of them");
+  if (!a.gen.command.empty() && a.prompts.empty())
+    fail("--generator-cmd", "a --prompts file naming the prompts to generate", "no --prompts");
+  if (!a.train_image.empty() && (!a.prompts.empty() || !a.images.empty() || !a.gen.command.empty()))
+    fail("--train-image", "a single-group input (--model or --shards); prompts name theirs in --prompts",
+         a.train_image);
+  const bool single = !a.model.empty() || !a.shards.empty();
+  a.run.analysis.max_cliques = a.max_cliques >= 0 ? a.max_cliques : (single ? 0 : 1);
+  a.run.analysis.device = core::resolve_device(cli::globals().device);
+  a.run.reuse = !a.no_reuse;
+  attack::validate(a.run.analysis);
+  const fs::path out = a.out;
+
+  io::Json extra = io::Json::object();
+  std::vector<attack::BlackboxGroupInput> groups;
+  if (single) {
+    attack::BlackboxGroupInput g;
+    g.id = "model";
+    g.prompt = a.model.empty() ? a.shards : a.model;
+    g.train_image = a.train_image;
+    g.shards = a.model.empty() ? fs::path(a.shards) : generate_from_model(a);
+    groups.push_back(g);
+  } else {
+    std::vector<attack::PromptEntry> prompts;
+    if (!a.prompts.empty()) prompts = attack::read_prompts(a.prompts);
+    const fs::path images = a.images.empty() ? out / "generations" : fs::path(a.images);
+    if (!a.gen.command.empty()) {
+      const auto tasks = attack::generator_tasks(prompts, images, a.per_prompt, a.seed);
+      std::fprintf(stderr, "generating %zu images (%zu prompts x %lld) into %s with %lld job(s)\n",
+                   tasks.size(), prompts.size(), static_cast<long long>(a.per_prompt), images.c_str(),
+                   static_cast<long long>(a.gen.jobs));
+      const attack::GeneratorRunResult g = attack::run_generator(tasks, a.gen, cli::terminal_progress());
+      extra["generator"] = {{"options", a.gen},       {"per_prompt", a.per_prompt}, {"seed", a.seed},
+                            {"tasks", g.tasks},       {"generated", g.generated},   {"skipped", g.skipped},
+                            {"failed", g.failed},     {"retried", g.retried},       {"seconds", g.seconds},
+                            {"failures", g.failures}, {"images", images.string()}};
+      if (g.failed > 0)
+        std::fprintf(stderr, "warning: %lld generation(s) failed after %lld retries (first: %s); "
+                     "rerun the same command to retry them\n",
+                     static_cast<long long>(g.failed), static_cast<long long>(a.gen.retries),
+                     g.failures.empty() ? "?" : g.failures[0].c_str());
+    }
+    groups = prompts.empty() ? attack::groups_from_folder(images) : attack::groups_from_prompts(prompts, images);
+  }
+
+  const attack::BlackboxRunResult r = attack::run_blackbox(groups, out, a.run, extra, cli::terminal_progress());
+  std::printf("%zu group(s), %lld images: %lld flagged (largest clique >= %lld, tiled l2 <= %g)",
+              r.rows.size(), static_cast<long long>(r.images), static_cast<long long>(r.flagged),
+              static_cast<long long>(a.run.analysis.min_clique), a.run.analysis.edge_threshold);
+  if (r.within_delta > 0) std::printf(", %lld within delta of their training image", static_cast<long long>(r.within_delta));
+  std::printf("\n");
+  for (size_t i = 0; i < r.rows.size() && i < 10 && r.rows[i].analysis.flagged; ++i) {
+    const auto& row = r.rows[i];
+    const auto& c = row.analysis.cliques[0];
+    std::printf("  %-20s clique %3zu  mean %.4f  %s\n", row.input.id.c_str(), c.members.size(), c.mean_distance,
+                row.grid_png.string().c_str());
+  }
+  std::printf("filter: %.3f s per group analysed (%lld reused)\n",
+              r.rows.size() > static_cast<size_t>(r.reused) ? r.analysis_seconds / double(r.rows.size() - r.reused) : 0.0,
+              static_cast<long long>(r.reused));
+  std::printf("results: %s, %s\n", (out / "prompts.csv").c_str(), (out / "summary.json").c_str());
+}
+
+}  // namespace
+
+DIFFMEM_COMMAND(410) {
+  auto a = std::make_shared<Args>();
+  auto* sub = app.add_subcommand(
+      "extract-blackbox",
+      "Black-box extraction: many generations per prompt, flag prompts whose generations form a "
+      "clique of near-identical images");
+  sub->add_option("--out", a->out, "Output folder (prompts.csv, cliques.csv, summary.json, flagged/)")->required();
+  sub->add_option("--prompts", a->prompts,
+                  "Prompts file: CSV with header id,prompt[,train_image][,duplicates], or JSONL");
+  sub->add_option("--generator-cmd", a->gen.command,
+                  "Generator command template run per image, e.g. 'python gen.py --prompt {prompt} "
+                  "--seed {seed} --out {out}' (split into words first, never run by a shell)");
+  sub->add_option("--images", a->images,
+                  "Folder with one sub-folder of PNG/JPEG images per prompt (input; or where "
+                  "--generator-cmd writes, default OUT/generations)");
+  sub->add_option("--model", a->model, "diffusers model folder: sample --per-prompt images as one group");
+  sub->add_option("--shards", a->shards, "Folder of diffmem generation shards (diffmem sample --out) as one group");
+  sub->add_option("--train-image", a->train_image, "Suspected training image for --model / --shards");
+  sub->add_option("--scheduler-config", a->scheduler, "scheduler_config.json for --model (default: the model's)");
+  sub->add_option("--per-prompt", a->per_prompt, "Generations per prompt")->capture_default_str();
+  sub->add_option("--seed", a->seed, "Generation i of each prompt uses seed + i")->capture_default_str();
+  sub->add_option("--jobs", a->gen.jobs, "Generator processes at once")->capture_default_str();
+  sub->add_option("--retries", a->gen.retries, "Extra attempts after a failed generator run")->capture_default_str();
+  sub->add_option("--timeout", a->gen.timeout_s, "Seconds before a generator run is killed (0 = never)")
+      ->capture_default_str();
+  sub->add_option("--size", a->run.analysis.size,
+                  "Working size: images are resized to SIZE x SIZE with stb's default filter "
+                  "(Mitchell shrinking, Catmull-Rom growing); 0 = each group's first image's size")
+      ->capture_default_str();
+  sub->add_option("--tiles", a->run.analysis.tiles.grid, "Tiles per side of the tiled l2")->capture_default_str();
+  sub->add_option("--edge-threshold", a->run.analysis.edge_threshold,
+                  "Tiled l2 at or below which two generations are connected (the paper did not publish its value)")
+      ->capture_default_str();
+  sub->add_option("--min-clique", a->run.analysis.min_clique, "Clique size that flags a prompt")->capture_default_str();
+  sub->add_option("--delta", a->run.analysis.delta,
+                  "Normalized l2 from the clique's medoid to the training image at or below which it is extracted")
+      ->capture_default_str();
+  sub->add_option("--max-cliques", a->max_cliques,
+                  "Cliques reported per group, largest first (0 = every one >= --min-clique; default 1 per "
+                  "prompt, 0 for --model/--shards)");
+  sub->add_option("--grid-members", a->run.grid_members, "Clique members shown beside the medoid in each PNG")
+      ->capture_default_str();
+  sub->add_option("--sampler", a->sample.sampler, "--model: ddpm | ddim")->check(CLI::IsMember({"ddpm", "ddim"}));
+  sub->add_option("--steps", a->sample.steps, "--model: sampling steps (0 = 1000 ddpm, 50 ddim)");
+  sub->add_option("--batch", a->sample.batch, "--model: images per forward pass");
+  sub->add_flag("--no-reuse", a->no_reuse, "Analyse every group again even when OUT/groups holds its result");
+  sub->callback([a] { run(*a); });
+}
