@@ -11,6 +11,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist python3-numpy
+  chromium  # the report browser test (tests/e2e/browser_test.sh) renders the HTML headless
 )
 
 missing=()

@@ -1,0 +1,51 @@
+#pragma once
+// Pieces of attack/audit shared by its source files (private to the attack layer).
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "diffmem/attack/audit.h"
+#include "diffmem/data/dataset.h"
+
+namespace diffmem::attack::detail {
+
+/// The rows `rows` of ds (images, labels, ids, members), manifest copied with shape and count set.
+data::Dataset select_rows(const data::Dataset& ds, const std::vector<int64_t>& rows);
+
+/// The built-in data set: members (with planted duplicates) first, then held-out non-members;
+/// members.npy marks the former.
+data::Dataset builtin_dataset(const AuditDataOptions& o, uint64_t seed, const ProgressFn& progress);
+
+/// The member rows of ds (which must have members.npy), its manifest's planted groups restricted
+/// to the members.
+data::Dataset member_dataset(const data::Dataset& ds);
+
+/// What one stage needs to run.
+struct StageContext {
+  AuditOptions options;
+  RunPaths paths;
+  std::string device;  // resolved
+  ReportHook report;
+  ProgressFn progress;
+};
+
+/// One stage of the pipeline (DESIGN convention 3: one small interface, one implementation each).
+class AuditStage {
+ public:
+  virtual ~AuditStage() = default;
+  virtual std::string name() const = 0;
+  /// What the stage's result depends on besides the stages before it.
+  virtual io::Json key(const StageContext& c) const = 0;
+  /// Paths inside the run that hold its outputs (removed when it must start afresh).
+  virtual std::vector<std::filesystem::path> outputs(const StageContext& c) const = 0;
+  /// Why the stage does not apply to this run (e.g. no non-members), or nullopt.
+  virtual std::optional<std::string> not_applicable(const StageContext&) const { return std::nullopt; }
+  /// Does the work; returns a one-line result.
+  virtual std::string run(const StageContext& c) const = 0;
+};
+
+/// The stages in pipeline order (audit_stages() names them).
+std::vector<std::unique_ptr<AuditStage>> make_audit_stages();
+
+}  // namespace diffmem::attack::detail

@@ -1,0 +1,198 @@
+// AuditOptions ↔ audit.json. The defaults' own JSON is the schema: a key it does not have is a
+// typo and an error, so a misspelt option never silently falls back to its default.
+#include <string>
+
+#include "diffmem/attack/audit.h"
+#include "diffmem/core/error.h"
+
+namespace diffmem::attack {
+namespace fs = std::filesystem;
+using io::Json;
+
+AuditOptions::AuditOptions() {
+  train.preset = "small";
+  train.steps = 3000;
+  train.batch = 64;
+  sample.sample.sampler = "ddim";
+  sample.sample.steps = 50;
+  sample.sample.batch = 64;
+  // One group holds every generation of an unconditional model, spread over all it memorized, so
+  // a clique is smaller than the paper's 10 of 500 generations of one prompt.
+  blackbox.analysis.min_clique = 4;
+  blackbox.analysis.max_cliques = 0;
+  mia.loss.draws = 8;
+  mia.loss.batch = 256;
+  inpaint.attack.n_targets = 16;
+  inpaint.attack.candidates = 8;
+  inpaint.attack.keep = 2;
+  inpaint.attack.rank_draws = 2;
+  inpaint.attack.inpaint.steps = 25;
+  extract.top_pairs_png = 32;
+}
+
+namespace {
+
+Json data_json(const AuditDataOptions& o) {
+  return {{"source", o.source},       {"src", o.src},
+          {"n", o.n},                 {"holdout", o.holdout},
+          {"classes", o.classes},     {"duplicate_counts", o.duplicate_counts},
+          {"duplicate_picks", o.duplicate_picks}};
+}
+
+// Every key of `j` must exist in `schema` (recursively for objects); null or array defaults accept
+// anything of their own kind (optional values, lists).
+void check_keys(const Json& j, const Json& schema, const std::string& where, const std::string& at) {
+  if (!j.is_object()) fail(where, (at.empty() ? std::string("a JSON object") : "an object at " + at),
+                           std::string(j.type_name()));
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string key = at.empty() ? it.key() : at + "." + it.key();
+    if (!schema.contains(it.key())) fail(where, "a known option", "unknown key '" + key + "'");
+    const Json& s = schema.at(it.key());
+    if (s.is_object()) check_keys(it.value(), s, where, key);
+  }
+}
+
+// Recursive overlay: objects merge key by key, anything else replaces.
+void overlay(Json& base, const Json& top) {
+  for (auto it = top.begin(); it != top.end(); ++it) {
+    if (base.contains(it.key()) && base[it.key()].is_object() && it.value().is_object())
+      overlay(base[it.key()], it.value());
+    else
+      base[it.key()] = it.value();
+  }
+}
+
+template <typename T>
+void get(const Json& j, const char* key, T& out) {
+  if (j.contains(key) && !j.at(key).is_null()) out = j.at(key).get<T>();
+}
+
+}  // namespace
+
+Json to_json(const AuditOptions& o) {
+  Json sample = diffusion::to_json(o.sample.sample);
+  sample["n"] = o.sample.n;
+  sample["shard_size"] = o.sample.shard_size;
+  Json extract;
+  to_json(extract, o.extract);
+  Json blackbox;
+  to_json(blackbox, o.blackbox);
+  return {{"data", o.data},
+          {"model", o.model},
+          {"seed", o.seed},
+          {"device", o.device},
+          {"builtin", data_json(o.builtin)},
+          {"train", train::to_json(o.train)},
+          {"shadows", o.shadows},
+          {"sample", sample},
+          {"extract", extract},
+          {"blackbox", blackbox},
+          {"mia",
+           {{"loss", to_json(o.mia.loss)},
+            {"lira_statistic", o.mia.lira_statistic},
+            {"lira_global_variance", o.mia.lira_global_variance}}},
+          {"inpaint",
+           {{"attack", to_json(o.inpaint.attack)},
+            {"show", o.inpaint.show},
+            {"strip_scale", o.inpaint.strip_scale}}}};
+}
+
+AuditOptions audit_options_from_json(const Json& user, const std::string& where) {
+  const AuditOptions defaults;
+  Json j = to_json(defaults);
+  check_keys(user, j, where, "");
+  overlay(j, user);
+  AuditOptions o;
+  try {
+    get(j, "data", o.data);
+    get(j, "model", o.model);
+    get(j, "seed", o.seed);
+    get(j, "device", o.device);
+    get(j, "shadows", o.shadows);
+    const Json& b = j.at("builtin");
+    get(b, "source", o.builtin.source);
+    get(b, "src", o.builtin.src);
+    get(b, "n", o.builtin.n);
+    get(b, "holdout", o.builtin.holdout);
+    get(b, "classes", o.builtin.classes);
+    get(b, "duplicate_counts", o.builtin.duplicate_counts);
+    get(b, "duplicate_picks", o.builtin.duplicate_picks);
+    o.train = train::train_options_from_json(j.at("train"), where + ": train");
+    const Json& s = j.at("sample");
+    o.sample.sample = diffusion::sample_options_from_json(s, where + ": sample");
+    get(s, "n", o.sample.n);
+    get(s, "shard_size", o.sample.shard_size);
+    from_json(j.at("extract"), o.extract);
+    const Json& bb = j.at("blackbox");
+    from_json(bb.at("analysis"), o.blackbox.analysis);
+    get(bb, "grid_members", o.blackbox.grid_members);
+    get(bb, "reuse", o.blackbox.reuse);
+    const Json& m = j.at("mia");
+    const Json& l = m.at("loss");
+    get(l, "t", o.mia.loss.t);
+    get(l, "draws", o.mia.loss.draws);
+    get(l, "flip", o.mia.loss.flip);
+    get(l, "seed", o.mia.loss.seed);
+    get(l, "batch", o.mia.loss.batch);
+    get(m, "lira_statistic", o.mia.lira_statistic);
+    get(m, "lira_global_variance", o.mia.lira_global_variance);
+    const Json& ip = j.at("inpaint");
+    const Json& a = ip.at("attack");
+    get(a, "mask", o.inpaint.attack.mask);
+    get(a, "candidates", o.inpaint.attack.candidates);
+    get(a, "keep", o.inpaint.attack.keep);
+    get(a, "n_targets", o.inpaint.attack.n_targets);
+    get(a, "seed", o.inpaint.attack.seed);
+    get(a, "rank_t", o.inpaint.attack.rank_t);
+    get(a, "rank_draws", o.inpaint.attack.rank_draws);
+    o.inpaint.attack.inpaint =
+        diffusion::inpaint_options_from_json(a.at("inpaint"), where + ": inpaint.attack.inpaint");
+    get(ip, "show", o.inpaint.show);
+    get(ip, "strip_scale", o.inpaint.strip_scale);
+  } catch (const nlohmann::json::exception& e) {
+    fail(where, "audit options of the right types", e.what());
+  }
+  check(o.shadows >= 0, where + ": shadows", "0 or more shadow models", std::to_string(o.shadows));
+  check(o.sample.n >= 1, where + ": sample.n", "at least 1 generation", std::to_string(o.sample.n));
+  check(o.mia.lira_statistic == "logit" || o.mia.lira_statistic == "raw",
+        where + ": mia.lira_statistic", "logit or raw", "'" + o.mia.lira_statistic + "'");
+  return o;
+}
+
+const std::vector<std::string>& audit_stages() {
+  static const std::vector<std::string> s = {"data",     "train", "sample",  "extract",
+                                             "blackbox", "mia",   "inpaint", "report"};
+  return s;
+}
+
+RunPaths run_paths(const fs::path& run, const AuditOptions& o) {
+  RunPaths p;
+  p.run = run;
+  p.data = o.data.empty() ? run / "data" : fs::path(o.data);
+  // A data set without a member mask is trained on whole, so it is its own training set.
+  p.train_data = o.data.empty() || fs::exists(p.data / "members.npy") ? run / "train-data" : p.data;
+  p.model = o.model.empty() ? run / "model" : fs::path(o.model);
+  p.shadows = run / "shadows";
+  p.samples = run / "samples";
+  p.extract = run / "extract";
+  p.blackbox = run / "blackbox";
+  p.mia = run / "mia";
+  p.inpaint = run / "inpaint";
+  p.report = run / "report.html";
+  return p;
+}
+
+Json to_json(const RunPaths& p) {
+  // Paths inside the run are stored relative to it, so a run directory can be moved or copied.
+  auto rel = [&](const fs::path& x) {
+    const fs::path r = x.lexically_relative(p.run);
+    return (!r.empty() && *r.begin() != "..") ? r.string() : fs::absolute(x).string();
+  };
+  return {{"data", rel(p.data)},         {"train_data", rel(p.train_data)},
+          {"model", rel(p.model)},       {"shadows", rel(p.shadows)},
+          {"samples", rel(p.samples)},   {"extract", rel(p.extract)},
+          {"blackbox", rel(p.blackbox)}, {"mia", rel(p.mia)},
+          {"inpaint", rel(p.inpaint)},   {"report", rel(p.report)}};
+}
+
+}  // namespace diffmem::attack

@@ -1,0 +1,86 @@
+#pragma once
+// Pieces of report/report shared by its source files (private to the report layer).
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "diffmem/io/array.h"
+#include "diffmem/io/json.h"
+#include "diffmem/report/report.h"
+
+namespace diffmem::report::detail {
+
+/// Where a run's stage outputs are (run.json, else the audit's default layout).
+struct RunLayout {
+  std::filesystem::path run, data, train_data, model, samples, extract, blackbox, mia, inpaint;
+  io::Json audit = io::Json::object();  // audit.json, when present
+};
+RunLayout read_layout(const std::filesystem::path& run);
+
+/// The reason stages/<stage>.json gives for a stage that did not run or did not finish; "" if none.
+std::string stage_note(const std::filesystem::path& run, const std::string& stage);
+
+/// RFC 4180 records of a CSV file, the header first. Throws naming the file on an unterminated
+/// quote.
+std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& path);
+
+/// Column name → index of a CSV header; throws naming the file when a needed column is absent.
+std::map<std::string, size_t> csv_columns(const std::vector<std::string>& header,
+                                          const std::vector<std::string>& needed,
+                                          const std::filesystem::path& path);
+
+/// Row `index` ([H,W,C]) of a U8 [N,H,W,C] .npy file, read without loading the rest.
+io::HostArray npy_image(const std::filesystem::path& path, int64_t index);
+
+/// A generations folder's shards, to fetch one generation by its position over all shards.
+class Generations {
+ public:
+  explicit Generations(std::filesystem::path dir);
+  int64_t size() const { return total_; }
+  /// Generation g (position over all complete shards in index order): U8 [H,W,C].
+  io::HostArray image(int64_t g) const;
+  /// Same, by shard number and index inside it.
+  io::HostArray image(int64_t shard, int64_t index) const;
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<std::pair<int64_t, int64_t>> shards_;  // (shard number, images)
+  int64_t total_ = 0;
+};
+
+/// Parameter count from a safetensors header (the weights are not read); -1 when unreadable.
+int64_t safetensors_parameters(const std::filesystem::path& path);
+
+/// One JSON-pointer token (RFC 6901: ~ → ~0, / → ~1).
+std::string pointer_token(const std::string& s);
+
+/// How summary numbers are shown.
+enum class Fmt { kInt, kFixed3, kPercent };
+
+/// <span data-key="POINTER">formatted value</span> for the number at `pointer` in summary
+/// ("—" when absent or null).
+std::string show(const io::Json& summary, const std::string& pointer, Fmt fmt);
+
+/// <img> of an image array (U8 [H,W,C]) as an embedded PNG, `px` wide.
+std::string image_tag(const io::HostArray& hwc, const std::string& alt, int64_t px);
+
+/// A section: <section id=...><h2>title</h2> body or the "not run" note.
+std::string section_html(const ReportSection& s, const std::string& body);
+
+/// What each section contributes: its HTML body and summary entries under its own key.
+struct SectionOut {
+  ReportSection meta;
+  std::string body;
+};
+
+SectionOut extraction_gallery(const RunLayout& run, const ReportOptions& o, io::Json& summary);
+SectionOut duplicates_chart(const RunLayout& run, io::Json& summary);
+SectionOut distance_histogram(const RunLayout& run, io::Json& summary);
+SectionOut membership(const RunLayout& run, io::Json& summary);
+SectionOut inpainting(const RunLayout& run, const ReportOptions& o, io::Json& summary);
+SectionOut blackbox_cliques(const RunLayout& run, const ReportOptions& o, io::Json& summary);
+
+}  // namespace diffmem::report::detail
