@@ -2,9 +2,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <memory>
 
 #include <c10/util/Exception.h>
 
@@ -54,7 +56,14 @@ static std::string fmt_duration(double s) {
 ProgressFn terminal_progress() {
   if (globals().quiet) return {};
   bool tty = ::isatty(::fileno(stderr));
-  return [tty](const ProgressEvent& e) {
+  // Off a terminal (a log file, CI) a line every 0.25 s would flood the log: print the first event
+  // of a stage, then at most one line per 10 s, and the last line once.
+  struct Plain {
+    std::string stage, last_line;
+    std::chrono::steady_clock::time_point last_at{};
+  };
+  auto plain = std::make_shared<Plain>();
+  return [tty, plain](const ProgressEvent& e) {
     char line[512];
     double pct = e.total > 0 ? 100.0 * e.done / e.total : 0.0;
     std::snprintf(line, sizeof line, "%s: %lld/%lld %s (%.0f%%) %.1f %s/s eta %s%s%s",
@@ -64,6 +73,14 @@ ProgressFn terminal_progress() {
     if (tty) {
       std::fprintf(stderr, "\r\033[K%s%s", line, e.finished ? "\n" : "");
     } else {
+      const auto now = std::chrono::steady_clock::now();
+      const bool new_stage = e.stage != plain->stage;
+      const bool due = now - plain->last_at >= std::chrono::seconds(10);
+      if (!new_stage && !e.finished && !due) return;
+      if (!new_stage && plain->last_line == line) return;  // finish() repeats the last update
+      plain->stage = e.stage;
+      plain->last_line = line;
+      plain->last_at = now;
       std::fprintf(stderr, "%s\n", line);
     }
     std::fflush(stderr);
