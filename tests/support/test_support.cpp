@@ -44,8 +44,10 @@ RunResult run_shell(const std::string& command) {
 }
 
 RunResult run_diffmem(const std::string& args) {
-  return run_shell(shell_quote(DIFFMEM_BIN) + " --quiet " + args);
+  return run_shell(diffmem_command() + " --quiet " + args);
 }
+
+std::string diffmem_command() { return shell_quote(DIFFMEM_BIN); }
 
 std::string shell_quote(const std::string& s) {
   std::string out = "'";

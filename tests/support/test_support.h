@@ -29,6 +29,9 @@ RunResult run_shell(const std::string& command);
 /// Runs the diffmem CLI with the given arguments (already shell-quoted where needed).
 RunResult run_diffmem(const std::string& args);
 
+/// The diffmem binary under test, shell-quoted (for command lines that set the environment).
+std::string diffmem_command();
+
 /// Quotes a string for /bin/sh.
 std::string shell_quote(const std::string& s);
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "diffmem/core/blas_kernels.h"
 #include "diffmem/core/runtime.h"
 
 DIFFMEM_COMMAND(900) {
@@ -13,6 +14,8 @@ DIFFMEM_COMMAND(900) {
     std::printf("diffmem 0.1.0\n");
     std::printf("libtorch %s\n", TORCH_VERSION);
     std::printf("threads %d\n", torch::get_num_threads());
+    const std::string blas = diffmem::core::blas_core_name();
+    std::printf("blas %s\n", blas.empty() ? "not openblas" : ("openblas, " + blas + " kernels").c_str());
     std::printf("cuda %s\n", diffmem::core::cuda_available() ? "available" : "not available");
   });
 }

@@ -11,6 +11,7 @@
 #include <c10/util/Exception.h>
 
 #include "command.h"
+#include "diffmem/core/blas_kernels.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
 #include "diffmem/core/runtime.h"
@@ -56,13 +57,14 @@ static std::string fmt_duration(double s) {
 ProgressFn terminal_progress() {
   if (globals().quiet) return {};
   bool tty = ::isatty(::fileno(stderr));
-  // Off a terminal (a log file, CI) a line every 0.25 s would flood the log: print the first event
-  // of a stage, then at most one line per 10 s, and the last line once.
+  // Off a terminal (a log file, CI) a line every 0.25 s would flood the log: per stage, print the
+  // first event, then at most one line per 10 s, and the last line once. Stages can interleave
+  // (models trained side by side), so each keeps its own clock.
   struct Plain {
-    std::string stage, last_line;
+    std::string last_line;
     std::chrono::steady_clock::time_point last_at{};
   };
-  auto plain = std::make_shared<Plain>();
+  auto plain = std::make_shared<std::map<std::string, Plain>>();
   return [tty, plain](const ProgressEvent& e) {
     char line[512];
     double pct = e.total > 0 ? 100.0 * e.done / e.total : 0.0;
@@ -74,13 +76,14 @@ ProgressFn terminal_progress() {
       std::fprintf(stderr, "\r\033[K%s%s", line, e.finished ? "\n" : "");
     } else {
       const auto now = std::chrono::steady_clock::now();
-      const bool new_stage = e.stage != plain->stage;
-      const bool due = now - plain->last_at >= std::chrono::seconds(10);
+      auto [it, new_stage] = plain->try_emplace(e.stage);
+      Plain& st = it->second;
+      const bool due = now - st.last_at >= std::chrono::seconds(10);
       if (!new_stage && !e.finished && !due) return;
-      if (!new_stage && plain->last_line == line) return;  // finish() repeats the last update
-      plain->stage = e.stage;
-      plain->last_line = line;
-      plain->last_at = now;
+      if (!new_stage && st.last_line == line) return;  // finish() repeats the last update
+      st.last_line = line;
+      st.last_at = now;
+      if (e.finished) plain->erase(it);  // a later stage of the same name starts afresh
       std::fprintf(stderr, "%s\n", line);
     }
     std::fflush(stderr);
@@ -91,6 +94,7 @@ ProgressFn terminal_progress() {
 
 int main(int argc, char** argv) {
   using namespace diffmem;
+  core::use_best_blas_kernels(argv);  // may exec this program again with OPENBLAS_CORETYPE set
   CLI::App app{
       "diffmem: measure what a diffusion model memorized from its training data\n"
       "(Carlini et al., Extracting Training Data from Diffusion Models, USENIX Security 2023)"};

@@ -1,0 +1,42 @@
+#include "diffmem/core/blas_kernels.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace diffmem::core {
+
+std::string blas_core_name() {
+  using CoreNameFn = char* (*)();
+  auto fn = reinterpret_cast<CoreNameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (fn == nullptr) return "";
+  const char* name = fn();
+  return name ? name : "";
+}
+
+std::string best_blas_core_for_cpu() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+  return "";
+}
+
+void use_best_blas_kernels(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr || std::getenv("DIFFMEM_KEEP_BLAS_CORE") != nullptr)
+    return;
+  const std::string loaded = blas_core_name();
+  // Only the generic fallbacks are overridden; a core OpenBLAS recognised is left alone.
+  if (loaded != "Prescott" && loaded != "prescott" && loaded != "Core2" && loaded != "core2") return;
+  const std::string best = best_blas_core_for_cpu();
+  if (best.empty()) return;
+  ::setenv("OPENBLAS_CORETYPE", best.c_str(), 1);
+  ::execv("/proc/self/exe", argv);
+  ::unsetenv("OPENBLAS_CORETYPE");  // exec failed: carry on with the kernels we have
+}
+
+}  // namespace diffmem::core
