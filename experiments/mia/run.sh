@@ -13,12 +13,13 @@ cd "$(dirname "$0")/../.."
 
 DIFFMEM=${DIFFMEM:-build/diffmem}
 RUN=${RUN:-runs/mia}
-N=${N:-1000}             # distinct Fashion-MNIST training images; each model sees N/2
+N=${N:-256}              # distinct Fashion-MNIST training images; each model sees N/2
 K=${K:-8}                # shadow models (the paper used 16)
-STEPS=${STEPS:-6000}     # optimizer steps per model
+STEPS=${STEPS:-1000}     # optimizer steps per model (250 epochs of N/2 at batch 32)
 PRESET=${PRESET:-small}  # model::UNet2DConfig preset (28×28×1)
-BATCH=${BATCH:-64}
+BATCH=${BATCH:-32}
 DRAWS=${DRAWS:-20}       # noise draws per example (the paper's strong attack: ~20 plus flips)
+JOBS=${JOBS:-$(nproc)}   # models trained side by side, one core each
 T=${T:-100}              # timestep of the loss (the paper: 100; 50–300 work)
 FLIP=${FLIP:-1}          # also score the mirrored image
 SEED=${SEED:-0}
@@ -46,7 +47,7 @@ fi
 MODELS="$RUN/models"
 say "train: $((K + 1)) models ($PRESET, $STEPS steps, batch $BATCH), each on a random half"
 "$DIFFMEM" --threads "$THREADS" train --data "$DATA" --out "$MODELS" --models $((K + 1)) \
-  --split half --preset "$PRESET" --steps "$STEPS" --batch "$BATCH" --seed "$SEED"
+  --split half --preset "$PRESET" --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --jobs "$JOBS"
 
 FLIPARG=()
 [ "$FLIP" = 1 ] && FLIPARG=(--flip)

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "diffmem/core/error.h"
@@ -89,10 +90,17 @@ Ema::Ema(const NamedTensors& params, double decay) : decay_(decay) {
   for (auto& [name, p] : params) shadow_.emplace_back(name, p.detach().clone());
 }
 
-void Ema::update(const NamedTensors& params) {
+double Ema::decay_at(int64_t step) const {
+  if (step <= 0) return 0.0;
+  const double s = static_cast<double>(step);
+  return std::min(decay_, (1.0 + s) / (10.0 + s));
+}
+
+void Ema::update(const NamedTensors& params, int64_t step) {
   torch::NoGradGuard no_grad;
+  const double d = decay_at(step);
   for (size_t i = 0; i < params.size(); ++i)
-    shadow_[i].second.mul_(decay_).add_(params[i].second.detach(), 1.0 - decay_);
+    shadow_[i].second.mul_(d).add_(params[i].second.detach(), 1.0 - d);
 }
 
 void Ema::load(const std::map<std::string, torch::Tensor>& weights, const std::string& where) {

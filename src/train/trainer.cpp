@@ -2,9 +2,14 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
@@ -209,8 +214,15 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   diffusion::validate(sched, "training schedule");
   diffusion::NoiseSchedule schedule(sched);
 
-  torch::manual_seed(core::derive_seed(o.seed, 0xC0FFEE));  // initial weights
-  model::UNet2D net(config);
+  model::UNet2D net{nullptr};
+  {
+    // Initial weights come from torch's global generator; models built side by side (train_many
+    // with jobs > 1) take turns so that each gets exactly its own seed's draws.
+    static std::mutex init_mutex;
+    std::lock_guard<std::mutex> lock(init_mutex);
+    torch::manual_seed(core::derive_seed(o.seed, 0xC0FFEE));
+    net = model::UNet2D(config);
+  }
   net->to(device);
   result.parameters = net->parameter_count();
   NamedTensors params = named_params(net);
@@ -282,7 +294,7 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
     at::Generator gen = diffusion::make_cpu_generator(core::derive_seed(ss, 2));
     torch::Tensor t = torch::randint(0, T, {o.batch}, gen, torch::kLong).to(device);
     torch::Tensor eps = torch::randn({o.batch, C, H, W}, gen, torch::kFloat).to(device);
-    torch::manual_seed(core::derive_seed(ss, 3));  // dropout, if the config has any
+    if (config.dropout > 0) torch::manual_seed(core::derive_seed(ss, 3));  // dropout's draws
 
     adam.zero_grad();
     auto lo = diffusion::noise_prediction_loss(denoiser, schedule, x0, t, eps);
@@ -293,7 +305,7 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
                std::to_string(last_ckpt) + " in " + state_path.string());
     lo.loss.backward();
     adam.step(step);
-    ema.update(params);
+    ema.update(params, step);
 
     recent.push_back(loss);
     recent_sum += loss;
@@ -325,8 +337,14 @@ std::vector<TrainResult> train_many(const data::Dataset& ds, const fs::path& out
   if (many.models < 1) fail("--models", "at least 1", std::to_string(many.models));
   if (many.split != "half" && many.split != "all")
     fail("--split", "half or all", "'" + many.split + "'");
-  std::vector<TrainResult> results;
-  for (int64_t k = 0; k < many.models; ++k) {
+  if (many.jobs < 1) fail("--jobs", "at least 1", std::to_string(many.jobs));
+  const int64_t jobs = std::min(many.jobs, many.models);
+  if (jobs > 1 && make_config(ds, options).dropout > 0)
+    fail("--jobs", "1 when the model has dropout (dropout draws from torch's global generator, "
+         "which parallel models would share)",
+         std::to_string(jobs));
+
+  auto train_one = [&](int64_t k, const ProgressFn& prog) {
     char name[32];
     std::snprintf(name, sizeof name, "model-%03lld", static_cast<long long>(k));
     TrainOptions o = options;
@@ -340,8 +358,59 @@ std::vector<TrainResult> train_many(const data::Dataset& ds, const fs::path& out
     }
     log::info("model " + std::to_string(k + 1) + "/" + std::to_string(many.models) + ": " +
               (out / name).string());
-    results.push_back(train_model(ds, rows, mask, out / name, o, progress));
+    return train_model(ds, rows, mask, out / name, o, prog);
+  };
+
+  std::vector<TrainResult> results(static_cast<size_t>(many.models));
+  if (jobs == 1) {
+    for (int64_t k = 0; k < many.models; ++k) results[k] = train_one(k, progress);
+    return results;
   }
+
+  // Several models at once, each on its share of the cores: a small model uses two cores far
+  // less than twice as well as one, so K shadow models finish sooner side by side. Every model's
+  // randomness comes from its own seed, so the weights do not depend on the interleaving — only
+  // on the thread count of each model's ops, which is fixed here at threads / jobs.
+  const int total_threads = torch::get_num_threads();
+  const int per_job = std::max<int>(1, total_threads / static_cast<int>(jobs));
+  core::set_threads(per_job);
+  std::mutex progress_mutex;
+  std::atomic<int64_t> next{0};
+  std::exception_ptr first_error;
+  std::mutex error_mutex;
+  std::vector<std::thread> workers;
+  for (int64_t w = 0; w < jobs; ++w) {
+    workers.emplace_back([&] {
+      // OpenMP keeps the thread count per thread: a new thread would otherwise start at all cores.
+      core::set_threads(per_job);
+      for (int64_t k = next++; k < many.models; k = next++) {
+        {
+          std::lock_guard<std::mutex> lock(error_mutex);
+          if (first_error) return;
+        }
+        char stage[48];
+        std::snprintf(stage, sizeof stage, "train model-%03lld", static_cast<long long>(k));
+        ProgressFn prog;
+        if (progress)
+          prog = [&, stage = std::string(stage)](const ProgressEvent& e) {
+            ProgressEvent named = e;
+            named.stage = stage;
+            std::lock_guard<std::mutex> lock(progress_mutex);
+            progress(named);
+          };
+        try {
+          results[k] = train_one(k, prog);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(error_mutex);
+          if (!first_error) first_error = std::current_exception();
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  core::set_threads(total_threads);
+  if (first_error) std::rethrow_exception(first_error);
   return results;
 }
 

@@ -86,12 +86,22 @@ TEST(Adam, StateRoundTripContinuesIdentically) {
   EXPECT_TRUE(torch::equal(p1, p2));
 }
 
-TEST(Ema, TracksTheAverage) {
+TEST(Ema, TracksTheAverageWithDiffusersWarmup) {
   auto p = torch::zeros({2});
   Ema ema({{"p", p}}, 0.5);
+  // diffusers' EMAModel: 0 at the first update, then min(decay, (1 + s) / (10 + s)).
+  EXPECT_EQ(ema.decay_at(0), 0.0);
+  EXPECT_NEAR(ema.decay_at(1), 2.0 / 11.0, 1e-15);
+  EXPECT_NEAR(ema.decay_at(8), 0.5, 1e-15);   // 9/18 = the cap exactly
+  EXPECT_EQ(ema.decay_at(1000), 0.5);
+  EXPECT_NEAR(Ema({{"p", p}}, 0.999).decay_at(1500), 1501.0 / 1510.0, 1e-15);
   p.fill_(1.0);
-  ema.update({{"p", p}});
-  EXPECT_NEAR(ema.weights()[0].second[0].item<double>(), 0.5, 1e-7);
-  ema.update({{"p", p}});
-  EXPECT_NEAR(ema.weights()[0].second[0].item<double>(), 0.75, 1e-7);
+  ema.update({{"p", p}}, 0);  // a copy
+  EXPECT_NEAR(ema.weights()[0].second[0].item<double>(), 1.0, 1e-7);
+  p.fill_(0.0);
+  ema.update({{"p", p}}, 1);
+  EXPECT_NEAR(ema.weights()[0].second[0].item<double>(), 2.0 / 11.0, 1e-7);
+  p.fill_(1.0);
+  ema.update({{"p", p}}, 100);
+  EXPECT_NEAR(ema.weights()[0].second[0].item<double>(), 0.5 * 2.0 / 11.0 + 0.5, 1e-7);
 }

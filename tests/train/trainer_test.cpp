@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <mutex>
+#include <set>
 
 #include "diffmem/core/error.h"
 #include "diffmem/core/rng.h"
+#include "diffmem/core/runtime.h"
 #include "diffmem/io/safetensors.h"
 #include "test_support.h"
 
@@ -114,4 +117,32 @@ TEST(Trainer, ManyModelsGetTheirOwnHalves) {
   EXPECT_EQ(std::count(m0->begin(), m0->end(), true), ds.size() / 2);
   EXPECT_EQ(std::count(m1->begin(), m1->end(), true), ds.size() / 2);
   EXPECT_NE(*m0, *m1);
+}
+
+TEST(Trainer, ParallelJobsGiveTheSameModelsAsOneAtATime) {
+  // Each model's randomness is its own seed's, so training side by side (jobs 2, one thread each)
+  // must leave exactly the bytes that one-at-a-time training on one thread leaves.
+  test::TempDir dir;
+  auto ds = tiny_dataset();
+  train::ManyOptions many;
+  many.models = 3;
+  core::set_threads(1);
+  train::train_many(ds, dir / "seq", tiny_options(4), many);
+  core::set_threads(2);
+  many.jobs = 2;
+  std::mutex m;
+  std::set<std::string> stages;
+  auto rs = train::train_many(ds, dir / "par", tiny_options(4), many, [&](const ProgressEvent& e) {
+    std::lock_guard<std::mutex> lock(m);
+    stages.insert(e.stage);
+  });
+  ASSERT_EQ(rs.size(), 3u);
+  for (const char* name : {"model-000", "model-001", "model-002"}) {
+    for (const char* f : {"diffusion_pytorch_model.safetensors", "members.npy"})
+      EXPECT_EQ(test::read_bytes(dir / "seq" / name / f), test::read_bytes(dir / "par" / name / f))
+          << name << "/" << f;
+    EXPECT_TRUE(stages.count(std::string("train ") + name)) << name;
+  }
+  many.jobs = 0;
+  EXPECT_THROW(train::train_many(ds, dir / "bad", tiny_options(1), many), Error);
 }

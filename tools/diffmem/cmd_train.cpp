@@ -65,6 +65,10 @@ DIFFMEM_COMMAND(200) {
   sub->add_option("--split", a->many.split,
                   "With --models: half (each on its own seeded random half) or all")
       ->capture_default_str();
+  sub->add_option("--jobs", a->many.jobs,
+                  "With --models: models trained at once, each on threads/jobs cores (one per "
+                  "core is fastest for small presets)")
+      ->capture_default_str();
   sub->callback([a, sub] {
     cli::start();
     train::TrainOptions opt = a->opt;
@@ -86,7 +90,7 @@ DIFFMEM_COMMAND(200) {
     opt.device = cli::globals().device == "auto" ? "auto" : cli::globals().device;
     data::Dataset ds = data::load_dataset(a->data);
     auto progress = cli::terminal_progress();
-    if (sub->count("--models") > 0 || sub->count("--split") > 0) {
+    if (sub->count("--models") > 0 || sub->count("--split") > 0 || sub->count("--jobs") > 0) {
       auto results = train::train_many(ds, a->out, opt, a->many, progress);
       for (auto& r : results) print_result(r);
       return;

@@ -60,6 +60,7 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
 struct ManyOptions {
   int64_t models = 1;
   std::string split = "half";  // half: each model on its own seeded random half | all
+  int64_t jobs = 1;            // models trained at once, each on threads / jobs cores
 };
 
 /// Trains K models into out/model-000, model-001, ... each with its members.npy (LiRA's shadow
