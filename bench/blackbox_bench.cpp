@@ -25,6 +25,7 @@
 
 #include "diffmem/attack/blackbox.h"
 #include "diffmem/attack/blackbox_distances.h"
+#include "diffmem/core/blas_kernels.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/io/image_file.h"
 #include "diffmem/io/tensor_bridge.h"
@@ -147,6 +148,7 @@ float direct_tiled_l2(const uint8_t* a, const uint8_t* b, int64_t h, int64_t w, 
 }  // namespace
 
 int main(int argc, char** argv) {
+  diffmem::core::use_best_blas_kernels(argv);  // the kernels the diffmem CLI would use
   const Args a = parse(argc, argv);
   const int threads = diffmem::core::set_threads(a.threads);
   const torch::Tensor imgs = make_group(a);

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "diffmem/attack/mia_scores.h"
+#include "diffmem/core/blas_kernels.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/diffusion/schedule.h"
 #include "diffmem/io/json.h"
@@ -76,6 +77,7 @@ double now_s() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  core::use_best_blas_kernels(argv);  // the kernels the diffmem CLI would use
   Args a = parse(argc, argv);
   const int threads = core::set_threads(a.threads);
   const fs::path tmp = fs::temp_directory_path() / ("mia_bench." + std::to_string(::getpid()));
