@@ -8,7 +8,7 @@
 #
 # Rerunning resumes: every finished stage is skipped. Environment:
 #   DIFFMEM_DEMO_DIR  run directory (default runs/demo)
-#   SEED, STEPS       seed (0) and training steps (3000)
+#   SEED, STEPS       seed (0) and training steps (1500)
 #   extra arguments   passed to `diffmem audit` (e.g. --from mia, --shadows 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ BUILD_DIR=${DIFFMEM_BUILD_DIR:-build}
 DIFFMEM="$BUILD_DIR/diffmem"
 RUN=${DIFFMEM_DEMO_DIR:-runs/demo}
 SEED=${SEED:-0}
-STEPS=${STEPS:-3000}
+STEPS=${STEPS:-1500}
 
 start=$(date +%s)
 "$DIFFMEM" audit --run "$RUN" --seed "$SEED" \
