@@ -7,6 +7,8 @@
 #   experiments/inpaint/run.sh                  # full size (see the defaults below)
 #   SMOKE=1 experiments/inpaint/run.sh          # minutes on a CPU: tiny model, few targets
 #   DEVICE=cuda experiments/inpaint/run.sh      # on a GPU
+#   MODEL=runs/demo/model DATA=runs/demo/data TARGETS=128 CANDIDATES=8 KEEP=2 STEPS=25 \
+#     experiments/inpaint/run.sh                # attack an existing model (numbers in the README)
 # Every step is resumable: a rerun skips what is finished (train and inpaint resume themselves).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,6 +39,10 @@ RESAMPLE=${RESAMPLE:-1}
 say() { printf '\n== %s\n' "$*"; }
 dm() { "$DIFFMEM" --device "$DEVICE" "$@"; }
 
+if [ -n "${MODEL:-}" ] || [ -n "${DATA:-}" ]; then
+  # Attack a model that exists already (e.g. the demo's: MODEL=runs/demo/model DATA=runs/demo/data).
+  [ -n "${MODEL:-}" ] && [ -n "${DATA:-}" ] || { echo "set both MODEL and DATA" >&2; exit 2; }
+else
 FULL="$RUN/data/fashion-mnist"
 if [ ! -f "$FULL/manifest.json" ]; then
   say "import Fashion-MNIST (train, first 10000)"
@@ -51,6 +57,7 @@ MODEL="$RUN/model-$PRESET-$TRAIN_STEPS"
 say "train $PRESET for $TRAIN_STEPS steps on the members (resumes)"
 dm train --data "$DATA" --out "$MODEL" --preset "$PRESET" --steps "$TRAIN_STEPS" \
   --batch "$BATCH" --seed "$SEED"
+fi
 
 OUT="$RUN/attack-$MASK-$SAMPLER$STEPS-r$RESAMPLE-c$CANDIDATES-k$KEEP"
 say "inpaint: $TARGETS targets, mask $MASK, $CANDIDATES candidates, keep $KEEP"
