@@ -126,14 +126,7 @@ class TrainStage : public AuditStage {
     t.device = c.device;
     std::string detail;
     if (c.options.model.empty()) {
-      std::vector<int64_t> rows;
-      std::vector<bool> members;
-      if (ds.members) {
-        members = *ds.members;
-        for (int64_t i = 0; i < ds.size(); ++i)
-          if (members[i]) rows.push_back(i);
-      }
-      const auto r = train::train_model(ds, rows, members, p.model, t, c.progress);
+      const auto r = train::train_on_members(ds, p.model, t, c.progress);
       detail = fmt("target: %.0f steps, %.2fM parameters, final loss %.4f", double(r.steps_done),
                    r.parameters / 1e6, r.final_loss);
     } else {

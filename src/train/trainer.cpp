@@ -331,6 +331,18 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   return result;
 }
 
+TrainResult train_on_members(const data::Dataset& ds, const fs::path& out,
+                             const TrainOptions& options, const ProgressFn& progress) {
+  std::vector<int64_t> rows;
+  std::vector<bool> members;
+  if (ds.members) {
+    members = *ds.members;
+    for (int64_t i = 0; i < ds.size(); ++i)
+      if (members[i]) rows.push_back(i);
+  }
+  return train_model(ds, rows, members, out, options, progress);
+}
+
 std::vector<TrainResult> train_many(const data::Dataset& ds, const fs::path& out,
                                     const TrainOptions& options, const ManyOptions& many,
                                     const ProgressFn& progress) {

@@ -95,14 +95,6 @@ DIFFMEM_COMMAND(200) {
       for (auto& r : results) print_result(r);
       return;
     }
-    // A dataset with a member split trains on its members only, and the model records them.
-    std::vector<int64_t> rows;
-    std::vector<bool> members;
-    if (ds.members) {
-      members = *ds.members;
-      for (int64_t i = 0; i < ds.size(); ++i)
-        if (members[i]) rows.push_back(i);
-    }
-    print_result(train::train_model(ds, rows, members, a->out, opt, progress));
+    print_result(train::train_on_members(ds, a->out, opt, progress));
   });
 }

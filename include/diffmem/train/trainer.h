@@ -57,6 +57,11 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
                         const std::vector<bool>& members, const std::filesystem::path& out,
                         const TrainOptions& options, const ProgressFn& progress = nullptr);
 
+/// Trains on the data set's members when it has a split (members.npy), else on every row; the
+/// model folder records the members.
+TrainResult train_on_members(const data::Dataset& ds, const std::filesystem::path& out,
+                             const TrainOptions& options, const ProgressFn& progress = nullptr);
+
 struct ManyOptions {
   int64_t models = 1;
   std::string split = "half";  // half: each model on its own seeded random half | all
