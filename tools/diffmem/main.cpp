@@ -80,10 +80,11 @@ ProgressFn terminal_progress() {
       Plain& st = it->second;
       const bool due = now - st.last_at >= std::chrono::seconds(10);
       if (!new_stage && !e.finished && !due) return;
-      if (!new_stage && st.last_line == line) return;  // finish() repeats the last update
+      const bool repeat = !new_stage && st.last_line == line;  // finish() repeats the last update
       st.last_line = line;
       st.last_at = now;
       if (e.finished) plain->erase(it);  // a later stage of the same name starts afresh
+      if (repeat) return;
       std::fprintf(stderr, "%s\n", line);
     }
     std::fflush(stderr);
