@@ -1,11 +1,13 @@
 #pragma once
-// Tiled ℓ2 between every two images of ONE group, as a single batched GEMM.
+// Tiled ℓ2 between every two images of ONE group, streamed one tile at a time.
 //
-// search::pairwise_tiled_l2 compares two sets, gathering each tile of each operand separately and
-// running one GEMM per tile. Within a group both operands are the same images, so here the group
-// is laid out tile-major once ([T,N,d], T = G² tiles of d values) and all T Gram matrices come from
-// one baddbmm, with each tile's squared norms computed once. Fewer, larger kernels keep the tile
-// GEMMs near a plain SGEMM's FLOP rate (bench/blackbox_bench.cpp measures both).
+// search::pairwise_tiled_l2 compares two sets of f32 rows. Within a group both operands are the
+// same uint8 images, so each tile is converted once into one reused f32 buffer ([N,d], d values per
+// tile) and its Gram matrix comes from one GEMM. The squared norms are that Gram matrix's diagonal,
+// so no pass over the data remains besides the conversion and the GEMM; the running maximum over
+// tiles is folded into one [N,N] matrix. The working set is one tile of the group (24 MiB for 500
+// images at 256²×3 with 4×4 tiles), not the whole group as f32 (393 MB): bench/blackbox_bench.cpp
+// measures the whole against a plain SGEMM of the same shapes.
 #include <torch/types.h>
 
 #include "diffmem/search/distances.h"
@@ -13,9 +15,8 @@
 namespace diffmem::attack {
 
 /// images: [N,H,W,C] u8 (any device) -> [N,N] f32 on the same device: tiled ℓ2 (max over the G×G
-/// same-position tiles of each tile's normalized ℓ2) of every pair, equal to
-/// search::pairwise_tiled_l2(x, x) up to float rounding. When G does not divide H and W the
-/// tiles differ in size and this falls back to search::pairwise_tiled_l2.
+/// same-position tiles of each tile's normalized ℓ2, tiles cut by search::tile_bounds, so G need
+/// not divide H or W) of every pair, equal to search::pairwise_tiled_l2(x, x) up to float rounding.
 torch::Tensor self_pairwise_tiled_l2(const torch::Tensor& images, const search::TiledOptions& tiles = {});
 
 }  // namespace diffmem::attack
