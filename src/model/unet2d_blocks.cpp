@@ -67,20 +67,32 @@ void AttentionImpl::reset() {
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
-  const int64_t b = x.size(0), c = x.size(1), hgt = x.size(2), wid = x.size(3);
+  const int64_t b = x.size(0), c = x.size(1), hgt = x.size(2), wid = x.size(3), n = hgt * wid;
   const int64_t heads = o_.heads, head_dim = c / heads;
-  // GroupNorm on [B, C, H·W] is GroupNorm on [B, C, H, W]; tokens are the H·W positions.
-  auto tokens = group_norm(x.reshape({b, c, hgt * wid})).transpose(1, 2);  // [B, HW, C]
-  auto split = [&](const torch::Tensor& t) {
-    return t.view({b, -1, heads, head_dim}).transpose(1, 2);  // [B, heads, HW, head_dim]
+  // Channel-first throughout ([B, C, N], tokens are the N = H·W positions): diffusers' token-major
+  // arithmetic (x Wᵀ on [B, N, C]) becomes W x on [B, C, N], with no transposed copies (a strided
+  // copy_ in LibTorch 1.13 costs several times a GEMM of the same size). The projections are 1×1
+  // convolutions — q, k and v as one against the stacked weights — and the attention itself is
+  // two batched GEMMs.
+  namespace F = torch::nn::functional;
+  const torch::Tensor normed = group_norm(x);
+  const torch::Tensor w = torch::cat({to_q->weight, to_k->weight, to_v->weight}).view({3 * c, c, 1, 1});
+  const torch::Tensor bias = torch::cat({to_q->bias, to_k->bias, to_v->bias});
+  const torch::Tensor qkv = F::conv2d(normed, w, F::Conv2dFuncOptions().bias(bias)).view({b, 3 * c, n});
+  // [B, C, N] -> [B·heads, head_dim, N] (a view when heads = 1, as in DDPM's models).
+  auto part = [&](int64_t i) {
+    const torch::Tensor t = qkv.narrow(1, i * c, c);
+    return heads == 1 ? t : t.reshape({b * heads, head_dim, n});
   };
-  auto q = split(to_q(tokens)), k = split(to_k(tokens)), v = split(to_v(tokens));
-  auto scores =
-      torch::matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(head_dim)));
-  auto h = torch::matmul(torch::softmax(scores, -1), v);     // [B, heads, HW, head_dim]
-  h = h.transpose(1, 2).reshape({b, -1, heads * head_dim});  // [B, HW, C]
-  h = to_out[0]->as<nn::LinearImpl>()->forward(h);
-  h = h.transpose(-1, -2).reshape({b, c, hgt, wid});
+  const torch::Tensor q = part(0), k = part(1), v = part(2);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  // scores[i, j] = q_i · k_j / sqrt(head_dim): [B·heads, N, N]
+  const torch::Tensor scores = torch::baddbmm(torch::zeros({1, 1, 1}, x.options()), q.transpose(1, 2), k,
+                                              /*beta=*/0, /*alpha=*/scale);
+  // out[:, j] = Σ_i v_i p(j, i): [B·heads, head_dim, N]
+  torch::Tensor h = torch::bmm(v, torch::softmax(scores, -1).transpose(1, 2));
+  const auto& out = to_out[0]->as<nn::LinearImpl>();
+  h = F::conv2d(h.reshape({b, c, hgt, wid}), out->weight.view({c, c, 1, 1}), F::Conv2dFuncOptions().bias(out->bias));
   h = h + x;
   return o_.rescale_output_factor == 1 ? h : h / o_.rescale_output_factor;
 }
