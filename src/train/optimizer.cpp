@@ -9,7 +9,69 @@
 
 namespace diffmem::train {
 
+bool flatten_parameters(const NamedTensors& params) {
+  if (params.empty()) return false;
+  const torch::Tensor& first = params.front().second;
+  int64_t total = 0;
+  for (const auto& [name, p] : params) {
+    if (p.scalar_type() != first.scalar_type() || p.device() != first.device()) return false;
+    total += p.numel();
+  }
+  if (contiguous_span(params).defined()) return true;  // already flat
+  torch::NoGradGuard no_grad;
+  const auto options = first.options().requires_grad(false);
+  torch::Tensor values = torch::empty({total}, options), grads = torch::zeros({total}, options);
+  int64_t offset = 0;
+  for (const auto& [name, p] : params) {
+    const int64_t n = p.numel();
+    torch::Tensor v = values.narrow(0, offset, n).view(p.sizes());
+    v.copy_(p.detach());
+    torch::Tensor g = grads.narrow(0, offset, n).view(p.sizes());
+    if (p.grad().defined()) g.copy_(p.grad());
+    torch::Tensor handle = p;  // the same Variable: set_data changes it for every holder
+    handle.set_data(v);
+    handle.mutable_grad() = g;
+    offset += n;
+  }
+  return true;
+}
+
+torch::Tensor contiguous_span(const NamedTensors& params) {
+  if (params.empty()) return {};
+  const torch::Tensor& first = params.front().second;
+  int64_t next = first.storage_offset(), total = 0;
+  for (const auto& [name, p] : params) {
+    if (!p.is_contiguous() || p.scalar_type() != first.scalar_type() ||
+        !p.storage().is_alias_of(first.storage()) || p.storage_offset() != next)
+      return {};
+    next += p.numel();
+    total += p.numel();
+  }
+  return first.detach().as_strided({total}, {1}, first.storage_offset());
+}
+
 Adam::Adam(NamedTensors params, AdamOptions options) : params_(std::move(params)), opt_(options) {
+  if (flatten_parameters(params_)) {
+    values_ = contiguous_span(params_);
+    // The gradient buffer: the span of the gradient views flatten_parameters set up (undefined
+    // when the parameters were flat already but their gradients are not).
+    NamedTensors grads;
+    for (const auto& [name, p] : params_)
+      if (p.grad().defined()) grads.emplace_back(name, p.grad());
+    if (grads.size() == params_.size()) grads_ = contiguous_span(grads);
+  }
+  if (values_.defined() && grads_.defined()) {
+    m_flat_ = torch::zeros_like(values_);
+    v_flat_ = torch::zeros_like(values_);
+    int64_t offset = 0;
+    for (auto& [name, p] : params_) {
+      m_.push_back(m_flat_.narrow(0, offset, p.numel()).view(p.sizes()));
+      v_.push_back(v_flat_.narrow(0, offset, p.numel()).view(p.sizes()));
+      offset += p.numel();
+    }
+    return;
+  }
+  values_ = grads_ = torch::Tensor();
   for (auto& [name, p] : params_) {
     m_.push_back(torch::zeros_like(p));
     v_.push_back(torch::zeros_like(p));
@@ -21,7 +83,30 @@ double Adam::lr_at(int64_t step) const {
   return opt_.lr * std::min(1.0, static_cast<double>(step + 1) / opt_.warmup_steps);
 }
 
+bool Adam::gather_grads() {
+  torch::NoGradGuard no_grad;
+  int64_t offset = 0;
+  bool all = true;
+  for (auto& [name, p] : params_) {
+    const int64_t n = p.numel();
+    const torch::Tensor& g = p.grad();
+    if (!g.defined()) {
+      all = false;
+    } else if (grads_.defined() && g.data_ptr() != grads_.narrow(0, offset, n).data_ptr()) {
+      torch::Tensor view = grads_.narrow(0, offset, n).view(p.sizes());
+      view.copy_(g);
+      p.mutable_grad() = view;
+    }
+    offset += n;
+  }
+  return all;
+}
+
 void Adam::zero_grad() {
+  if (grads_.defined() && gather_grads()) {
+    grads_.zero_();
+    return;
+  }
   for (auto& [name, p] : params_) {
     if (p.grad().defined()) p.mutable_grad().zero_();
   }
@@ -31,11 +116,25 @@ StepStats Adam::step(int64_t step) {
   torch::NoGradGuard no_grad;
   StepStats stats;
   stats.lr = lr_at(step);
-  // Global gradient norm, as torch.nn.utils.clip_grad_norm_ computes it.
-  std::vector<torch::Tensor> norms;
-  for (auto& [name, p] : params_)
-    if (p.grad().defined()) norms.push_back(p.grad().norm(2).reshape({1}));
-  double total = norms.empty() ? 0.0 : torch::cat(norms).norm(2).item<double>();
+  const bool flat = grads_.defined() && gather_grads();
+  // Global gradient norm, as torch.nn.utils.clip_grad_norm_ computes it (over one buffer when
+  // flat: the same value up to float summation order).
+  double total = 0.0;
+  if (flat && grads_.is_cpu() && grads_.scalar_type() == torch::kFloat) {
+    // One serial pass in double: the same bytes whatever the thread count (models trained side by
+    // side must match models trained one at a time), and no float summation error on 10⁷ terms.
+    const float* g = grads_.data_ptr<float>();
+    double sum = 0.0;
+    for (int64_t i = 0, n = grads_.numel(); i < n; ++i) sum += static_cast<double>(g[i]) * g[i];
+    total = std::sqrt(sum);
+  } else if (flat) {
+    total = grads_.norm(2).item<double>();
+  } else {
+    std::vector<torch::Tensor> norms;
+    for (auto& [name, p] : params_)
+      if (p.grad().defined()) norms.push_back(p.grad().norm(2).reshape({1}));
+    total = norms.empty() ? 0.0 : torch::cat(norms).norm(2).item<double>();
+  }
   stats.grad_norm = total;
   double clip_coef = 1.0;
   if (opt_.grad_clip > 0 && total > opt_.grad_clip) clip_coef = opt_.grad_clip / (total + 1e-6);
@@ -45,16 +144,23 @@ StepStats Adam::step(int64_t step) {
   const double bc2 = 1.0 - std::pow(b2, static_cast<double>(step + 1));
   const double step_size = stats.lr / bc1;
   const double bc2_sqrt = std::sqrt(bc2);
+  auto update = [&](torch::Tensor& p, const torch::Tensor& grad, torch::Tensor& m, torch::Tensor& v) {
+    torch::Tensor g = grad;
+    if (clip_coef != 1.0) g = g * clip_coef;
+    if (opt_.weight_decay != 0.0) g = g + opt_.weight_decay * p;
+    m.mul_(b1).add_(g, 1.0 - b1);
+    v.mul_(b2).addcmul_(g, g, 1.0 - b2);
+    torch::Tensor denom = (v.sqrt() / bc2_sqrt).add_(opt_.eps);
+    p.addcdiv_(m, denom, -step_size);
+  };
+  if (flat) {
+    update(values_, grads_, m_flat_, v_flat_);
+    return stats;
+  }
   for (size_t i = 0; i < params_.size(); ++i) {
     torch::Tensor& p = params_[i].second;
     if (!p.grad().defined()) continue;
-    torch::Tensor g = p.grad();
-    if (clip_coef != 1.0) g = g * clip_coef;
-    if (opt_.weight_decay != 0.0) g = g + opt_.weight_decay * p;
-    m_[i].mul_(b1).add_(g, 1.0 - b1);
-    v_[i].mul_(b2).addcmul_(g, g, 1.0 - b2);
-    torch::Tensor denom = (v_[i].sqrt() / bc2_sqrt).add_(opt_.eps);
-    p.addcdiv_(m_[i], denom, -step_size);
+    update(p, p.grad(), m_[i], v_[i]);
   }
   return stats;
 }
@@ -87,6 +193,16 @@ void Adam::load_state(const std::map<std::string, torch::Tensor>& state, const s
 }
 
 Ema::Ema(const NamedTensors& params, double decay) : decay_(decay) {
+  const torch::Tensor span = contiguous_span(params);
+  if (span.defined()) {
+    flat_ = span.clone();
+    int64_t offset = 0;
+    for (auto& [name, p] : params) {
+      shadow_.emplace_back(name, flat_.narrow(0, offset, p.numel()).view(p.sizes()));
+      offset += p.numel();
+    }
+    return;
+  }
   for (auto& [name, p] : params) shadow_.emplace_back(name, p.detach().clone());
 }
 
@@ -99,6 +215,13 @@ double Ema::decay_at(int64_t step) const {
 void Ema::update(const NamedTensors& params, int64_t step) {
   torch::NoGradGuard no_grad;
   const double d = decay_at(step);
+  if (flat_.defined()) {
+    const torch::Tensor span = contiguous_span(params);
+    if (span.defined() && span.numel() == flat_.numel()) {
+      flat_.mul_(d).add_(span, 1.0 - d);
+      return;
+    }
+  }
   for (size_t i = 0; i < params.size(); ++i)
     shadow_[i].second.mul_(d).add_(params[i].second.detach(), 1.0 - d);
 }

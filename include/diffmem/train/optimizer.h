@@ -28,8 +28,24 @@ struct StepStats {
   double lr = 0.0;         // used for this step
 };
 
+/// Moves the parameters' values into one contiguous buffer and their gradients into another: each
+/// parameter (a leaf Variable, so every module holding it sees the change) becomes a view into the
+/// value buffer and its .grad() a view into the gradient buffer, which backward() then accumulates
+/// into in place. Clipping, Adam and the EMA then run as a handful of whole-buffer operations
+/// instead of ~10 small ones per tensor. Does nothing (and returns false) when the parameters
+/// differ in dtype or device or there are none.
+bool flatten_parameters(const NamedTensors& params);
+
+/// The 1-D tensor spanning `params` when they lie back to back, in order, in one storage (as after
+/// flatten_parameters); an undefined tensor otherwise.
+torch::Tensor contiguous_span(const NamedTensors& params);
+
 class Adam {
  public:
+  /// Flattens the parameters (flatten_parameters) so that a step is a few whole-buffer operations.
+  /// A gradient replaced by a new tensor is copied back into the buffer at the next step; with
+  /// any gradient undefined the step goes tensor by tensor and skips those parameters, as
+  /// torch.optim.Adam does.
   Adam(NamedTensors params, AdamOptions options);
   /// One update from the gradients currently in the parameters' .grad(); `step` is 0-based.
   StepStats step(int64_t step);
@@ -41,8 +57,11 @@ class Adam {
   double lr_at(int64_t step) const;
 
  private:
+  /// True when every parameter's .grad() is defined; re-points a replaced gradient into grads_.
+  bool gather_grads();
   NamedTensors params_;
-  std::vector<torch::Tensor> m_, v_;
+  std::vector<torch::Tensor> m_, v_;  // views into m_flat_ / v_flat_ when the parameters are flat
+  torch::Tensor values_, grads_, m_flat_, v_flat_;  // defined when the parameters are flat
   AdamOptions opt_;
 };
 
@@ -60,7 +79,8 @@ class Ema {
   void load(const std::map<std::string, torch::Tensor>& weights, const std::string& where);
 
  private:
-  NamedTensors shadow_;
+  NamedTensors shadow_;  // views into flat_ when the parameters were flat at construction
+  torch::Tensor flat_;
   double decay_;
 };
 
