@@ -47,6 +47,17 @@ class Flags {
     }
     die(f + " expects an integer, found '" + it->second + "'");
   }
+  double real(const std::string& f, double dflt) const {
+    auto it = values_.find(f);
+    if (it == values_.end()) return dflt;
+    try {
+      size_t used = 0;
+      double v = std::stod(it->second, &used);
+      if (used == it->second.size()) return v;
+    } catch (...) {
+    }
+    die(f + " expects a number, found '" + it->second + "'");
+  }
   bool on(const std::string& f) const { return values_.count(f) > 0; }
 
  private:

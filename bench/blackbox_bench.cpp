@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "diffmem/attack/blackbox.h"
 #include "diffmem/attack/blackbox_distances.h"
 #include "diffmem/core/blas_kernels.h"
@@ -48,31 +49,21 @@ struct Args {
 };
 
 Args parse(int argc, char** argv) {
+  const bench::Flags f(argc, argv,
+                       {"--n", "--size", "--grid", "--clique", "--subset", "--reps", "--threshold",
+                        "--threads", "--seed"},
+                       {"--no-png"}, "see the comment at the top of bench/blackbox_bench.cpp");
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string f = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "blackbox_bench: %s needs a value\n", f.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (f == "--n") a.n = std::stoll(next());
-    else if (f == "--size") a.size = std::stoll(next());
-    else if (f == "--grid") a.grid = std::stoll(next());
-    else if (f == "--clique") a.clique = std::stoll(next());
-    else if (f == "--subset") a.subset = std::stoll(next());
-    else if (f == "--reps") a.reps = std::stoll(next());
-    else if (f == "--threshold") a.threshold = std::stod(next());
-    else if (f == "--threads") a.threads = std::stoi(next());
-    else if (f == "--seed") a.seed = std::stoull(next());
-    else if (f == "--no-png") a.png = false;
-    else {
-      std::fprintf(stderr, "blackbox_bench: unknown flag %s (see the comment at the top)\n", f.c_str());
-      std::exit(2);
-    }
-  }
+  a.n = f.num("--n", a.n);
+  a.size = f.num("--size", a.size);
+  a.grid = f.num("--grid", a.grid);
+  a.clique = f.num("--clique", a.clique);
+  a.subset = f.num("--subset", a.subset);
+  a.reps = f.num("--reps", a.reps);
+  a.threshold = f.real("--threshold", a.threshold);
+  a.threads = static_cast<int>(f.num("--threads", a.threads));
+  a.seed = static_cast<uint64_t>(f.num("--seed", static_cast<long long>(a.seed)));
+  a.png = !f.on("--no-png");
   return a;
 }
 
