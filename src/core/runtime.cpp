@@ -4,6 +4,10 @@
 
 #include <thread>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "diffmem/core/error.h"
 
 namespace diffmem::core {
@@ -11,6 +15,12 @@ namespace diffmem::core {
 int set_threads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(n);
+#ifdef _OPENMP
+  // diffmem's own parallel loops run on the OpenMP runtime this binary links. With Debian's
+  // LibTorch that is LibTorch's too, and this repeats what set_num_threads did; with a wheel's
+  // LibTorch, which bundles its own copy, it is a second runtime that must hear the count too.
+  omp_set_num_threads(n);
+#endif
   return n;
 }
 
