@@ -27,16 +27,29 @@ std::string best_blas_core_for_cpu() {
 }
 
 void use_best_blas_kernels(char** argv) {
-  if (std::getenv("OPENBLAS_CORETYPE") != nullptr || std::getenv("DIFFMEM_KEEP_BLAS_CORE") != nullptr)
-    return;
   const std::string loaded = blas_core_name();
+  if (loaded.empty()) return;  // not OpenBLAS: nothing to choose
+  bool changed = false;
   // Only the generic fallbacks are overridden; a core OpenBLAS recognised is left alone.
-  if (loaded != "Prescott" && loaded != "prescott" && loaded != "Core2" && loaded != "core2") return;
-  const std::string best = best_blas_core_for_cpu();
-  if (best.empty()) return;
-  ::setenv("OPENBLAS_CORETYPE", best.c_str(), 1);
+  const bool generic = loaded == "Prescott" || loaded == "prescott" || loaded == "Core2" ||
+                       loaded == "core2";
+  if (generic && std::getenv("OPENBLAS_CORETYPE") == nullptr &&
+      std::getenv("DIFFMEM_KEEP_BLAS_CORE") == nullptr) {
+    const std::string best = best_blas_core_for_cpu();
+    if (!best.empty()) {
+      ::setenv("OPENBLAS_CORETYPE", best.c_str(), 1);
+      changed = true;
+    }
+  }
+  if (std::getenv("OPENBLAS_THREAD_TIMEOUT") == nullptr) {
+    ::setenv("OPENBLAS_THREAD_TIMEOUT", kBlasThreadTimeout, 1);
+    changed = true;
+  }
+  if (!changed) return;
   ::execv("/proc/self/exe", argv);
-  ::unsetenv("OPENBLAS_CORETYPE");  // exec failed: carry on with the kernels we have
+  // exec failed: carry on with what OpenBLAS already chose.
+  ::unsetenv("OPENBLAS_CORETYPE");
+  ::unsetenv("OPENBLAS_THREAD_TIMEOUT");
 }
 
 }  // namespace diffmem::core

@@ -16,10 +16,19 @@ std::string blas_core_name();
 /// (AVX2 + FMA), or "" (nothing better than OpenBLAS's own choice).
 std::string best_blas_core_for_cpu();
 
-/// Call first thing in main(). When OpenBLAS fell back to Prescott on a CPU that supports better
-/// kernels, and neither OPENBLAS_CORETYPE nor DIFFMEM_KEEP_BLAS_CORE is set, sets
-/// OPENBLAS_CORETYPE and re-executes /proc/self/exe with the same arguments (it does not return
-/// then). Otherwise, or when exec fails, it returns and nothing changes.
+/// How long, as 2^n cycles, an idle OpenBLAS thread spins before it sleeps (OpenBLAS's default
+/// is 2^28, ~0.1 s). OpenBLAS (pthreads) and LibTorch's OpenMP pool are two sets of threads on
+/// the same cores: a GEMM's helpers that keep spinning take the cores from the convolutions that
+/// follow. Measured on the small U-Net, 2 cores: DDIM sampling 42 → 58 images/s, training 166 →
+/// 191 (BENCHMARKS.md).
+inline constexpr const char* kBlasThreadTimeout = "4";
+
+/// Call first thing in main(). Sets, where the user has not, the OpenBLAS settings that OpenBLAS
+/// reads only when it is loaded, then re-executes /proc/self/exe with the same arguments (it does
+/// not return then): OPENBLAS_THREAD_TIMEOUT (kBlasThreadTimeout), and OPENBLAS_CORETYPE when
+/// OpenBLAS fell back to Prescott on a CPU that supports better kernels (unless
+/// DIFFMEM_KEEP_BLAS_CORE is set). When nothing is to be set, no OpenBLAS is loaded, or exec
+/// fails, it returns and nothing changes.
 void use_best_blas_kernels(char** argv);
 
 }  // namespace diffmem::core
