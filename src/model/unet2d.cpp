@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "diffmem/core/error.h"
+#include "group_norm_silu.h"
 #include "unet2d_blocks.h"
 
 namespace diffmem::model {
@@ -125,7 +126,9 @@ torch::Tensor UNet2DImpl::forward(const torch::Tensor& x_in, const torch::Tensor
   if (p.mid_block) h = p.mid_block(h, emb);
   for (const auto& block : *p.up_blocks)
     h = block->as<detail::UpBlockImpl>()->forward(h, emb, skips);
-  return p.conv_out(torch::silu(p.conv_norm_out(h)));
+  const auto& norm = p.conv_norm_out->options;
+  return p.conv_out(detail::group_norm_silu(h, norm.num_groups(), p.conv_norm_out->weight,
+                                            p.conv_norm_out->bias, norm.eps()));
 }
 
 int64_t UNet2DImpl::parameter_count() const {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "diffmem/model/unet2d.h"
+#include "group_norm_silu.h"
 
 namespace diffmem::model {
 
@@ -48,12 +49,20 @@ void ResnetBlock2DImpl::reset() {
 }
 
 torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
-  auto h = conv1(torch::silu(norm1(x)));
-  h = h + time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
-  h = conv2(dropout(torch::silu(norm2(h))));
-  auto shortcut = conv_shortcut ? conv_shortcut(x) : x;
-  auto out = shortcut + h;
-  return o_.output_scale_factor == 1 ? out : out / o_.output_scale_factor;
+  const auto gn_silu = [](const torch::nn::GroupNorm& norm, const torch::Tensor& in) {
+    const auto& o = norm->options;
+    return group_norm_silu(in, o.num_groups(), norm->weight, norm->bias, o.eps());
+  };
+  auto h = conv1(gn_silu(norm1, x));
+  const torch::Tensor t = time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
+  // Without autograd the sums run in place on tensors only this block holds.
+  const bool in_place = !torch::GradMode::is_enabled();
+  h = in_place ? h.add_(t) : h + t;
+  h = conv2(dropout(gn_silu(norm2, h)));
+  const torch::Tensor shortcut = conv_shortcut ? conv_shortcut(x) : x;
+  h = in_place ? h.add_(shortcut) : shortcut + h;
+  if (o_.output_scale_factor == 1) return h;
+  return in_place ? h.div_(o_.output_scale_factor) : h / o_.output_scale_factor;
 }
 
 void AttentionImpl::reset() {
