@@ -126,12 +126,20 @@ void load_unet2d_weights(UNet2DImpl& model, const io::Safetensors& file, const s
   }
 }
 
-io::Safetensors unet2d_state(const UNet2DImpl& model) {
+namespace {
+io::Safetensors state_of(const std::map<std::string, torch::Tensor>& weights) {
   io::Safetensors out;
   out.metadata["format"] = "pt";
-  for (const auto& p : model.named_parameters(/*recurse=*/true))
-    out.tensors.emplace(p.key(), io::from_tensor(p.value().detach().to(torch::kFloat32)));
+  for (const auto& [name, w] : weights)
+    out.tensors.emplace(name, io::from_tensor(w.detach().to(torch::kFloat32)));
   return out;
+}
+}  // namespace
+
+io::Safetensors unet2d_state(const UNet2DImpl& model) {
+  std::map<std::string, torch::Tensor> weights;
+  for (const auto& p : model.named_parameters(/*recurse=*/true)) weights.emplace(p.key(), p.value());
+  return state_of(weights);
 }
 
 UNet2D load_unet2d(const fs::path& dir, const torch::Device& device) {
@@ -142,11 +150,23 @@ UNet2D load_unet2d(const fs::path& dir, const torch::Device& device) {
   return model;
 }
 
-void save_unet2d(const UNet2DImpl& model, const fs::path& dir) {
+namespace {
+void write_model_folder(const io::Safetensors& weights, const UNet2DConfig& config,
+                        const fs::path& dir) {
   fs::create_directories(dir);
   // Weights first: config.json is what marks the folder as a model, so it lands last.
-  io::write_safetensors(dir / kWeightsFile, unet2d_state(model));
-  write_unet2d_config(dir / kConfigFile, model.config());
+  io::write_safetensors(dir / kWeightsFile, weights);
+  write_unet2d_config(dir / kConfigFile, config);
+}
+}  // namespace
+
+void save_unet2d(const UNet2DImpl& model, const fs::path& dir) {
+  write_model_folder(unet2d_state(model), model.config(), dir);
+}
+
+void save_unet2d(const UNet2DConfig& config, const std::map<std::string, torch::Tensor>& weights,
+                 const fs::path& dir) {
+  write_model_folder(state_of(weights), config, dir);
 }
 
 std::unique_ptr<Denoiser> load_denoiser(const fs::path& path, const LoadDenoiserOptions& options) {

@@ -160,11 +160,11 @@ class BatchPlan {
 void save_checkpoint(const fs::path& out, int64_t step, model::UNet2D& net, const Ema& ema,
                      const Adam& adam, const diffusion::SchedulerConfig& sched) {
   torch::NoGradGuard no_grad;
-  // The diffusers folder carries the EMA weights: load them into a copy of the network.
-  auto copy = std::dynamic_pointer_cast<model::UNet2DImpl>(net->clone());
+  // The diffusers folder carries the EMA weights. They are written straight from the EMA: a copy
+  // of the network (Module::clone) would rebuild every layer, drawing fresh initial weights from
+  // torch's global generator while another model trained side by side may be seeding it.
   auto ema_map = as_map(ema.weights());
-  for (auto& p : copy->named_parameters()) p.value().copy_(ema_map.at(p.key()));
-  model::save_unet2d(*copy, out);
+  model::save_unet2d(net->config(), ema_map, out);
   diffusion::write_scheduler_config(out / "scheduler_config.json", sched);
 
   io::Safetensors state;

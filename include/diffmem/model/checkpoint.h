@@ -51,6 +51,12 @@ UNet2D load_unet2d(const std::filesystem::path& dir, const torch::Device& device
 /// temporary file and a rename (creating `dir`): a folder with a config.json is always complete.
 void save_unet2d(const UNet2DImpl& model, const std::filesystem::path& dir);
 
+/// The same folder from a config and weights by diffusers name (e.g. a trainer's EMA weights),
+/// without building a module: building one draws its initial weights from torch's global
+/// generator, which models trained side by side share.
+void save_unet2d(const UNet2DConfig& config, const std::map<std::string, torch::Tensor>& weights,
+                 const std::filesystem::path& dir);
+
 struct LoadDenoiserOptions {
   /// "diffusers" (a folder, see find_diffusers_files) or "torchscript" (a file saved by
   /// torch.jit.save; see model/torchscript.h). Never guessed from the path.
