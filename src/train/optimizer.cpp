@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "diffmem/core/error.h"
+#include "optimizer_kernels.h"
 
 namespace diffmem::train {
 
@@ -120,13 +121,12 @@ StepStats Adam::step(int64_t step) {
   // Global gradient norm, as torch.nn.utils.clip_grad_norm_ computes it (over one buffer when
   // flat: the same value up to float summation order).
   double total = 0.0;
-  if (flat && grads_.is_cpu() && grads_.scalar_type() == torch::kFloat) {
-    // One serial pass in double: the same bytes whatever the thread count (models trained side by
-    // side must match models trained one at a time), and no float summation error on 10⁷ terms.
-    const float* g = grads_.data_ptr<float>();
-    double sum = 0.0;
-    for (int64_t i = 0, n = grads_.numel(); i < n; ++i) sum += static_cast<double>(g[i]) * g[i];
-    total = std::sqrt(sum);
+  // On the CPU a flat float buffer goes through the single-pass kernels of optimizer_kernels.h.
+  const bool cpu_flat = flat && grads_.is_cpu() && grads_.scalar_type() == torch::kFloat;
+  if (cpu_flat) {
+    // In double, in a fixed order: the same bytes whatever the thread count, and no float
+    // summation error on 10⁷ terms.
+    total = std::sqrt(detail::sum_of_squares(grads_.data_ptr<float>(), grads_.numel()));
   } else if (flat) {
     total = grads_.norm(2).item<double>();
   } else {
@@ -153,6 +153,21 @@ StepStats Adam::step(int64_t step) {
     torch::Tensor denom = (v.sqrt() / bc2_sqrt).add_(opt_.eps);
     p.addcdiv_(m, denom, -step_size);
   };
+  if (cpu_flat) {
+    detail::AdamScalars s;
+    s.grad_scale = static_cast<float>(clip_coef);
+    s.weight_decay = static_cast<float>(opt_.weight_decay);
+    s.beta1 = static_cast<float>(b1);
+    s.one_minus_beta1 = static_cast<float>(1.0 - b1);
+    s.beta2 = static_cast<float>(b2);
+    s.one_minus_beta2 = static_cast<float>(1.0 - b2);
+    s.bc2_sqrt = static_cast<float>(bc2_sqrt);
+    s.eps = static_cast<float>(opt_.eps);
+    s.step_size = static_cast<float>(step_size);
+    detail::adam_update(values_.data_ptr<float>(), grads_.data_ptr<float>(),
+                        m_flat_.data_ptr<float>(), v_flat_.data_ptr<float>(), values_.numel(), s);
+    return stats;
+  }
   if (flat) {
     update(values_, grads_, m_flat_, v_flat_);
     return stats;
@@ -218,6 +233,12 @@ void Ema::update(const NamedTensors& params, int64_t step) {
   if (flat_.defined()) {
     const torch::Tensor span = contiguous_span(params);
     if (span.defined() && span.numel() == flat_.numel()) {
+      if (flat_.is_cpu() && flat_.scalar_type() == torch::kFloat &&
+          span.scalar_type() == torch::kFloat) {
+        detail::ema_update(flat_.data_ptr<float>(), span.data_ptr<float>(), flat_.numel(),
+                           static_cast<float>(d), static_cast<float>(1.0 - d));
+        return;
+      }
       flat_.mul_(d).add_(span, 1.0 - d);
       return;
     }
