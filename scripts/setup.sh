@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential cmake pkg-config ccache git
-  libtorch-dev libopenblas0-pthread libopenblas-dev
+  libtorch-dev libopenblas0-pthread libopenblas-dev libdnnl-dev
   nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist python3-numpy

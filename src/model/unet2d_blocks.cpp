@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "diffmem/model/unet2d.h"
+#include "batched_matmul.h"
 #include "group_norm_silu.h"
 
 namespace diffmem::model {
@@ -76,34 +77,32 @@ void AttentionImpl::reset() {
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
-  const int64_t b = x.size(0), c = x.size(1), hgt = x.size(2), wid = x.size(3), n = hgt * wid;
+  const int64_t b = x.size(0), c = x.size(1), n = x.size(2) * x.size(3);
   const int64_t heads = o_.heads, head_dim = c / heads;
   // Channel-first throughout ([B, C, N], tokens are the N = H·W positions): diffusers' token-major
-  // arithmetic (x Wᵀ on [B, N, C]) becomes W x on [B, C, N], with no transposed copies (a strided
-  // copy_ in LibTorch 1.13 costs several times a GEMM of the same size). The projections are 1×1
-  // convolutions — q, k and v as one against the stacked weights — and the attention itself is
-  // two batched GEMMs.
-  namespace F = torch::nn::functional;
-  const torch::Tensor normed = group_norm(x);
-  const torch::Tensor w = torch::cat({to_q->weight, to_k->weight, to_v->weight}).view({3 * c, c, 1, 1});
-  const torch::Tensor bias = torch::cat({to_q->bias, to_k->bias, to_v->bias});
-  const torch::Tensor qkv = F::conv2d(normed, w, F::Conv2dFuncOptions().bias(bias)).view({b, 3 * c, n});
+  // arithmetic (x Wᵀ on [B, N, C]) becomes W x on [B, C, N], with no transposed copies. Every
+  // product is one batched_matmul (oneDNN where available): q, k and v as one against the stacked
+  // weights, broadcast over the batch; the scores against a transposed view; the output
+  // projection. 1/sqrt(head_dim) is folded into q's weights and bias.
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  const torch::Tensor normed = group_norm(x).view({b, c, n});
+  const torch::Tensor w = torch::cat({to_q->weight * scale, to_k->weight, to_v->weight}).unsqueeze(0);
+  const torch::Tensor bias = torch::cat({to_q->bias * scale, to_k->bias, to_v->bias});
+  const torch::Tensor qkv = batched_matmul(w, normed, bias);  // [B, 3C, N]
   // [B, C, N] -> [B·heads, head_dim, N] (a view when heads = 1, as in DDPM's models).
   auto part = [&](int64_t i) {
     const torch::Tensor t = qkv.narrow(1, i * c, c);
     return heads == 1 ? t : t.reshape({b * heads, head_dim, n});
   };
   const torch::Tensor q = part(0), k = part(1), v = part(2);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  // scores[i, j] = q_i · k_j / sqrt(head_dim): [B·heads, N, N]
-  const torch::Tensor scores = torch::baddbmm(torch::zeros({1, 1, 1}, x.options()), q.transpose(1, 2), k,
-                                              /*beta=*/0, /*alpha=*/scale);
-  // out[:, j] = Σ_i v_i p(j, i): [B·heads, head_dim, N]
-  torch::Tensor h = torch::bmm(v, torch::softmax(scores, -1).transpose(1, 2));
+  // p[i, j] = softmax_j(q_i · k_j / sqrt(head_dim)): [B·heads, N, N]
+  const torch::Tensor p = torch::softmax(batched_matmul(q.transpose(1, 2), k), -1);
+  // out[:, i] = Σ_j v_j p(i, j): [B·heads, head_dim, N]
+  const torch::Tensor h = batched_matmul(v, p.transpose(1, 2)).reshape({b, c, n});
   const auto& out = to_out[0]->as<nn::LinearImpl>();
-  h = F::conv2d(h.reshape({b, c, hgt, wid}), out->weight.view({c, c, 1, 1}), F::Conv2dFuncOptions().bias(out->bias));
-  h = h + x;
-  return o_.rescale_output_factor == 1 ? h : h / o_.rescale_output_factor;
+  torch::Tensor y = batched_matmul(out->weight.unsqueeze(0), h, out->bias).view(x.sizes());
+  y = torch::GradMode::is_enabled() ? y + x : y.add_(x);
+  return o_.rescale_output_factor == 1 ? y : y / o_.rescale_output_factor;
 }
 
 void Downsample2DImpl::reset() {
