@@ -61,8 +61,12 @@ torch::Tensor onednn_matmul(torch::Tensor a, torch::Tensor b, const torch::Tenso
   // The bias is added afterwards: oneDNN 2.6 has no optimized kernel for a bias along M (a
   // [1, M, 1] bias sends the product to its reference implementation, ~100× slower).
   const auto run = [&](const torch::Tensor& x, const torch::Tensor& y) {
+#if DNNL_VERSION_MAJOR >= 3  // 3.x dropped the operation descriptors
+    const dnnl::matmul::primitive_desc pd(cpu_engine(), describe(x), describe(y), describe(c));
+#else
     const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(describe(x), describe(y), describe(c)),
                                           cpu_engine());
+#endif
     dnnl::stream stream(cpu_engine());
     dnnl::matmul(pd).execute(
         stream, {{DNNL_ARG_SRC, dnnl::memory(describe(x), cpu_engine(), x.data_ptr())},
