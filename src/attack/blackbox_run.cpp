@@ -11,6 +11,7 @@
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
+#include "diffmem/io/csv.h"
 #include "diffmem/data/generations.h"
 #include "diffmem/io/image_file.h"
 #include "diffmem/io/tensor_bridge.h"
@@ -189,20 +190,20 @@ void write_csvs(const fs::path& out, const std::vector<BlackboxRow>& rows) {
     const GroupAnalysis& a = r.analysis;
     const bool has = !a.cliques.empty();
     const bool train = a.train_l2 >= 0;
-    p += std::to_string(k + 1) + "," + csv_field(r.input.id) + "," + csv_field(r.input.prompt) + "," +
+    p += std::to_string(k + 1) + "," + io::csv_field(r.input.id) + "," + io::csv_field(r.input.prompt) + "," +
          std::to_string(a.images) + "," + (has ? std::to_string(a.cliques[0].members.size()) : "0") +
          "," + (has ? fmt(a.cliques[0].mean_distance) : "") + "," + (a.flagged ? "1" : "0") + "," +
-         csv_field(has ? label_of(r, a.cliques[0].medoid) : "") + "," + (train ? fmt(a.train_l2) : "") +
+         io::csv_field(has ? label_of(r, a.cliques[0].medoid) : "") + "," + (train ? fmt(a.train_l2) : "") +
          "," + (train ? (a.within_delta ? "1" : "0") : "") + "," +
          (r.input.duplicates >= 0 ? std::to_string(r.input.duplicates) : "") + "," +
-         csv_field(r.grid_png.empty() ? "" : fs::relative(r.grid_png, out).string()) + "\n";
+         io::csv_field(r.grid_png.empty() ? "" : fs::relative(r.grid_png, out).string()) + "\n";
     for (size_t q = 0; q < a.cliques.size(); ++q) {
       const CliqueFinding& f = a.cliques[q];
       std::string members;
       for (int64_t m : f.members) members += (members.empty() ? "" : " ") + label_of(r, m);
-      c += csv_field(r.input.id) + "," + std::to_string(q + 1) + "," + std::to_string(f.members.size()) +
+      c += io::csv_field(r.input.id) + "," + std::to_string(q + 1) + "," + std::to_string(f.members.size()) +
            "," + fmt(f.mean_distance) + "," + (f.flagged ? "1" : "0") + "," +
-           csv_field(label_of(r, f.medoid)) + "," + csv_field(members) + "\n";
+           io::csv_field(label_of(r, f.medoid)) + "," + io::csv_field(members) + "\n";
     }
   }
   core::write_file_atomic(out / "prompts.csv", p);

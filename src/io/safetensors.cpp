@@ -58,8 +58,10 @@ Entry parse_entry(const std::string& where, const std::string& name, const Json&
 
 }  // namespace
 
-Safetensors read_safetensors(const fs::path& path) {
-  detail::InFile f(path);
+namespace {
+
+// The header of an open file; `f` stays open for the data reads of read_safetensors.
+SafetensorsHeader parse_header(detail::InFile& f) {
   const std::string& where = f.name();
   unsigned char len_bytes[8];
   f.read_at(0, len_bytes, 8, "the safetensors header length");
@@ -80,7 +82,7 @@ Safetensors read_safetensors(const fs::path& path) {
   }
   if (!header.is_object()) fail(where, "a JSON object header", header.type_name());
 
-  Safetensors out;
+  SafetensorsHeader out;
   std::vector<Entry> entries;
   for (auto it = header.begin(); it != header.end(); ++it) {
     if (it.key() == "__metadata__") {
@@ -99,7 +101,8 @@ Safetensors read_safetensors(const fs::path& path) {
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
-  const uint64_t data_start = 8 + n, data_size = f.size() - data_start;
+  out.data_start = 8 + n;
+  const uint64_t data_size = f.size() - out.data_start;
   uint64_t cursor = 0;
   for (const Entry& e : entries) {
     if (e.begin != cursor)
@@ -112,14 +115,39 @@ Safetensors read_safetensors(const fs::path& path) {
   if (cursor != data_size)
     fail(where, std::to_string(cursor) + " data bytes after the header (the last data_offsets end)",
          std::to_string(data_size) + (data_size < cursor ? " (truncated)" : " (trailing bytes)"));
+  for (Entry& e : entries) out.tensors[e.name] = {e.dtype, std::move(e.shape), e.begin, e.end};
+  return out;
+}
 
-  for (Entry& e : entries) {
+}  // namespace
+
+int64_t SafetensorsHeader::parameters() const {
+  int64_t total = 0;
+  for (const auto& [name, e] : tensors) {
+    int64_t n = 1;
+    for (int64_t d : e.shape) n *= d;
+    total += n;
+  }
+  return total;
+}
+
+SafetensorsHeader read_safetensors_header(const fs::path& path) {
+  detail::InFile f(path);
+  return parse_header(f);
+}
+
+Safetensors read_safetensors(const fs::path& path) {
+  detail::InFile f(path);
+  SafetensorsHeader h = parse_header(f);
+  Safetensors out;
+  out.metadata = std::move(h.metadata);
+  for (auto& [name, e] : h.tensors) {
     HostArray a;
     a.dtype = e.dtype;
     a.shape = std::move(e.shape);
     a.bytes.resize(e.end - e.begin);
-    f.read_at(data_start + e.begin, a.bytes.data(), a.bytes.size(), "tensor '" + e.name + "'");
-    out.tensors.emplace(e.name, std::move(a));
+    f.read_at(h.data_start + e.begin, a.bytes.data(), a.bytes.size(), "tensor '" + name + "'");
+    out.tensors.emplace(name, std::move(a));
   }
   return out;
 }

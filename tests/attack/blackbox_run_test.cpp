@@ -9,6 +9,7 @@
 
 #include "diffmem/core/error.h"
 #include "diffmem/data/generations.h"
+#include "diffmem/io/csv.h"
 #include "diffmem/io/image_file.h"
 #include "diffmem/io/json.h"
 #include "diffmem/io/tensor_bridge.h"
@@ -22,7 +23,7 @@ const char* kPython = "/usr/bin/python3";
 
 std::map<std::string, std::map<std::string, std::string>> read_prompts_csv(const fs::path& p,
                                                                            std::vector<std::string>* order) {
-  const auto rows = parse_csv(test::read_bytes(p), p.string());
+  const auto rows = io::parse_csv(test::read_bytes(p), p.string());
   std::map<std::string, std::map<std::string, std::string>> out;
   for (size_t r = 1; r < rows.size(); ++r) {
     std::map<std::string, std::string> m;

@@ -1,5 +1,6 @@
 #include "test_support.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +9,8 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+
+#include "diffmem/core/error.h"
 
 namespace diffmem::test {
 namespace fs = std::filesystem;
@@ -79,6 +82,16 @@ std::string read_bytes(const fs::path& p) {
   std::ostringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no diffmem::Error thrown";
+  return "";
 }
 
 }  // namespace diffmem::test

@@ -1,6 +1,8 @@
 #pragma once
-// Shared helpers for the test suite: scratch directories, running the CLI, numpy round-trips.
+// Shared helpers for the test suite: scratch directories, running the CLI, numpy round-trips,
+// capturing library errors.
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace diffmem::test {
@@ -41,5 +43,9 @@ std::string numpy_python();
 std::string source_dir();
 void write_bytes(const std::filesystem::path& p, const std::string& bytes);
 std::string read_bytes(const std::filesystem::path& p);
+
+/// The message of the diffmem::Error that f throws; "" (and a test failure, via ADD_FAILURE) when
+/// it throws none. Any other exception propagates (gtest then fails the test).
+std::string error_of(const std::function<void()>& f);
 
 }  // namespace diffmem::test

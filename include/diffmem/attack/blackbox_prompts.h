@@ -1,5 +1,5 @@
 #pragma once
-// The prompts file of the black-box attack, and the CSV spelling of its outputs.
+// The prompts file of the black-box attack (CSV through io/csv.h, or JSONL).
 //   CSV:   a header naming the columns id, prompt[, train_image][, duplicates] (any order; other
 //          columns are ignored), RFC 4180 quoting ("..." fields may hold commas, newlines and "").
 //   JSONL: one object per line: {"id": "a1" or 17, "prompt": "...", "train_image": "x.png",
@@ -23,14 +23,6 @@ struct PromptEntry {
 /// Throws diffmem::Error naming the file (and line) on a missing column, a bad field, an
 /// unterminated quote, an empty or duplicate id.
 std::vector<PromptEntry> read_prompts(const std::filesystem::path& path);
-
-/// RFC 4180 records from CSV text (a UTF-8 BOM is skipped; LF or CRLF ends a record; blank lines
-/// are skipped). Throws diffmem::Error naming `where` on an unterminated quote or text after one.
-std::vector<std::vector<std::string>> parse_csv(const std::string& text, const std::string& where);
-
-/// One CSV field: quoted (with "" for ") when it holds a comma, quote, CR or LF, or starts or ends
-/// with a blank; as is otherwise.
-std::string csv_field(const std::string& value);
 
 /// A folder name for a prompt id: the id itself when it is 1–100 characters of [A-Za-z0-9._-] not
 /// starting with '.', otherwise the id with other characters replaced by '_' and a hash of the id

@@ -5,10 +5,30 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "diffmem/io/array.h"
 
 namespace diffmem::io {
+
+/// One tensor's entry in a safetensors header.
+struct SafetensorsEntry {
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;  // byte offsets inside the data section
+};
+
+/// A checked header without the data: what a model folder holds, read in microseconds.
+struct SafetensorsHeader {
+  std::map<std::string, std::string> metadata;
+  std::map<std::string, SafetensorsEntry> tensors;  // by name
+  uint64_t data_start = 0;                          // file offset of the data section
+  /// Elements over all tensors.
+  int64_t parameters() const;
+};
+
+/// Reads and checks the header only (the same checks as read_safetensors, which uses it).
+SafetensorsHeader read_safetensors_header(const std::filesystem::path& path);
 
 struct Safetensors {
   std::map<std::string, std::string> metadata;  // "__metadata__" (e.g. {"format": "pt"})
