@@ -160,7 +160,7 @@ Json to_json(const ReportOptions& o) {
 }
 
 Report build_report(const ReportOptions& o) {
-  const RunLayout run = read_layout(o.run);
+  const RunLayout run = read_run_dir(o.run);
   Report r;
   Json& s = r.summary;
   s = {{"created_by", "diffmem report"}, {"run", o.run.string()}};

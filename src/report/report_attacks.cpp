@@ -85,7 +85,7 @@ SectionOut membership(const RunLayout& run, Json& summary) {
   });
   const std::string title = "Membership inference";
   if (attacks.empty()) {
-    std::string note = stage_note(run.run, "mia");
+    std::string note = stage_note(run, "mia");
     out.meta = {"mia", title, false, note.empty() ? "no attack results in " + run.mia.string() : note};
     return out;
   }
@@ -119,7 +119,7 @@ SectionOut inpainting(const RunLayout& run, const ReportOptions& o, Json& summar
   SectionOut out;
   const std::string title = "Inpainting attack";
   if (!has_roc(run.inpaint)) {
-    std::string note = stage_note(run.run, "inpaint");
+    std::string note = stage_note(run, "inpaint");
     out.meta = {"inpaint", title, false, note.empty() ? "no " + (run.inpaint / "summary.json").string() : note};
     return out;
   }
@@ -188,7 +188,7 @@ SectionOut blackbox_cliques(const RunLayout& run, const ReportOptions& o, Json& 
   const std::string title = "Black-box attack: cliques of near-identical generations";
   const fs::path sp = run.blackbox / "summary.json", cp = run.blackbox / "cliques.csv";
   if (!fs::is_regular_file(sp) || !fs::is_regular_file(cp)) {
-    std::string note = stage_note(run.run, "blackbox");
+    std::string note = stage_note(run, "blackbox");
     out.meta = {"blackbox", title, false, note.empty() ? "no " + sp.string() : note};
     return out;
   }

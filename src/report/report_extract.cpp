@@ -22,7 +22,7 @@ Json extract_summary(const RunLayout& run) {
 
 ReportSection absent(std::string id, std::string title, const RunLayout& run, std::string why = "") {
   ReportSection s{std::move(id), std::move(title), false, std::move(why)};
-  if (s.note.empty()) s.note = stage_note(run.run, "extract");
+  if (s.note.empty()) s.note = stage_note(run, "extract");
   if (s.note.empty()) s.note = "no " + (run.extract / "summary.json").string();
   return s;
 }

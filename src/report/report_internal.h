@@ -9,28 +9,17 @@
 
 #include "diffmem/io/array.h"
 #include "diffmem/io/json.h"
+#include "diffmem/io/csv.h"
 #include "diffmem/report/report.h"
+#include "diffmem/report/run_dir.h"
 
 namespace diffmem::report::detail {
 
-/// Where a run's stage outputs are (run.json, else the audit's default layout).
-struct RunLayout {
-  std::filesystem::path run, data, train_data, model, samples, extract, blackbox, mia, inpaint;
-  io::Json audit = io::Json::object();  // audit.json, when present
-};
-RunLayout read_layout(const std::filesystem::path& run);
+using io::csv_columns;
+using io::read_csv;
 
-/// The reason stages/<stage>.json gives for a stage that did not run or did not finish; "" if none.
-std::string stage_note(const std::filesystem::path& run, const std::string& stage);
-
-/// RFC 4180 records of a CSV file, the header first. Throws naming the file on an unterminated
-/// quote.
-std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& path);
-
-/// Column name → index of a CSV header; throws naming the file when a needed column is absent.
-std::map<std::string, size_t> csv_columns(const std::vector<std::string>& header,
-                                          const std::vector<std::string>& needed,
-                                          const std::filesystem::path& path);
+/// Where a run's stage outputs are (report/run_dir.h).
+using RunLayout = RunDir;
 
 /// Row `index` ([H,W,C]) of a U8 [N,H,W,C] .npy file, read without loading the rest.
 io::HostArray npy_image(const std::filesystem::path& path, int64_t index);

@@ -1,4 +1,4 @@
-// Reading a run directory for the report: its layout, CSV files, single images out of .npy files.
+// Reading a run directory for the report: single images out of .npy files and generation shards.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -7,112 +7,16 @@
 
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/error.h"
+#include "diffmem/data/generations.h"
 #include "diffmem/io/image_file.h"
 #include "diffmem/io/npy.h"
+#include "diffmem/io/safetensors.h"
 #include "diffmem/report/html.h"
 #include "report_internal.h"
 
 namespace diffmem::report::detail {
 namespace fs = std::filesystem;
 using io::Json;
-
-RunLayout read_layout(const fs::path& run) {
-  if (!fs::is_directory(run)) fail(run.string(), "a run directory (diffmem audit --run)", "no such folder");
-  RunLayout l;
-  l.run = run;
-  Json paths = Json::object();
-  if (fs::is_regular_file(run / "run.json")) {
-    paths = io::read_json(run / "run.json");
-    if (!paths.is_object()) fail((run / "run.json").string(), "a JSON object of paths", paths.type_name());
-  }
-  if (fs::is_regular_file(run / "audit.json")) l.audit = io::read_json(run / "audit.json");
-  auto at = [&](const char* key, const char* fallback) {
-    const Json v = paths.value(key, Json());
-    const fs::path p = v.is_string() ? fs::path(v.get<std::string>()) : fs::path(fallback);
-    return p.is_absolute() ? p : run / p;
-  };
-  l.data = at("data", "data");
-  l.train_data = at("train_data", "train-data");
-  l.model = at("model", "model");
-  l.samples = at("samples", "samples");
-  l.extract = at("extract", "extract");
-  l.blackbox = at("blackbox", "blackbox");
-  l.mia = at("mia", "mia");
-  l.inpaint = at("inpaint", "inpaint");
-  return l;
-}
-
-std::string stage_note(const fs::path& run, const std::string& stage) {
-  const fs::path p = run / "stages" / (stage + ".json");
-  if (!fs::is_regular_file(p)) return "";
-  try {
-    const Json j = io::read_json(p);
-    if (!j.is_object() || !j.contains("state")) return "";
-    if (j["state"] == "not run" && j.contains("detail") && j["detail"].is_string())
-      return j["detail"].get<std::string>();
-    if (j["state"] == "running") return "started but not finished (rerun the audit to resume)";
-  } catch (const Error&) {
-    // An unreadable marker only loses the reason; the section still says "not run".
-  }
-  return "";
-}
-
-std::vector<std::vector<std::string>> read_csv(const fs::path& path) {
-  const std::string text = core::read_file(path);
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> row;
-  std::string field;
-  bool quoted = false, any = false;
-  size_t i = 0;
-  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) i = 3;
-  auto end_record = [&] {
-    if (any || !field.empty() || !row.empty()) {
-      row.push_back(field);
-      rows.push_back(row);
-    }
-    row.clear();
-    field.clear();
-    any = false;
-  };
-  for (; i < text.size(); ++i) {
-    const char c = text[i];
-    if (quoted) {
-      if (c != '"') {
-        field += c;
-      } else if (i + 1 < text.size() && text[i + 1] == '"') {
-        field += '"';
-        ++i;
-      } else {
-        quoted = false;
-      }
-    } else if (c == '"') {
-      quoted = any = true;
-    } else if (c == ',') {
-      row.push_back(field);
-      field.clear();
-      any = true;
-    } else if (c == '\n' || c == '\r') {
-      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      end_record();
-    } else {
-      field += c;
-      any = true;
-    }
-  }
-  if (quoted) fail(path.string(), "a closing quote", "end of file inside a quoted field");
-  end_record();
-  return rows;
-}
-
-std::map<std::string, size_t> csv_columns(const std::vector<std::string>& header,
-                                          const std::vector<std::string>& needed,
-                                          const fs::path& path) {
-  std::map<std::string, size_t> cols;
-  for (size_t i = 0; i < header.size(); ++i) cols[header[i]] = i;
-  for (const auto& n : needed)
-    if (!cols.count(n)) fail(path.string(), "a column '" + n + "'", "a header without it");
-  return cols;
-}
 
 io::HostArray npy_image(const fs::path& path, int64_t index) {
   const io::NpyHeader h = io::read_npy_header(path);
@@ -130,21 +34,13 @@ io::HostArray npy_image(const fs::path& path, int64_t index) {
 
 Generations::Generations(fs::path dir) : dir_(std::move(dir)) {
   if (!fs::is_directory(dir_)) return;
-  for (const auto& e : fs::directory_iterator(dir_)) {
-    long long idx = 0;
-    char tail[8] = {0};
-    const std::string name = e.path().filename().string();
-    if (std::sscanf(name.c_str(), "images-%lld.%4s", &idx, tail) == 2 && std::strcmp(tail, "npy") == 0)
-      shards_.push_back({idx, io::read_npy_header(e.path()).shape.at(0)});
-  }
-  std::sort(shards_.begin(), shards_.end());
+  for (const data::ShardFiles& s : data::list_shards(dir_))
+    shards_.push_back({s.index, io::read_npy_header(s.images).shape.at(0)});
   for (auto& s : shards_) total_ += s.second;
 }
 
 io::HostArray Generations::image(int64_t shard, int64_t index) const {
-  char name[40];
-  std::snprintf(name, sizeof name, "images-%05lld.npy", static_cast<long long>(shard));
-  return npy_image(dir_ / name, index);
+  return npy_image(data::shard_files(dir_, shard).images, index);
 }
 
 io::HostArray Generations::image(int64_t g) const {
@@ -156,24 +52,11 @@ io::HostArray Generations::image(int64_t g) const {
 }
 
 int64_t safetensors_parameters(const fs::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  uint8_t len_bytes[8];
-  if (!f.read(reinterpret_cast<char*>(len_bytes), 8)) return -1;
-  uint64_t len = 0;
-  for (int i = 7; i >= 0; --i) len = (len << 8) | len_bytes[i];
-  if (len > 100'000'000) return -1;
-  std::string header(len, '\0');
-  if (!f.read(header.data(), static_cast<std::streamsize>(len))) return -1;
-  const Json j = Json::parse(header, nullptr, false);
-  if (!j.is_object()) return -1;
-  int64_t total = 0;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() == "__metadata__" || !it.value().contains("shape")) continue;
-    int64_t n = 1;
-    for (const auto& d : it.value()["shape"]) n *= d.get<int64_t>();
-    total += n;
+  try {
+    return io::read_safetensors_header(path).parameters();
+  } catch (const Error&) {
+    return -1;  // the summary then leaves the count out
   }
-  return total;
 }
 
 std::string pointer_token(const std::string& s) {

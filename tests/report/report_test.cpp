@@ -10,6 +10,7 @@
 
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/error.h"
+#include "diffmem/data/generations.h"
 #include "diffmem/io/image_file.h"
 #include "diffmem/io/npy.h"
 #include "diffmem/metrics/histogram.h"
@@ -56,8 +57,9 @@ struct FakeRun {
     io::write_json(run / "model" / "train_options.json", {{"preset", "tiny"}, {"steps", 30}});
     io::write_json(run / "samples" / "manifest.json",
                    {{"n", 10}, {"sample", {{"sampler", "ddim"}, {"steps", 10}}}});
-    io::write_npy(run / "samples" / "images-00000.npy", gens0);
-    io::write_npy(run / "samples" / "images-00001.npy", gens1);
+    // Shards as `diffmem sample` writes them (seeds beside the images).
+    data::write_shard(run / "samples", 0, gens0, {0, 1, 2, 3, 4, 5});
+    data::write_shard(run / "samples", 1, gens1, {6, 7, 8, 9});
 
     metrics::HistogramOptions ho;
     ho.bins = 5;
