@@ -109,14 +109,6 @@ bool load_done(const fs::path& out, const io::Json& key, const InpaintTarget& t,
   }
 }
 
-fs::path find_scheduler_config(const fs::path& model, bool is_file) {
-  const fs::path dir = is_file ? model.parent_path() : model;
-  for (fs::path p : {dir / "scheduler_config.json", dir / "scheduler" / "scheduler_config.json",
-                     dir.parent_path() / "scheduler" / "scheduler_config.json"})
-    if (fs::is_regular_file(p)) return p;
-  return {};
-}
-
 io::HostArray upscale(const io::HostArray& img, int64_t s) {
   if (s <= 1) return img;
   auto t = io::to_tensor(img);
@@ -258,11 +250,7 @@ InpaintRunResult run_inpaint(const InpaintRunOptions& o, const ProgressFn& progr
             std::to_string(C) + " images",
         denoiser->describe() + " with " + std::to_string(denoiser->in_channels()) + " channels, size " +
             std::to_string(denoiser->sample_size()));
-  diffusion::SchedulerConfig sc;
-  const fs::path sched_path = find_scheduler_config(o.model, is_file);
-  if (!sched_path.empty()) sc = diffusion::read_scheduler_config(sched_path);
-  else log::warn(o.model.string() + ": no scheduler_config.json; using diffusers' defaults");
-  diffusion::NoiseSchedule schedule(sc);
+  diffusion::NoiseSchedule schedule(diffusion::model_scheduler_config(o.model));
   validate(o.attack, schedule.num_train_timesteps(), "inpaint options");
 
   const InpaintMask mask = make_mask(o.attack.mask, H, W);

@@ -44,14 +44,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-diffusion::SchedulerConfig model_scheduler_config(const fs::path& model) {
-  const fs::path dir = fs::is_regular_file(model) ? model.parent_path() : model;
-  for (const fs::path& p : {dir / "scheduler_config.json", dir / "scheduler" / "scheduler_config.json",
-                            dir.parent_path() / "scheduler" / "scheduler_config.json"})
-    if (fs::is_regular_file(p)) return diffusion::read_scheduler_config(p);
-  return {};
-}
-
 io::Json model_identity(const fs::path& model, const std::string& format) {
   std::error_code ec;
   fs::path canon = fs::canonical(model, ec);
@@ -82,7 +74,7 @@ io::Json ModelScoring::key(const fs::path& model, const ExampleScorer& scorer) c
   return {{"statistic", scorer.name()},
           {"options", scorer.options()},
           {"model", model_identity(model, load_.format)},
-          {"scheduler", diffusion::to_json(model_scheduler_config(model))},
+          {"scheduler", diffusion::to_json(diffusion::model_scheduler_config(model))},
           {"data", data_identity_}};
 }
 
@@ -128,7 +120,7 @@ std::vector<double> ModelScoring::errors(const fs::path& model, const ExampleSco
              "x" + std::to_string(ds_.channels()) + " images",
          denoiser->describe() + " (" + std::to_string(denoiser->sample_size()) + " px, " +
              std::to_string(denoiser->in_channels()) + " channels)");
-  diffusion::NoiseSchedule schedule(model_scheduler_config(model));
+  diffusion::NoiseSchedule schedule(diffusion::model_scheduler_config(model));
   auto e = scorer.errors(*denoiser, schedule, ds_, progress_);
   timing.seconds = seconds_since(t0);
   timing.forwards_per_s =

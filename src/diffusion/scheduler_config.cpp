@@ -1,9 +1,11 @@
 #include <cmath>
 
 #include "diffmem/core/error.h"
+#include "diffmem/core/log.h"
 #include "diffmem/diffusion/schedule.h"
 
 namespace diffmem::diffusion {
+namespace fs = std::filesystem;
 namespace {
 
 std::string where_key(const std::string& where, const std::string& key) {
@@ -145,6 +147,26 @@ SchedulerConfig read_scheduler_config(const std::filesystem::path& path) {
 void write_scheduler_config(const std::filesystem::path& path, const SchedulerConfig& config) {
   validate(config, path.string());
   io::write_json(path, to_json(config));
+}
+
+fs::path find_scheduler_config(const fs::path& model) {
+  const fs::path dir = fs::is_regular_file(model) ? model.parent_path() : model;
+  for (const fs::path& p : {dir / "scheduler_config.json", dir / "scheduler" / "scheduler_config.json",
+                            dir.parent_path() / "scheduler" / "scheduler_config.json"})
+    if (fs::is_regular_file(p)) return p;
+  return {};
+}
+
+SchedulerConfig model_scheduler_config(const fs::path& model, const fs::path& explicit_path) {
+  if (!explicit_path.empty()) return read_scheduler_config(explicit_path);
+  const fs::path found = find_scheduler_config(model);
+  if (!found.empty()) return read_scheduler_config(found);
+  const SchedulerConfig d;
+  log::warn(model.string() + ": no scheduler_config.json (nor scheduler/scheduler_config.json); "
+            "using diffusers' DDPMScheduler defaults (" + std::to_string(d.num_train_timesteps) +
+            " steps, " + d.beta_schedule + " betas " + std::to_string(d.beta_start) + " to " +
+            std::to_string(d.beta_end) + "; --scheduler-config FILE sets another)");
+  return d;
 }
 
 }  // namespace diffmem::diffusion

@@ -26,11 +26,6 @@ struct MiaModel {
   std::vector<bool> members;  // [N] over the data set (LiRA's shadows need it; ground truth of a target)
 };
 
-/// The scheduler config of a model: scheduler_config.json in the folder (or its scheduler/ subfolder,
-/// or ../scheduler/ of a pipeline's unet/ folder; beside the file for TorchScript), else diffusers'
-/// DDPMScheduler defaults.
-diffusion::SchedulerConfig model_scheduler_config(const std::filesystem::path& model);
-
 /// What identifies a model's files for the cache: canonical path, and size and modification time
 /// of config.json and the weights (or of the TorchScript file). Throws naming the path when absent.
 io::Json model_identity(const std::filesystem::path& model, const std::string& format);

@@ -42,6 +42,16 @@ SchedulerConfig scheduler_config_from_json(const io::Json& j, const std::string&
 SchedulerConfig read_scheduler_config(const std::filesystem::path& path);
 void write_scheduler_config(const std::filesystem::path& path, const SchedulerConfig& config);
 
+/// scheduler_config.json of a model: in the folder `model` (beside it when `model` is a file, as
+/// for TorchScript), in its scheduler/ subfolder, or in ../scheduler/ of a pipeline's unet/ folder.
+/// Empty when there is none.
+std::filesystem::path find_scheduler_config(const std::filesystem::path& model);
+
+/// The scheduler of a model: `explicit_path` when given, else find_scheduler_config(model), else
+/// diffusers' DDPMScheduler defaults, with a warning naming the model and those defaults.
+SchedulerConfig model_scheduler_config(const std::filesystem::path& model,
+                                       const std::filesystem::path& explicit_path = {});
+
 /// diffusers' set_timesteps(steps): descending training timesteps visited by a sampler.
 /// 1 <= steps <= num_train_timesteps. May contain values >= T when steps_offset pushes them there
 /// (as diffusers does); the schedulers reject those when stepped.
