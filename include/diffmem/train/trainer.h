@@ -17,29 +17,9 @@
 #include "diffmem/core/progress.h"
 #include "diffmem/data/dataset.h"
 #include "diffmem/io/json.h"
+#include "diffmem/train/train_options.h"
 
 namespace diffmem::train {
-
-struct TrainOptions {
-  std::string preset = "small";   // model::UNet2DConfig::preset name
-  std::string unet_config;        // path of a config.json that overrides the preset ("" = none)
-  int64_t steps = 3000;
-  int64_t batch = 64;
-  double lr = 1e-3;               // small presets; the DDPM CIFAR-10 paper used 2e-4
-  int64_t warmup_steps = 200;
-  double grad_clip = 1.0;
-  double ema_decay = 0.999;
-  bool flip = true;               // random horizontal flips
-  int64_t checkpoint_every = 500; // steps; the end is always checkpointed
-  uint64_t seed = 0;
-  std::string device = "cpu";     // cpu | cuda | auto
-  // Schedule (written to scheduler_config.json).
-  std::string beta_schedule = "linear";
-  int64_t num_train_timesteps = 1000;
-};
-
-io::Json to_json(const TrainOptions& o);
-TrainOptions train_options_from_json(const io::Json& j, const std::string& where);
 
 struct TrainResult {
   std::filesystem::path model_dir;
@@ -61,12 +41,6 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
 /// model folder records the members.
 TrainResult train_on_members(const data::Dataset& ds, const std::filesystem::path& out,
                              const TrainOptions& options, const ProgressFn& progress = nullptr);
-
-struct ManyOptions {
-  int64_t models = 1;
-  std::string split = "half";  // half: each model on its own seeded random half | all
-  int64_t jobs = 1;            // models trained at once, each on threads / jobs cores
-};
 
 /// Trains K models into out/model-000, model-001, ... each with its members.npy (LiRA's shadow
 /// models). Model k uses seed derive_seed(options.seed, k) for its half and its training.

@@ -1,0 +1,47 @@
+#pragma once
+// The options of `diffmem train` (train_options.json beside every model), torch-free.
+#include <cstdint>
+#include <string>
+
+#include "diffmem/io/json.h"
+#include "diffmem/model/unet2d_config.h"
+
+namespace diffmem::train {
+
+struct TrainOptions {
+  std::string preset = "small";   // model::UNet2DConfig::preset name
+  std::string unet_config;        // path of a config.json that overrides the preset ("" = none)
+  int64_t steps = 3000;
+  int64_t batch = 64;
+  double lr = 1e-3;               // small presets; the DDPM CIFAR-10 paper used 2e-4
+  int64_t warmup_steps = 200;
+  double grad_clip = 1.0;
+  double ema_decay = 0.999;
+  bool flip = true;               // random horizontal flips
+  int64_t checkpoint_every = 500; // steps; the end is always checkpointed
+  uint64_t seed = 0;
+  std::string device = "cpu";     // cpu | cuda | auto
+  // Schedule (written to scheduler_config.json).
+  std::string beta_schedule = "linear";
+  int64_t num_train_timesteps = 1000;
+};
+
+
+struct ManyOptions {
+  int64_t models = 1;
+  std::string split = "half";  // half: each model on its own seeded random half | all
+  int64_t jobs = 1;            // models trained at once, each on threads / jobs cores
+};
+
+io::Json to_json(const TrainOptions& o);
+/// Defaults overlaid with `j`; throws diffmem::Error naming `where` and the key for an unknown key
+/// or a value of the wrong type.
+TrainOptions train_options_from_json(const io::Json& j, const std::string& where);
+
+/// The network training builds for H×W×C images: the preset's (or unet_config's) architecture
+/// with the images' size and channels. Throws diffmem::Error for non-square images or a size the
+/// architecture cannot take (groups, heads, down-sampling).
+model::UNet2DConfig model_config(int64_t height, int64_t width, int64_t channels,
+                                 const TrainOptions& options);
+
+}  // namespace diffmem::train
