@@ -1,12 +1,12 @@
 // AuditOptions ↔ audit.json. The defaults' own JSON is the schema: a key it does not have is a
 // typo and an error, so a misspelt option never silently falls back to its default.
 #include <string>
+#include <utility>
 
-#include "diffmem/attack/audit.h"
+#include "diffmem/pipeline/audit_options.h"
 #include "diffmem/core/error.h"
 
-namespace diffmem::attack {
-namespace fs = std::filesystem;
+namespace diffmem::pipeline {
 using io::Json;
 
 AuditOptions::AuditOptions() {
@@ -62,6 +62,19 @@ void overlay(Json& base, const Json& top) {
   }
 }
 
+// The stage seeds that derive from the run seed, and the stage each belongs to.
+const std::pair<const char*, const char*> kStageSeeds[] = {
+    {"/train/seed", "train"}, {"/mia/loss/seed", "mia"}, {"/inpaint/attack/seed", "inpaint"}};
+
+bool is_seed(const Json& v) {
+  return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
+}
+
+void erase_at(Json& j, const Json::json_pointer& p) {
+  if (!j.contains(p)) return;
+  j[p.parent_pointer()].erase(p.back());
+}
+
 template <typename T>
 void get(const Json& j, const char* key, T& out) {
   if (j.contains(key) && !j.at(key).is_null()) out = j.at(key).get<T>();
@@ -77,12 +90,16 @@ Json to_json(const AuditOptions& o) {
   to_json(extract, o.extract);
   Json blackbox;
   to_json(blackbox, o.blackbox);
+  // The run has one device (the top-level key); stages take it from there.
+  Json train = train::to_json(o.train);
+  train.erase("device");
+  extract.erase("device");
   return {{"data", o.data},
           {"model", o.model},
           {"seed", o.seed},
           {"device", o.device},
           {"builtin", data_json(o.builtin)},
-          {"train", train::to_json(o.train)},
+          {"train", train},
           {"shadows", o.shadows},
           {"sample", sample},
           {"extract", extract},
@@ -97,11 +114,36 @@ Json to_json(const AuditOptions& o) {
             {"strip_scale", o.inpaint.strip_scale}}}};
 }
 
-AuditOptions audit_options_from_json(const Json& user, const std::string& where) {
+uint64_t stage_seed(uint64_t run_seed, const std::string& stage) {
+  (void)stage;  // see the header: the stage's own streams keep its draws apart
+  return run_seed;
+}
+
+AuditOptions audit_options_from_json(const Json& user, const std::string& where,
+                                     const Json& overrides) {
   const AuditOptions defaults;
   Json j = to_json(defaults);
   check_keys(user, j, where, "");
-  overlay(j, user);
+  check_keys(overrides, j, "command-line flags", "");
+  Json file = user;
+  // A stage seed equal to the one the file's own run seed derives was derived (audit.json writes
+  // every seed out): dropped here, so that a new run seed from a flag reaches that stage too.
+  const Json file_seed = file.value("seed", j["seed"]);
+  for (const auto& [ptr, stage] : kStageSeeds) {
+    const Json::json_pointer p(ptr);
+    if (file.contains(p) && is_seed(file_seed) &&
+        file[p] == stage_seed(file_seed.get<uint64_t>(), stage))
+      erase_at(file, p);
+  }
+  overlay(j, file);
+  overlay(j, overrides);
+  if (!is_seed(j["seed"]))
+    fail(where + ": seed", "a non-negative integer seed", j["seed"].dump());
+  for (const auto& [ptr, stage] : kStageSeeds) {
+    const Json::json_pointer p(ptr);
+    if (!file.contains(p) && !overrides.contains(p))
+      j[p] = stage_seed(j["seed"].get<uint64_t>(), stage);
+  }
   AuditOptions o;
   try {
     get(j, "data", o.data);
@@ -159,40 +201,4 @@ AuditOptions audit_options_from_json(const Json& user, const std::string& where)
   return o;
 }
 
-const std::vector<std::string>& audit_stages() {
-  static const std::vector<std::string> s = {"data",     "train", "sample",  "extract",
-                                             "blackbox", "mia",   "inpaint", "report"};
-  return s;
-}
-
-RunPaths run_paths(const fs::path& run, const AuditOptions& o) {
-  RunPaths p;
-  p.run = run;
-  p.data = o.data.empty() ? run / "data" : fs::path(o.data);
-  // A data set without a member mask is trained on whole, so it is its own training set.
-  p.train_data = o.data.empty() || fs::exists(p.data / "members.npy") ? run / "train-data" : p.data;
-  p.model = o.model.empty() ? run / "model" : fs::path(o.model);
-  p.shadows = run / "shadows";
-  p.samples = run / "samples";
-  p.extract = run / "extract";
-  p.blackbox = run / "blackbox";
-  p.mia = run / "mia";
-  p.inpaint = run / "inpaint";
-  p.report = run / "report.html";
-  return p;
-}
-
-Json to_json(const RunPaths& p) {
-  // Paths inside the run are stored relative to it, so a run directory can be moved or copied.
-  auto rel = [&](const fs::path& x) {
-    const fs::path r = x.lexically_relative(p.run);
-    return (!r.empty() && *r.begin() != "..") ? r.string() : fs::absolute(x).string();
-  };
-  return {{"data", rel(p.data)},         {"train_data", rel(p.train_data)},
-          {"model", rel(p.model)},       {"shadows", rel(p.shadows)},
-          {"samples", rel(p.samples)},   {"extract", rel(p.extract)},
-          {"blackbox", rel(p.blackbox)}, {"mia", rel(p.mia)},
-          {"inpaint", rel(p.inpaint)},   {"report", rel(p.report)}};
-}
-
-}  // namespace diffmem::attack
+}  // namespace diffmem::pipeline

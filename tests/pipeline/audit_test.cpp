@@ -1,23 +1,19 @@
 // AuditOptions ↔ audit.json and the run layout (the pipeline itself runs in tests/e2e).
-#include "diffmem/attack/audit.h"
+#include "diffmem/pipeline/audit.h"
 
 #include <gtest/gtest.h>
 
 #include "diffmem/core/error.h"
+#include "diffmem/model/unet2d_config.h"
 #include "test_support.h"
 
-namespace diffmem::attack {
+namespace diffmem::pipeline {
 namespace {
 namespace fs = std::filesystem;
 using io::Json;
 
 std::string error_of(const Json& j) {
-  try {
-    audit_options_from_json(j, "my/audit.json");
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return test::error_of([&] { audit_options_from_json(j, "my/audit.json"); });
 }
 
 TEST(AuditOptions, DefaultsAreTheDemoSetting) {
@@ -85,10 +81,10 @@ TEST(AuditOptions, TyposAndWrongTypesNameFileAndKey) {
 TEST(AuditPaths, RunJsonIsRelativeInsideTheRun) {
   test::TempDir tmp;
   AuditOptions o;
-  RunPaths p = run_paths(tmp / "run", o);
+  report::RunDir p = audit_run_dir(tmp / "run", o);
   EXPECT_EQ(p.data, tmp / "run" / "data");
   EXPECT_EQ(p.train_data, tmp / "run" / "train-data");
-  Json j = to_json(p);
+  Json j = report::to_json(p);
   EXPECT_EQ(j["data"], "data");
   EXPECT_EQ(j["model"], "model");
   EXPECT_EQ(j["report"], "report.html");
@@ -97,14 +93,71 @@ TEST(AuditPaths, RunJsonIsRelativeInsideTheRun) {
   fs::create_directories(tmp / "mine");
   o.data = (tmp / "mine").string();
   o.model = (tmp / "m").string();
-  p = run_paths(tmp / "run", o);
+  p = audit_run_dir(tmp / "run", o);
   EXPECT_EQ(p.train_data, tmp / "mine");
-  j = to_json(p);
+  j = report::to_json(p);
   EXPECT_EQ(j["data"], (tmp / "mine").string());
   EXPECT_EQ(j["model"], (tmp / "m").string());
   test::write_bytes(tmp / "mine" / "members.npy", "x");
-  EXPECT_EQ(run_paths(tmp / "run", o).train_data, tmp / "run" / "train-data");
+  EXPECT_EQ(audit_run_dir(tmp / "run", o).train_data, tmp / "run" / "train-data");
+}
+
+TEST(AuditOptions, TheRunSeedReachesEveryStageFromAFileAsFromAFlag) {
+  const AuditOptions from_file = audit_options_from_json({{"seed", 7}}, "f.json");
+  const AuditOptions from_flag = audit_options_from_json(Json::object(), "defaults", {{"seed", 7}});
+  EXPECT_EQ(to_json(from_file), to_json(from_flag));
+  for (const AuditOptions* o : {&from_file, &from_flag}) {
+    EXPECT_EQ(o->train.seed, 7u);
+    EXPECT_EQ(o->mia.loss.seed, 7u);
+    EXPECT_EQ(o->inpaint.attack.seed, 7u);
+  }
+  // A stage's own seed in the file still overrides.
+  const AuditOptions own = audit_options_from_json({{"seed", 7}, {"train", {{"seed", 3}}}}, "f.json");
+  EXPECT_EQ(own.train.seed, 3u);
+  EXPECT_EQ(own.mia.loss.seed, 7u);
+  // A run's audit.json writes every seed out; a new --seed over it reaches every stage.
+  const AuditOptions rerun = audit_options_from_json(to_json(from_file), "run/audit.json", {{"seed", 8}});
+  EXPECT_EQ(rerun.train.seed, 8u);
+  EXPECT_EQ(rerun.mia.loss.seed, 8u);
+  EXPECT_EQ(rerun.inpaint.attack.seed, 8u);
+  // ...but not one the file set apart from its run seed.
+  const AuditOptions kept = audit_options_from_json(to_json(own), "run/audit.json", {{"seed", 8}});
+  EXPECT_EQ(kept.train.seed, 3u);
+  EXPECT_EQ(kept.mia.loss.seed, 8u);
+}
+
+TEST(AuditOptions, OneDeviceForTheRunNoneInsideTheStages) {
+  const Json j = to_json(AuditOptions());
+  EXPECT_TRUE(j.contains("device"));
+  EXPECT_FALSE(j["train"].contains("device")) << j["train"].dump();
+  EXPECT_FALSE(j["extract"].contains("device")) << j["extract"].dump();
+  const std::string e = error_of({{"train", {{"device", "cuda"}}}});
+  EXPECT_NE(e.find("train.device"), std::string::npos) << e;
+}
+
+TEST(AuditCheck, AModelForOtherImagesFailsBeforeAnyStage) {
+  test::TempDir tmp;
+  model::UNet2DConfig c = model::UNet2DConfig::preset("tiny");
+  c.sample_size = 16;
+  c.in_channels = c.out_channels = 3;
+  fs::create_directories(tmp / "m");
+  model::write_unet2d_config(tmp / "m" / "config.json", c);
+  test::write_bytes(tmp / "m" / "diffusion_pytorch_model.safetensors", "");
+  AuditOptions o;  // the built-in data: 28x28x1 Fashion-MNIST
+  o.model = (tmp / "m").string();
+  const std::string e = test::error_of([&] { run_audit(tmp / "run", o); });
+  EXPECT_NE(e.find("--model"), std::string::npos) << e;
+  EXPECT_NE(e.find("28x28x1"), std::string::npos) << e;
+  EXPECT_NE(e.find("sample_size 16"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(tmp / "run" / "stages")) << "no stage may start";
+
+  // A preset that cannot take the data's size fails as early.
+  AuditOptions t;
+  t.train.preset = "no-such-preset";
+  EXPECT_NE(test::error_of([&] { check_audit(t); }).find("no-such-preset"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { check_audit(AuditOptions(), "trian"); }).find("--from"),
+            std::string::npos);
 }
 
 }  // namespace
-}  // namespace diffmem::attack
+}  // namespace diffmem::pipeline

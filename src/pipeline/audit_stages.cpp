@@ -11,8 +11,10 @@
 #include "diffmem/data/subset.h"
 #include "diffmem/diffusion/generate.h"
 #include "diffmem/model/checkpoint.h"
+#include "diffmem/report/report.h"
 
-namespace diffmem::attack::detail {
+namespace diffmem::pipeline::detail {
+using namespace attack;
 namespace fs = std::filesystem;
 using io::Json;
 
@@ -159,7 +161,7 @@ class SampleStage : public AuditStage {
     model::LoadDenoiserOptions lo;
     lo.device = c.device;
     auto denoiser = model::load_denoiser(p.model, lo);
-    diffusion::NoiseSchedule schedule(model_scheduler_config(p.model));
+    diffusion::NoiseSchedule schedule(diffusion::model_scheduler_config(p.model));
     diffusion::GenerateOptions g;
     g.n = c.options.sample.n;
     g.shard_size = c.options.sample.shard_size;
@@ -292,13 +294,19 @@ class ReportStage : public AuditStage {
   std::string name() const override { return "report"; }
   Json key(const StageContext&) const override { return Json::object(); }
   std::vector<fs::path> outputs(const StageContext& c) const override {
-    return owned(c, {c.paths.report, c.paths.run / "summary.json"});
+    return owned(c, {c.paths.report, c.paths.summary});
   }
-  std::optional<std::string> not_applicable(const StageContext& c) const override {
-    if (!c.report) return "no report writer given";
-    return std::nullopt;
+  std::string run(const StageContext& c) const override {
+    report::ReportOptions ro;
+    ro.run = c.paths.run;
+    ro.out = c.paths.report;
+    ro.summary = c.paths.summary;
+    const auto r = report::write_report(ro);
+    int present = 0;
+    for (const auto& s : r.sections) present += s.present;
+    return r.html.string() + " (" + std::to_string(r.html_bytes / 1024) + " KB, " +
+           std::to_string(present) + " of " + std::to_string(r.sections.size()) + " sections)";
   }
-  std::string run(const StageContext& c) const override { return c.report(c.paths); }
 };
 
 }  // namespace
@@ -316,4 +324,4 @@ std::vector<std::unique_ptr<AuditStage>> make_audit_stages() {
   return s;
 }
 
-}  // namespace diffmem::attack::detail
+}  // namespace diffmem::pipeline::detail

@@ -10,7 +10,7 @@
 #include "diffmem/data/import.h"
 #include "diffmem/data/subset.h"
 
-namespace diffmem::attack::detail {
+namespace diffmem::pipeline::detail {
 
 namespace {
 // A stream of the audit seed of its own, so the member/holdout split never moves when the subset
@@ -120,4 +120,4 @@ data::Dataset member_dataset(const data::Dataset& ds) {
   return out;
 }
 
-}  // namespace diffmem::attack::detail
+}  // namespace diffmem::pipeline::detail

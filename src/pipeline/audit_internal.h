@@ -1,14 +1,15 @@
 #pragma once
-// Pieces of attack/audit shared by its source files (private to the attack layer).
+// Pieces of pipeline/audit shared by its source files (private to the pipeline layer).
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "diffmem/attack/audit.h"
+#include "diffmem/pipeline/audit.h"
 #include "diffmem/data/dataset.h"
 
-namespace diffmem::attack::detail {
+namespace diffmem::pipeline::detail {
 
 /// The rows `rows` of ds (images, labels, ids, members), manifest copied with shape and count set.
 data::Dataset select_rows(const data::Dataset& ds, const std::vector<int64_t>& rows);
@@ -24,9 +25,8 @@ data::Dataset member_dataset(const data::Dataset& ds);
 /// What one stage needs to run.
 struct StageContext {
   AuditOptions options;
-  RunPaths paths;
-  std::string device;  // resolved
-  ReportHook report;
+  report::RunDir paths;
+  std::string device;  // resolved once for every stage
   ProgressFn progress;
 };
 
@@ -48,4 +48,4 @@ class AuditStage {
 /// The stages in pipeline order (audit_stages() names them).
 std::vector<std::unique_ptr<AuditStage>> make_audit_stages();
 
-}  // namespace diffmem::attack::detail
+}  // namespace diffmem::pipeline::detail

@@ -1,0 +1,69 @@
+#pragma once
+// `diffmem audit`: the whole pipeline in one run directory, one command.
+//
+//   data → train → sample → extract → blackbox → mia → inpaint → report
+//
+// The run directory is report/run_dir.h's (every path inside it is the audit's own; --data and
+// --model stay untouched):
+//   data/                 the built-in data set (members.npy: the rows the target trains on)
+//   train-data/           the member rows alone: the training set extraction searches
+//   model/                the target model (diffusers folder, members.npy over data/)
+//   shadows/model-NNN/    LiRA's shadow models (shadows > 0)
+//   samples/              generations (data/generations.h shards)
+//   extract/ blackbox/ mia/ inpaint/   each attack's files (see its header)
+//   report.html, summary.json          the report (report/report.h)
+//
+// A stage is skipped when its marker says done under the same key. A stage that runs first wipes
+// its own outputs if an earlier attempt ran under another key (a half-finished attempt under the
+// same key is resumed by the stage itself: training checkpoints, sample shards, extraction shards,
+// cached MIA errors, finished inpainting targets), and wipes every later stage's outputs and
+// markers, whose results depended on it. `from` forces a stage and those after it to run afresh.
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "diffmem/core/progress.h"
+#include "diffmem/pipeline/audit_options.h"
+#include "diffmem/report/run_dir.h"
+
+namespace diffmem::pipeline {
+
+/// data, train, sample, extract, blackbox, mia, inpaint, report.
+const std::vector<std::string>& audit_stages();
+
+/// The run directory for `run` under `options` (a given --data / --model is used where it is).
+report::RunDir audit_run_dir(const std::filesystem::path& run, const AuditOptions& options);
+
+struct StageEvent {
+  std::string stage;
+  int index = 0;             // 1-based position in audit_stages()
+  int total = 0;
+  enum class Kind { kStart, kSkip, kDone, kNotRun } kind = Kind::kStart;
+  std::string detail;        // why a stage is skipped or not run; a one-line result when done
+  double seconds = 0;        // kDone
+};
+using StageFn = std::function<void(const StageEvent&)>;
+
+struct AuditResult {
+  report::RunDir paths;
+  std::vector<std::string> ran;      // stages that ran in this call
+  std::vector<std::string> skipped;  // complete already
+  std::vector<std::string> not_run;  // not applicable (e.g. MIA without non-members)
+  double seconds = 0;
+};
+
+/// Checks what the run will need before any stage runs: `from`, the given --data and --model
+/// folders, and (when both a model and data are known) that the model's image shape matches the
+/// data's. Throws diffmem::Error naming the flag or file.
+void check_audit(const AuditOptions& options, const std::string& from = "");
+
+/// Runs the pipeline in `run` (created if missing). `from` = "" or a stage name: that stage and
+/// every later one run afresh. check_audit first, then writes audit.json and run.json. Throws
+/// diffmem::Error naming the stage's file or option on failure (earlier stages stay done; a rerun
+/// resumes).
+AuditResult run_audit(const std::filesystem::path& run, const AuditOptions& options,
+                      const std::string& from = "", const StageFn& on_stage = nullptr,
+                      const ProgressFn& progress = nullptr);
+
+}  // namespace diffmem::pipeline

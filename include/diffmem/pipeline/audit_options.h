@@ -1,0 +1,89 @@
+#pragma once
+// The options of `diffmem audit` (audit.json): one struct per stage's share of them.
+//
+// Seeds: `seed` is the run's seed. A stage seed (train.seed, mia.loss.seed, inpaint.attack.seed)
+// that the options do not set derives from it (stage_seed), so `{"seed": 7}` in a file and
+// `--seed 7` on the command line give the same run; a stage seed set in the file still overrides.
+// Device: `device` is resolved once for the whole run (core::resolve_device); the stage options
+// carry no device of their own here.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "diffmem/attack/blackbox_run.h"
+#include "diffmem/attack/extract.h"
+#include "diffmem/attack/inpaint_attack.h"
+#include "diffmem/attack/mia_scores.h"
+#include "diffmem/diffusion/sampler.h"
+#include "diffmem/io/json.h"
+#include "diffmem/train/trainer.h"
+
+namespace diffmem::pipeline {
+
+/// The built-in data set when no --data is given: `n` distinct Fashion-MNIST training images
+/// (members) with planted duplicates among them, and `holdout` other distinct images that the
+/// model never sees (the non-members of membership inference and inpainting).
+struct AuditDataOptions {
+  std::string source = "fashion-mnist";   // data::ImportOptions::source
+  std::string src;                        // empty = data::default_source_dir(source)
+  int64_t n = 64;                         // distinct member images
+  int64_t holdout = 64;                   // distinct non-member images
+  std::vector<int64_t> classes;           // labels to draw from; empty = all
+  std::vector<int64_t> duplicate_counts = {1, 2, 4, 8, 16};
+  int64_t duplicate_picks = 1;            // member images planted per count
+};
+
+struct AuditSampleOptions {
+  int64_t n = 256;              // generations
+  int64_t shard_size = 1024;
+  diffusion::SampleOptions sample;  // default ddim, 50 steps (set in AuditOptions' constructor)
+};
+
+struct AuditMiaOptions {
+  attack::LossScoreOptions loss;  // the loss attack (and LiRA's statistic)
+  std::string lira_statistic = "logit";
+  bool lira_global_variance = false;
+};
+
+struct AuditInpaintOptions {
+  attack::InpaintAttackOptions attack;  // defaults sized for a CPU (set in AuditOptions' constructor)
+  int64_t show = 4;             // strips per group
+  int64_t strip_scale = 2;
+};
+
+struct AuditOptions {
+  AuditOptions();
+
+  std::string data;    // dataset directory; empty = the built-in data set (`builtin`)
+  std::string model;   // a trained diffusers model folder; empty = train one (`train`)
+  uint64_t seed = 0;   // every stage's seed derives from it unless set in the stage's options
+  AuditDataOptions builtin;
+  train::TrainOptions train;
+  int64_t shadows = 0;  // K > 0: train K shadow models on seeded halves of data/ and run LiRA
+  AuditSampleOptions sample;
+  attack::ExtractOptions extract;
+  attack::BlackboxRunOptions blackbox;
+  AuditMiaOptions mia;
+  AuditInpaintOptions inpaint;
+  std::string device = "cpu";  // cpu | cuda | cuda:N | auto; not part of any stage's key
+};
+
+/// The seed of stage `stage` (train, mia, inpaint) when the options do not set one: the run seed
+/// itself. Every stage already splits its seed into streams of its own (core::derive_seed inside
+/// the trainer, the MIA scorer and the inpainting attack), so equal seeds draw independently; and
+/// runs made before stage seeds were derived (when `--seed S` set each of them to S) repeat byte
+/// for byte.
+uint64_t stage_seed(uint64_t run_seed, const std::string& stage);
+
+io::Json to_json(const AuditOptions& o);
+
+/// Defaults, overlaid with `file` (the options of a config file or of a run's audit.json), then
+/// with `overrides` (what flags set; an object of the same shape). Missing keys keep their
+/// defaults; a stage seed that neither sets derives from the run seed (a stage seed in `file`
+/// equal to the one `file`'s own run seed derives counts as derived, so a new --seed reaches it).
+/// Throws diffmem::Error naming `where` and the key for an unknown key (a typo would otherwise be
+/// silently ignored) or a value of the wrong type or range.
+AuditOptions audit_options_from_json(const io::Json& file, const std::string& where,
+                                     const io::Json& overrides = io::Json::object());
+
+}  // namespace diffmem::pipeline

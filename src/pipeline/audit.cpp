@@ -1,0 +1,145 @@
+// The audit's stage runner: markers, skipping, resuming, wiping what a rerun invalidates.
+#include "diffmem/pipeline/audit.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "audit_internal.h"
+#include "diffmem/core/error.h"
+#include "diffmem/core/log.h"
+#include "diffmem/core/runtime.h"
+
+namespace diffmem::pipeline {
+namespace fs = std::filesystem;
+using io::Json;
+using report::StageMarker;
+using report::StageState;
+
+namespace {
+
+void remove_all(const std::vector<fs::path>& paths) {
+  for (const fs::path& p : paths) {
+    std::error_code ec;
+    fs::remove_all(p, ec);
+    if (ec) fail(p.string(), "a removable output of an earlier run", ec.message());
+  }
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+size_t from_index(const std::string& from) {
+  const auto& names = audit_stages();
+  if (from.empty()) return names.size();
+  const auto it = std::find(names.begin(), names.end(), from);
+  if (it == names.end()) {
+    std::string list;
+    for (auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    fail("--from", "one of " + list, "'" + from + "'");
+  }
+  return static_cast<size_t>(it - names.begin());
+}
+
+}  // namespace
+
+const std::vector<std::string>& audit_stages() {
+  static const std::vector<std::string> s = {"data",     "train", "sample",  "extract",
+                                             "blackbox", "mia",   "inpaint", "report"};
+  return s;
+}
+
+report::RunDir audit_run_dir(const fs::path& run, const AuditOptions& o) {
+  report::RunDir p = report::default_run_dir(run);
+  if (!o.data.empty()) p.data = o.data;
+  // A data set without a member mask is trained on whole, so it is its own training set.
+  if (!o.data.empty() && !fs::exists(p.data / "members.npy")) p.train_data = p.data;
+  if (!o.model.empty()) p.model = o.model;
+  return p;
+}
+
+AuditResult run_audit(const fs::path& run, const AuditOptions& options, const std::string& from,
+                      const StageFn& on_stage, const ProgressFn& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  check_audit(options, from);
+  const size_t first_forced = from_index(from);
+  if (!options.model.empty() && options.data.empty())
+    log::warn("--model without --data: the built-in data set is only the model's training set if "
+              "it was trained on it; membership results assume so");
+
+  fs::create_directories(run / "stages");
+  detail::StageContext c;
+  c.options = options;
+  c.paths = audit_run_dir(run, options);
+  c.device = core::resolve_device(options.device);
+  c.progress = progress;
+  io::write_json(c.paths.audit_json(), to_json(options));
+  report::write_run_dir(c.paths);
+
+  AuditResult result;
+  result.paths = c.paths;
+  const auto stages = detail::make_audit_stages();
+  const int total = static_cast<int>(stages.size());
+  auto emit = [&](const StageEvent& e) {
+    if (on_stage) on_stage(e);
+  };
+  bool upstream_ran = false;
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const detail::AuditStage& s = *stages[i];
+    StageEvent ev;
+    ev.stage = s.name();
+    ev.index = static_cast<int>(i) + 1;
+    ev.total = total;
+    StageMarker m;
+    m.stage = s.name();
+    m.key = s.key(c);
+    const std::optional<StageMarker> old = report::read_stage_marker(c.paths, s.name());
+    const bool same_key = old && old->key == m.key;
+    const bool finished = old && old->state != StageState::kRunning;
+    if (i < first_forced && !upstream_ran && same_key && finished) {
+      const bool done = old->state == StageState::kDone;
+      ev.kind = done ? StageEvent::Kind::kSkip : StageEvent::Kind::kNotRun;
+      ev.detail = old->detail;
+      (done ? result.skipped : result.not_run).push_back(s.name());
+      emit(ev);
+      continue;
+    }
+    // This stage runs: what it left under another key is stale, and everything after it depends
+    // on what it is about to produce.
+    if (i >= first_forced || (old && !same_key)) remove_all(s.outputs(c));
+    for (size_t k = i + 1; k < stages.size(); ++k) {
+      remove_all(stages[k]->outputs(c));
+      remove_all({c.paths.marker(stages[k]->name())});
+    }
+    upstream_ran = true;
+    if (auto why = s.not_applicable(c)) {
+      m.state = StageState::kNotRun;
+      m.detail = *why;
+      report::write_stage_marker(c.paths, m);
+      ev.kind = StageEvent::Kind::kNotRun;
+      ev.detail = *why;
+      result.not_run.push_back(s.name());
+      emit(ev);
+      continue;
+    }
+    m.state = StageState::kRunning;
+    report::write_stage_marker(c.paths, m);
+    ev.kind = StageEvent::Kind::kStart;
+    emit(ev);
+    const auto ts = std::chrono::steady_clock::now();
+    ev.detail = s.run(c);
+    ev.seconds = seconds_since(ts);
+    // Last: "done" promises every output of the stage is complete.
+    m.state = StageState::kDone;
+    m.detail = ev.detail;
+    m.seconds = ev.seconds;
+    report::write_stage_marker(c.paths, m);
+    ev.kind = StageEvent::Kind::kDone;
+    result.ran.push_back(s.name());
+    emit(ev);
+  }
+  result.seconds = seconds_since(t0);
+  return result;
+}
+
+}  // namespace diffmem::pipeline

@@ -1,0 +1,71 @@
+// What an audit checks before its first stage: every later failure that the options and the
+// given folders already decide is raised here, in seconds, not after training and sampling.
+#include <algorithm>
+#include <optional>
+
+#include "diffmem/core/error.h"
+#include "diffmem/io/json.h"
+#include "diffmem/model/checkpoint.h"
+#include "diffmem/model/unet2d_config.h"
+#include "diffmem/pipeline/audit.h"
+#include "diffmem/train/train_options.h"
+
+namespace diffmem::pipeline {
+namespace fs = std::filesystem;
+using io::Json;
+
+namespace {
+
+struct ImageShape {
+  int64_t height = 0, width = 0, channels = 0;
+  std::string str() const {
+    return std::to_string(height) + "x" + std::to_string(width) + "x" + std::to_string(channels);
+  }
+};
+
+// The data's image shape, when the options decide it before anything is imported.
+std::optional<ImageShape> data_shape(const AuditOptions& o) {
+  if (o.data.empty()) {
+    if (o.builtin.source == "fashion-mnist" || o.builtin.source == "mnist") return ImageShape{28, 28, 1};
+    if (o.builtin.source == "cifar10") return ImageShape{32, 32, 3};
+    return std::nullopt;  // a folder of images: its size is known once imported
+  }
+  const fs::path manifest = fs::path(o.data) / "manifest.json";
+  const Json m = io::read_json(manifest);
+  const Json shape = m.is_object() ? m.value("shape", Json()) : Json();
+  if (!shape.is_array() || shape.size() != 4)
+    fail(manifest.string(), "a \"shape\" [N, H, W, C]", shape.dump());
+  return ImageShape{shape[1].get<int64_t>(), shape[2].get<int64_t>(), shape[3].get<int64_t>()};
+}
+
+}  // namespace
+
+void check_audit(const AuditOptions& o, const std::string& from) {
+  if (!from.empty()) {
+    const auto& names = audit_stages();
+    if (std::find(names.begin(), names.end(), from) == names.end()) {
+      std::string list;
+      for (auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      fail("--from", "one of " + list, "'" + from + "'");
+    }
+  }
+  if (!o.data.empty() && !fs::is_regular_file(fs::path(o.data) / "manifest.json"))
+    fail("--data " + o.data, "a dataset directory (diffmem data import/subset)",
+         "no manifest.json there");
+  if (!o.model.empty() && !fs::is_directory(o.model))
+    fail("--model " + o.model, "a diffusers model folder", "no such folder");
+  const std::optional<ImageShape> shape = data_shape(o);
+  if (!o.model.empty()) {
+    const fs::path config = model::find_diffusers_files(o.model).config;
+    const model::UNet2DConfig c = model::read_unet2d_config(config);
+    if (shape && (c.sample_size != shape->height || c.sample_size != shape->width ||
+                  c.in_channels != shape->channels))
+      fail("--model " + o.model, "a model for the data's " + shape->str() + " images",
+           "sample_size " + std::to_string(c.sample_size) + " with " +
+               std::to_string(c.in_channels) + " channels (" + config.string() + ")");
+  } else if (shape) {
+    train::model_config(shape->height, shape->width, shape->channels, o.train);  // what training builds
+  }
+}
+
+}  // namespace diffmem::pipeline
