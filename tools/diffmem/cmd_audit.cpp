@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "command.h"
-#include "diffmem/attack/audit.h"
+#include "flags.h"
+#include "diffmem/pipeline/audit.h"
 #include "diffmem/core/error.h"
 #include "diffmem/io/json.h"
-#include "diffmem/report/report.h"
 
 namespace {
 using namespace diffmem;
@@ -20,25 +20,13 @@ using io::Json;
 struct Args {
   std::string run, config, from;
   bool print_config = false;
-  // Flags given on the command line, applied over the options file as JSON pointers.
-  std::vector<std::pair<std::string, std::function<void(Json&)>>> flags;
+  std::unique_ptr<cli::ConfigFlags> flags;  // set over the options file
 };
 
-template <typename T>
-void flag(CLI::App* sub, Args& a, const std::string& name, std::vector<std::string> pointers,
-          const std::string& help) {
-  auto v = std::make_shared<T>();
-  auto* opt = sub->add_option(name, *v, help);
-  if constexpr (std::is_same_v<T, std::vector<int64_t>>) opt->delimiter(',');
-  a.flags.emplace_back(name, [v, pointers](Json& j) {
-    for (const auto& p : pointers) j[Json::json_pointer(p)] = *v;
-  });
-}
-
-std::string stage_line(const attack::StageEvent& e) {
+std::string stage_line(const pipeline::StageEvent& e) {
   char head[64];
   std::snprintf(head, sizeof head, "[%d/%d] %-8s ", e.index, e.total, e.stage.c_str());
-  using K = attack::StageEvent::Kind;
+  using K = pipeline::StageEvent::Kind;
   switch (e.kind) {
     case K::kStart: return std::string(head) + "running";
     case K::kSkip: return std::string(head) + "done already: " + e.detail;
@@ -52,49 +40,37 @@ std::string stage_line(const attack::StageEvent& e) {
   return head;
 }
 
-void run(Args& a, CLI::App* sub) {
+void run(Args& a) {
   cli::start();
   const fs::path run = a.run;
   // Base: --config, else the options this run directory was started with, else the defaults.
-  Json j = Json::object();
+  Json file = Json::object();
   std::string where = "defaults";
   if (!a.config.empty()) {
-    j = io::read_json(a.config);
+    file = cli::read_config(a.config);
     where = a.config;
   } else if (fs::is_regular_file(run / "audit.json")) {
-    j = io::read_json(run / "audit.json");
+    file = cli::read_config(run / "audit.json");
     where = (run / "audit.json").string();
   }
-  for (auto& [name, apply] : a.flags)
-    if (sub->count(name) > 0) apply(j);
-  if (!j.is_object()) fail(where, "a JSON object of audit options", j.type_name());
-  j["device"] = cli::globals().device;
-  attack::AuditOptions o = attack::audit_options_from_json(j, where);
+  Json flags = a.flags->given();
+  flags["device"] = cli::globals().device;
+  pipeline::AuditOptions o = pipeline::audit_options_from_json(file, where, flags);
   // Stored absolute, so the run's audit.json means the same from any working directory.
   if (!o.data.empty()) o.data = fs::absolute(o.data).lexically_normal().string();
   if (!o.model.empty()) o.model = fs::absolute(o.model).lexically_normal().string();
   if (a.print_config) {
-    std::printf("%s\n", attack::to_json(o).dump(2).c_str());
+    std::printf("%s\n", pipeline::to_json(o).dump(2).c_str());
     return;
   }
   std::printf("audit of %s in %s (options: %s)\n",
               o.model.empty() ? "a model trained here" : o.model.c_str(), run.c_str(), where.c_str());
   std::fflush(stdout);
-  auto report_hook = [](const attack::RunPaths& p) {
-    report::ReportOptions ro;
-    ro.run = p.run;
-    ro.out = p.report;
-    const auto r = report::write_report(ro);
-    int present = 0;
-    for (const auto& s : r.sections) present += s.present;
-    return r.html.string() + " (" + std::to_string(r.html_bytes / 1024) + " KB, " +
-           std::to_string(present) + " of " + std::to_string(r.sections.size()) + " sections)";
-  };
-  auto on_stage = [](const attack::StageEvent& e) {
+  auto on_stage = [](const pipeline::StageEvent& e) {
     std::printf("%s\n", stage_line(e).c_str());
     std::fflush(stdout);
   };
-  const auto r = attack::run_audit(run, o, a.from, report_hook, on_stage, cli::terminal_progress());
+  const auto r = pipeline::run_audit(run, o, a.from, on_stage, cli::terminal_progress());
   std::printf("audit: %zu stage(s) ran, %zu complete already, %zu not applicable, %.1f s\n",
               r.ran.size(), r.skipped.size(), r.not_run.size(), r.seconds);
   std::printf("report: %s\n", r.paths.report.c_str());
@@ -105,7 +81,7 @@ void run(Args& a, CLI::App* sub) {
 DIFFMEM_COMMAND(900) {
   auto a = std::make_shared<Args>();
   std::string stages;
-  for (auto& s : attack::audit_stages()) stages += (stages.empty() ? "" : ", ") + s;
+  for (auto& s : pipeline::audit_stages()) stages += (stages.empty() ? "" : ", ") + s;
   auto* sub = app.add_subcommand(
       "audit",
       "The whole pipeline in one run directory (" + stages +
@@ -116,35 +92,34 @@ DIFFMEM_COMMAND(900) {
                   "audit.json with the options (default: RUN/audit.json when it exists; flags override)");
   sub->add_option("--from", a->from, "Redo this stage and every later one: " + stages);
   sub->add_flag("--print-config", a->print_config, "Print the options as audit.json and exit");
-  Args& A = *a;
-  flag<std::string>(sub, A, "--data", {"/data"},
-                    "Dataset directory (members.npy: the rows to train on); default: a built-in "
-                    "Fashion-MNIST subset with planted duplicates");
-  flag<std::string>(sub, A, "--model", {"/model"}, "A trained diffusers model folder (skips training)");
-  flag<uint64_t>(sub, A, "--seed", {"/seed", "/train/seed", "/mia/loss/seed", "/inpaint/attack/seed"},
-                 "Seed of every random choice");
-  flag<int64_t>(sub, A, "--n", {"/builtin/n"}, "Built-in data: distinct member images");
-  flag<int64_t>(sub, A, "--holdout", {"/builtin/holdout"}, "Built-in data: held-out non-member images");
-  flag<std::vector<int64_t>>(sub, A, "--duplicate-counts", {"/builtin/duplicate_counts"},
-                             "Built-in data: plant member images this many times, e.g. 1,2,4,8,16");
-  flag<std::string>(sub, A, "--preset", {"/train/preset"}, "Model preset (tiny, small, base, ddpm-cifar10)");
-  flag<int64_t>(sub, A, "--steps", {"/train/steps"}, "Training steps");
-  flag<int64_t>(sub, A, "--batch", {"/train/batch"}, "Training batch size");
-  flag<double>(sub, A, "--lr", {"/train/lr"}, "Peak learning rate");
-  flag<int64_t>(sub, A, "--shadows", {"/shadows"}, "Shadow models for LiRA (0 = loss attack only)");
-  flag<int64_t>(sub, A, "--samples", {"/sample/n"}, "Generations");
-  flag<std::string>(sub, A, "--sampler", {"/sample/sampler"}, "ddpm | ddim");
-  flag<int64_t>(sub, A, "--sample-steps", {"/sample/steps"}, "Sampling steps (0 = 1000 ddpm, 50 ddim)");
-  flag<double>(sub, A, "--delta", {"/extract/delta", "/blackbox/analysis/delta"},
-               "Normalized l2 at or below which a generation counts as extracted");
-  flag<int64_t>(sub, A, "--min-clique", {"/blackbox/analysis/min_clique"},
-                "Clique of near-identical generations that flags a memorized image");
-  flag<int64_t>(sub, A, "--mia-t", {"/mia/loss/t"}, "Timestep of the loss attack");
-  flag<int64_t>(sub, A, "--draws", {"/mia/loss/draws"}, "Noise draws per example (loss attack)");
-  flag<int64_t>(sub, A, "--inpaint-targets", {"/inpaint/attack/n_targets"},
-                "Inpainting targets (half members)");
-  flag<int64_t>(sub, A, "--candidates", {"/inpaint/attack/candidates"}, "Completions per inpainting target");
-  flag<int64_t>(sub, A, "--inpaint-steps", {"/inpaint/attack/inpaint/steps"}, "Inpainting sampler steps");
-  flag<std::string>(sub, A, "--mask", {"/inpaint/attack/mask"}, "left | right | top | bottom | center | FILE");
-  sub->callback([a, sub] { run(*a, sub); });
+  a->flags = std::make_unique<cli::ConfigFlags>(sub);
+  cli::ConfigFlags& f = *a->flags;
+  namespace flag = cli::flags;
+  f.add<std::string>(flag::kData, "members.npy: the rows to train on; default: a built-in "
+                     "Fashion-MNIST subset with planted duplicates", {"/data"});
+  f.add<std::string>(flag::kModel, "a trained one: skips training", {"/model"});
+  f.add<uint64_t>(flag::kSeed, "of the whole run: every stage's seed derives from it", {"/seed"});
+  f.add<int64_t>("--n", "Built-in data: distinct member images", {"/builtin/n"});
+  f.add<int64_t>("--holdout", "Built-in data: held-out non-member images", {"/builtin/holdout"});
+  f.add<std::vector<int64_t>>("--duplicate-counts",
+                              "Built-in data: plant member images this many times, e.g. 1,2,4,8,16",
+                              {"/builtin/duplicate_counts"});
+  f.add<std::string>("--preset", "Model preset (tiny, small, base, ddpm-cifar10)", {"/train/preset"});
+  f.add<int64_t>(flag::kSteps, "training", {"/train/steps"});
+  f.add<int64_t>(flag::kBatch, "training", {"/train/batch"});
+  f.add<double>("--lr", "Peak learning rate", {"/train/lr"});
+  f.add<int64_t>("--shadows", "Shadow models for LiRA (0 = loss attack only)", {"/shadows"});
+  f.add<int64_t>("--samples", "Generations", {"/sample/n"});
+  f.add<std::string>(flag::kSampler, "of the generations", {"/sample/sampler"});
+  f.add<int64_t>("--sample-steps", "Sampling steps (0 = 1000 ddpm, 50 ddim)", {"/sample/steps"});
+  f.add<double>(flag::kDelta, "white- and black-box", {"/extract/delta", "/blackbox/analysis/delta"});
+  f.add<int64_t>("--min-clique", "Clique of near-identical generations that flags a memorized image",
+                 {"/blackbox/analysis/min_clique"});
+  f.add<int64_t>("--mia-t", "Timestep of the loss attack", {"/mia/loss/t"});
+  f.add<int64_t>("--draws", "Noise draws per example (loss attack)", {"/mia/loss/draws"});
+  f.add<int64_t>("--inpaint-targets", "Inpainting targets (half members)", {"/inpaint/attack/n_targets"});
+  f.add<int64_t>("--candidates", "Completions per inpainting target", {"/inpaint/attack/candidates"});
+  f.add<int64_t>("--inpaint-steps", "Inpainting sampler steps", {"/inpaint/attack/inpaint/steps"});
+  f.add<std::string>("--mask", "left | right | top | bottom | center | FILE", {"/inpaint/attack/mask"});
+  sub->callback([a] { run(*a); });
 }

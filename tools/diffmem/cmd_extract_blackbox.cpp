@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "command.h"
+#include "flags.h"
 #include "diffmem/attack/blackbox_run.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/runtime.h"
@@ -28,22 +29,12 @@ struct Args {
   diffusion::SampleOptions sample;
 };
 
-fs::path find_scheduler_config(const fs::path& model_dir) {
-  for (fs::path p : {model_dir / "scheduler_config.json", model_dir / "scheduler" / "scheduler_config.json",
-                     model_dir.parent_path() / "scheduler" / "scheduler_config.json"})
-    if (fs::exists(p)) return p;
-  return {};
-}
-
 // Input 3: samples per_prompt images from a diffmem/diffusers model into out/model-generations.
 fs::path generate_from_model(const Args& a) {
   model::LoadDenoiserOptions lo;
   lo.device = cli::globals().device;
   auto denoiser = model::load_denoiser(a.model, lo);
-  const fs::path sched = a.scheduler.empty() ? find_scheduler_config(a.model) : fs::path(a.scheduler);
-  diffusion::SchedulerConfig sc;
-  if (!sched.empty()) sc = diffusion::read_scheduler_config(sched);
-  diffusion::NoiseSchedule schedule(sc);
+  diffusion::NoiseSchedule schedule(diffusion::model_scheduler_config(a.model, a.scheduler));
   diffusion::GenerateOptions go;
   go.n = a.per_prompt;
   go.seed = a.seed;
@@ -133,7 +124,7 @@ DIFFMEM_COMMAND(410) {
       "extract-blackbox",
       "Black-box extraction: many generations per prompt, flag prompts whose generations form a "
       "clique of near-identical images");
-  sub->add_option("--out", a->out, "Output folder (prompts.csv, cliques.csv, summary.json, flagged/)")->required();
+  cli::add_shared(sub, cli::flags::kOut, a->out, "output folder (prompts.csv, cliques.csv, summary.json, flagged/)")->required();
   sub->add_option("--prompts", a->prompts,
                   "Prompts file: CSV with header id,prompt[,train_image][,duplicates], or JSONL");
   sub->add_option("--generator-cmd", a->gen.command,
@@ -142,12 +133,12 @@ DIFFMEM_COMMAND(410) {
   sub->add_option("--images", a->images,
                   "Folder with one sub-folder of PNG/JPEG images per prompt (input; or where "
                   "--generator-cmd writes, default OUT/generations)");
-  sub->add_option("--model", a->model, "diffusers model folder: sample --per-prompt images as one group");
+  cli::add_shared(sub, cli::flags::kModel, a->model, "diffusers model folder: sample --per-prompt images as one group");
   sub->add_option("--shards", a->shards, "Folder of diffmem generation shards (diffmem sample --out) as one group");
   sub->add_option("--train-image", a->train_image, "Suspected training image for --model / --shards");
   sub->add_option("--scheduler-config", a->scheduler, "scheduler_config.json for --model (default: the model's)");
   sub->add_option("--per-prompt", a->per_prompt, "Generations per prompt")->capture_default_str();
-  sub->add_option("--seed", a->seed, "Generation i of each prompt uses seed + i")->capture_default_str();
+  cli::add_shared(sub, cli::flags::kSeed, a->seed, "generation i of each prompt uses seed + i")->capture_default_str();
   sub->add_option("--jobs", a->gen.jobs, "Generator processes at once")->capture_default_str();
   sub->add_option("--retries", a->gen.retries, "Extra attempts after a failed generator run")->capture_default_str();
   sub->add_option("--timeout", a->gen.timeout_s, "Seconds before a generator run is killed (0 = never)")
@@ -161,17 +152,16 @@ DIFFMEM_COMMAND(410) {
                   "Tiled l2 at or below which two generations are connected (the paper did not publish its value)")
       ->capture_default_str();
   sub->add_option("--min-clique", a->run.analysis.min_clique, "Clique size that flags a prompt")->capture_default_str();
-  sub->add_option("--delta", a->run.analysis.delta,
-                  "Normalized l2 from the clique's medoid to the training image at or below which it is extracted")
+  cli::add_shared(sub, cli::flags::kDelta, a->run.analysis.delta, "normalized l2 from the clique's medoid to the training image at or below which it is extracted")
       ->capture_default_str();
   sub->add_option("--max-cliques", a->max_cliques,
                   "Cliques reported per group, largest first (0 = every one >= --min-clique; default 1 per "
                   "prompt, 0 for --model/--shards)");
   sub->add_option("--grid-members", a->run.grid_members, "Clique members shown beside the medoid in each PNG")
       ->capture_default_str();
-  sub->add_option("--sampler", a->sample.sampler, "--model: ddpm | ddim")->check(CLI::IsMember({"ddpm", "ddim"}));
-  sub->add_option("--steps", a->sample.steps, "--model: sampling steps (0 = 1000 ddpm, 50 ddim)");
-  sub->add_option("--batch", a->sample.batch, "--model: images per forward pass");
+  cli::add_shared(sub, cli::flags::kSampler, a->sample.sampler, "of the generations of --model")->check(CLI::IsMember({"ddpm", "ddim"}));
+  cli::add_shared(sub, cli::flags::kSteps, a->sample.steps, "--model: sampling steps (0 = 1000 ddpm, 50 ddim)");
+  cli::add_shared(sub, cli::flags::kBatch, a->sample.batch, "--model: images per forward pass");
   sub->add_flag("--no-reuse", a->no_reuse, "Analyse every group again even when OUT/groups holds its result");
   sub->callback([a] { run(*a); });
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "command.h"
+#include "flags.h"
 #include "diffmem/attack/inpaint_run.h"
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/metrics/roc.h"
@@ -27,11 +28,10 @@ DIFFMEM_COMMAND(600) {
       "inpaint",
       "Inpainting attack: hide part of members' and non-members' images, complete them with the "
       "model, compare (resumable)");
-  sub->add_option("--model", a->model,
-                  "Model folder; its members.npy (else the dataset's) says who is a member")
+  cli::add_shared(sub, cli::flags::kModel, a->model, "model folder; its members.npy (else the dataset's) says who is a member")
       ->required();
-  sub->add_option("--data", a->data, "Dataset directory the model was trained on")->required();
-  sub->add_option("--out", a->out, "Output folder")->required();
+  cli::add_shared(sub, cli::flags::kData, a->data, "dataset directory the model was trained on")->required();
+  cli::add_shared(sub, cli::flags::kOut, a->out, "output folder")->required();
   sub->add_option("--mask", o.attack.mask,
                   "Hidden region: left | right | top | bottom (that half), center (a square of "
                   "half the side), or an image file (white = hidden, black = known)")
@@ -44,10 +44,10 @@ DIFFMEM_COMMAND(600) {
       ->capture_default_str();
   sub->add_option("--n-targets", o.attack.n_targets, "Targets, half members, half non-members")
       ->capture_default_str();
-  sub->add_option("--sampler", o.attack.inpaint.sampler, "ddpm | ddim")
+  cli::add_shared(sub, cli::flags::kSampler, o.attack.inpaint.sampler)
       ->check(CLI::IsMember({"ddpm", "ddim"}))
       ->capture_default_str();
-  sub->add_option("--steps", o.attack.inpaint.steps, "Sampling steps (0 = 1000 ddpm, 50 ddim)")
+  cli::add_shared(sub, cli::flags::kSteps, o.attack.inpaint.steps, "sampling steps (0 = 1000 ddpm, 50 ddim)")
       ->capture_default_str();
   sub->add_option("--eta", o.attack.inpaint.eta, "DDIM eta")->capture_default_str();
   sub->add_option("--resample", o.attack.inpaint.resample_jumps,
@@ -57,10 +57,9 @@ DIFFMEM_COMMAND(600) {
       ->capture_default_str();
   sub->add_option("--rank-draws", o.attack.rank_draws, "Noise draws per ranking loss")
       ->capture_default_str();
-  sub->add_option("--seed", o.attack.seed, "Seed of targets, completions and ranking noise")
+  cli::add_shared(sub, cli::flags::kSeed, o.attack.seed, "seed of targets, completions and ranking noise")
       ->capture_default_str();
-  sub->add_option("--batch", o.attack.inpaint.batch,
-                  "Model inputs per forward pass (never changes a result)")
+  cli::add_shared(sub, cli::flags::kBatch, o.attack.inpaint.batch, "model inputs per forward pass (never changes a result)")
       ->capture_default_str();
   sub->add_option("--show", o.show, "Strips for the first N members and N non-members")
       ->capture_default_str();

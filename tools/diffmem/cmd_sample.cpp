@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "command.h"
+#include "flags.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/diffusion/generate.h"
@@ -20,33 +21,27 @@ struct Args {
   int64_t clip = -1;
 };
 
-fs::path find_scheduler_config(const fs::path& model_dir) {
-  for (fs::path p : {model_dir / "scheduler_config.json", model_dir / "scheduler" / "scheduler_config.json",
-                     model_dir.parent_path() / "scheduler" / "scheduler_config.json"})
-    if (fs::exists(p)) return p;
-  return {};
-}
 }  // namespace
 
 DIFFMEM_COMMAND(300) {
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("sample", "Generate images from a model (sharded, resumable)");
-  sub->add_option("--model", a->model, "diffusers model folder");
+  cli::add_shared(sub, cli::flags::kModel, a->model, "diffusers model folder");
   sub->add_option("--torchscript", a->torchscript,
                   "TorchScript file with forward(x, t) -> eps (instead of --model)");
   sub->add_option("--scheduler-config", a->scheduler,
                   "scheduler_config.json (default: the model's)");
-  sub->add_option("--out", a->out, "Folder for images-NNNNN.npy / seeds-NNNNN.npy shards")
+  cli::add_shared(sub, cli::flags::kOut, a->out, "folder for images-NNNNN.npy / seeds-NNNNN.npy shards")
       ->required();
   sub->add_option("--n", a->opt.n, "Number of images")->capture_default_str();
-  sub->add_option("--sampler", a->opt.sample.sampler, "ddpm | ddim")
+  cli::add_shared(sub, cli::flags::kSampler, a->opt.sample.sampler)
       ->check(CLI::IsMember({"ddpm", "ddim"}))
       ->capture_default_str();
-  sub->add_option("--steps", a->opt.sample.steps, "Sampling steps (0 = 1000 ddpm, 50 ddim)")
+  cli::add_shared(sub, cli::flags::kSteps, a->opt.sample.steps, "sampling steps (0 = 1000 ddpm, 50 ddim)")
       ->capture_default_str();
   sub->add_option("--eta", a->opt.sample.eta, "DDIM eta")->capture_default_str();
-  sub->add_option("--batch", a->opt.sample.batch, "Images per forward pass")->capture_default_str();
-  sub->add_option("--seed", a->opt.seed, "Image i uses seed + i")->capture_default_str();
+  cli::add_shared(sub, cli::flags::kBatch, a->opt.sample.batch, "images per forward pass")->capture_default_str();
+  cli::add_shared(sub, cli::flags::kSeed, a->opt.seed, "image i uses seed + i")->capture_default_str();
   sub->add_option("--shard-size", a->opt.shard_size, "Images per shard file")->capture_default_str();
   sub->add_option("--shard", a->shard, "This worker's shards as INDEX/COUNT")->capture_default_str();
   sub->callback([a] {
@@ -66,11 +61,7 @@ DIFFMEM_COMMAND(300) {
       src = a->torchscript;
     }
     auto denoiser = model::load_denoiser(src, lo);
-    fs::path sched_path = a->scheduler.empty() ? find_scheduler_config(a->model.empty() ? src.parent_path() : src)
-                                               : fs::path(a->scheduler);
-    diffusion::SchedulerConfig sc;
-    if (!sched_path.empty()) sc = diffusion::read_scheduler_config(sched_path);
-    diffusion::NoiseSchedule schedule(sc);
+    diffusion::NoiseSchedule schedule(diffusion::model_scheduler_config(src, a->scheduler));
     a->opt.model = src.string();
     auto r = diffusion::generate(*denoiser, schedule, a->out, a->opt, cli::terminal_progress());
     std::printf("%s: %lld images in %lld new shards (%lld already complete, %lld in all), %.2f images/s\n",

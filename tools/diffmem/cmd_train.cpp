@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "command.h"
+#include "flags.h"
 #include "diffmem/core/error.h"
 #include "diffmem/data/dataset.h"
 #include "diffmem/io/json.h"
@@ -13,10 +14,9 @@ namespace {
 using namespace diffmem;
 
 struct Args {
-  train::TrainOptions opt;
   train::ManyOptions many;
   std::string data, out, config;
-  bool many_given = false;
+  std::unique_ptr<cli::ConfigFlags> flags;  // set over the --config file
 };
 
 void print_result(const train::TrainResult& r) {
@@ -39,25 +39,33 @@ DIFFMEM_COMMAND(200) {
   auto* sub = app.add_subcommand(
       "train",
       "Train a DDPM on a dataset directory (resumable; rerun the same command to continue)");
-  sub->add_option("--data", a->data, "Dataset directory (diffmem data import/subset)")->required();
-  sub->add_option("--out", a->out, "Model folder (or parent folder with --models)")->required();
+  namespace flag = cli::flags;
+  cli::add_shared(sub, flag::kData, a->data)->required();
+  cli::add_shared(sub, flag::kOut, a->out, "the model folder, or the parent folder with --models")
+      ->required();
   sub->add_option("--config", a->config, "JSON file of training options (flags override it)");
-  sub->add_option("--preset", a->opt.preset, "Model preset: " + presets)->capture_default_str();
-  sub->add_option("--unet-config", a->opt.unet_config, "diffusers config.json for the U-Net");
-  sub->add_option("--steps", a->opt.steps, "Optimizer steps")->capture_default_str();
-  sub->add_option("--batch", a->opt.batch, "Batch size")->capture_default_str();
-  sub->add_option("--lr", a->opt.lr, "Peak learning rate")->capture_default_str();
-  sub->add_option("--warmup", a->opt.warmup_steps, "Linear warmup steps")->capture_default_str();
-  sub->add_option("--grad-clip", a->opt.grad_clip, "Gradient norm clip (0 = off)")
+  a->flags = std::make_unique<cli::ConfigFlags>(sub);
+  cli::ConfigFlags& f = *a->flags;
+  const train::TrainOptions d;
+  f.add<std::string>("--preset", "Model preset: " + presets, {"/preset"}, d.preset)
       ->capture_default_str();
-  sub->add_option("--ema", a->opt.ema_decay, "EMA decay")->capture_default_str();
-  sub->add_option("--flip", a->opt.flip, "Random horizontal flips (true/false)")
+  f.add<std::string>("--unet-config", "diffusers config.json for the U-Net", {"/unet_config"});
+  f.add<int64_t>(flag::kSteps, "optimizer steps", {"/steps"}, d.steps)->capture_default_str();
+  f.add<int64_t>(flag::kBatch, "training", {"/batch"}, d.batch)->capture_default_str();
+  f.add<double>("--lr", "Peak learning rate", {"/lr"}, d.lr)->capture_default_str();
+  f.add<int64_t>("--warmup", "Linear warmup steps", {"/warmup_steps"}, d.warmup_steps)
       ->capture_default_str();
-  sub->add_option("--checkpoint-every", a->opt.checkpoint_every, "Checkpoint interval (steps)")
+  f.add<double>("--grad-clip", "Gradient norm clip (0 = off)", {"/grad_clip"}, d.grad_clip)
       ->capture_default_str();
-  sub->add_option("--seed", a->opt.seed, "Seed of every random choice")->capture_default_str();
-  sub->add_option("--beta-schedule", a->opt.beta_schedule,
-                  "linear | scaled_linear | squaredcos_cap_v2")
+  f.add<double>("--ema", "EMA decay", {"/ema_decay"}, d.ema_decay)->capture_default_str();
+  f.add<bool>("--flip", "Random horizontal flips (true/false)", {"/flip"}, d.flip)
+      ->capture_default_str();
+  f.add<int64_t>("--checkpoint-every", "Checkpoint interval (steps)", {"/checkpoint_every"},
+                 d.checkpoint_every)
+      ->capture_default_str();
+  f.add<uint64_t>(flag::kSeed, "of every model trained", {"/seed"}, d.seed)->capture_default_str();
+  f.add<std::string>("--beta-schedule", "linear | scaled_linear | squaredcos_cap_v2",
+                     {"/beta_schedule"}, d.beta_schedule)
       ->capture_default_str();
   sub->add_option("--models", a->many.models,
                   "Train K models into OUT/model-000.. (shadow models for LiRA)")
@@ -71,23 +79,10 @@ DIFFMEM_COMMAND(200) {
       ->capture_default_str();
   sub->callback([a, sub] {
     cli::start();
-    train::TrainOptions opt = a->opt;
-    if (!a->config.empty()) {
-      // The file gives the base; flags given on the command line win.
-      train::TrainOptions file = train::train_options_from_json(io::read_json(a->config), a->config);
-      io::Json merged = train::to_json(file);
-      io::Json flags = train::to_json(a->opt);
-      const std::pair<const char*, const char*> map[] = {
-          {"--preset", "preset"}, {"--unet-config", "unet_config"}, {"--steps", "steps"},
-          {"--batch", "batch"}, {"--lr", "lr"}, {"--warmup", "warmup_steps"},
-          {"--grad-clip", "grad_clip"}, {"--ema", "ema_decay"}, {"--flip", "flip"},
-          {"--checkpoint-every", "checkpoint_every"}, {"--seed", "seed"},
-          {"--beta-schedule", "beta_schedule"}};
-      for (auto& [flag, key] : map)
-        if (sub->count(flag) > 0) merged[key] = flags[key];
-      opt = train::train_options_from_json(merged, a->config);
-    }
-    opt.device = cli::globals().device == "auto" ? "auto" : cli::globals().device;
+    const std::string where = a->config.empty() ? "command-line flags" : a->config;
+    const io::Json file = a->config.empty() ? io::Json::object() : cli::read_config(a->config);
+    train::TrainOptions opt = train::train_options_from_json(a->flags->over(file), where);
+    opt.device = cli::globals().device;
     data::Dataset ds = data::load_dataset(a->data);
     auto progress = cli::terminal_progress();
     if (sub->count("--models") > 0 || sub->count("--split") > 0 || sub->count("--jobs") > 0) {

@@ -11,6 +11,7 @@
 #include <c10/util/Exception.h>
 
 #include "command.h"
+#include "flags.h"
 #include "diffmem/core/blas_kernels.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
@@ -102,9 +103,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "diffmem 0.1.0");
   auto& g = cli::globals();
-  app.add_option("--threads", g.threads, "CPU threads for tensor work (0 = all cores)")
-      ->capture_default_str();
-  app.add_option("--device", g.device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  cli::add_shared(&app, cli::flags::kThreads, g.threads)->capture_default_str();
+  cli::add_shared(&app, cli::flags::kDevice, g.device)->capture_default_str();
   app.add_flag("-q,--quiet", g.quiet, "No progress output");
   app.add_flag("-v,--verbose", g.verbose, "Debug logging");
   for (auto& [order, reg] : cli::registry()) reg(app);

@@ -1,0 +1,53 @@
+#include "flags.h"
+
+#include "diffmem/core/error.h"
+
+namespace diffmem::cli {
+
+namespace flags {
+const Flag kOut{"--out", "Output folder or file"};
+const Flag kSeed{"--seed", "Seed of the random choices"};
+const Flag kSteps{"--steps", "Steps"};
+const Flag kBatch{"--batch", "Batch size (images per forward pass)"};
+const Flag kData{"--data", "Dataset directory (diffmem data import/subset)"};
+const Flag kModel{"--model", "diffusers model folder (config.json + diffusion_pytorch_model.safetensors)"};
+const Flag kSampler{"--sampler", "Sampler: ddpm | ddim"};
+const Flag kDelta{"--delta", "Normalized l2 at or below which a generation counts as extracted"};
+const Flag kDevice{"--device", "Device: cpu, cuda, cuda:N or auto"};
+const Flag kThreads{"--threads", "CPU threads for tensor work (0 = all cores)"};
+}  // namespace flags
+
+std::string help_text(const Flag& f, const std::string& what) {
+  return what.empty() ? std::string(f.help) : std::string(f.help) + " (" + what + ")";
+}
+
+namespace {
+void overlay(io::Json& base, const io::Json& top) {
+  for (auto it = top.begin(); it != top.end(); ++it) {
+    if (base.contains(it.key()) && base[it.key()].is_object() && it.value().is_object())
+      overlay(base[it.key()], it.value());
+    else
+      base[it.key()] = it.value();
+  }
+}
+}  // namespace
+
+io::Json ConfigFlags::given() const {
+  io::Json j = io::Json::object();
+  for (const auto& [name, apply] : set_)
+    if (app_->count(name) > 0) apply(j);
+  return j;
+}
+
+io::Json ConfigFlags::over(io::Json base) const {
+  overlay(base, given());
+  return base;
+}
+
+io::Json read_config(const std::filesystem::path& path) {
+  io::Json j = io::read_json(path);
+  if (!j.is_object()) fail(path.string(), "a JSON object of options", j.type_name());
+  return j;
+}
+
+}  // namespace diffmem::cli

@@ -1,0 +1,74 @@
+#pragma once
+// The flags the commands share, each defined once here with one help text (a command adds what
+// the value holds for it in parentheses), and the one "config file, then flags" merge that every
+// command with --config uses.
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "diffmem/io/json.h"
+
+namespace diffmem::cli {
+
+struct Flag {
+  const char* name;
+  const char* help;
+};
+
+namespace flags {
+extern const Flag kOut, kSeed, kSteps, kBatch, kData, kModel, kSampler, kDelta, kDevice, kThreads;
+}  // namespace flags
+
+/// The help of `f`, with what it holds for this command in parentheses when `what` is not empty.
+std::string help_text(const Flag& f, const std::string& what = "");
+
+/// Adds the shared flag `f` bound to `value`.
+template <typename T>
+CLI::Option* add_shared(CLI::App* app, const Flag& f, T& value, const std::string& what = "") {
+  return app->add_option(f.name, value, help_text(f, what));
+}
+
+/// Flags that set JSON pointers of an options object: a command reads its --config file (or
+/// starts from {}), and the flags given on the command line go over it.
+class ConfigFlags {
+ public:
+  explicit ConfigFlags(CLI::App* app) : app_(app) {}
+
+  /// A flag of this command alone, writing `pointers`; `initial` is the default --help shows.
+  template <typename T>
+  CLI::Option* add(const std::string& name, const std::string& help,
+                   std::vector<std::string> pointers, T initial = T{}) {
+    auto v = std::make_shared<T>(std::move(initial));
+    CLI::Option* opt = app_->add_option(name, *v, help);
+    if constexpr (std::is_same_v<T, std::vector<int64_t>>) opt->delimiter(',');
+    set_.emplace_back(name, [v, pointers](io::Json& j) {
+      for (const auto& p : pointers) j[io::Json::json_pointer(p)] = *v;
+    });
+    return opt;
+  }
+  /// A shared flag writing `pointers`.
+  template <typename T>
+  CLI::Option* add(const Flag& f, const std::string& what, std::vector<std::string> pointers,
+                   T initial = T{}) {
+    return add<T>(f.name, help_text(f, what), std::move(pointers), std::move(initial));
+  }
+
+  /// The flags given on the command line, as an object of the options' shape.
+  io::Json given() const;
+  /// `base` with given() over it (objects merge key by key).
+  io::Json over(io::Json base) const;
+
+ private:
+  CLI::App* app_;
+  std::vector<std::pair<std::string, std::function<void(io::Json&)>>> set_;
+};
+
+/// A --config file: a JSON object, or an error naming the file.
+io::Json read_config(const std::filesystem::path& path);
+
+}  // namespace diffmem::cli
