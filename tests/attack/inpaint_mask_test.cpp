@@ -21,16 +21,6 @@ bool hidden_by_name(const std::string& name, int64_t y, int64_t x, int64_t H, in
   return y >= r0 && y < r0 + h && x >= c0 && x < c0 + w;
 }
 
-std::string expect_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no diffmem::Error";
-  return "";
-}
-
 }  // namespace
 
 TEST(InpaintMask, NamedMasksHideExactlyTheirRegion) {
@@ -112,21 +102,21 @@ TEST(InpaintMask, FileWhiteIsHiddenBlackIsKnown) {
 
 TEST(InpaintMask, BadMasksNameTheCulprit) {
   test::TempDir tmp;
-  auto msg = expect_error([] { make_mask("diagonal", 8, 8); });
+  auto msg = test::error_of([] { make_mask("diagonal", 8, 8); });
   EXPECT_NE(msg.find("--mask"), std::string::npos) << msg;
   EXPECT_NE(msg.find("diagonal"), std::string::npos) << msg;
 
   io::write_png(tmp / "small.png", io::HostArray::zeros(io::DType::kU8, {4, 4, 1}));
-  msg = expect_error([&] { make_mask((tmp / "small.png").string(), 8, 8); });
+  msg = test::error_of([&] { make_mask((tmp / "small.png").string(), 8, 8); });
   EXPECT_NE(msg.find("small.png"), std::string::npos) << msg;
   EXPECT_NE(msg.find("8x8"), std::string::npos) << msg;
 
   // All black: nothing to inpaint.
-  msg = expect_error([&] { make_mask((tmp / "small.png").string(), 4, 4); });
+  msg = test::error_of([&] { make_mask((tmp / "small.png").string(), 4, 4); });
   EXPECT_NE(msg.find("small.png"), std::string::npos) << msg;
 
   test::write_bytes(tmp / "broken.png", std::string("\x89PNG\r\n\x1a\n garbage", 17));
-  msg = expect_error([&] { make_mask((tmp / "broken.png").string(), 8, 8); });
+  msg = test::error_of([&] { make_mask((tmp / "broken.png").string(), 8, 8); });
   EXPECT_NE(msg.find("broken.png"), std::string::npos) << msg;
 }
 

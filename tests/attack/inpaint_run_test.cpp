@@ -40,16 +40,6 @@ size_t count_files(const fs::path& dir, const std::string& ext) {
   return n;
 }
 
-std::string expect_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no diffmem::Error";
-  return "";
-}
-
 // data/ (16 images 8×8×1, members = even rows) and model/ (a tiny UNet with members.npy).
 class InpaintRun : public ::testing::Test {
  protected:
@@ -205,7 +195,7 @@ TEST_F(InpaintRun, BatchSizeDoesNotChangeResults) {
 TEST_F(InpaintRun, GroundTruthFallsBackToTheDatasetAndIsRequired) {
   auto o = options();
   fs::remove(tmp_ / "model" / "members.npy");
-  auto msg = expect_error([&] { run_inpaint(o); });
+  auto msg = test::error_of([&] { run_inpaint(o); });
   EXPECT_NE(msg.find("members.npy"), std::string::npos) << msg;
 
   std::vector<bool> flipped(16);
@@ -228,23 +218,23 @@ TEST_F(InpaintRun, ErrorsNameTheCulprit) {
   model::save_unet2d(*test::tiny_unet(16, 1, 3), tmp_ / "big");
   data::save_members(tmp_ / "big", members_);
   o.model = tmp_ / "big";
-  auto msg = expect_error([&] { run_inpaint(o); });
+  auto msg = test::error_of([&] { run_inpaint(o); });
   EXPECT_NE(msg.find("big"), std::string::npos) << msg;
 
   o = options();
   o.attack.mask = "nowhere.png";
-  msg = expect_error([&] { run_inpaint(o); });
+  msg = test::error_of([&] { run_inpaint(o); });
   EXPECT_NE(msg.find("--mask"), std::string::npos) << msg;
 
   o = options();
   o.attack.keep = 4;
-  msg = expect_error([&] { run_inpaint(o); });
+  msg = test::error_of([&] { run_inpaint(o); });
   EXPECT_NE(msg.find("keep"), std::string::npos) << msg;
 
   // Everyone a member: nothing to compare against.
   o = options();
   data::save_members(tmp_ / "model", std::vector<bool>(16, true));
-  msg = expect_error([&] { run_inpaint(o); });
+  msg = test::error_of([&] { run_inpaint(o); });
   EXPECT_NE(msg.find("members.npy"), std::string::npos) << msg;
 
   // A corrupt cached result is attacked again, not trusted.

@@ -30,16 +30,6 @@ size_t count_files(const fs::path& dir, const std::string& ext) {
   return n;
 }
 
-std::string expect_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no diffmem::Error";
-  return "";
-}
-
 // data/ (16 images 8×8×1) and models/model-000..003, each a tiny UNet with its own random half.
 class MiaRun : public ::testing::Test {
  protected:
@@ -181,11 +171,11 @@ TEST_F(MiaRun, ARetrainedModelIsRescored) {
 TEST_F(MiaRun, MissingInputsAreErrorsNamingThem) {
   auto o = options("lira");
   o.shadows.clear();
-  EXPECT_NE(expect_error([&] { run_mia(o); }).find("--shadows"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { run_mia(o); }).find("--shadows"), std::string::npos);
 
   o = options("loss");
   fs::remove(o.target / "members.npy");
-  EXPECT_NE(expect_error([&] { run_mia(o); }).find("members.npy"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { run_mia(o); }).find("members.npy"), std::string::npos);
   // An explicit ground truth works instead.
   o.members = tmp_ / "models" / "model-001" / "members.npy";
   EXPECT_NO_THROW(run_mia(o));
@@ -193,15 +183,16 @@ TEST_F(MiaRun, MissingInputsAreErrorsNamingThem) {
   o = options("lira");
   o.target = tmp_ / "models" / "model-001";
   fs::remove(tmp_ / "models" / "model-000" / "members.npy");  // now a shadow without a mask
-  auto msg = expect_error([&] { run_mia(o); });
+  auto msg = test::error_of([&] { run_mia(o); });
   EXPECT_NE(msg.find("model-000"), std::string::npos) << msg;
 
   o = options("nope");
-  EXPECT_NE(expect_error([&] { run_mia(o); }).find("loss, lira, secmi or pia"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { run_mia(o); }).find("loss, lira, secmi or pia"),
+            std::string::npos);
 
   o = options("loss");
   data::save_members(o.target, std::vector<bool>(16, true));
-  EXPECT_NE(expect_error([&] { run_mia(o); }).find("non-members"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { run_mia(o); }).find("non-members"), std::string::npos);
 }
 
 TEST_F(MiaRun, ShadowFoldersAreSortedAndSkipTheTarget) {

@@ -12,15 +12,10 @@ namespace diffmem::data {
 namespace {
 namespace fs = std::filesystem;
 
-template <typename F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const Error& e) {
-    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos)
-        << "message '" << e.what() << "' lacks '" << p << "'";
-  }
+void expect_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
+  const std::string msg = test::error_of(f);
+  for (const auto& p : parts)
+    EXPECT_NE(msg.find(p), std::string::npos) << "message '" << msg << "' lacks '" << p << "'";
 }
 
 // ---- IDX fixtures -------------------------------------------------------------------------

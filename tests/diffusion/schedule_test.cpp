@@ -21,15 +21,6 @@ SchedulerConfig config_for(const io::Json& entry) {
   return c;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 }  // namespace
 
 // float32 betas and alpha-bar as PyTorch 2.x and diffusers compute them: bit for bit.
@@ -109,7 +100,8 @@ TEST(InferenceTimesteps, EveryStepCountGivesDescendingInRangeTimesteps) {
   EXPECT_EQ(ts61[59], 32);
   EXPECT_EQ(ts61[60], 15);
   SchedulerConfig c;
-  EXPECT_NE(error_of([&] { inference_timesteps(c, 0); }).find("inference steps"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { inference_timesteps(c, 0); }).find("inference steps"),
+            std::string::npos);
   EXPECT_THROW(inference_timesteps(c, 1001), Error);
 }
 
@@ -202,11 +194,11 @@ TEST(SchedulerConfigJson, BadFilesNameTheFileAndTheKey) {
   auto path = dir / "scheduler_config.json";
   const std::string p = path.string();
   // Missing and malformed files name the file.
-  EXPECT_NE(error_of([&] { read_scheduler_config(path); }).find(p), std::string::npos);
+  EXPECT_NE(test::error_of([&] { read_scheduler_config(path); }).find(p), std::string::npos);
   test::write_bytes(path, "{\"beta_start\": 0.0001, ");
-  EXPECT_NE(error_of([&] { read_scheduler_config(path); }).find(p), std::string::npos);
+  EXPECT_NE(test::error_of([&] { read_scheduler_config(path); }).find(p), std::string::npos);
   test::write_bytes(path, "[1, 2]");
-  EXPECT_NE(error_of([&] { read_scheduler_config(path); }).find(p), std::string::npos);
+  EXPECT_NE(test::error_of([&] { read_scheduler_config(path); }).find(p), std::string::npos);
 
   struct Case {
     const char* json;
@@ -231,7 +223,7 @@ TEST(SchedulerConfigJson, BadFilesNameTheFileAndTheKey) {
   };
   for (const auto& c : cases) {
     test::write_bytes(path, c.json);
-    std::string msg = error_of([&] { read_scheduler_config(path); });
+    std::string msg = test::error_of([&] { read_scheduler_config(path); });
     EXPECT_NE(msg.find(p + ": " + c.key), std::string::npos) << c.json << " → " << msg;
   }
 }

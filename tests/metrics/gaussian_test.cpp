@@ -11,17 +11,6 @@
 using namespace diffmem;
 using namespace diffmem::metrics;
 
-namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-}  // namespace
-
 TEST(Gaussian, MeanVarianceHandWorked) {
   // {1, 2, 3, 6}: mean 3, squared deviations 4+1+0+9 = 14 → 14/4 (ddof 0), 14/3 (ddof 1).
   MeanVariance a = mean_variance({1, 2, 3, 6});
@@ -33,10 +22,12 @@ TEST(Gaussian, MeanVarianceHandWorked) {
   EXPECT_DOUBLE_EQ(mean_variance({1, 2, 3, 6}, 1.0).variance, 3.5);  // floor below: no effect
   // Far from zero the two-pass form keeps the variance (E[x²] − E[x]² would lose it all).
   EXPECT_NEAR(mean_variance({1e9 + 1, 1e9 + 2, 1e9 + 3, 1e9 + 6}).variance, 3.5, 1e-6);
-  EXPECT_NE(error_of([] { mean_variance({}); }).find("more values"), std::string::npos);
-  EXPECT_NE(error_of([] { mean_variance({1}, 0, 1); }).find("more values"), std::string::npos);
-  EXPECT_NE(error_of([] { mean_variance({1, INFINITY}); }).find("values[1]"), std::string::npos);
-  EXPECT_NE(error_of([] { mean_variance({1, 2}, -1); }).find("floor"), std::string::npos);
+  EXPECT_NE(test::error_of([] { mean_variance({}); }).find("more values"), std::string::npos);
+  EXPECT_NE(test::error_of([] { mean_variance({1}, 0, 1); }).find("more values"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([] { mean_variance({1, INFINITY}); }).find("values[1]"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([] { mean_variance({1, 2}, -1); }).find("floor"), std::string::npos);
 }
 
 TEST(Gaussian, LogPdf) {
@@ -44,7 +35,8 @@ TEST(Gaussian, LogPdf) {
   EXPECT_NEAR(normal_log_pdf(0, 0, 1), -0.5 * std::log(2 * M_PI), 1e-15);
   EXPECT_NEAR(normal_log_pdf(3, 1, 4), -0.5 - 0.5 * std::log(4.0) - 0.5 * std::log(2 * M_PI),
               1e-15);
-  EXPECT_NE(error_of([] { normal_log_pdf(0, 0, 0); }).find("variance > 0"), std::string::npos);
+  EXPECT_NE(test::error_of([] { normal_log_pdf(0, 0, 0); }).find("variance > 0"),
+            std::string::npos);
 }
 
 TEST(Gaussian, CdfAndQuantileAreInverse) {
@@ -63,8 +55,8 @@ TEST(Gaussian, CdfAndQuantileAreInverse) {
   EXPECT_NEAR(normal_quantile(0.975), 1.959963984540054, 1e-14);  // the familiar 1.96
   EXPECT_EQ(normal_quantile(0), -INFINITY);
   EXPECT_EQ(normal_quantile(1), INFINITY);
-  EXPECT_NE(error_of([] { normal_quantile(1.5); }).find("[0, 1]"), std::string::npos);
-  EXPECT_NE(error_of([] { normal_quantile(NAN); }).find("[0, 1]"), std::string::npos);
+  EXPECT_NE(test::error_of([] { normal_quantile(1.5); }).find("[0, 1]"), std::string::npos);
+  EXPECT_NE(test::error_of([] { normal_quantile(NAN); }).find("[0, 1]"), std::string::npos);
 }
 
 TEST(Gaussian, LogSurvivalIsSmoothAcrossItsTwoForms) {

@@ -12,17 +12,6 @@
 using namespace diffmem;
 using namespace diffmem::metrics;
 
-namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-}  // namespace
-
 TEST(Histogram, HandWorkedBinsAndEdges) {
   // [0, 1] in 4 bins: edges 0, .25, .5, .75, 1; a value on an inner edge goes right, hi goes into
   // the last bin, values outside are counted apart.
@@ -62,11 +51,11 @@ TEST(Histogram, AutoRangeAndDegenerateRange) {
 }
 
 TEST(Histogram, BadOptions) {
-  EXPECT_NE(error_of([] { histogram({1}, HistogramOptions{0, {}, {}}); }).find("bins >= 1"),
+  EXPECT_NE(test::error_of([] { histogram({1}, HistogramOptions{0, {}, {}}); }).find("bins >= 1"),
             std::string::npos);
-  EXPECT_NE(error_of([] { histogram({1}, HistogramOptions{3, 2.0, 1.0}); }).find("lo <= hi"),
+  EXPECT_NE(test::error_of([] { histogram({1}, HistogramOptions{3, 2.0, 1.0}); }).find("lo <= hi"),
             std::string::npos);
-  EXPECT_NE(error_of([] { histogram({1}, HistogramOptions{3, NAN, 1.0}); }).find("finite"),
+  EXPECT_NE(test::error_of([] { histogram({1}, HistogramOptions{3, NAN, 1.0}); }).find("finite"),
             std::string::npos);
 }
 
@@ -84,9 +73,9 @@ TEST(Histogram, JsonRoundTrip) {
   EXPECT_EQ(hb.above, 1u);
   io::Json bad = h;
   bad["counts"] = "x";
-  EXPECT_NE(error_of([&] { bad.get<Histogram>(); }).find("\"counts\""), std::string::npos);
+  EXPECT_NE(test::error_of([&] { bad.get<Histogram>(); }).find("\"counts\""), std::string::npos);
   io::Json bad_bins = {{"bins", 2.5}};
-  EXPECT_NE(error_of([&] { bad_bins.get<HistogramOptions>(); }).find("\"bins\""),
+  EXPECT_NE(test::error_of([&] { bad_bins.get<HistogramOptions>(); }).find("\"bins\""),
             std::string::npos);
 }
 
@@ -98,9 +87,9 @@ TEST(Quantile, HandWorked) {
   EXPECT_DOUBLE_EQ(quantile({8, 1, 4, 2}, 1.0), 8.0);
   EXPECT_DOUBLE_EQ(quantile({8, 1, 4, 2}, 0.9), 4 + 0.7 * 4);  // position 2.7
   EXPECT_EQ(quantiles({3}, {0, 0.3, 1}), (std::vector<double>{3, 3, 3}));
-  EXPECT_NE(error_of([] { quantile({}, 0.5); }).find("at least one"), std::string::npos);
-  EXPECT_NE(error_of([] { quantile({1, NAN}, 0.5); }).find("values[1]"), std::string::npos);
-  EXPECT_NE(error_of([] { quantile({1}, 1.5); }).find("[0, 1]"), std::string::npos);
+  EXPECT_NE(test::error_of([] { quantile({}, 0.5); }).find("at least one"), std::string::npos);
+  EXPECT_NE(test::error_of([] { quantile({1, NAN}, 0.5); }).find("values[1]"), std::string::npos);
+  EXPECT_NE(test::error_of([] { quantile({1}, 1.5); }).find("[0, 1]"), std::string::npos);
 }
 
 // Random values (some exactly on bin edges) against np.histogram and np.quantile.

@@ -25,15 +25,6 @@ RocCurve hand_curve() {
   return roc_curve_from_groups({0.9, 0.8, 0.6, 0.4}, {0.8, 0.5, 0.4, 0.1});
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 double normal(core::Rng& rng) {
   // Box–Muller on the project's fixed RNG, so the sample is the same on every platform.
   double u1 = 1 - rng.uniform(), u2 = rng.uniform();
@@ -103,14 +94,15 @@ TEST(Roc, UninformativeScoresGiveChance) {
 }
 
 TEST(Roc, BadInputNamesTheProblem) {
-  EXPECT_NE(error_of([] { roc_curve({1, 2}, {true}); }).find("as many labels"), std::string::npos);
-  EXPECT_NE(error_of([] { roc_curve({1, 2}, {true, true}); }).find("non-member"),
+  EXPECT_NE(test::error_of([] { roc_curve({1, 2}, {true}); }).find("as many labels"),
             std::string::npos);
-  EXPECT_NE(error_of([] { roc_curve({1, NAN}, {true, false}); }).find("scores[1]"),
+  EXPECT_NE(test::error_of([] { roc_curve({1, 2}, {true, true}); }).find("non-member"),
             std::string::npos);
-  EXPECT_NE(error_of([] { mann_whitney_auc({kInf, 0}, {true, false}); }).find("scores[0]"),
+  EXPECT_NE(test::error_of([] { roc_curve({1, NAN}, {true, false}); }).find("scores[1]"),
             std::string::npos);
-  EXPECT_NE(error_of([] { hand_curve().tpr_at_fpr(1.5); }).find("[0, 1]"), std::string::npos);
+  EXPECT_NE(test::error_of([] { mann_whitney_auc({kInf, 0}, {true, false}); }).find("scores[0]"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([] { hand_curve().tpr_at_fpr(1.5); }).find("[0, 1]"), std::string::npos);
 }
 
 TEST(Roc, CompactKeepsEveryMetric) {
@@ -243,10 +235,10 @@ TEST(Roc, SummaryJsonRoundTrip) {
   EXPECT_EQ(u.get<RocSummary>().balanced_accuracy_threshold, kInf);
   io::Json bad = j;
   bad.erase("auc");
-  EXPECT_NE(error_of([&] { bad.get<RocSummary>(); }).find("\"auc\""), std::string::npos);
+  EXPECT_NE(test::error_of([&] { bad.get<RocSummary>(); }).find("\"auc\""), std::string::npos);
   bad = j;
   bad["members"] = "four";
-  EXPECT_NE(error_of([&] { bad.get<RocSummary>(); }).find("\"members\""), std::string::npos);
+  EXPECT_NE(test::error_of([&] { bad.get<RocSummary>(); }).find("\"members\""), std::string::npos);
 }
 
 TEST(Roc, CsvRoundTrip) {
@@ -267,7 +259,7 @@ TEST(Roc, BadCsvNamesFileAndLine) {
   fs::path p = dir / "roc.csv";
   auto err = [&](const std::string& body) {
     test::write_bytes(p, body);
-    return error_of([&] { read_roc_csv(p); });
+    return test::error_of([&] { read_roc_csv(p); });
   };
   EXPECT_NE(err("fpr,tpr\n0,0,inf\n").find("roc.csv:1"), std::string::npos);
   EXPECT_NE(err("fpr,tpr,threshold\n0,0,inf\n0.5,0.5\n1,1,0\n").find("roc.csv:3"),
@@ -278,6 +270,6 @@ TEST(Roc, BadCsvNamesFileAndLine) {
   // Truncated: the curve stops before (1, 1).
   EXPECT_NE(err("fpr,tpr,threshold\n0,0,inf\n0.5,0.5,1\n").find("(1, 1)"), std::string::npos);
   EXPECT_NE(err("").find("roc.csv"), std::string::npos);
-  EXPECT_NE(error_of([&] { read_roc_csv(dir / "missing.csv"); }).find("missing.csv"),
+  EXPECT_NE(test::error_of([&] { read_roc_csv(dir / "missing.csv"); }).find("missing.csv"),
             std::string::npos);
 }

@@ -14,17 +14,6 @@ using diffmem::model::UNet2DConfig;
 
 namespace {
 
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no diffmem::Error thrown";
-  return "";
-}
-
 #define EXPECT_HAS(haystack, needle) \
   EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
 
@@ -100,7 +89,7 @@ TEST(Checkpoint, SavedNamesAreDiffusersNames) {
 TEST(Checkpoint, MissingTensorNamesFileAndTensor) {
   test::TempDir dir;
   fs::path m = edited_copy(dir, [](auto& t) { t.erase("mid_block.attentions.0.to_k.bias"); });
-  std::string e = error_of([&] { model::load_unet2d(m); });
+  std::string e = test::error_of([&] { model::load_unet2d(m); });
   EXPECT_HAS(e, (m / model::kWeightsFile).string());
   EXPECT_HAS(e, "mid_block.attentions.0.to_k.bias");
   EXPECT_HAS(e, "missing");
@@ -111,7 +100,7 @@ TEST(Checkpoint, UnexpectedTensorIsAnError) {
   fs::path m = edited_copy(dir, [](auto& t) {
     t["class_embedding.weight"] = f32_array(torch::zeros({4, 64}));
   });
-  std::string e = error_of([&] { model::load_unet2d(m); });
+  std::string e = test::error_of([&] { model::load_unet2d(m); });
   EXPECT_HAS(e, model::kWeightsFile);
   EXPECT_HAS(e, "class_embedding.weight");
   EXPECT_HAS(e, "unexpected");
@@ -122,7 +111,7 @@ TEST(Checkpoint, WrongShapeSaysExpectedAndFound) {
   fs::path m = edited_copy(dir, [](auto& t) {
     t["conv_in.weight"] = f32_array(torch::zeros({16, 3, 1, 1}));
   });
-  std::string e = error_of([&] { model::load_unet2d(m); });
+  std::string e = test::error_of([&] { model::load_unet2d(m); });
   EXPECT_HAS(e, model::kWeightsFile);
   EXPECT_HAS(e, "conv_in.weight");
   EXPECT_HAS(e, "(16, 3, 3, 3)");
@@ -136,7 +125,7 @@ TEST(Checkpoint, NonFiniteWeightIsAnError) {
     fs::path m = edited_copy(dir, [&](auto& t) {
       t.at("up_blocks.0.resnets.1.conv2.weight").template data<float>()[5] = bad;
     });
-    std::string e = error_of([&] { model::load_unet2d(m); });
+    std::string e = test::error_of([&] { model::load_unet2d(m); });
     EXPECT_HAS(e, model::kWeightsFile);
     EXPECT_HAS(e, "up_blocks.0.resnets.1.conv2.weight");
     EXPECT_HAS(e, "NaN or inf");
@@ -147,7 +136,7 @@ TEST(Checkpoint, IntegerWeightIsAnError) {
   test::TempDir dir;
   fs::path m = edited_copy(
       dir, [](auto& t) { t["conv_out.bias"] = io::from_tensor(torch::zeros({3}, torch::kInt32)); });
-  std::string e = error_of([&] { model::load_unet2d(m); });
+  std::string e = test::error_of([&] { model::load_unet2d(m); });
   EXPECT_HAS(e, "conv_out.bias");
   EXPECT_HAS(e, "I32");
 }
@@ -183,22 +172,22 @@ TEST(Checkpoint, LegacyNamesAreRenamedAndConflictsRejected) {
                 "down_blocks.1.attentions.0.to_q.weight", "mid_block.attentions.0.to_out.0.bias",
                 "mid_block.attentions.0.to_v.bias", "up_blocks.0.resnets.0.key.weight"}));
   t["mid_block.attentions.0.to_v.bias"] = f32_array(torch::zeros({2}));
-  std::string e = error_of([&] { model::rename_legacy_attention(t, "w.safetensors"); });
+  std::string e = test::error_of([&] { model::rename_legacy_attention(t, "w.safetensors"); });
   EXPECT_HAS(e, "w.safetensors");
   EXPECT_HAS(e, "mid_block.attentions.0.to_v.bias");
 }
 
 TEST(Checkpoint, FindsFilesOrSaysWhy) {
   test::TempDir dir;
-  EXPECT_HAS(error_of([&] { model::find_diffusers_files(dir / "absent"); }), "absent");
+  EXPECT_HAS(test::error_of([&] { model::find_diffusers_files(dir / "absent"); }), "absent");
   test::write_bytes(dir / "file.pt", "x");
-  EXPECT_HAS(error_of([&] { model::find_diffusers_files(dir / "file.pt"); }), "a file");
+  EXPECT_HAS(test::error_of([&] { model::find_diffusers_files(dir / "file.pt"); }), "a file");
   fs::create_directories(dir / "empty");
-  EXPECT_HAS(error_of([&] { model::find_diffusers_files(dir / "empty"); }), "unet/");
+  EXPECT_HAS(test::error_of([&] { model::find_diffusers_files(dir / "empty"); }), "unet/");
   fs::create_directories(dir / "pickled");
   test::write_bytes(dir / "pickled" / "config.json", "{}");
   test::write_bytes(dir / "pickled" / "diffusion_pytorch_model.bin", "PK");
-  EXPECT_HAS(error_of([&] { model::find_diffusers_files(dir / "pickled"); }), "never loads");
+  EXPECT_HAS(test::error_of([&] { model::find_diffusers_files(dir / "pickled"); }), "never loads");
   auto f = model::find_diffusers_files(test::model_reference("legacy_f16"));
   EXPECT_EQ(f.config, test::model_reference("legacy_f16") / "unet" / "config.json");
 }
@@ -208,7 +197,7 @@ TEST(Checkpoint, TruncatedWeightsNameTheFile) {
   fs::path m = edited_copy(dir, [](auto&) {});
   std::string bytes = test::read_bytes(m / model::kWeightsFile);
   test::write_bytes(m / model::kWeightsFile, bytes.substr(0, bytes.size() - 100));
-  EXPECT_HAS(error_of([&] { model::load_unet2d(m); }), (m / model::kWeightsFile).string());
+  EXPECT_HAS(test::error_of([&] { model::load_unet2d(m); }), (m / model::kWeightsFile).string());
 }
 
 TEST(Checkpoint, LoadDenoiserFromDiffusersFolder) {
@@ -222,8 +211,8 @@ TEST(Checkpoint, LoadDenoiserFromDiffusersFolder) {
 
   test::TempDir dir;
   test::write_bytes(dir / "model.pt", "x");
-  EXPECT_HAS(error_of([&] { model::load_denoiser(dir / "model.pt"); }), "torchscript");
+  EXPECT_HAS(test::error_of([&] { model::load_denoiser(dir / "model.pt"); }), "torchscript");
   model::LoadDenoiserOptions bad;
   bad.format = "onnx";
-  EXPECT_HAS(error_of([&] { model::load_denoiser(small_attn(), bad); }), "onnx");
+  EXPECT_HAS(test::error_of([&] { model::load_denoiser(small_attn(), bad); }), "onnx");
 }

@@ -11,18 +11,6 @@ using diffmem::model::UNet2DConfig;
 
 namespace {
 
-// The message of the diffmem::Error that `f` throws, or "" (and a test failure) if none.
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no diffmem::Error thrown";
-  return "";
-}
-
 io::Json small_attn_json() {
   return io::read_json(test::model_reference("small_attn") / "config.json");
 }
@@ -113,14 +101,14 @@ TEST(UNet2DConfig, PresetParameterCounts) {
       model::read_unet2d_config(test::model_reference("legacy_f16/unet/config.json"));
   EXPECT_EQ(odd.parameter_count(), 291873);
   EXPECT_EQ(model::UNet2D(odd)->parameter_count(), 291873);
-  EXPECT_NE(error_of([] { UNet2DConfig::preset("huge"); }).find("tiny"), std::string::npos);
+  EXPECT_NE(test::error_of([] { UNet2DConfig::preset("huge"); }).find("tiny"), std::string::npos);
 }
 
 TEST(UNet2DConfig, RejectsWhatItCannotBuild) {
   auto with = [](const std::string& key, const io::Json& value) {
     io::Json j = small_attn_json();
     j[key] = value;
-    return error_of([&] { UNet2DConfig::from_json(j, "model/config.json"); });
+    return test::error_of([&] { UNet2DConfig::from_json(j, "model/config.json"); });
   };
   std::string e = with("down_block_types", {"DownBlock2D", "CrossAttnDownBlock2D"});
   EXPECT_NE(e.find("model/config.json"), std::string::npos) << e;
@@ -138,15 +126,16 @@ TEST(UNet2DConfig, RejectsWhatItCannotBuild) {
   EXPECT_NE(with("act_fn", "gelu").find("gelu"), std::string::npos);
   EXPECT_NE(with("_class_name", "UNet2DConditionModel").find("UNet2DConditionModel"),
             std::string::npos);
-  EXPECT_NE(error_of([] { UNet2DConfig::from_json(io::Json::array(), "c.json"); }).find("c.json"),
-            std::string::npos);
+  EXPECT_NE(
+      test::error_of([] { UNet2DConfig::from_json(io::Json::array(), "c.json"); }).find("c.json"),
+      std::string::npos);
 }
 
 TEST(UNet2DConfig, BadFileNamesTheFile) {
   test::TempDir dir;
   test::write_bytes(dir / "config.json", "{\"sample_size\": 16,");
-  std::string e = error_of([&] { model::read_unet2d_config(dir / "config.json"); });
+  std::string e = test::error_of([&] { model::read_unet2d_config(dir / "config.json"); });
   EXPECT_NE(e.find((dir / "config.json").string()), std::string::npos) << e;
-  e = error_of([&] { model::read_unet2d_config(dir / "absent.json"); });
+  e = test::error_of([&] { model::read_unet2d_config(dir / "absent.json"); });
   EXPECT_NE(e.find("absent.json"), std::string::npos) << e;
 }

@@ -10,17 +10,6 @@
 using namespace diffmem;
 using namespace diffmem::report;
 
-namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-}  // namespace
-
 TEST(Html, EscapesMarkupAndQuotes) {
   EXPECT_EQ(html_escape("<script>alert(\"x\")</script>"),
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;");
@@ -65,8 +54,9 @@ TEST(Html, PngDataUri) {
   std::string img = png_img_tag(png, "pair <1> \"a\"", 64);
   EXPECT_NE(img.find("alt=\"pair &lt;1&gt; &quot;a&quot;\""), std::string::npos);
   EXPECT_NE(img.find("width=\"64\""), std::string::npos);
-  EXPECT_NE(error_of([] { png_data_uri("GIF89a.."); }).find("474946383961"), std::string::npos);
-  EXPECT_NE(error_of([] { png_data_uri(""); }).find("no bytes"), std::string::npos);
+  EXPECT_NE(test::error_of([] { png_data_uri("GIF89a.."); }).find("474946383961"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([] { png_data_uri(""); }).find("no bytes"), std::string::npos);
 }
 
 TEST(Html, Tables) {
@@ -77,7 +67,7 @@ TEST(Html, Tables) {
   std::string raw = html_table_raw({"<img>"}, {{"<b>x</b>"}});
   EXPECT_NE(raw.find("<th>&lt;img&gt;</th>"), std::string::npos);
   EXPECT_NE(raw.find("<td><b>x</b></td>"), std::string::npos);
-  EXPECT_NE(error_of([] { html_table({"a", "b"}, {{"1", "2"}, {"3"}}); }).find("row 1"),
+  EXPECT_NE(test::error_of([] { html_table({"a", "b"}, {{"1", "2"}, {"3"}}); }).find("row 1"),
             std::string::npos);
 }
 

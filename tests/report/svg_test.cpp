@@ -16,15 +16,6 @@ namespace {
 
 const std::string kNasty = "<b>\"A&B\"</b> it's";  // must come back intact after XML parsing
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 std::string python() {
   if (std::filesystem::exists("/usr/bin/python3")) return "/usr/bin/python3";
   return test::numpy_python();
@@ -155,13 +146,14 @@ TEST(Svg, RocBadInput) {
   metrics::RocCurve broken;
   broken.fpr = {0, 1};
   broken.tpr = {0};
-  EXPECT_NE(error_of([&] { roc_svg({{"broken", broken}}); }).find("\"broken\""), std::string::npos);
+  EXPECT_NE(test::error_of([&] { roc_svg({{"broken", broken}}); }).find("\"broken\""),
+            std::string::npos);
   // One non-member: FPR steps of 1, yet the axis still shows the decade 0.1..1.
   EXPECT_NE(roc_svg({{"one", metrics::roc_curve({1, 0}, {true, false})}}).find("<polyline"),
             std::string::npos);
   RocPlotOptions o;
   o.min_rate = 2;
-  EXPECT_NE(error_of([&] { roc_svg({}, o); }).find("min_rate"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { roc_svg({}, o); }).find("min_rate"), std::string::npos);
 }
 
 TEST(Svg, HistogramWithThreshold) {
@@ -196,7 +188,7 @@ TEST(Svg, HistogramWithThreshold) {
   EXPECT_TRUE(contains(p["d"]["texts"], "5"));
   HistogramPlotOptions bad;
   bad.threshold = NAN;
-  EXPECT_NE(error_of([&] { histogram_svg({{"a", a}}, bad); }).find("finite threshold"),
+  EXPECT_NE(test::error_of([&] { histogram_svg({{"a", a}}, bad); }).find("finite threshold"),
             std::string::npos);
 }
 
@@ -236,11 +228,12 @@ TEST(Svg, LineAndBarCharts) {
 }
 
 TEST(Svg, ChartBadInput) {
-  EXPECT_NE(error_of([] { chart_svg({{"uneven", {1, 2}, {1}}}); }).find("\"uneven\""),
+  EXPECT_NE(test::error_of([] { chart_svg({{"uneven", {1, 2}, {1}}}); }).find("\"uneven\""),
             std::string::npos);
   ChartOptions o;
   o.log_x = true;
-  EXPECT_NE(error_of([&] { chart_svg({{"zero", {0, 1}, {1, 2}}}, o); }).find("x > 0"),
+  EXPECT_NE(test::error_of([&] { chart_svg({{"zero", {0, 1}, {1, 2}}}, o); }).find("x > 0"),
             std::string::npos);
-  EXPECT_NE(error_of([] { chart_svg({{"nan", {1}, {NAN}}}); }).find("finite"), std::string::npos);
+  EXPECT_NE(test::error_of([] { chart_svg({{"nan", {1}, {NAN}}}); }).find("finite"),
+            std::string::npos);
 }
