@@ -97,88 +97,73 @@ std::vector<double> loss_errors(model::Denoiser& denoiser, const diffusion::Nois
 
 namespace {
 
-class LossScorer : public ExampleScorer {
+// What sets the three statistics apart: their name, their cost, and the function computing them.
+struct LossStatistic {
+  using Options = LossScoreOptions;
+  static constexpr const char* kName = "loss";
+  static int64_t forwards(const Options& o) { return o.draws; }
+  static std::vector<double> errors(model::Denoiser& d, const diffusion::NoiseSchedule& s,
+                                    const data::Dataset& ds, const Options& o, const ProgressFn& p) {
+    return loss_errors(d, s, ds, o, p);
+  }
+};
+struct SecMiStatistic {
+  using Options = SecMiOptions;
+  static constexpr const char* kName = "secmi";
+  static int64_t forwards(const Options& o) { return o.t / o.step + 1; }
+  static std::vector<double> errors(model::Denoiser& d, const diffusion::NoiseSchedule& s,
+                                    const data::Dataset& ds, const Options& o, const ProgressFn& p) {
+    return secmi_errors(d, s, ds, o, p);
+  }
+};
+struct PiaStatistic {
+  using Options = PiaOptions;
+  static constexpr const char* kName = "pia";
+  static int64_t forwards(const Options&) { return 2; }
+  static std::vector<double> errors(model::Denoiser& d, const diffusion::NoiseSchedule& s,
+                                    const data::Dataset& ds, const Options& o, const ProgressFn& p) {
+    return pia_errors(d, s, ds, o, p);
+  }
+};
+
+template <typename Statistic>
+class Scorer : public ExampleScorer {
  public:
-  explicit LossScorer(LossScoreOptions o) : o_(o) {}
-  std::string name() const override { return "loss"; }
+  using Options = typename Statistic::Options;
+  explicit Scorer(Options o) : o_(o) {}
+  std::string name() const override { return Statistic::kName; }
   io::Json options() const override {
     auto j = to_json(o_);
     j.erase("batch");  // never changes a score, so it must not key the cache
     return j;
   }
-  int64_t forwards_per_example() const override { return o_.draws * (o_.flip ? 2 : 1); }
+  int64_t forwards_per_example() const override {
+    return Statistic::forwards(o_) * (o_.flip ? 2 : 1);
+  }
   std::vector<double> errors(model::Denoiser& d, const diffusion::NoiseSchedule& s,
                              const data::Dataset& ds, const ProgressFn& p) const override {
-    return loss_errors(d, s, ds, o_, p);
+    return Statistic::errors(d, s, ds, o_, p);
   }
   std::unique_ptr<ExampleScorer> at_timestep(int64_t t) const override {
-    LossScoreOptions o = o_;
+    Options o = o_;
     o.t = t;
-    return make_loss_scorer(o);
+    return std::make_unique<Scorer>(o);
   }
 
  private:
-  LossScoreOptions o_;
-};
-
-class SecMiScorer : public ExampleScorer {
- public:
-  explicit SecMiScorer(SecMiOptions o) : o_(o) {}
-  std::string name() const override { return "secmi"; }
-  io::Json options() const override {
-    auto j = to_json(o_);
-    j.erase("batch");
-    return j;
-  }
-  int64_t forwards_per_example() const override { return (o_.t / o_.step + 1) * (o_.flip ? 2 : 1); }
-  std::vector<double> errors(model::Denoiser& d, const diffusion::NoiseSchedule& s,
-                             const data::Dataset& ds, const ProgressFn& p) const override {
-    return secmi_errors(d, s, ds, o_, p);
-  }
-  std::unique_ptr<ExampleScorer> at_timestep(int64_t t) const override {
-    SecMiOptions o = o_;
-    o.t = t;
-    return make_secmi_scorer(o);
-  }
-
- private:
-  SecMiOptions o_;
-};
-
-class PiaScorer : public ExampleScorer {
- public:
-  explicit PiaScorer(PiaOptions o) : o_(o) {}
-  std::string name() const override { return "pia"; }
-  io::Json options() const override {
-    auto j = to_json(o_);
-    j.erase("batch");
-    return j;
-  }
-  int64_t forwards_per_example() const override { return 2 * (o_.flip ? 2 : 1); }
-  std::vector<double> errors(model::Denoiser& d, const diffusion::NoiseSchedule& s,
-                             const data::Dataset& ds, const ProgressFn& p) const override {
-    return pia_errors(d, s, ds, o_, p);
-  }
-  std::unique_ptr<ExampleScorer> at_timestep(int64_t t) const override {
-    PiaOptions o = o_;
-    o.t = t;
-    return make_pia_scorer(o);
-  }
-
- private:
-  PiaOptions o_;
+  Options o_;
 };
 
 }  // namespace
 
 std::unique_ptr<ExampleScorer> make_loss_scorer(const LossScoreOptions& o) {
-  return std::make_unique<LossScorer>(o);
+  return std::make_unique<Scorer<LossStatistic>>(o);
 }
 std::unique_ptr<ExampleScorer> make_secmi_scorer(const SecMiOptions& o) {
-  return std::make_unique<SecMiScorer>(o);
+  return std::make_unique<Scorer<SecMiStatistic>>(o);
 }
 std::unique_ptr<ExampleScorer> make_pia_scorer(const PiaOptions& o) {
-  return std::make_unique<PiaScorer>(o);
+  return std::make_unique<Scorer<PiaStatistic>>(o);
 }
 
 }  // namespace diffmem::attack
