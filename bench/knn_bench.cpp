@@ -18,6 +18,7 @@
 #include <fstream>
 #include <string>
 
+#include "bench_util.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/search/knn.h"
 #ifdef DIFFMEM_HAVE_IDX
@@ -54,34 +55,25 @@ struct Args {
 };
 
 Args parse(int argc, char** argv) {
+  const bench::Flags f(argc, argv,
+                       {"--queries", "--k", "--threads", "--query-block", "--base-block", "--select",
+                        "--noise", "--seed", "--check", "--data"},
+                       {"--no-faiss", "--no-sgemm", "--no-diffmem"},
+                       "see the comment at the top of bench/knn_bench.cpp");
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string f = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "knn_bench: %s needs a value\n", f.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (f == "--queries") a.queries = std::stoll(next());
-    else if (f == "--k") a.k = std::stoll(next());
-    else if (f == "--threads") a.threads = std::stoi(next());
-    else if (f == "--query-block") a.query_block = std::stoll(next());
-    else if (f == "--base-block") a.base_block = std::stoll(next());
-    else if (f == "--select") a.select = next();
-    else if (f == "--noise") a.noise = std::stod(next());
-    else if (f == "--seed") a.seed = std::stoll(next());
-    else if (f == "--check") a.check = std::stoll(next());
-    else if (f == "--data") a.data = next();
-    else if (f == "--no-faiss") a.faiss = false;
-    else if (f == "--no-sgemm") a.sgemm = false;
-    else if (f == "--no-diffmem") a.diffmem = false;
-    else {
-      std::fprintf(stderr, "knn_bench: unknown flag %s (see the comment at the top of knn_bench.cpp)\n", f.c_str());
-      std::exit(2);
-    }
-  }
+  a.queries = f.num("--queries", a.queries);
+  a.k = f.num("--k", a.k);
+  a.threads = static_cast<int>(f.num("--threads", a.threads));
+  a.query_block = f.num("--query-block", a.query_block);
+  a.base_block = f.num("--base-block", a.base_block);
+  a.select = f.str("--select", a.select);
+  a.noise = f.real("--noise", a.noise);
+  a.seed = f.num("--seed", a.seed);
+  a.check = f.num("--check", a.check);
+  a.data = f.str("--data", a.data);
+  a.faiss = !f.on("--no-faiss");
+  a.sgemm = !f.on("--no-sgemm");
+  a.diffmem = !f.on("--no-diffmem");
   return a;
 }
 

@@ -11,14 +11,15 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
-#include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <random>
 #include <string>
+#include <vector>
 
+#include "bench_data.h"
+#include "bench_util.h"
 #include "diffmem/attack/mia_scores.h"
 #include "diffmem/core/blas_kernels.h"
 #include "diffmem/core/runtime.h"
@@ -40,38 +41,24 @@ struct Args {
 };
 
 Args parse(int argc, char** argv) {
+  const bench::Flags f(argc, argv,
+                       {"--model", "--preset", "--n", "--draws", "--t", "--batch", "--threads",
+                        "--repeat", "--python"},
+                       {"--flip", "--no-python"},
+                       "see the comment at the top of bench/mia_bench.cpp");
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string f = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", f.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (f == "--model") a.model = next();
-    else if (f == "--preset") a.preset = next();
-    else if (f == "--n") a.n = std::stoll(next());
-    else if (f == "--draws") a.draws = std::stoll(next());
-    else if (f == "--t") a.t = std::stoll(next());
-    else if (f == "--batch") a.batch = std::stoll(next());
-    else if (f == "--threads") a.threads = std::stoi(next());
-    else if (f == "--repeat") a.repeat = std::stoll(next());
-    else if (f == "--python") a.python = next();
-    else if (f == "--flip") a.flip = true;
-    else if (f == "--no-python") a.run_python = false;
-    else {
-      std::fprintf(stderr, "unknown flag %s (see the comment at the top of bench/mia_bench.cpp)\n",
-                   f.c_str());
-      std::exit(2);
-    }
-  }
+  a.model = f.str("--model", a.model);
+  a.preset = f.str("--preset", a.preset);
+  a.n = f.num("--n", a.n);
+  a.draws = f.num("--draws", a.draws);
+  a.t = f.num("--t", a.t);
+  a.batch = f.num("--batch", a.batch);
+  a.threads = static_cast<int>(f.num("--threads", a.threads));
+  a.repeat = f.num("--repeat", a.repeat);
+  a.python = f.str("--python", a.python);
+  a.flip = f.on("--flip");
+  a.run_python = !f.on("--no-python");
   return a;
-}
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
@@ -92,16 +79,9 @@ int main(int argc, char** argv) {
   auto denoiser = model::load_denoiser(model_dir);
   const int64_t S = denoiser->sample_size(), C = denoiser->in_channels();
 
-  data::Dataset ds;
-  ds.images = io::HostArray::zeros(io::DType::kU8, {a.n, S, S, C});
-  std::mt19937 rng(1);
-  for (auto& b : ds.images.bytes) b = static_cast<uint8_t>(rng() % 256);
+  const data::Dataset ds = bench::random_u8_dataset(a.n, S, C);
   io::HostArray ids = io::HostArray::zeros(io::DType::kI64, {a.n});
-  for (int64_t i = 0; i < a.n; ++i) {
-    ds.ids.push_back(i);
-    ds.labels.push_back(0);
-    ids.data<int64_t>()[i] = i;
-  }
+  for (int64_t i = 0; i < a.n; ++i) ids.data<int64_t>()[i] = ds.ids[i];
   io::write_npy(tmp / "images.npy", ds.images);
   io::write_npy(tmp / "ids.npy", ids);
 
@@ -128,9 +108,9 @@ int main(int argc, char** argv) {
   double best_ours = 0, best_py = 0, max_rel = -1;
   std::vector<double> ours;
   for (int64_t r = 0; r < a.repeat; ++r) {
-    double t0 = now_s();
+    double t0 = bench::now_s();
     ours = attack::loss_errors(*denoiser, schedule, ds, o);
-    double s = now_s() - t0;
+    double s = bench::now_s() - t0;
     best_ours = std::max(best_ours, forwards / s);
     std::printf("  diffmem        %8.1f inputs/s (%.2f s)\n", forwards / s, s);
     if (!a.run_python) continue;
@@ -140,10 +120,7 @@ int main(int argc, char** argv) {
                       " --draws " + std::to_string(a.draws) + (a.flip ? " --flip" : "") +
                       " --batch " + std::to_string(a.batch) + " --threads " + std::to_string(threads) +
                       " --out " + (tmp / "py.npy").string() + " --json " + (tmp / "py.json").string();
-    if (std::system(cmd.c_str()) != 0) {
-      std::fprintf(stderr, "baseline failed: %s\n", cmd.c_str());
-      return 1;
-    }
+    bench::run_or_die(cmd);
     io::Json j = io::read_json(tmp / "py.json");
     double py = j.at("forwards_per_s").get<double>();
     best_py = std::max(best_py, py);

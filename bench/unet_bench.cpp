@@ -19,9 +19,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <random>
 #include <string>
 
+#include "bench_data.h"
 #include "bench_util.h"
 #include "diffmem/core/blas_kernels.h"
 #include "diffmem/core/runtime.h"
@@ -36,23 +36,6 @@
 
 namespace fs = std::filesystem;
 using namespace diffmem;
-
-namespace {
-
-data::Dataset random_images(int64_t n, const model::UNet2DConfig& c) {
-  data::Dataset ds;
-  const int64_t S = c.sample_size, C = c.in_channels;
-  ds.images = io::HostArray::zeros(io::DType::kU8, {n, S, S, C});
-  std::mt19937 rng(1);
-  for (auto& b : ds.images.bytes) b = static_cast<uint8_t>(rng() % 256);
-  for (int64_t i = 0; i < n; ++i) {
-    ds.ids.push_back(i);
-    ds.labels.push_back(0);
-  }
-  return ds;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   core::use_best_blas_kernels(argv);  // the kernels the diffmem CLI would use
@@ -81,7 +64,8 @@ int main(int argc, char** argv) {
               static_cast<long long>(config.in_channels), threads, core::blas_core_name().c_str());
 
   // --- training -------------------------------------------------------------------------------
-  const data::Dataset ds = random_images(std::max<int64_t>(batch * 2, 128), config);
+  const data::Dataset ds = bench::random_u8_dataset(std::max<int64_t>(batch * 2, 128),
+                                                    config.sample_size, config.in_channels);
   train::TrainOptions to;
   to.preset = preset;
   to.steps = warm + steps;

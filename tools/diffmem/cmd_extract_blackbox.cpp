@@ -160,8 +160,8 @@ DIFFMEM_COMMAND(410) {
   sub->add_option("--grid-members", a->run.grid_members, "Clique members shown beside the medoid in each PNG")
       ->capture_default_str();
   cli::add_shared(sub, cli::flags::kSampler, a->sample.sampler, "of the generations of --model")->check(CLI::IsMember({"ddpm", "ddim"}));
-  cli::add_shared(sub, cli::flags::kSteps, a->sample.steps, "--model: sampling steps (0 = 1000 ddpm, 50 ddim)");
-  cli::add_shared(sub, cli::flags::kBatch, a->sample.batch, "--model: images per forward pass");
+  cli::add_shared(sub, cli::flags::kSteps, a->sample.steps, "sampling --model; 0 = 1000 ddpm, 50 ddim");
+  cli::add_shared(sub, cli::flags::kBatch, a->sample.batch, "images per forward pass of --model");
   sub->add_flag("--no-reuse", a->no_reuse, "Analyse every group again even when OUT/groups holds its result");
   sub->callback([a] { run(*a); });
 }

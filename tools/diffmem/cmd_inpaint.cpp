@@ -47,7 +47,7 @@ DIFFMEM_COMMAND(600) {
   cli::add_shared(sub, cli::flags::kSampler, o.attack.inpaint.sampler)
       ->check(CLI::IsMember({"ddpm", "ddim"}))
       ->capture_default_str();
-  cli::add_shared(sub, cli::flags::kSteps, o.attack.inpaint.steps, "sampling steps (0 = 1000 ddpm, 50 ddim)")
+  cli::add_shared(sub, cli::flags::kSteps, o.attack.inpaint.steps, "sampling; 0 = 1000 ddpm, 50 ddim")
       ->capture_default_str();
   sub->add_option("--eta", o.attack.inpaint.eta, "DDIM eta")->capture_default_str();
   sub->add_option("--resample", o.attack.inpaint.resample_jumps,

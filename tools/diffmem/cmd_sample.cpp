@@ -37,7 +37,7 @@ DIFFMEM_COMMAND(300) {
   cli::add_shared(sub, cli::flags::kSampler, a->opt.sample.sampler)
       ->check(CLI::IsMember({"ddpm", "ddim"}))
       ->capture_default_str();
-  cli::add_shared(sub, cli::flags::kSteps, a->opt.sample.steps, "sampling steps (0 = 1000 ddpm, 50 ddim)")
+  cli::add_shared(sub, cli::flags::kSteps, a->opt.sample.steps, "sampling; 0 = 1000 ddpm, 50 ddim")
       ->capture_default_str();
   sub->add_option("--eta", a->opt.sample.eta, "DDIM eta")->capture_default_str();
   cli::add_shared(sub, cli::flags::kBatch, a->opt.sample.batch, "images per forward pass")->capture_default_str();

@@ -8,7 +8,7 @@ namespace flags {
 const Flag kOut{"--out", "Output folder or file"};
 const Flag kSeed{"--seed", "Seed of the random choices"};
 const Flag kSteps{"--steps", "Steps"};
-const Flag kBatch{"--batch", "Batch size (images per forward pass)"};
+const Flag kBatch{"--batch", "Batch size"};
 const Flag kData{"--data", "Dataset directory (diffmem data import/subset)"};
 const Flag kModel{"--model", "diffusers model folder (config.json + diffusion_pytorch_model.safetensors)"};
 const Flag kSampler{"--sampler", "Sampler: ddpm | ddim"};
