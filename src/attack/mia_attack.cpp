@@ -70,18 +70,23 @@ ModelScoring::ModelScoring(const data::Dataset& ds, fs::path data_dir, fs::path 
     data_identity_["images"] = file_identity(data_dir_ / "images.npy");
 }
 
-io::Json ModelScoring::key(const fs::path& model, const ExampleScorer& scorer) const {
+io::Json ModelScoring::key(const fs::path& model, const ExampleScorer& scorer,
+                           const diffusion::SchedulerConfig& scheduler) const {
   return {{"statistic", scorer.name()},
           {"options", scorer.options()},
           {"model", model_identity(model, load_.format)},
-          {"scheduler", diffusion::to_json(diffusion::model_scheduler_config(model))},
+          {"scheduler", diffusion::to_json(scheduler)},
           {"data", data_identity_}};
 }
 
 fs::path ModelScoring::cache_file(const fs::path& model, const ExampleScorer& scorer) const {
+  return cache_file(model, scorer, key(model, scorer, diffusion::model_scheduler_config(model)));
+}
+
+fs::path ModelScoring::cache_file(const fs::path& model, const ExampleScorer& scorer,
+                                  const io::Json& key) const {
   char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx",
-                static_cast<unsigned long long>(fnv1a64(key(model, scorer).dump())));
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a64(key.dump())));
   fs::path name = model.filename().empty() ? model.parent_path().filename() : model.filename();
   return cache_dir_ / (scorer.name() + "-" + safe_name(name.string()) + "-" + hex + ".npy");
 }
@@ -92,10 +97,12 @@ std::vector<double> ModelScoring::errors(const fs::path& model, const ExampleSco
   Timing timing;
   timing.model = model.string();
   timing.scorer = scorer.name();
-  const io::Json k = key(model, scorer);
+  // Read once: it keys the cache and drives the scoring (and warns once when it is missing).
+  const diffusion::SchedulerConfig scheduler = diffusion::model_scheduler_config(model);
+  const io::Json k = key(model, scorer, scheduler);
   fs::path file, key_file;
   if (!cache_dir_.empty()) {
-    file = cache_file(model, scorer);
+    file = cache_file(model, scorer, k);
     key_file = fs::path(file).replace_extension(".json");
     // A cache entry counts only when its key file (written last) matches exactly.
     if (fs::is_regular_file(key_file) && fs::is_regular_file(file) && io::read_json(key_file) == k) {
@@ -120,7 +127,7 @@ std::vector<double> ModelScoring::errors(const fs::path& model, const ExampleSco
              "x" + std::to_string(ds_.channels()) + " images",
          denoiser->describe() + " (" + std::to_string(denoiser->sample_size()) + " px, " +
              std::to_string(denoiser->in_channels()) + " channels)");
-  diffusion::NoiseSchedule schedule(diffusion::model_scheduler_config(model));
+  diffusion::NoiseSchedule schedule(scheduler);
   auto e = scorer.errors(*denoiser, schedule, ds_, progress_);
   timing.seconds = seconds_since(t0);
   timing.forwards_per_s =

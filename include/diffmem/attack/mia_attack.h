@@ -55,7 +55,10 @@ class ModelScoring {
   std::filesystem::path cache_file(const std::filesystem::path& model, const ExampleScorer& scorer) const;
 
  private:
-  io::Json key(const std::filesystem::path& model, const ExampleScorer& scorer) const;
+  io::Json key(const std::filesystem::path& model, const ExampleScorer& scorer,
+               const diffusion::SchedulerConfig& scheduler) const;
+  std::filesystem::path cache_file(const std::filesystem::path& model, const ExampleScorer& scorer,
+                                   const io::Json& key) const;
 
   const data::Dataset& ds_;
   std::filesystem::path data_dir_, cache_dir_;
