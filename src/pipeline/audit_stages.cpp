@@ -26,16 +26,11 @@ std::string fmt(const char* f, double a, double b = 0, double c = 0) {
   return buf;
 }
 
-bool inside(const fs::path& p, const fs::path& run) {
-  const fs::path r = p.lexically_relative(run);
-  return !r.empty() && *r.begin() != "..";
-}
-
 // Paths the audit may delete: only its own, never a --data or --model given to it.
 std::vector<fs::path> owned(const StageContext& c, std::vector<fs::path> ps) {
   std::vector<fs::path> out;
   for (auto& p : ps)
-    if (inside(p, c.paths.run)) out.push_back(p);
+    if (c.paths.holds(p)) out.push_back(p);
   return out;
 }
 

@@ -36,6 +36,11 @@ const char* state_name(StageState s) {
 
 }  // namespace
 
+bool RunDir::holds(const fs::path& p) const {
+  const fs::path r = p.lexically_relative(run);
+  return !r.empty() && *r.begin() != "..";
+}
+
 RunDir default_run_dir(const fs::path& run) {
   RunDir d;
   d.run = run;
@@ -60,8 +65,7 @@ RunDir read_run_dir(const fs::path& run) {
 
 Json to_json(const RunDir& d) {
   auto rel = [&](const fs::path& x) {
-    const fs::path r = x.lexically_relative(d.run);
-    return (!r.empty() && *r.begin() != "..") ? r.string() : fs::absolute(x).string();
+    return d.holds(x) ? x.lexically_relative(d.run).string() : fs::absolute(x).string();
   };
   Json j = Json::object();
   for (const Field& f : kFields) j[f.key] = rel(d.*f.path);
@@ -70,19 +74,19 @@ Json to_json(const RunDir& d) {
 
 void write_run_dir(const RunDir& d) { io::write_json(d.run_json(), to_json(d)); }
 
-std::optional<StageMarker> read_stage_marker(const RunDir& d, const std::string& stage) {
-  const fs::path p = d.marker(stage);
-  if (!fs::is_regular_file(p)) return std::nullopt;
+namespace {
+
+// The marker at `p`, or nullopt with `why` set when it cannot be read as one.
+std::optional<StageMarker> parse_marker(const fs::path& p, const std::string& stage, std::string& why) {
   Json j;
   try {
     j = io::read_json(p);
   } catch (const Error& e) {
-    log::warn(std::string(e.what()) + " (running the stage again)");
+    why = e.what();
     return std::nullopt;
   }
   if (!j.is_object()) {
-    log::warn(p.string() + ": expected a JSON object, found " + j.type_name() +
-              " (running the stage again)");
+    why = p.string() + ": expected a JSON object, found " + j.type_name();
     return std::nullopt;
   }
   StageMarker m;
@@ -93,6 +97,17 @@ std::optional<StageMarker> read_stage_marker(const RunDir& d, const std::string&
                                                                      : StageState::kRunning;
   if (j.contains("detail") && j["detail"].is_string()) m.detail = j["detail"].get<std::string>();
   if (j.contains("seconds") && j["seconds"].is_number()) m.seconds = j["seconds"].get<double>();
+  return m;
+}
+
+}  // namespace
+
+std::optional<StageMarker> read_stage_marker(const RunDir& d, const std::string& stage) {
+  const fs::path p = d.marker(stage);
+  if (!fs::is_regular_file(p)) return std::nullopt;
+  std::string why;
+  std::optional<StageMarker> m = parse_marker(p, stage, why);
+  if (!m) log::warn(why + " (running the stage again)");
   return m;
 }
 
@@ -107,15 +122,11 @@ void write_stage_marker(const RunDir& d, const StageMarker& m) {
 std::string stage_note(const RunDir& d, const std::string& stage) {
   const fs::path p = d.marker(stage);
   if (!fs::is_regular_file(p)) return "";
-  try {
-    const Json j = io::read_json(p);
-    if (!j.is_object() || !j.contains("state")) return "";
-    if (j["state"] == "not run" && j.contains("detail") && j["detail"].is_string())
-      return j["detail"].get<std::string>();
-    if (j["state"] == "running") return "started but not finished (rerun the audit to resume)";
-  } catch (const Error&) {
-    // An unreadable marker only loses the reason; the section still says "not run".
-  }
+  std::string why;  // an unreadable marker only loses the reason; the section still says "not run"
+  const std::optional<StageMarker> m = parse_marker(p, stage, why);
+  if (!m) return "";
+  if (m->state == StageState::kNotRun) return m->detail;
+  if (m->state == StageState::kRunning) return "started but not finished (rerun the audit to resume)";
   return "";
 }
 

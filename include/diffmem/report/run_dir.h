@@ -33,6 +33,9 @@ struct RunDir {
   std::filesystem::path marker(const std::string& stage) const {
     return run / "stages" / (stage + ".json");
   }
+  /// Whether `p` lies inside the run (the audit's own, which it may rewrite or remove; a given
+  /// --data or --model never does).
+  bool holds(const std::filesystem::path& p) const;
 };
 
 /// Every path at its place inside `run` (the layout when run.json says nothing else).
