@@ -14,6 +14,15 @@ Json read_json(const std::filesystem::path& path) {
   }
 }
 
+void overlay_json(Json& base, const Json& top) {
+  for (auto it = top.begin(); it != top.end(); ++it) {
+    if (base.contains(it.key()) && base[it.key()].is_object() && it.value().is_object())
+      overlay_json(base[it.key()], it.value());
+    else
+      base[it.key()] = it.value();
+  }
+}
+
 void write_json(const std::filesystem::path& path, const Json& value) {
   core::write_file_atomic(path, value.dump(2) + "\n");
 }

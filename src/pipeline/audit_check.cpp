@@ -33,8 +33,9 @@ std::optional<ImageShape> data_shape(const AuditOptions& o) {
   const fs::path manifest = fs::path(o.data) / "manifest.json";
   const Json m = io::read_json(manifest);
   const Json shape = m.is_object() ? m.value("shape", Json()) : Json();
-  if (!shape.is_array() || shape.size() != 4)
-    fail(manifest.string(), "a \"shape\" [N, H, W, C]", shape.dump());
+  const bool ok = shape.is_array() && shape.size() == 4 &&
+                  std::all_of(shape.begin(), shape.end(), [](const Json& d) { return d.is_number_integer(); });
+  if (!ok) fail(manifest.string(), "a \"shape\" [N, H, W, C] of integers", shape.dump());
   return ImageShape{shape[1].get<int64_t>(), shape[2].get<int64_t>(), shape[3].get<int64_t>()};
 }
 

@@ -52,16 +52,6 @@ void check_keys(const Json& j, const Json& schema, const std::string& where, con
   }
 }
 
-// Recursive overlay: objects merge key by key, anything else replaces.
-void overlay(Json& base, const Json& top) {
-  for (auto it = top.begin(); it != top.end(); ++it) {
-    if (base.contains(it.key()) && base[it.key()].is_object() && it.value().is_object())
-      overlay(base[it.key()], it.value());
-    else
-      base[it.key()] = it.value();
-  }
-}
-
 // The stage seeds that derive from the run seed, and the stage each belongs to.
 const std::pair<const char*, const char*> kStageSeeds[] = {
     {"/train/seed", "train"}, {"/mia/loss/seed", "mia"}, {"/inpaint/attack/seed", "inpaint"}};
@@ -135,8 +125,8 @@ AuditOptions audit_options_from_json(const Json& user, const std::string& where,
         file[p] == stage_seed(file_seed.get<uint64_t>(), stage))
       erase_at(file, p);
   }
-  overlay(j, file);
-  overlay(j, overrides);
+  io::overlay_json(j, file);
+  io::overlay_json(j, overrides);
   if (!is_seed(j["seed"]))
     fail(where + ": seed", "a non-negative integer seed", j["seed"].dump());
   for (const auto& [ptr, stage] : kStageSeeds) {

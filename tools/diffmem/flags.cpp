@@ -21,17 +21,6 @@ std::string help_text(const Flag& f, const std::string& what) {
   return what.empty() ? std::string(f.help) : std::string(f.help) + " (" + what + ")";
 }
 
-namespace {
-void overlay(io::Json& base, const io::Json& top) {
-  for (auto it = top.begin(); it != top.end(); ++it) {
-    if (base.contains(it.key()) && base[it.key()].is_object() && it.value().is_object())
-      overlay(base[it.key()], it.value());
-    else
-      base[it.key()] = it.value();
-  }
-}
-}  // namespace
-
 io::Json ConfigFlags::given() const {
   io::Json j = io::Json::object();
   for (const auto& [name, apply] : set_)
@@ -40,7 +29,7 @@ io::Json ConfigFlags::given() const {
 }
 
 io::Json ConfigFlags::over(io::Json base) const {
-  overlay(base, given());
+  io::overlay_json(base, given());
   return base;
 }
 

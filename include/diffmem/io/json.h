@@ -10,6 +10,10 @@ using Json = nlohmann::json;
 /// Parses a JSON file; throws diffmem::Error naming the file and the parse position on bad input.
 Json read_json(const std::filesystem::path& path);
 
+/// `top` merged into `base`: objects key by key (recursively), anything else replaces. Unlike
+/// RFC 7386 merge_patch, a null in `top` is a value (an option set to none), not a deletion.
+void overlay_json(Json& base, const Json& top);
+
 /// Writes pretty-printed JSON (2-space indent, trailing newline) through temp file + rename.
 void write_json(const std::filesystem::path& path, const Json& value);
 

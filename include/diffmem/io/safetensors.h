@@ -18,7 +18,7 @@ struct SafetensorsEntry {
   uint64_t begin = 0, end = 0;  // byte offsets inside the data section
 };
 
-/// A checked header without the data: what a model folder holds, read in microseconds.
+/// A checked header without the data: names, dtypes and shapes of what a weights file holds.
 struct SafetensorsHeader {
   std::map<std::string, std::string> metadata;
   std::map<std::string, SafetensorsEntry> tensors;  // by name
