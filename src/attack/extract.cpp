@@ -7,18 +7,16 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <set>
 
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/error.h"
-#include "diffmem/data/subset.h"
 #include "diffmem/io/npy.h"
 #include "diffmem/io/tensor_bridge.h"
-#include "diffmem/metrics/histogram.h"
 #include "extract_internal.h"
 
 namespace diffmem::attack {
 namespace fs = std::filesystem;
+using detail::closer;
 using detail::IdBest;
 
 void to_json(io::Json& j, const ExtractOptions& o) {
@@ -156,67 +154,26 @@ std::vector<Match> load_cached(const fs::path& file, const std::vector<int64_t>&
   return rows;
 }
 
-std::vector<double> finite(const std::vector<double>& v) {
-  std::vector<double> out;
-  for (double x : v)
-    if (std::isfinite(x)) out.push_back(x);
-  return out;
-}
-
-bool closer(const Match& a, const Match& b) {
-  return a.l2 != b.l2 ? a.l2 < b.l2 : a.generation < b.generation;
-}
-
 }  // namespace
 
-ExtractResult run_extract(const fs::path& generations, const fs::path& train_dir, const fs::path& out,
-                          const ExtractOptions& options, const io::Json& extra,
-                          const ProgressFn& progress) {
-  validate(options);
-  const double t0 = now_s();
-  if (!fs::is_directory(generations))
-    fail(generations.string(), "a folder of generations (diffmem sample --out)", "no such folder");
-  const data::Dataset train = data::load_dataset(train_dir);
-  check(train.size() >= 1, (train_dir / "images.npy").string(), "at least one training image", "0");
-  const std::vector<int64_t> image_shape(train.images.shape.begin() + 1, train.images.shape.end());
-  const std::vector<ShardPlan> plan = plan_shards(generations, image_shape, train_dir);
-  const double t_load = now_s();
+namespace {
 
-  const int64_t n_cal = std::min<int64_t>(options.n_calibration, train.size());
-  search::KnnOptions ko = options.knn;
-  ko.k = std::max<int64_t>(n_cal, 1);
-  const torch::Device device(options.device);
-  const search::KnnIndex index(io::to_tensor(train.images).to(device), ko);
+// The pass over the shards: each shard's matches (from the cache or computed now) into
+// matches.csv, and what the aggregate outputs need from them.
+detail::Scan scan_shards(const std::vector<ShardPlan>& plan, const detail::ExtractInputs& in,
+                         const search::KnnIndex& index, bool cache_ok, ExtractResult& result,
+                         ProgressMeter& meter) {
+  const ExtractOptions& options = *in.options;
+  const data::Dataset& train = *in.train;
   const search::ImageShape shape{train.height(), train.width(), train.channels()};
-  const double t_index = now_s();
-
-  const bool cache_ok = open_cache(out, cache_key(train, options, n_cal), options.reuse);
   const bool calibrated_rule = options.calibrated_threshold.has_value();
-
-  // Copies of an image share its id; the manifest's planted counts are keyed by id.
-  std::map<int64_t, int64_t> copies, planted;
-  for (int64_t r = 0; r < train.size(); ++r) ++copies[train.ids[r]];
-  const std::vector<data::DuplicateGroup> groups = data::duplicate_groups(train.manifest);
-  for (const auto& g : groups) planted[g.id] = g.count;
-
-  ExtractResult result;
-  result.shards = static_cast<int64_t>(plan.size());
-  result.k = ko.k;
-  int64_t total = 0;
-  for (const ShardPlan& p : plan) total += p.n;
-  ProgressMeter meter(progress, "extract", total, "generations");
-
-  core::AtomicFile matches(out / "matches.csv");
+  detail::Scan scan;
+  core::AtomicFile matches(in.out / "matches.csv");
   matches.write(detail::matches_header() + "\n");
-  std::map<int64_t, IdBest> by_id;  // every id that is some generation's nearest image
-  std::vector<Match> closest;       // pairs_distinct = false: the top_pairs_png closest, a heap
-  std::vector<double> l2s, cals;
-  int64_t within_delta = 0, within_cal = 0, computed = 0;
-  std::map<int64_t, data::ShardFiles> shard_files;
   for (const ShardPlan& p : plan) {
-    shard_files[p.files.index] = p.files;
+    scan.shard_files[p.files.index] = p.files;
     const std::vector<int64_t> seeds = read_seeds(p.files, p.n);
-    const fs::path cache = detail::shard_cache_file(out, p.files.index);
+    const fs::path cache = detail::shard_cache_file(in.out, p.files.index);
     std::vector<Match> rows = cache_ok ? load_cached(cache, seeds) : std::vector<Match>{};
     if (!rows.empty() || p.n == 0) {
       ++result.shards_reused;
@@ -225,12 +182,12 @@ ExtractResult run_extract(const fs::path& generations, const fs::path& train_dir
       const data::Generations g = data::load_shard(p.files);
       check(static_cast<int64_t>(g.seeds.size()) == p.n, p.files.images.string(),
             std::to_string(p.n) + " images", std::to_string(g.seeds.size()));
-      rows = detail::match_images(index, io::to_tensor(g.images), shape, train.ids, options, n_cal);
+      rows = detail::match_images(index, io::to_tensor(g.images), shape, train.ids, options, in.n_cal);
       for (size_t i = 0; i < rows.size(); ++i) rows[i].seed = seeds[i];
       detail::write_shard_cache(cache, rows);
       result.search_seconds += now_s() - ts;
       ++result.shards_computed;
-      computed += p.n;
+      scan.computed += p.n;
     }
     std::string text;
     for (Match& m : rows) {
@@ -238,24 +195,24 @@ ExtractResult run_extract(const fs::path& generations, const fs::path& train_dir
       m.generation = p.offset + m.index;
       const bool in_delta = m.l2 <= options.delta;
       const bool in_cal = calibrated_rule && m.calibrated_l2 <= *options.calibrated_threshold;
-      within_delta += in_delta;
-      within_cal += in_cal;
+      scan.within_delta += in_delta;
+      scan.within_cal += in_cal;
       m.extracted = calibrated_rule ? in_cal : in_delta;
       result.extracted_generations += m.extracted;
-      l2s.push_back(m.l2);
-      cals.push_back(m.calibrated_l2);
+      scan.l2s.push_back(m.l2);
+      scan.cals.push_back(m.calibrated_l2);
       text += detail::match_line(m) + "\n";
       if (m.nearest_id >= 0) {
-        auto [it, fresh] = by_id.try_emplace(m.nearest_id, IdBest{m, 0});
+        auto [it, fresh] = scan.by_id.try_emplace(m.nearest_id, IdBest{m, 0});
         if (!fresh && closer(m, it->second.best)) it->second.best = m;
         it->second.hits += m.extracted;
       }
       if (!options.pairs_distinct && options.top_pairs_png > 0) {
-        closest.push_back(m);
-        std::push_heap(closest.begin(), closest.end(), closer);
-        if (static_cast<int64_t>(closest.size()) > options.top_pairs_png) {
-          std::pop_heap(closest.begin(), closest.end(), closer);
-          closest.pop_back();
+        scan.closest.push_back(m);
+        std::push_heap(scan.closest.begin(), scan.closest.end(), closer);
+        if (static_cast<int64_t>(scan.closest.size()) > options.top_pairs_png) {
+          std::pop_heap(scan.closest.begin(), scan.closest.end(), closer);
+          scan.closest.pop_back();
         }
       }
     }
@@ -263,113 +220,50 @@ ExtractResult run_extract(const fs::path& generations, const fs::path& train_dir
     meter.update(p.offset + p.n, std::to_string(result.shards_reused) + " shards reused");
   }
   matches.commit();
-  result.generations = total;
+  return scan;
+}
 
-  // extracted.csv: one row per extracted id, best first.
-  std::set<int64_t> extracted_ids;
-  for (const auto& [id, b] : by_id) {
-    if (b.hits == 0) continue;
-    ExtractedImage e;
-    e.id = id;
-    e.row = b.best.nearest_row;
-    e.hits = b.hits;
-    e.best_l2 = b.best.l2;
-    e.best_generation = b.best.generation;
-    e.best_seed = b.best.seed;
-    e.copies = copies[id];
-    e.planted = planted.count(id) ? planted[id] : -1;
-    result.extracted.push_back(e);
-    extracted_ids.insert(id);
-  }
-  std::sort(result.extracted.begin(), result.extracted.end(), [](const auto& a, const auto& b) {
-    return a.best_l2 != b.best_l2 ? a.best_l2 < b.best_l2 : a.id < b.id;
-  });
-  result.unique_extracted = static_cast<int64_t>(result.extracted.size());
-  detail::write_extracted_csv(out / "extracted.csv", result.extracted);
+}  // namespace
 
-  // Fig. 5: extraction rate by planted duplicate count.
-  std::map<int64_t, DuplicateRate> rates;
-  for (const auto& g : groups) {
-    DuplicateRate& r = rates[g.count];
-    r.count = g.count;
-    ++r.planted;
-    r.extracted += extracted_ids.count(g.id);
-  }
-  io::Json rates_json = io::Json::array();
-  for (auto& [c, r] : rates) {
-    r.rate = r.planted > 0 ? double(r.extracted) / double(r.planted) : 0.0;
-    result.rates.push_back(r);
-    rates_json.push_back({{"count", r.count}, {"planted", r.planted}, {"extracted", r.extracted}, {"rate", r.rate}});
-  }
-  int64_t unplanted = 0, unplanted_extracted = 0;
-  for (const auto& [id, n] : copies) {
-    if (planted.count(id)) continue;
-    ++unplanted;
-    unplanted_extracted += extracted_ids.count(id);
-  }
+ExtractResult run_extract(const fs::path& generations, const fs::path& train_dir, const fs::path& out,
+                          const ExtractOptions& options, const io::Json& extra,
+                          const ProgressFn& progress) {
+  // Plan: every input checked before the index is built.
+  validate(options);
+  detail::ExtractInputs in;
+  in.t0 = now_s();
+  if (!fs::is_directory(generations))
+    fail(generations.string(), "a folder of generations (diffmem sample --out)", "no such folder");
+  const data::Dataset train = data::load_dataset(train_dir);
+  check(train.size() >= 1, (train_dir / "images.npy").string(), "at least one training image", "0");
+  const std::vector<int64_t> image_shape(train.images.shape.begin() + 1, train.images.shape.end());
+  const std::vector<ShardPlan> plan = plan_shards(generations, image_shape, train_dir);
+  in.generations = generations;
+  in.train_dir = train_dir;
+  in.out = out;
+  in.options = &options;
+  in.train = &train;
+  in.extra = extra;
+  in.t_load = now_s();
 
-  // The closest pairs for pairs.png and the summary.
-  std::vector<Match> pairs;
-  if (options.pairs_distinct) {
-    for (const auto& [id, b] : by_id) pairs.push_back(b.best);
-  } else {
-    pairs = closest;
-  }
-  std::sort(pairs.begin(), pairs.end(), closer);
-  if (static_cast<int64_t>(pairs.size()) > options.top_pairs_png) pairs.resize(options.top_pairs_png);
-  if (!pairs.empty()) detail::write_pairs_png(out / "pairs.png", pairs, shard_files, train, options.pairs_per_row);
-  io::Json pairs_json = io::Json::array();
-  for (const Match& m : pairs) pairs_json.push_back(detail::match_json(m));
+  // Compute: the index, then one pass over the shards.
+  in.n_cal = std::min<int64_t>(options.n_calibration, train.size());
+  in.knn = options.knn;
+  in.knn.k = std::max<int64_t>(in.n_cal, 1);
+  const torch::Device device(options.device);
+  in.device = device.str();
+  const search::KnnIndex index(io::to_tensor(train.images).to(device), in.knn);
+  in.t_index = now_s();
+  const bool cache_ok = open_cache(out, cache_key(train, options, in.n_cal), options.reuse);
+  ExtractResult result;
+  result.shards = static_cast<int64_t>(plan.size());
+  result.k = in.knn.k;
+  for (const ShardPlan& p : plan) result.generations += p.n;
+  ProgressMeter meter(progress, "extract", result.generations, "generations");
+  const detail::Scan scan = scan_shards(plan, in, index, cache_ok, result, meter);
 
-  const double t_end = now_s();
-  result.seconds = t_end - t0;
-  const std::vector<double> fl2 = finite(l2s);
-  io::Json s = extra.is_object() ? extra : io::Json::object();
-  s["generations_dir"] = fs::absolute(generations).lexically_normal().string();
-  s["train"] = {{"dir", fs::absolute(train_dir).lexically_normal().string()},
-                {"images", train.size()},
-                {"distinct_ids", copies.size()},
-                {"shape", train.images.shape}};
-  s["generations"] = result.generations;
-  s["shards"] = {{"count", result.shards}, {"computed", result.shards_computed}, {"reused", result.shards_reused}};
-  s["criterion"] = calibrated_rule ? "calibrated_l2 <= calibrated_threshold" : "l2 <= delta";
-  s["delta"] = options.delta;
-  s["calibrated_threshold"] = calibrated_rule ? io::Json(*options.calibrated_threshold) : io::Json(nullptr);
-  s["alpha"] = options.alpha;
-  s["n_calibration"] = n_cal;
-  s["tiles"] = options.tiles;
-  s["within_delta"] = within_delta;
-  if (calibrated_rule) s["within_calibrated_threshold"] = within_cal;
-  s["extracted_generations"] = result.extracted_generations;
-  s["unique_extracted"] = result.unique_extracted;
-  s["nearest_distinct"] = by_id.size();
-  s["l2"] = fl2.empty() ? io::Json(nullptr)
-                        : io::Json{{"min", *std::min_element(fl2.begin(), fl2.end())},
-                                   {"median", metrics::median(fl2)},
-                                   {"max", *std::max_element(fl2.begin(), fl2.end())}};
-  s["duplicate_rates"] = rates_json;
-  if (!groups.empty())
-    s["unplanted"] = {{"images", unplanted}, {"extracted", unplanted_extracted},
-                      {"rate", unplanted ? double(unplanted_extracted) / unplanted : 0.0}};
-  s["histograms"] = {{"l2", detail::histogram_json(l2s, options.histogram_bins, options.delta)}};
-  if (n_cal > 0)
-    s["histograms"]["calibrated_l2"] = detail::histogram_json(
-        cals, options.histogram_bins, calibrated_rule ? *options.calibrated_threshold : 1.0);
-  s["top_pairs"] = pairs_json;
-  s["knn"] = {{"k", ko.k}, {"device", device.str()}, {"exact_recheck", ko.exact_recheck}};
-  const double searched = result.search_seconds;
-  s["timings"] = {{"load_s", t_load - t0},
-                  {"index_s", t_index - t_load},
-                  {"search_s", searched},
-                  {"total_s", result.seconds},
-                  {"generations_computed", computed},
-                  {"generations_per_s", searched > 0 ? double(computed) / searched : 0.0}};
-  io::Json opts;
-  to_json(opts, options);
-  io::write_json(out / "options.json", opts);
-  s["options"] = opts;
-  io::write_json(out / "summary.json", s);
-  result.summary = std::move(s);
+  // Write: extracted.csv, pairs.png, summary.json, options.json.
+  detail::write_extract_outputs(in, scan, result);
   meter.finish(std::to_string(result.unique_extracted) + " training images extracted");
   return result;
 }

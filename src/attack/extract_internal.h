@@ -41,6 +41,36 @@ struct IdBest {
   int64_t hits = 0;  ///< extracted generations only
 };
 
+/// The inputs of one extraction run, checked (run_extract's plan step).
+struct ExtractInputs {
+  std::filesystem::path generations, train_dir, out;
+  const ExtractOptions* options = nullptr;
+  const data::Dataset* train = nullptr;
+  int64_t n_cal = 0;           // calibration neighbours (≤ the training set)
+  search::KnnOptions knn;      // as searched (k set)
+  std::string device;
+  io::Json extra;              // merged into summary.json
+  double t0 = 0, t_load = 0, t_index = 0;  // seconds on a monotonic clock
+};
+
+/// What the pass over the shards leaves for the aggregate outputs.
+struct Scan {
+  std::map<int64_t, IdBest> by_id;  // every id that is some generation's nearest image
+  std::vector<Match> closest;       // pairs_distinct = false: the top_pairs_png closest, a heap
+  std::vector<double> l2s, cals;
+  int64_t within_delta = 0, within_cal = 0, computed = 0;
+  std::map<int64_t, data::ShardFiles> shard_files;
+};
+
+/// Closest first: by ℓ2, then by generation.
+inline bool closer(const Match& a, const Match& b) {
+  return a.l2 != b.l2 ? a.l2 < b.l2 : a.generation < b.generation;
+}
+
+/// extracted.csv, pairs.png, summary.json and options.json from the scan; fills the result's
+/// extracted images, rates, seconds and summary.
+void write_extract_outputs(const ExtractInputs& in, const Scan& scan, ExtractResult& result);
+
 /// extracted.csv (see extract.h).
 void write_extracted_csv(const std::filesystem::path& path, const std::vector<ExtractedImage>& rows);
 

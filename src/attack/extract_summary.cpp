@@ -1,0 +1,148 @@
+// The write step of white-box extraction: from the pass over the shards to extracted.csv, the
+// rates by planted duplicate count (Fig. 5), pairs.png, options.json and summary.json.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+
+#include "diffmem/data/subset.h"
+#include "diffmem/metrics/histogram.h"
+#include "extract_internal.h"
+
+namespace diffmem::attack::detail {
+namespace fs = std::filesystem;
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::vector<double> finite(const std::vector<double>& v) {
+  std::vector<double> out;
+  for (double x : v)
+    if (std::isfinite(x)) out.push_back(x);
+  return out;
+}
+
+}  // namespace
+
+void write_extract_outputs(const ExtractInputs& in, const Scan& scan, ExtractResult& result) {
+  const ExtractOptions& options = *in.options;
+  const data::Dataset& train = *in.train;
+  const bool calibrated_rule = options.calibrated_threshold.has_value();
+
+  // Copies of an image share its id; the manifest's planted counts are keyed by id.
+  std::map<int64_t, int64_t> copies, planted;
+  for (int64_t r = 0; r < train.size(); ++r) ++copies[train.ids[r]];
+  const std::vector<data::DuplicateGroup> groups = data::duplicate_groups(train.manifest);
+  for (const auto& g : groups) planted[g.id] = g.count;
+
+  // extracted.csv: one row per extracted id, best first.
+  std::set<int64_t> extracted_ids;
+  for (const auto& [id, b] : scan.by_id) {
+    if (b.hits == 0) continue;
+    ExtractedImage e;
+    e.id = id;
+    e.row = b.best.nearest_row;
+    e.hits = b.hits;
+    e.best_l2 = b.best.l2;
+    e.best_generation = b.best.generation;
+    e.best_seed = b.best.seed;
+    e.copies = copies[id];
+    e.planted = planted.count(id) ? planted[id] : -1;
+    result.extracted.push_back(e);
+    extracted_ids.insert(id);
+  }
+  std::sort(result.extracted.begin(), result.extracted.end(), [](const auto& a, const auto& b) {
+    return a.best_l2 != b.best_l2 ? a.best_l2 < b.best_l2 : a.id < b.id;
+  });
+  result.unique_extracted = static_cast<int64_t>(result.extracted.size());
+  write_extracted_csv(in.out / "extracted.csv", result.extracted);
+
+  // Fig. 5: extraction rate by planted duplicate count.
+  std::map<int64_t, DuplicateRate> rates;
+  for (const auto& g : groups) {
+    DuplicateRate& r = rates[g.count];
+    r.count = g.count;
+    ++r.planted;
+    r.extracted += extracted_ids.count(g.id);
+  }
+  io::Json rates_json = io::Json::array();
+  for (auto& [c, r] : rates) {
+    r.rate = r.planted > 0 ? double(r.extracted) / double(r.planted) : 0.0;
+    result.rates.push_back(r);
+    rates_json.push_back({{"count", r.count}, {"planted", r.planted}, {"extracted", r.extracted}, {"rate", r.rate}});
+  }
+  int64_t unplanted = 0, unplanted_extracted = 0;
+  for (const auto& [id, n] : copies) {
+    if (planted.count(id)) continue;
+    ++unplanted;
+    unplanted_extracted += extracted_ids.count(id);
+  }
+
+  // The closest pairs for pairs.png and the summary.
+  std::vector<Match> pairs;
+  if (options.pairs_distinct) {
+    for (const auto& [id, b] : scan.by_id) pairs.push_back(b.best);
+  } else {
+    pairs = scan.closest;
+  }
+  std::sort(pairs.begin(), pairs.end(), closer);
+  if (static_cast<int64_t>(pairs.size()) > options.top_pairs_png) pairs.resize(options.top_pairs_png);
+  if (!pairs.empty())
+    write_pairs_png(in.out / "pairs.png", pairs, scan.shard_files, train, options.pairs_per_row);
+  io::Json pairs_json = io::Json::array();
+  for (const Match& m : pairs) pairs_json.push_back(match_json(m));
+
+  result.seconds = now_s() - in.t0;
+  const std::vector<double> fl2 = finite(scan.l2s);
+  io::Json s = in.extra.is_object() ? in.extra : io::Json::object();
+  s["generations_dir"] = fs::absolute(in.generations).lexically_normal().string();
+  s["train"] = {{"dir", fs::absolute(in.train_dir).lexically_normal().string()},
+                {"images", train.size()},
+                {"distinct_ids", copies.size()},
+                {"shape", train.images.shape}};
+  s["generations"] = result.generations;
+  s["shards"] = {{"count", result.shards}, {"computed", result.shards_computed}, {"reused", result.shards_reused}};
+  s["criterion"] = calibrated_rule ? "calibrated_l2 <= calibrated_threshold" : "l2 <= delta";
+  s["delta"] = options.delta;
+  s["calibrated_threshold"] = calibrated_rule ? io::Json(*options.calibrated_threshold) : io::Json(nullptr);
+  s["alpha"] = options.alpha;
+  s["n_calibration"] = in.n_cal;
+  s["tiles"] = options.tiles;
+  s["within_delta"] = scan.within_delta;
+  if (calibrated_rule) s["within_calibrated_threshold"] = scan.within_cal;
+  s["extracted_generations"] = result.extracted_generations;
+  s["unique_extracted"] = result.unique_extracted;
+  s["nearest_distinct"] = scan.by_id.size();
+  s["l2"] = fl2.empty() ? io::Json(nullptr)
+                        : io::Json{{"min", *std::min_element(fl2.begin(), fl2.end())},
+                                   {"median", metrics::median(fl2)},
+                                   {"max", *std::max_element(fl2.begin(), fl2.end())}};
+  s["duplicate_rates"] = rates_json;
+  if (!groups.empty())
+    s["unplanted"] = {{"images", unplanted}, {"extracted", unplanted_extracted},
+                      {"rate", unplanted ? double(unplanted_extracted) / unplanted : 0.0}};
+  s["histograms"] = {{"l2", histogram_json(scan.l2s, options.histogram_bins, options.delta)}};
+  if (in.n_cal > 0)
+    s["histograms"]["calibrated_l2"] = histogram_json(
+        scan.cals, options.histogram_bins, calibrated_rule ? *options.calibrated_threshold : 1.0);
+  s["top_pairs"] = pairs_json;
+  s["knn"] = {{"k", in.knn.k}, {"device", in.device}, {"exact_recheck", in.knn.exact_recheck}};
+  const double searched = result.search_seconds;
+  s["timings"] = {{"load_s", in.t_load - in.t0},
+                  {"index_s", in.t_index - in.t_load},
+                  {"search_s", searched},
+                  {"total_s", result.seconds},
+                  {"generations_computed", scan.computed},
+                  {"generations_per_s", searched > 0 ? double(scan.computed) / searched : 0.0}};
+  io::Json opts;
+  to_json(opts, options);
+  io::write_json(in.out / "options.json", opts);
+  s["options"] = opts;
+  io::write_json(in.out / "summary.json", s);
+  result.summary = std::move(s);
+}
+
+}  // namespace diffmem::attack::detail
