@@ -95,10 +95,10 @@ DIFFMEM_COMMAND(900) {
   a->flags = std::make_unique<cli::ConfigFlags>(sub);
   cli::ConfigFlags& f = *a->flags;
   namespace flag = cli::flags;
-  f.add<std::string>(flag::kData, "members.npy: the rows to train on; default: a built-in "
+  f.add<std::string>(flag::kData, "members.npy marks the rows to train on; default a built-in "
                      "Fashion-MNIST subset with planted duplicates", {"/data"});
   f.add<std::string>(flag::kModel, "a trained one: skips training", {"/model"});
-  f.add<uint64_t>(flag::kSeed, "of the whole run: every stage's seed derives from it", {"/seed"});
+  f.add<uint64_t>(flag::kSeed, "the run's, from which every stage's seed derives", {"/seed"});
   f.add<int64_t>("--n", "Built-in data: distinct member images", {"/builtin/n"});
   f.add<int64_t>("--holdout", "Built-in data: held-out non-member images", {"/builtin/holdout"});
   f.add<std::vector<int64_t>>("--duplicate-counts",

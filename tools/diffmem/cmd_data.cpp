@@ -40,7 +40,7 @@ void add_import(CLI::App& data) {
   sub->add_option("--src", a->opt.src,
                   "Source directory (default for fashion-mnist: " +
                       data::default_source_dir("fashion-mnist").string() + ")");
-  cli::add_shared(sub, cli::flags::kOut, a->out, "dataset directory to write")->required();
+  cli::add_shared(sub, cli::flags::kOut, a->out, "the dataset directory to write")->required();
   sub->add_option("--split", a->opt.split, "train or test (IDX, CIFAR-10)")
       ->check(CLI::IsMember({"train", "test"}))
       ->capture_default_str();
@@ -74,8 +74,8 @@ void add_subset(CLI::App& data) {
   auto* sub = data.add_subcommand(
       "subset", "Seeded subset of a dataset: classes, size, member/non-member halves, planted "
                 "duplicates");
-  cli::add_shared(sub, cli::flags::kData, a->in, "dataset directory to read")->required();
-  cli::add_shared(sub, cli::flags::kOut, a->out, "dataset directory to write")->required();
+  cli::add_shared(sub, cli::flags::kData, a->in, "the dataset directory to read")->required();
+  cli::add_shared(sub, cli::flags::kOut, a->out, "the dataset directory to write")->required();
   sub->add_option("--n", a->opt.n, "Distinct images to keep (0 = all)")->capture_default_str();
   sub->add_option("--classes", a->opt.classes, "Labels to keep, e.g. 0,3")->delimiter(',');
   sub->add_option("--split", a->opt.split,
@@ -88,7 +88,7 @@ void add_subset(CLI::App& data) {
   sub->add_option("--duplicate-picks", a->opt.duplicate_picks,
                   "Distinct images planted per count")
       ->capture_default_str();
-  cli::add_shared(sub, cli::flags::kSeed, a->opt.seed, "seed of every random choice")->capture_default_str();
+  cli::add_shared(sub, cli::flags::kSeed, a->opt.seed, "of every random choice")->capture_default_str();
   sub->callback([a] {
     cli::start();
     std::error_code ec;
@@ -124,7 +124,7 @@ void add_show(CLI::App& data) {
   auto a = std::make_shared<Args>();
   auto* sub = data.add_subcommand("show", "Write a PNG grid of a dataset's images");
   sub->add_option("dir", a->dir, "Dataset directory")->required();
-  cli::add_shared(sub, cli::flags::kOut, a->out, "PNG file to write")->required();
+  cli::add_shared(sub, cli::flags::kOut, a->out, "the PNG file to write")->required();
   sub->add_option("--n", a->opt.n, "Show the first N images")->capture_default_str();
   sub->add_option("--cols", a->opt.cols, "Images per row")->capture_default_str();
   sub->add_option("--indices", a->opt.indices, "Rows to show, e.g. 0,5,9 (overrides --n)")

@@ -77,10 +77,10 @@ DIFFMEM_COMMAND(450) {
   auto* sub = app.add_subcommand(
       "dedup", "Near-duplicate pairs and groups inside a data set (images or embeddings); duplicate "
                "count per image; optionally the deduplicated data set");
-  cli::add_shared(sub, cli::flags::kData, a->data, "data set (diffmem data import/subset)");
+  cli::add_shared(sub, cli::flags::kData, a->data);
   sub->add_option("--embeddings", a->embeddings,
                   "float32 [N,D] .npy of embeddings (rows in the data set's order when --data is given too)");
-  cli::add_shared(sub, cli::flags::kOut, a->out, "output folder (pairs.csv, groups.csv, counts.npy, summary.json)")->required();
+  cli::add_shared(sub, cli::flags::kOut, a->out, "folder for pairs.csv, groups.csv, counts.npy, summary.json")->required();
   sub->add_option("--metric", a->opt.metric, "l2 (normalized l2 <= threshold) or cosine (similarity >= threshold)")
       ->check(CLI::IsMember({"l2", "cosine"}))
       ->capture_default_str();

@@ -58,9 +58,9 @@ DIFFMEM_COMMAND(400) {
   sub->add_option("--generations", a->generations, "Folder of generation shards (diffmem sample --out)")
       ->required();
   sub->add_option("--train", a->train, "Training data set (diffmem data import/subset)")->required();
-  cli::add_shared(sub, cli::flags::kOut, a->out, "output folder (matches.csv, extracted.csv, summary.json, pairs.png)")
+  cli::add_shared(sub, cli::flags::kOut, a->out, "folder for matches.csv, extracted.csv, summary.json, pairs.png")
       ->required();
-  cli::add_shared(sub, cli::flags::kDelta, a->opt.delta, "normalized l2 at or below which a generation is extracted")
+  cli::add_shared(sub, cli::flags::kDelta, a->opt.delta)
       ->capture_default_str();
   sub->add_option("--calibrated-threshold", a->calibrated_threshold,
                   "Extracted when calibrated l2 <= this instead (the paper's CIFAR-10 criterion)");

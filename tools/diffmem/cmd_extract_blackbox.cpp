@@ -124,7 +124,7 @@ DIFFMEM_COMMAND(410) {
       "extract-blackbox",
       "Black-box extraction: many generations per prompt, flag prompts whose generations form a "
       "clique of near-identical images");
-  cli::add_shared(sub, cli::flags::kOut, a->out, "output folder (prompts.csv, cliques.csv, summary.json, flagged/)")->required();
+  cli::add_shared(sub, cli::flags::kOut, a->out, "folder for prompts.csv, cliques.csv, summary.json, flagged/")->required();
   sub->add_option("--prompts", a->prompts,
                   "Prompts file: CSV with header id,prompt[,train_image][,duplicates], or JSONL");
   sub->add_option("--generator-cmd", a->gen.command,
@@ -133,7 +133,7 @@ DIFFMEM_COMMAND(410) {
   sub->add_option("--images", a->images,
                   "Folder with one sub-folder of PNG/JPEG images per prompt (input; or where "
                   "--generator-cmd writes, default OUT/generations)");
-  cli::add_shared(sub, cli::flags::kModel, a->model, "diffusers model folder: sample --per-prompt images as one group");
+  cli::add_shared(sub, cli::flags::kModel, a->model, "sample --per-prompt images from it as one group");
   sub->add_option("--shards", a->shards, "Folder of diffmem generation shards (diffmem sample --out) as one group");
   sub->add_option("--train-image", a->train_image, "Suspected training image for --model / --shards");
   sub->add_option("--scheduler-config", a->scheduler, "scheduler_config.json for --model (default: the model's)");
@@ -152,7 +152,7 @@ DIFFMEM_COMMAND(410) {
                   "Tiled l2 at or below which two generations are connected (the paper did not publish its value)")
       ->capture_default_str();
   sub->add_option("--min-clique", a->run.analysis.min_clique, "Clique size that flags a prompt")->capture_default_str();
-  cli::add_shared(sub, cli::flags::kDelta, a->run.analysis.delta, "normalized l2 from the clique's medoid to the training image at or below which it is extracted")
+  cli::add_shared(sub, cli::flags::kDelta, a->run.analysis.delta, "measured between the clique's medoid and the training image")
       ->capture_default_str();
   sub->add_option("--max-cliques", a->max_cliques,
                   "Cliques reported per group, largest first (0 = every one >= --min-clique; default 1 per "

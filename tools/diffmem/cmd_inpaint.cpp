@@ -28,10 +28,10 @@ DIFFMEM_COMMAND(600) {
       "inpaint",
       "Inpainting attack: hide part of members' and non-members' images, complete them with the "
       "model, compare (resumable)");
-  cli::add_shared(sub, cli::flags::kModel, a->model, "model folder; its members.npy (else the dataset's) says who is a member")
+  cli::add_shared(sub, cli::flags::kModel, a->model, "its members.npy (else the dataset's) says who is a member")
       ->required();
-  cli::add_shared(sub, cli::flags::kData, a->data, "dataset directory the model was trained on")->required();
-  cli::add_shared(sub, cli::flags::kOut, a->out, "output folder")->required();
+  cli::add_shared(sub, cli::flags::kData, a->data, "the one the model was trained on")->required();
+  cli::add_shared(sub, cli::flags::kOut, a->out, "folder")->required();
   sub->add_option("--mask", o.attack.mask,
                   "Hidden region: left | right | top | bottom (that half), center (a square of "
                   "half the side), or an image file (white = hidden, black = known)")
@@ -57,9 +57,9 @@ DIFFMEM_COMMAND(600) {
       ->capture_default_str();
   sub->add_option("--rank-draws", o.attack.rank_draws, "Noise draws per ranking loss")
       ->capture_default_str();
-  cli::add_shared(sub, cli::flags::kSeed, o.attack.seed, "seed of targets, completions and ranking noise")
+  cli::add_shared(sub, cli::flags::kSeed, o.attack.seed, "of targets, completions and ranking noise")
       ->capture_default_str();
-  cli::add_shared(sub, cli::flags::kBatch, o.attack.inpaint.batch, "model inputs per forward pass (never changes a result)")
+  cli::add_shared(sub, cli::flags::kBatch, o.attack.inpaint.batch, "model inputs per forward pass; never changes a result")
       ->capture_default_str();
   sub->add_option("--show", o.show, "Strips for the first N members and N non-members")
       ->capture_default_str();

@@ -100,7 +100,7 @@ DIFFMEM_COMMAND(500) {
   sub->add_option("attack", a->kind, "loss | lira | secmi | pia")
       ->required()
       ->check(CLI::IsMember({"loss", "lira", "secmi", "pia"}));
-  cli::add_shared(sub, cli::flags::kData, a->data, "dataset directory the models were trained on")->required();
+  cli::add_shared(sub, cli::flags::kData, a->data, "the one the models were trained on")->required();
   sub->add_option("--target", a->target, "Target model folder (its members.npy is the truth)")
       ->required();
   sub->add_option("--shadows", a->shadows,
@@ -108,15 +108,15 @@ DIFFMEM_COMMAND(500) {
                   "--split half); the target is left out if it is among them");
   sub->add_option("--members", a->members,
                   "Ground-truth members.npy (or its folder) instead of the target's");
-  cli::add_shared(sub, cli::flags::kOut, a->out, "output folder (one subfolder per attack, roc.svg, cache/)")
+  cli::add_shared(sub, cli::flags::kOut, a->out, "folder with one subfolder per attack, roc.svg, cache/")
       ->required();
   sub->add_option("--t", a->t, "Timestep of the statistic (default: loss 100, secmi 100, pia 200)");
   sub->add_option("--draws", a->opt.loss.draws, "Noise draws per example (loss)")
       ->capture_default_str();
   sub->add_flag("--flip", a->opt.loss.flip, "Also score the mirrored image and average");
-  cli::add_shared(sub, cli::flags::kSeed, a->opt.loss.seed, "seed of the per-example noise draws")
+  cli::add_shared(sub, cli::flags::kSeed, a->opt.loss.seed, "of the per-example noise draws")
       ->capture_default_str();
-  cli::add_shared(sub, cli::flags::kBatch, a->batch, "model inputs per forward pass (changes no score beyond float rounding)")
+  cli::add_shared(sub, cli::flags::kBatch, a->batch, "model inputs per forward pass; changes no score beyond float rounding")
       ->capture_default_str();
   sub->add_option("--secmi-step", a->opt.secmi.step, "SecMI's DDIM interval k")->capture_default_str();
   sub->add_option("--pia-p", a->opt.pia.p, "PIA's norm: 4 (paper) or 2")->capture_default_str();

@@ -23,7 +23,7 @@ DIFFMEM_COMMAND(800) {
       "report", "One self-contained HTML page (and summary.json) from a run directory: extracted "
                 "images, ROC curves, histograms, cliques, inpainting");
   sub->add_option("--run", o->run, "Run directory (diffmem audit --run)")->required();
-  cli::add_shared(sub, cli::flags::kOut, o->out, "HTML file to write (default RUN/report.html)");
+  cli::add_shared(sub, cli::flags::kOut, o->out, "the HTML file to write (default RUN/report.html)");
   sub->add_option("--summary", o->summary, "summary.json to write (default: beside --out)");
   sub->add_option("--title", o->title, "Page title")->capture_default_str();
   sub->add_option("--gallery", o->gallery, "Generation/training pairs shown")->capture_default_str();

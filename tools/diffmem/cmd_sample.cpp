@@ -26,7 +26,7 @@ struct Args {
 DIFFMEM_COMMAND(300) {
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("sample", "Generate images from a model (sharded, resumable)");
-  cli::add_shared(sub, cli::flags::kModel, a->model, "diffusers model folder");
+  cli::add_shared(sub, cli::flags::kModel, a->model);
   sub->add_option("--torchscript", a->torchscript,
                   "TorchScript file with forward(x, t) -> eps (instead of --model)");
   sub->add_option("--scheduler-config", a->scheduler,

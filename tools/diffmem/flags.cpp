@@ -5,20 +5,20 @@
 namespace diffmem::cli {
 
 namespace flags {
-const Flag kOut{"--out", "Output folder or file"};
-const Flag kSeed{"--seed", "Seed of the random choices"};
+const Flag kOut{"--out", "Output"};
+const Flag kSeed{"--seed", "Seed"};
 const Flag kSteps{"--steps", "Steps"};
 const Flag kBatch{"--batch", "Batch size"};
 const Flag kData{"--data", "Dataset directory (diffmem data import/subset)"};
-const Flag kModel{"--model", "diffusers model folder (config.json + diffusion_pytorch_model.safetensors)"};
-const Flag kSampler{"--sampler", "Sampler: ddpm | ddim"};
-const Flag kDelta{"--delta", "Normalized l2 at or below which a generation counts as extracted"};
+const Flag kModel{"--model", "diffusers model folder"};
+const Flag kSampler{"--sampler", "Sampler (ddpm | ddim)"};
+const Flag kDelta{"--delta", "Extraction threshold (normalized l2; at or below it counts as extracted)"};
 const Flag kDevice{"--device", "Device: cpu, cuda, cuda:N or auto"};
 const Flag kThreads{"--threads", "CPU threads for tensor work (0 = all cores)"};
 }  // namespace flags
 
 std::string help_text(const Flag& f, const std::string& what) {
-  return what.empty() ? std::string(f.help) : std::string(f.help) + " (" + what + ")";
+  return what.empty() ? std::string(f.help) : std::string(f.help) + ": " + what;
 }
 
 io::Json ConfigFlags::given() const {

@@ -1,6 +1,6 @@
 #pragma once
 // The flags the commands share, each defined once here with one help text (a command adds what
-// the value holds for it in parentheses), and the one "config file, then flags" merge that every
+// the value holds for it after a colon), and the one "config file, then flags" merge that every
 // command with --config uses.
 #include <CLI/CLI.hpp>
 #include <filesystem>
@@ -24,7 +24,7 @@ namespace flags {
 extern const Flag kOut, kSeed, kSteps, kBatch, kData, kModel, kSampler, kDelta, kDevice, kThreads;
 }  // namespace flags
 
-/// The help of `f`, with what it holds for this command in parentheses when `what` is not empty.
+/// The help of `f`, then ": " and what it holds for this command when `what` is not empty.
 std::string help_text(const Flag& f, const std::string& what = "");
 
 /// Adds the shared flag `f` bound to `value`.
