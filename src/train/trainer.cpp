@@ -126,6 +126,61 @@ void save_checkpoint(const fs::path& out, int64_t step, model::UNet2D& net, cons
   io::write_safetensors(out / kStateFile, state);
 }
 
+// A rerun continues the run in `out` only when it is the same run; the options and the member
+// mask are written before any step.
+void record_run(const fs::path& out, const TrainOptions& o, const std::vector<bool>& members) {
+  const fs::path opt_path = out / kOptionsFile;
+  if (fs::exists(opt_path)) {
+    TrainOptions prev = train_options_from_json(io::read_json(opt_path), opt_path.string());
+    if (identity(prev) != identity(o))
+      fail(opt_path.string(), "the same training options as the run already in this folder " +
+                                  identity(prev).dump(),
+           identity(o).dump() + " (use a new --out, or the same options to resume)");
+  }
+  io::write_json(opt_path, to_json(o));
+  if (!members.empty()) data::save_members(out, members);
+}
+
+// Loads the raw weights, EMA and Adam moments of a checkpoint; returns its step.
+int64_t load_checkpoint(const fs::path& state_path, NamedTensors& params, Ema& ema, Adam& adam,
+                        const torch::Device& device) {
+  io::Safetensors st = io::read_safetensors(state_path);
+  auto it = st.metadata.find("step");
+  if (it == st.metadata.end()) fail(state_path.string(), "metadata 'step'", "none");
+  const int64_t step = std::stoll(it->second);
+  torch::NoGradGuard no_grad;
+  auto model_w = strip_prefix("model/", st);
+  for (auto& [name, p] : params) {
+    auto w = model_w.find(name);
+    if (w == model_w.end()) fail(state_path.string(), "tensor 'model/" + name + "'", "none");
+    if (w->second.sizes() != p.sizes())
+      fail(state_path.string(), "model/" + name + " of shape " + c10::str(p.sizes()),
+           c10::str(w->second.sizes()));
+    p.copy_(w->second);
+  }
+  ema.load(strip_prefix("ema/", st), state_path.string());
+  std::map<std::string, torch::Tensor> moments;
+  for (auto& [k, v] : st.tensors)
+    if (k.rfind("exp_avg", 0) == 0) moments[k] = io::to_tensor(v).to(device);
+  adam.load_state(moments, state_path.string());
+  return step;
+}
+
+// The clean images of one step: rows `idx` of `all`, each flipped by the step's own draw.
+torch::Tensor training_batch(const torch::Tensor& all, const std::vector<int64_t>& idx,
+                             uint64_t step_seed, const TrainOptions& o, const torch::Device& device) {
+  torch::Tensor x0 = all.index_select(0, torch::tensor(idx, torch::kLong).to(device));
+  if (!o.flip) return x0;
+  core::Rng rng(core::derive_seed(step_seed, 1));
+  std::vector<uint8_t> f(o.batch);
+  for (auto& b : f) b = static_cast<uint8_t>(rng.below(2));
+  torch::Tensor mask = torch::tensor(std::vector<int64_t>(f.begin(), f.end()))
+                           .to(torch::kBool)
+                           .view({o.batch, 1, 1, 1})
+                           .to(device);
+  return torch::where(mask, x0.flip({3}), x0);
+}
+
 }  // namespace
 
 TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& rows_in,
@@ -142,17 +197,7 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   result.model_dir = out;
   fs::create_directories(out);
 
-  // A rerun continues the run in `out` only when it is the same run.
-  fs::path opt_path = out / kOptionsFile;
-  if (fs::exists(opt_path)) {
-    TrainOptions prev = train_options_from_json(io::read_json(opt_path), opt_path.string());
-    if (identity(prev) != identity(o))
-      fail(opt_path.string(), "the same training options as the run already in this folder " +
-                                  identity(prev).dump(),
-           identity(o).dump() + " (use a new --out, or the same options to resume)");
-  }
-  io::write_json(opt_path, to_json(o));
-  if (!members.empty()) data::save_members(out, members);
+  record_run(out, o, members);
 
   torch::Device device(core::resolve_device(o.device));
   model::UNet2DConfig config = make_config(ds, o);
@@ -181,30 +226,9 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   Adam adam(params, ao);
   Ema ema(params, o.ema_decay);
 
-  int64_t start = 0;
-  fs::path state_path = out / kStateFile;
-  if (fs::exists(state_path)) {
-    io::Safetensors st = io::read_safetensors(state_path);
-    auto it = st.metadata.find("step");
-    if (it == st.metadata.end()) fail(state_path.string(), "metadata 'step'", "none");
-    start = std::stoll(it->second);
-    torch::NoGradGuard no_grad;
-    auto model_w = strip_prefix("model/", st);
-    for (auto& [name, p] : params) {
-      auto w = model_w.find(name);
-      if (w == model_w.end()) fail(state_path.string(), "tensor 'model/" + name + "'", "none");
-      if (w->second.sizes() != p.sizes())
-        fail(state_path.string(), "model/" + name + " of shape " + c10::str(p.sizes()),
-             c10::str(w->second.sizes()));
-      p.copy_(w->second);
-    }
-    ema.load(strip_prefix("ema/", st), state_path.string());
-    std::map<std::string, torch::Tensor> moments;
-    for (auto& [k, v] : st.tensors)
-      if (k.rfind("exp_avg", 0) == 0) moments[k] = io::to_tensor(v).to(device);
-    adam.load_state(moments, state_path.string());
-    log::info("resuming " + out.string() + " from step " + std::to_string(start));
-  }
+  const fs::path state_path = out / kStateFile;
+  const int64_t start = fs::exists(state_path) ? load_checkpoint(state_path, params, ema, adam, device) : 0;
+  if (start > 0) log::info("resuming " + out.string() + " from step " + std::to_string(start));
   result.start_step = start;
   if (start >= o.steps) {
     result.steps_done = start;
@@ -227,18 +251,7 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   int64_t last_ckpt = start;
   for (int64_t step = start; step < o.steps; ++step) {
     const uint64_t ss = core::derive_seed(o.seed, static_cast<uint64_t>(step));
-    std::vector<int64_t> idx = plan.rows_for(step);
-    torch::Tensor x0 = all.index_select(0, torch::tensor(idx, torch::kLong).to(device));
-    if (o.flip) {
-      core::Rng rng(core::derive_seed(ss, 1));
-      std::vector<uint8_t> f(o.batch);
-      for (auto& b : f) b = static_cast<uint8_t>(rng.below(2));
-      torch::Tensor mask = torch::tensor(std::vector<int64_t>(f.begin(), f.end()))
-                               .to(torch::kBool)
-                               .view({o.batch, 1, 1, 1})
-                               .to(device);
-      x0 = torch::where(mask, x0.flip({3}), x0);
-    }
+    const torch::Tensor x0 = training_batch(all, plan.rows_for(step), ss, o, device);
     at::Generator gen = diffusion::make_cpu_generator(core::derive_seed(ss, 2));
     torch::Tensor t = torch::randint(0, T, {o.batch}, gen, torch::kLong).to(device);
     torch::Tensor eps = torch::randn({o.batch, C, H, W}, gen, torch::kFloat).to(device);
