@@ -17,28 +17,6 @@
 namespace diffmem::attack {
 namespace fs = std::filesystem;
 
-void to_json(io::Json& j, const BlackboxOptions& o) {
-  j = io::Json{{"size", o.size},
-               {"tiles", o.tiles},
-               {"edge_threshold", o.edge_threshold},
-               {"min_clique", o.min_clique},
-               {"delta", o.delta},
-               {"max_cliques", o.max_cliques},
-               {"tie_limit", o.tie_limit},
-               {"resize_filter", "stb_image_resize default (Mitchell shrinking, Catmull-Rom growing)"},
-               {"distance", "tiled normalized l2, max over same-position tiles"}};
-}
-
-void from_json(const io::Json& j, BlackboxOptions& o) {
-  o.size = j.value("size", o.size);
-  if (j.contains("tiles")) o.tiles = j["tiles"].get<search::TiledOptions>();
-  o.edge_threshold = j.value("edge_threshold", o.edge_threshold);
-  o.min_clique = j.value("min_clique", o.min_clique);
-  o.delta = j.value("delta", o.delta);
-  o.max_cliques = j.value("max_cliques", o.max_cliques);
-  o.tie_limit = j.value("tie_limit", o.tie_limit);
-}
-
 void validate(const BlackboxOptions& o) {
   check(o.size >= 0, "--size", "0 (native) or a positive size", std::to_string(o.size));
   check(o.tiles.grid >= 1, "--tiles", "at least 1 tile per side", std::to_string(o.tiles.grid));

@@ -20,10 +20,6 @@ namespace diffmem::attack {
 namespace fs = std::filesystem;
 using io::Json;
 
-void to_json(Json& j, const BlackboxRunOptions& o) {
-  j = Json{{"analysis", o.analysis}, {"grid_members", o.grid_members}, {"reuse", o.reuse}};
-}
-
 std::vector<BlackboxGroupInput> groups_from_prompts(const std::vector<PromptEntry>& prompts,
                                                     const fs::path& images_root) {
   std::vector<BlackboxGroupInput> out;

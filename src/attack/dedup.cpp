@@ -14,25 +14,6 @@
 namespace diffmem::attack {
 namespace fs = std::filesystem;
 
-void to_json(io::Json& j, const DedupOptions& o) {
-  j = io::Json{{"metric", o.metric},
-               {"threshold", o.threshold},
-               {"k", o.k},
-               {"knn", o.knn},
-               {"device", o.device},
-               {"distance", o.metric == "cosine"
-                                ? "cosine similarity of L2-normalized rows (>= threshold)"
-                                : "normalized l2 = sqrt(mean((a-b)^2)), images in [0,1] (<= threshold)"}};
-}
-
-void from_json(const io::Json& j, DedupOptions& o) {
-  o.metric = j.value("metric", o.metric);
-  o.threshold = j.value("threshold", o.threshold);
-  o.k = j.value("k", o.k);
-  if (j.contains("knn")) o.knn = j["knn"].get<search::KnnOptions>();
-  o.device = j.value("device", o.device);
-}
-
 void validate(const DedupOptions& o) {
   check(o.metric == "l2" || o.metric == "cosine", "--metric", "l2 or cosine", "\"" + o.metric + "\"");
   check(std::isfinite(o.threshold), "--threshold", "a finite number", std::to_string(o.threshold));

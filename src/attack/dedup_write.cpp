@@ -51,8 +51,7 @@ io::Json write_dedup(const fs::path& out, const DedupResult& r, const DedupOptio
   std::memcpy(counts.bytes.data(), r.counts.data(), r.counts.size() * sizeof(int64_t));
   io::write_npy(out / "counts.npy", counts);
 
-  io::Json opts;
-  to_json(opts, options);
+  const io::Json opts = io::fields_json(options);
   io::write_json(out / "options.json", opts);
 
   std::map<int64_t, int64_t> sizes;  // group size -> number of groups

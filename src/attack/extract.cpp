@@ -19,37 +19,6 @@ namespace fs = std::filesystem;
 using detail::closer;
 using detail::IdBest;
 
-void to_json(io::Json& j, const ExtractOptions& o) {
-  j = io::Json{{"delta", o.delta},
-               {"calibrated_threshold", o.calibrated_threshold ? io::Json(*o.calibrated_threshold)
-                                                               : io::Json(nullptr)},
-               {"alpha", o.alpha},
-               {"n_calibration", o.n_calibration},
-               {"tiles", o.tiles},
-               {"knn", o.knn},
-               {"top_pairs_png", o.top_pairs_png},
-               {"pairs_distinct", o.pairs_distinct},
-               {"pairs_per_row", o.pairs_per_row},
-               {"histogram_bins", o.histogram_bins},
-               {"device", o.device},
-               {"distance", "normalized l2 = sqrt(mean((a-b)^2)) on pixels in [0,1]"}};
-}
-
-void from_json(const io::Json& j, ExtractOptions& o) {
-  o.delta = j.value("delta", o.delta);
-  if (j.contains("calibrated_threshold") && !j["calibrated_threshold"].is_null())
-    o.calibrated_threshold = j["calibrated_threshold"].get<double>();
-  o.alpha = j.value("alpha", o.alpha);
-  o.n_calibration = j.value("n_calibration", o.n_calibration);
-  o.tiles = j.value("tiles", o.tiles);
-  if (j.contains("knn")) o.knn = j["knn"].get<search::KnnOptions>();
-  o.top_pairs_png = j.value("top_pairs_png", o.top_pairs_png);
-  o.pairs_distinct = j.value("pairs_distinct", o.pairs_distinct);
-  o.pairs_per_row = j.value("pairs_per_row", o.pairs_per_row);
-  o.histogram_bins = j.value("histogram_bins", o.histogram_bins);
-  o.device = j.value("device", o.device);
-}
-
 void validate(const ExtractOptions& o) {
   check(std::isfinite(o.delta) && o.delta >= 0, "--delta", "a finite distance >= 0",
         std::to_string(o.delta));

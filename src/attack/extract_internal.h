@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "diffmem/attack/extract.h"
+#include "diffmem/search/knn.h"
 #include "diffmem/data/dataset.h"
 #include "diffmem/data/generations.h"
 #include "diffmem/search/distances.h"

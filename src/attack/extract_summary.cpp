@@ -137,8 +137,7 @@ void write_extract_outputs(const ExtractInputs& in, const Scan& scan, ExtractRes
                   {"total_s", result.seconds},
                   {"generations_computed", scan.computed},
                   {"generations_per_s", searched > 0 ? double(scan.computed) / searched : 0.0}};
-  io::Json opts;
-  to_json(opts, options);
+  const io::Json opts = io::fields_json(options);
   io::write_json(in.out / "options.json", opts);
   s["options"] = opts;
   io::write_json(in.out / "summary.json", s);

@@ -16,11 +16,6 @@
 namespace diffmem::attack {
 namespace fs = std::filesystem;
 
-void to_json(io::Json& j, const GeneratorOptions& o) {
-  j = io::Json{{"command", o.command}, {"jobs", o.jobs}, {"retries", o.retries},
-               {"timeout_s", o.timeout_s}};
-}
-
 namespace {
 
 std::string quote_argv(const std::vector<std::string>& argv) {

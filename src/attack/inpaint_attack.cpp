@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "diffmem/core/error.h"
+#include "diffmem/io/tensor_bridge.h"
 #include "diffmem/core/rng.h"
 #include "diffmem/diffusion/loss.h"
 #include "diffmem/diffusion/noise.h"
@@ -16,12 +17,6 @@ namespace {
 
 // Stream of the ranking noise, apart from the candidates' (which use derive_seed(seed, id)).
 constexpr uint64_t kRankStream = 0x72616e6b;  // "rank"
-
-std::string shape_str(const torch::Tensor& t) {
-  std::ostringstream s;
-  s << t.sizes();
-  return s.str();
-}
 
 }  // namespace
 
@@ -39,19 +34,11 @@ void validate(const InpaintAttackOptions& o, int64_t T, const std::string& where
   diffusion::validate(o.inpaint, where + ": inpaint");
 }
 
-io::Json to_json(const InpaintAttackOptions& o) {
-  io::Json j = result_key(o);
-  j["n_targets"] = o.n_targets;
-  j["inpaint"]["batch"] = o.inpaint.batch;
-  return j;
-}
-
 io::Json result_key(const InpaintAttackOptions& o) {
-  io::Json inp = diffusion::to_json(o.inpaint);
-  inp.erase("batch");
-  return {{"mask", o.mask},         {"candidates", o.candidates}, {"keep", o.keep},
-          {"seed", o.seed},         {"rank_t", o.rank_t},         {"rank_draws", o.rank_draws},
-          {"inpaint", inp}};
+  io::Json j = io::fields_json(o);
+  j.erase("n_targets");
+  j["inpaint"].erase("batch");
+  return j;
 }
 
 std::vector<uint64_t> candidate_seeds(uint64_t seed, int64_t id, int64_t candidates) {
@@ -73,11 +60,11 @@ std::vector<double> masked_l2(const torch::Tensor& a, const torch::Tensor& b,
   check(a.dim() == 4 && known.dim() == 4 && known.size(0) == 1 && known.size(1) == 1 &&
             known.size(2) == a.size(2) && known.size(3) == a.size(3),
         "masked_l2", "images [N,C,H,W] and a mask [1,1,H,W]",
-        shape_str(a) + " and " + shape_str(known));
+        io::shape_str(a) + " and " + io::shape_str(known));
   auto bb = b.dim() == 3 ? b.unsqueeze(0) : b;
   check(bb.dim() == 4 && bb.size(1) == a.size(1) && bb.size(2) == a.size(2) &&
             bb.size(3) == a.size(3) && (bb.size(0) == 1 || bb.size(0) == a.size(0)),
-        "masked_l2", "a reference of the images' shape " + shape_str(a), shape_str(b));
+        "masked_l2", "a reference of the images' shape " + io::shape_str(a), io::shape_str(b));
   auto hidden = (known.to(torch::kCPU, torch::kFloat64) < 0.5).to(torch::kFloat64);
   const double count = hidden.sum().item<double>() * static_cast<double>(a.size(1));
   check(count > 0, "masked_l2", "a mask with hidden pixels", "none");
@@ -96,7 +83,7 @@ std::vector<double> ranking_losses(model::Denoiser& denoiser, const diffusion::N
   check(images.dim() == 4 && noise.dim() == 4 && noise.size(0) >= 1 &&
             images.sizes().slice(1).equals(noise.sizes().slice(1)),
         "ranking_losses", "images [N,C,H,W] and noise [D,C,H,W] of one image shape",
-        shape_str(images) + " and " + shape_str(noise));
+        io::shape_str(images) + " and " + io::shape_str(noise));
   check(batch >= 1, "ranking_losses: batch", "an integer >= 1", std::to_string(batch));
   torch::NoGradGuard no_grad;
   const int64_t n = images.size(0), draws = noise.size(0), total = n * draws;
@@ -141,7 +128,7 @@ std::vector<InpaintTargetResult> attack_targets(model::Denoiser& denoiser,
                                                 const ProgressFn& progress) {
   validate(o, schedule.num_train_timesteps(), "inpaint attack options");
   check(x0.dim() == 4 && x0.size(0) == static_cast<int64_t>(targets.size()), "attack_targets",
-        std::to_string(targets.size()) + " target images [T,C,H,W]", shape_str(x0));
+        std::to_string(targets.size()) + " target images [T,C,H,W]", io::shape_str(x0));
   const int64_t C = x0.size(1), H = x0.size(2), W = x0.size(3), K = o.candidates;
   auto images = x0.to(torch::kCPU, torch::kFloat32);
   std::vector<uint64_t> seeds;

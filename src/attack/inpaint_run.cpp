@@ -186,12 +186,6 @@ double mean_of(const std::vector<Done>& done, bool member, double InpaintTargetR
 
 }  // namespace
 
-io::Json to_json(const InpaintRunOptions& o) {
-  return {{"model", o.model.string()}, {"data", o.data.string()},  {"out", o.out.string()},
-          {"attack", to_json(o.attack)}, {"show", o.show},         {"strip_scale", o.strip_scale},
-          {"format", o.load.format},     {"device", o.load.device}};
-}
-
 std::vector<InpaintTarget> pick_targets(const std::vector<bool>& members,
                                         const std::vector<int64_t>& ids, int64_t n_targets,
                                         uint64_t seed) {
@@ -341,7 +335,7 @@ InpaintRunResult run_inpaint(const InpaintRunOptions& o, const ProgressFn& progr
   j["ground_truth"] = result.ground_truth;
   j["model"] = denoiser->describe();
   j["targets"] = {{"computed", result.computed}, {"cached", result.cached}};
-  j["options"] = to_json(o);
+  j["options"] = io::fields_json(o);
   j["seconds"] = result.seconds;
   io::write_json(o.out / "summary.json", j);
   return result;

@@ -174,7 +174,7 @@ class LiraAttack : public MembershipAttack {
     return n;
   }
   io::Json options() const override {
-    return {{"statistic", s_->name()}, {s_->name(), s_->options()}, {"lira", to_json(o_)}};
+    return {{"statistic", s_->name()}, {s_->name(), s_->options()}, {"lira", io::fields_json(o_)}};
   }
   bool needs_shadows() const override { return true; }
   std::vector<double> scores(ModelScoring& scoring, const AttackInputs& in, io::Json& details) override {

@@ -8,14 +8,6 @@
 
 namespace diffmem::attack {
 
-io::Json to_json(const LiraOptions& o) {
-  return {{"online", o.online},
-          {"global_variance", o.global_variance},
-          {"statistic", o.statistic},
-          {"variance_floor", o.variance_floor},
-          {"min_scores_for_variance", o.min_scores_for_variance}};
-}
-
 void validate(const LiraOptions& o, const std::string& where) {
   check(o.statistic == "logit" || o.statistic == "raw", where, "statistic logit or raw",
         "\"" + o.statistic + "\"");

@@ -63,24 +63,6 @@ void write_sweep_csv(const fs::path& path, const std::vector<MiaSweepRow>& rows)
 
 }  // namespace
 
-io::Json to_json(const MiaRunOptions& o) {
-  return {{"attack", o.attack},
-          {"data", o.data.string()},
-          {"target", o.target.string()},
-          {"shadows", o.shadows.string()},
-          {"members", o.members.string()},
-          {"out", o.out.string()},
-          {"loss", to_json(o.loss)},
-          {"secmi", to_json(o.secmi)},
-          {"pia", to_json(o.pia)},
-          {"lira_base", o.lira_base},
-          {"lira_statistic", o.lira_statistic},
-          {"lira_global_variance", o.lira_global_variance},
-          {"t_sweep", o.t_sweep},
-          {"format", o.load.format},
-          {"device", o.load.device}};
-}
-
 std::vector<fs::path> list_model_folders(const fs::path& dir, const fs::path& exclude) {
   if (!fs::is_directory(dir)) fail(dir.string(), "a folder of model folders", "no such folder");
   std::error_code ec;
@@ -185,7 +167,7 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
     j["attack"] = rep.name;
     j["options"] = attack->options();
     j["details"] = details;
-    j["run"] = to_json(o);
+    j["run"] = io::fields_json(o);
     j["target"] = o.target.string();
     j["shadows"] = io::Json::array();
     if (attack->needs_shadows())

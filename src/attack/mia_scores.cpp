@@ -21,16 +21,6 @@ void check_positive(int64_t v, const std::string& where, const std::string& fiel
 
 }  // namespace
 
-io::Json to_json(const LossScoreOptions& o) {
-  return {{"t", o.t}, {"draws", o.draws}, {"flip", o.flip}, {"seed", o.seed}, {"batch", o.batch}};
-}
-io::Json to_json(const SecMiOptions& o) {
-  return {{"t", o.t}, {"step", o.step}, {"flip", o.flip}, {"batch", o.batch}};
-}
-io::Json to_json(const PiaOptions& o) {
-  return {{"t", o.t}, {"p", o.p}, {"flip", o.flip}, {"batch", o.batch}};
-}
-
 void validate(const LossScoreOptions& o, int64_t T, const std::string& where) {
   check_t(o.t, T, where, "t");
   check_positive(o.draws, where, "draws");
@@ -133,7 +123,7 @@ class Scorer : public ExampleScorer {
   explicit Scorer(Options o) : o_(o) {}
   std::string name() const override { return Statistic::kName; }
   io::Json options() const override {
-    auto j = to_json(o_);
+    auto j = io::fields_json(o_);
     j.erase("batch");  // never changes a score, so it must not key the cache
     return j;
   }

@@ -9,11 +9,6 @@
 
 namespace diffmem::data {
 
-io::Json to_json(const GridOptions& o) {
-  return {{"n", o.n}, {"indices", o.indices}, {"cols", o.cols}, {"pad", o.pad},
-          {"scale", o.scale}};
-}
-
 std::vector<int64_t> grid_rows(const Dataset& ds, const GridOptions& o) {
   if (!o.indices.empty()) {
     for (int64_t i : o.indices)

@@ -210,11 +210,6 @@ Raw read_image_folder(const fs::path& dir, const ImportOptions& o,
 
 }  // namespace
 
-io::Json to_json(const ImportOptions& o) {
-  return {{"source", o.source}, {"src", o.src.string()}, {"split", o.split},
-          {"channels", o.channels}, {"size", o.size},     {"limit", o.limit}};
-}
-
 fs::path default_source_dir(const std::string& source) {
   if (source == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";
   return {};
@@ -252,7 +247,7 @@ Dataset import_dataset(const ImportOptions& options, const ProgressFn& progress)
   m["split"] = folder ? "all" : options.split;
   m["shape"] = ds.images.shape;
   m["count"] = ds.size();
-  m["options"] = to_json(options);
+  m["options"] = io::fields_json(options);
   if (options.size > 0)
     m["resize_filter"] =
         "stb_image_resize default: Mitchell when shrinking, Catmull-Rom when growing";

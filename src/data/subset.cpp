@@ -49,15 +49,6 @@ std::vector<int64_t> filter_classes(const Dataset& src, const std::vector<int64_
 
 }  // namespace
 
-io::Json to_json(const SubsetOptions& o) {
-  return {{"n", o.n},
-          {"classes", o.classes},
-          {"seed", o.seed},
-          {"split", o.split},
-          {"duplicate_counts", o.duplicate_counts},
-          {"duplicate_picks", o.duplicate_picks}};
-}
-
 Dataset make_subset(const Dataset& source, const SubsetOptions& o) {
   check_options(o);
   validate_dataset(source, "subset source");
@@ -120,7 +111,7 @@ Dataset make_subset(const Dataset& source, const SubsetOptions& o) {
   for (const char* k : {"created_by", "count", "shape", "options"})
     if (source.manifest.contains(k)) m["parent"][k] = source.manifest[k];
   m["created_by"] = "diffmem data subset";
-  m["options"] = to_json(o);
+  m["options"] = io::fields_json(o);
   m["shape"] = out.images.shape;
   m["count"] = out.size();
   m["distinct"] = distinct.size();

@@ -13,14 +13,6 @@
 namespace diffmem::diffusion {
 namespace fs = std::filesystem;
 
-io::Json to_json(const GenerateOptions& o) {
-  return io::Json{{"n", o.n},
-                  {"shard_size", o.shard_size},
-                  {"seed", o.seed},
-                  {"sample", to_json(o.sample)},
-                  {"model", o.model}};
-}
-
 GenerateResult generate(model::Denoiser& denoiser, const NoiseSchedule& schedule,
                         const fs::path& out, const GenerateOptions& o,
                         const ProgressFn& progress) {
@@ -32,7 +24,7 @@ GenerateResult generate(model::Denoiser& denoiser, const NoiseSchedule& schedule
   validate(o.sample, "sample options");
 
   // The manifest pins the run: a rerun with other options into the same folder would mix images.
-  io::Json manifest = to_json(o);
+  io::Json manifest = io::fields_json(o);
   manifest["created_by"] = "diffmem sample";
   manifest["schedule"] = to_json(schedule.config());
   manifest["image_shape"] = {denoiser.sample_size(), denoiser.sample_size(),

@@ -6,18 +6,13 @@
 #include <sstream>
 
 #include "diffmem/core/error.h"
+#include "diffmem/io/tensor_bridge.h"
 #include "diffmem/diffusion/ddim.h"
 #include "diffmem/diffusion/ddpm.h"
 #include "diffmem/diffusion/noise.h"
 
 namespace diffmem::diffusion {
 namespace {
-
-std::string shape_str(const torch::Tensor& t) {
-  std::ostringstream s;
-  s << t.sizes();
-  return s.str();
-}
 
 // The timestep a scheduler's step at t lands on (< 0: the step produces x_0). The Scheduler
 // interface hides it, but the known region must be noised to exactly that level.
@@ -52,29 +47,6 @@ SampleOptions sample_options(const InpaintOptions& o) {
   return s;
 }
 
-io::Json to_json(const InpaintOptions& o) {
-  io::Json j = to_json(sample_options(o));
-  j["resample_jumps"] = o.resample_jumps;
-  return j;
-}
-
-InpaintOptions inpaint_options_from_json(const io::Json& j, const std::string& where) {
-  SampleOptions s = sample_options_from_json(j, where);
-  InpaintOptions o;
-  o.sampler = s.sampler;
-  o.steps = j.contains("steps") ? s.steps : o.steps;
-  o.eta = s.eta;
-  o.clip = s.clip;
-  o.batch = s.batch;
-  if (j.contains("resample_jumps")) {
-    if (!j.at("resample_jumps").is_number_integer())
-      fail(where + ": resample_jumps", "an integer", j.at("resample_jumps").dump());
-    o.resample_jumps = j.at("resample_jumps").get<int64_t>();
-  }
-  validate(o, where);
-  return o;
-}
-
 int64_t inpaint_forwards(const NoiseSchedule& schedule, const InpaintOptions& options) {
   validate(options, "inpaint options");
   return forwards_of(*make_scheduler(schedule, sample_options(options)), options.resample_jumps);
@@ -91,13 +63,13 @@ torch::Tensor inpaint(model::Denoiser& denoiser, const NoiseSchedule& schedule,
         "inpaint: known images",
         "[N," + std::to_string(C) + "," + std::to_string(S) + "," + std::to_string(S) +
             "] for " + denoiser.describe(),
-        known.defined() ? shape_str(known) : "an undefined tensor");
+        known.defined() ? io::shape_str(known) : "an undefined tensor");
   const int64_t n = known.size(0);
   check(mask.defined() && mask.dim() == 4 && (mask.size(0) == 1 || mask.size(0) == n) &&
             mask.size(1) == 1 && mask.size(2) == S && mask.size(3) == S,
         "inpaint: mask",
         "[" + std::to_string(n) + " or 1,1," + std::to_string(S) + "," + std::to_string(S) + "]",
-        mask.defined() ? shape_str(mask) : "an undefined tensor");
+        mask.defined() ? io::shape_str(mask) : "an undefined tensor");
   auto mask_f = mask.to(torch::kCPU, torch::kFloat32);
   check(((mask_f == 0) | (mask_f == 1)).all().item<bool>(), "inpaint: mask",
         "values 0 (inpaint) and 1 (known) only", "other values");
@@ -133,7 +105,7 @@ torch::Tensor inpaint(model::Denoiser& denoiser, const NoiseSchedule& schedule,
       for (int64_t u = 0; u < rounds; ++u) {
         auto eps = denoiser.predict_noise(x, torch::full({b}, t, t_opts));
         check(eps.sizes().equals(x.sizes()), "inpaint: " + denoiser.describe(),
-              "a noise prediction of shape " + shape_str(x), shape_str(eps));
+              "a noise prediction of shape " + io::shape_str(x), io::shape_str(eps));
         auto x_prev = scheduler->step(eps.to(torch::kFloat32), t, x, gens).prev_sample;
         auto known_prev = prev >= 0 ? noised(prev, randn_per_image(gens, {C, S, S}).to(device)) : x0;
         x_prev = torch::where(keep, known_prev, x_prev);

@@ -36,40 +36,6 @@ void validate(const SampleOptions& o, const std::string& where) {
   if (o.batch < 1) fail(key_of(where, "batch"), "an integer >= 1", std::to_string(o.batch));
 }
 
-io::Json to_json(const SampleOptions& o) {
-  io::Json j;
-  j["sampler"] = o.sampler;
-  j["steps"] = o.steps;
-  j["eta"] = o.eta;
-  j["clip"] = o.clip ? io::Json(*o.clip) : io::Json(nullptr);
-  j["batch"] = o.batch;
-  return j;
-}
-
-SampleOptions sample_options_from_json(const io::Json& j, const std::string& where) {
-  if (!j.is_object()) fail(where, "a JSON object (sample options)", j.dump().substr(0, 40));
-  SampleOptions o;
-  auto get = [&](const char* key, auto check, const char* expected, auto& out) {
-    if (!j.contains(key)) return;
-    const auto& v = j.at(key);
-    if (!check(v)) fail(key_of(where, key), expected, v.dump());
-    out = v.template get<std::decay_t<decltype(out)>>();
-  };
-  auto is_str = [](const io::Json& v) { return v.is_string(); };
-  auto is_int = [](const io::Json& v) { return v.is_number_integer(); };
-  auto is_num = [](const io::Json& v) { return v.is_number(); };
-  get("sampler", is_str, "a string", o.sampler);
-  get("steps", is_int, "an integer", o.steps);
-  get("eta", is_num, "a number", o.eta);
-  get("batch", is_int, "an integer", o.batch);
-  if (j.contains("clip") && !j.at("clip").is_null()) {
-    if (!j.at("clip").is_boolean()) fail(key_of(where, "clip"), "true, false or null", j.at("clip").dump());
-    o.clip = j.at("clip").get<bool>();
-  }
-  validate(o, where);
-  return o;
-}
-
 std::unique_ptr<Scheduler> make_scheduler(const NoiseSchedule& schedule,
                                           const SampleOptions& options) {
   validate(options, "sample options");

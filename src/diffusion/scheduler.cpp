@@ -5,15 +5,11 @@
 #include <sstream>
 
 #include "diffmem/core/error.h"
+#include "diffmem/io/tensor_bridge.h"
 #include "diffmem/diffusion/noise.h"
 
 namespace diffmem::diffusion {
 namespace {
-std::string shape_str(const torch::Tensor& t) {
-  std::ostringstream s;
-  s << t.sizes();
-  return s.str();
-}
 }  // namespace
 
 StepOutput Scheduler::step(const torch::Tensor& model_output, int64_t t,
@@ -22,12 +18,12 @@ StepOutput Scheduler::step(const torch::Tensor& model_output, int64_t t,
   if (!model_output.defined() || !sample.defined())
     fail(where, "model output and sample tensors", "an undefined tensor");
   if (!model_output.sizes().equals(sample.sizes()))
-    fail(where, "model output of the sample's shape " + shape_str(sample), shape_str(model_output));
+    fail(where, "model output of the sample's shape " + io::shape_str(sample), io::shape_str(model_output));
   torch::Tensor n;
   if (needs_noise(t)) {
     if (!noise.defined()) fail(where, "variance noise", "none");
     if (!noise.sizes().equals(sample.sizes()))
-      fail(where, "noise of the sample's shape " + shape_str(sample), shape_str(noise));
+      fail(where, "noise of the sample's shape " + io::shape_str(sample), io::shape_str(noise));
     n = noise.to(sample.device(), sample.scalar_type());
   }
   return do_step(model_output, t, sample, n);

@@ -70,4 +70,8 @@ HostArray from_tensor(const torch::Tensor& tensor) {
   return a;
 }
 
+std::string shape_str(const torch::Tensor& t) {
+  return t.defined() ? shape_str(t.sizes().vec()) : std::string("undefined");
+}
+
 }  // namespace diffmem::io

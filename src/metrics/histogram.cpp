@@ -110,28 +110,6 @@ Histogram histogram(const std::vector<double>& values, const HistogramOptions& o
   return h;
 }
 
-void to_json(io::Json& j, const HistogramOptions& o) {
-  j = io::Json{{"bins", o.bins},
-               {"lo", o.lo ? io::Json(*o.lo) : io::Json(nullptr)},
-               {"hi", o.hi ? io::Json(*o.hi) : io::Json(nullptr)}};
-}
-
-void from_json(const io::Json& j, HistogramOptions& o) {
-  const char* where = "HistogramOptions JSON";
-  if (!j.is_object()) fail(where, "an object", j.type_name());
-  HistogramOptions d;
-  if (j.contains("bins")) {
-    if (!j["bins"].is_number_integer()) fail(std::string(where) + ": \"bins\"", "an integer", j["bins"].dump());
-    d.bins = j["bins"].get<int64_t>();
-  }
-  for (const char* key : {"lo", "hi"}) {
-    if (!j.contains(key) || j[key].is_null()) continue;
-    if (!j[key].is_number()) fail(std::string(where) + ": \"" + key + "\"", "a number or null", j[key].dump());
-    (std::string(key) == "lo" ? d.lo : d.hi) = j[key].get<double>();
-  }
-  o = d;
-}
-
 void to_json(io::Json& j, const Histogram& h) {
   j = io::Json{{"lo", h.lo},       {"hi", h.hi},       {"counts", h.counts},
                {"below", h.below}, {"above", h.above}, {"nan", h.nan}};

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "diffmem/core/error.h"
+#include "diffmem/io/tensor_bridge.h"
 #include "diffmem/io/array.h"
 
 #ifdef DIFFMEM_HAVE_ONEDNN
@@ -14,17 +15,16 @@
 namespace diffmem::model::detail {
 namespace {
 
-std::string shape_of(const torch::Tensor& t) { return io::shape_str(t.sizes().vec()); }
 
 void check_operands(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias) {
   check(a.dim() == 3 && b.dim() == 3, "batched_matmul", "two 3-d operands",
-        shape_of(a) + " and " + shape_of(b));
+        io::shape_str(a) + " and " + io::shape_str(b));
   const int64_t ba = a.size(0), bb = b.size(0);
   check(a.size(2) == b.size(1) && (ba == bb || ba == 1 || bb == 1), "batched_matmul",
-        "[B|1, M, K] and [B|1, K, N]", shape_of(a) + " and " + shape_of(b));
+        "[B|1, M, K] and [B|1, K, N]", io::shape_str(a) + " and " + io::shape_str(b));
   if (bias.defined())
     check(bias.dim() == 1 && bias.size(0) == a.size(1), "batched_matmul bias",
-          "shape (" + std::to_string(a.size(1)) + ")", shape_of(bias));
+          "shape (" + std::to_string(a.size(1)) + ")", io::shape_str(bias));
 }
 
 torch::Tensor aten_matmul(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias) {

@@ -4,6 +4,8 @@
 #include <cstdio>
 
 #include "audit_internal.h"
+#include "diffmem/attack/blackbox_run.h"
+#include "diffmem/attack/extract.h"
 #include "diffmem/attack/inpaint_run.h"
 #include "diffmem/attack/mia_attack.h"
 #include "diffmem/attack/mia_run.h"
@@ -12,6 +14,7 @@
 #include "diffmem/diffusion/generate.h"
 #include "diffmem/model/checkpoint.h"
 #include "diffmem/report/report.h"
+#include "diffmem/train/trainer.h"
 
 namespace diffmem::pipeline::detail {
 using namespace attack;
@@ -106,7 +109,7 @@ class TrainStage : public AuditStage {
   Json key(const StageContext& c) const override {
     const auto& o = c.options;
     return {{"model", o.model},
-            {"train", without(train::to_json(o.train), {"device"})},
+            {"train", without(io::fields_json(o.train), {"device"})},
             {"shadows", o.shadows}};
   }
   std::vector<fs::path> outputs(const StageContext& c) const override {

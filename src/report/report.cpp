@@ -152,13 +152,6 @@ std::string overview(const Json& s) {
 
 }  // namespace
 
-Json to_json(const ReportOptions& o) {
-  return {{"run", o.run.string()},         {"out", o.out.string()},
-          {"summary", o.summary.string()}, {"title", o.title},
-          {"gallery", o.gallery},          {"image_px", o.image_px},
-          {"cliques", o.cliques},          {"clique_members", o.clique_members}};
-}
-
 Report build_report(const ReportOptions& o) {
   const RunLayout run = read_run_dir(o.run);
   Report r;
@@ -212,7 +205,7 @@ ReportResult write_report(const ReportOptions& options) {
   if (o.summary.empty()) o.summary = o.out.parent_path() / "summary.json";
   if (o.summary == o.out) fail("--summary", "a path other than the page's", o.out.string());
   Report r = build_report(o);
-  r.summary["options"] = to_json(o);
+  r.summary["options"] = io::fields_json(o);
   io::write_json(o.summary, r.summary);
   core::write_file_atomic(o.out, r.html);
   return {o.out, o.summary, r.html.size(), r.sections};

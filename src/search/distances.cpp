@@ -61,16 +61,6 @@ void for_each_tile(const ImageShape& s, int64_t grid, F&& f) {
 
 }  // namespace
 
-void to_json(nlohmann::json& j, const TiledOptions& o) { j = nlohmann::json{{"grid", o.grid}}; }
-void from_json(const nlohmann::json& j, TiledOptions& o) { o.grid = j.value("grid", o.grid); }
-void to_json(nlohmann::json& j, const CalibratedOptions& o) {
-  j = nlohmann::json{{"alpha", o.alpha}, {"n", o.n}};
-}
-void from_json(const nlohmann::json& j, CalibratedOptions& o) {
-  o.alpha = j.value("alpha", o.alpha);
-  o.n = j.value("n", o.n);
-}
-
 torch::Tensor to_unit_rows(const torch::Tensor& images) {
   check(images.defined() && images.scalar_type() == torch::kByte && images.dim() >= 2,
         "search::to_unit_rows", "uint8 images [N,H,W,C] or [N,D]",

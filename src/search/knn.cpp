@@ -81,24 +81,19 @@ std::string knn_select_name(KnnSelect s) {
   return "auto";
 }
 
-void to_json(nlohmann::json& j, const KnnOptions& o) {
-  j = nlohmann::json{{"k", o.k},
-                     {"query_block", o.query_block},
-                     {"base_block", o.base_block},
-                     {"exact_recheck", o.exact_recheck},
-                     {"select", knn_select_name(o.select)}};
+KnnSelect knn_select_from_name(const std::string& name, const std::string& where) {
+  if (name == "auto") return KnnSelect::kAuto;
+  if (name == "fused") return KnnSelect::kFused;
+  if (name == "topk") return KnnSelect::kTopk;
+  fail(where, "auto, fused or topk", "'" + name + "'");
 }
 
-void from_json(const nlohmann::json& j, KnnOptions& o) {
-  o.k = j.value("k", o.k);
-  o.query_block = j.value("query_block", o.query_block);
-  o.base_block = j.value("base_block", o.base_block);
-  o.exact_recheck = j.value("exact_recheck", o.exact_recheck);
-  const std::string s = j.value("select", knn_select_name(o.select));
-  if (s == "auto") o.select = KnnSelect::kAuto;
-  else if (s == "fused") o.select = KnnSelect::kFused;
-  else if (s == "topk") o.select = KnnSelect::kTopk;
-  else fail("KnnOptions.select", "auto, fused or topk", "\"" + s + "\"");
+void to_json(io::Json& j, KnnSelect s) { j = knn_select_name(s); }
+
+void from_json(const io::Json& j, KnnSelect& s) {
+  if (!j.is_string() || (j != "auto" && j != "fused" && j != "topk"))
+    throw io::FieldError{"", "auto, fused or topk", j.dump()};
+  s = knn_select_from_name(j.get<std::string>(), "select");
 }
 
 BlockSizes default_block_sizes(const torch::Device& device, int64_t n_queries, int64_t n_base) {

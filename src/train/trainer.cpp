@@ -41,7 +41,7 @@ namespace {
 
 // The options that must match for a rerun to continue a run (steps may grow; threads/device not).
 io::Json identity(const TrainOptions& o) {
-  io::Json j = to_json(o);
+  io::Json j = io::fields_json(o);
   j.erase("steps");
   j.erase("device");
   j.erase("checkpoint_every");
@@ -131,13 +131,13 @@ void save_checkpoint(const fs::path& out, int64_t step, model::UNet2D& net, cons
 void record_run(const fs::path& out, const TrainOptions& o, const std::vector<bool>& members) {
   const fs::path opt_path = out / kOptionsFile;
   if (fs::exists(opt_path)) {
-    TrainOptions prev = train_options_from_json(io::read_json(opt_path), opt_path.string());
+    TrainOptions prev = io::read_options<TrainOptions>(io::read_json(opt_path), opt_path.string());
     if (identity(prev) != identity(o))
       fail(opt_path.string(), "the same training options as the run already in this folder " +
                                   identity(prev).dump(),
            identity(o).dump() + " (use a new --out, or the same options to resume)");
   }
-  io::write_json(opt_path, to_json(o));
+  io::write_json(opt_path, io::fields_json(o));
   if (!members.empty()) data::save_members(out, members);
 }
 

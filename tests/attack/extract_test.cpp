@@ -370,17 +370,20 @@ TEST(ExtractOptionsJson, RoundTrips) {
   o.calibrated_threshold = 0.3;
   o.n_calibration = 7;
   o.knn.query_block = 64;
-  io::Json j;
-  to_json(j, o);
-  ExtractOptions back;
-  from_json(j, back);
+  io::Json j = o;
+  const ExtractOptions back = io::read_options<ExtractOptions>(j, "options.json");
   EXPECT_DOUBLE_EQ(back.delta, 0.1);
   ASSERT_TRUE(back.calibrated_threshold.has_value());
   EXPECT_DOUBLE_EQ(*back.calibrated_threshold, 0.3);
   EXPECT_EQ(back.n_calibration, 7);
   EXPECT_EQ(back.knn.query_block, 64);
-  to_json(j, ExtractOptions{});
+  j = ExtractOptions{};
   EXPECT_TRUE(j["calibrated_threshold"].is_null());
+  EXPECT_FALSE(j.contains("reuse")) << "how a run treats its cache is not an option of the result";
+  j["delta"] = "0.1";
+  EXPECT_NE(test::error_of([&] { io::read_options<ExtractOptions>(j, "options.json"); })
+                .find("options.json: delta: expected a number"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -247,14 +247,14 @@ TEST(Inpaint, OptionsRoundTripThroughJson) {
   InpaintOptions o = opts("ddpm", 250, 5);
   o.clip = false;
   o.batch = 7;
-  auto back = inpaint_options_from_json(to_json(o), "test");
+  auto back = io::read_options<InpaintOptions>(io::fields_json(o), "test");
   EXPECT_EQ(back.sampler, "ddpm");
   EXPECT_EQ(back.steps, 250);
   EXPECT_EQ(back.resample_jumps, 5);
   EXPECT_EQ(back.batch, 7);
   ASSERT_TRUE(back.clip.has_value());
   EXPECT_FALSE(*back.clip);
-  EXPECT_EQ(inpaint_options_from_json(io::Json::object(), "test").steps, InpaintOptions{}.steps);
-  EXPECT_THROW(inpaint_options_from_json({{"resample_jumps", 0}}, "test"), Error);
-  EXPECT_THROW(inpaint_options_from_json({{"resample_jumps", "2"}}, "test"), Error);
+  EXPECT_EQ(io::read_options<InpaintOptions>(io::Json::object(), "test").steps, InpaintOptions{}.steps);
+  EXPECT_THROW(io::read_options<InpaintOptions>({{"resample_jumps", 0}}, "test"), Error);
+  EXPECT_THROW(io::read_options<InpaintOptions>({{"resample_jumps", "2"}}, "test"), Error);
 }

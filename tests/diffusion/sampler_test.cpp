@@ -241,18 +241,18 @@ TEST(SampleOptionsJson, RoundTripsAndRejectsBadValues) {
   o.eta = 0.5;
   o.clip = false;
   o.batch = 16;
-  auto r = sample_options_from_json(to_json(o), "opts.json");
+  auto r = io::read_options<SampleOptions>(io::fields_json(o), "opts.json");
   EXPECT_EQ(r.sampler, "ddim");
   EXPECT_EQ(r.steps, 25);
   EXPECT_EQ(r.eta, 0.5);
   ASSERT_TRUE(r.clip.has_value());
   EXPECT_FALSE(*r.clip);
   EXPECT_EQ(r.batch, 16);
-  EXPECT_FALSE(sample_options_from_json(to_json(SampleOptions{}), "x").clip.has_value());
+  EXPECT_FALSE(io::read_options<SampleOptions>(io::fields_json(SampleOptions{}), "x").clip.has_value());
   for (const char* bad : {R"({"sampler": "euler"})", R"({"steps": -1})", R"({"steps": "10"})",
                           R"({"batch": 0})", R"({"eta": 1.0})", R"({"clip": 1})"}) {
     try {
-      sample_options_from_json(io::Json::parse(bad), "opts.json");
+      io::read_options<SampleOptions>(io::Json::parse(bad), "opts.json");
       ADD_FAILURE() << bad;
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("opts.json: "), std::string::npos) << e.what();

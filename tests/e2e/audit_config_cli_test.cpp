@@ -49,5 +49,52 @@ TEST(AuditConfigCli, AnUnknownKeyInAConfigFileIsOneLineNamingKeyAndFile) {
   EXPECT_NE(t.output.find("stpes"), std::string::npos) << t.output;
 }
 
+TEST(AuditConfigCli, SetReachesAnyOptionAndRefusesUnknownKeysAndWrongTypes) {
+  test::TempDir tmp;
+  const std::string run = shell_quote((tmp / "r").string());
+  const auto r = test::run_diffmem("audit --run " + run + " --print-config --set train.ema_decay=0.9999"
+                                   " --set blackbox.analysis.tiles.grid=2 --set inpaint.attack.mask=top"
+                                   " --set sample.clip=false");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Json j = Json::parse(r.output);
+  EXPECT_EQ(j["train"]["ema_decay"], 0.9999);
+  EXPECT_EQ(j["blackbox"]["analysis"]["tiles"]["grid"], 2);
+  EXPECT_EQ(j["inpaint"]["attack"]["mask"], "top");
+  EXPECT_EQ(j["sample"]["clip"], false);
+
+  const auto unknown = test::run_diffmem("audit --run " + run + " --print-config --set train.stpes=3");
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.output.find("'train.stpes'"), std::string::npos) << unknown.output;
+  const auto type = test::run_diffmem("audit --run " + run + " --print-config --set train.steps=1.5");
+  EXPECT_NE(type.exit_code, 0);
+  EXPECT_NE(type.output.find("train.steps: expected an integer, found 1.5"), std::string::npos)
+      << type.output;
+  const auto device = test::run_diffmem("audit --run " + run + " --print-config --set train.device=cpu");
+  EXPECT_NE(device.exit_code, 0);
+  EXPECT_NE(device.output.find("top-level 'device'"), std::string::npos) << device.output;
+  const auto bad = test::run_diffmem("audit --run " + run + " --print-config --set steps");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("--set: expected KEY=VALUE"), std::string::npos) << bad.output;
+}
+
+TEST(AuditConfigCli, EveryCommandWithAFieldListTakesSetAndRefusesUnknownKeys) {
+  test::TempDir tmp;
+  const std::string d = shell_quote((tmp / "none").string());
+  const std::pair<std::string, std::string> commands[] = {
+      {"extract --generations " + d + " --train " + d + " --out " + d, "knn.kk"},
+      {"dedup --data " + d + " --out " + d, "knn.kk"},
+      {"sample --model " + d + " --out " + d, "sample.stepz"},
+      {"mia loss --data " + d + " --target " + d + " --out " + d, "loss.tt"},
+      {"inpaint --model " + d + " --data " + d + " --out " + d, "attack.maskk"},
+      {"extract-blackbox --shards " + d + " --out " + d, "analysis.min_cliquee"}};
+  for (const auto& [command, key] : commands) {
+    const auto r = test::run_diffmem(command + " --set " + key + "=1");
+    EXPECT_NE(r.exit_code, 0) << command;
+    EXPECT_NE(r.output.find("--set: expected a known option, found unknown key '" + key + "'"),
+              std::string::npos)
+        << command << ": " << r.output;
+  }
+}
+
 }  // namespace
 }  // namespace diffmem

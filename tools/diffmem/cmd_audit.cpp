@@ -121,5 +121,6 @@ DIFFMEM_COMMAND(900) {
   f.add<int64_t>("--candidates", "Completions per inpainting target", {"/inpaint/attack/candidates"});
   f.add<int64_t>("--inpaint-steps", "Inpainting sampler steps", {"/inpaint/attack/inpaint/steps"});
   f.add<std::string>("--mask", "left | right | top | bottom | center | FILE", {"/inpaint/attack/mask"});
+  f.add_set(pipeline::audit_option_keys());
   sub->callback([a] { run(*a); });
 }

@@ -17,6 +17,7 @@ namespace fs = std::filesystem;
 
 struct Args {
   attack::DedupOptions opt;
+  std::unique_ptr<cli::SetFlag> set;
   std::string data, embeddings, out, write_dedup;
 };
 
@@ -26,6 +27,7 @@ void run(Args& a) {
     fail("dedup", "--data DATASET or --embeddings FILE.npy", "neither");
   if (!a.write_dedup.empty() && a.data.empty())
     fail("--write-deduplicated", "--data (the images to keep come from it)", "no --data");
+  a.set->apply(a.opt);
   a.opt.device = core::resolve_device(cli::globals().device);
 
   data::Dataset ds;
@@ -89,5 +91,6 @@ DIFFMEM_COMMAND(450) {
   sub->add_option("--k", a->opt.k, "Neighbours examined per row")->capture_default_str();
   sub->add_option("--write-deduplicated", a->write_dedup,
                   "Write a data set keeping one image per group (needs --data)");
+  a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<attack::DedupOptions>());
   sub->callback([a] { run(*a); });
 }

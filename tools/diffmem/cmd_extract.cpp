@@ -15,6 +15,7 @@ using namespace diffmem;
 
 struct Args {
   attack::ExtractOptions opt;
+  std::unique_ptr<cli::SetFlag> set;
   std::string generations, train, out;
   double calibrated_threshold = -1;
   bool no_reuse = false;
@@ -27,6 +28,7 @@ void run(Args& a) {
   a.opt.device = core::resolve_device(cli::globals().device);
   a.opt.reuse = !a.no_reuse;
   a.opt.pairs_distinct = !a.all_pairs;
+  a.set->apply(a.opt);
   const attack::ExtractResult r =
       attack::run_extract(a.generations, a.train, a.out, a.opt, io::Json::object(), cli::terminal_progress());
   const io::Json& s = r.summary;
@@ -78,5 +80,6 @@ DIFFMEM_COMMAND(400) {
   sub->add_option("--base-block", a->opt.knn.base_block, "k-NN: training images per GEMM block (0 = auto)")
       ->capture_default_str();
   sub->add_flag("--no-reuse", a->no_reuse, "Recompute every shard even when OUT/shards holds its result");
+  a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<attack::ExtractOptions>());
   sub->callback([a] { run(*a); });
 }

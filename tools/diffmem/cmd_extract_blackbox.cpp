@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 
 struct Args {
   attack::BlackboxRunOptions run;
+  std::unique_ptr<cli::SetFlag> set;
   attack::GeneratorOptions gen;
   std::string out, prompts, images, model, shards, train_image, scheduler;
   int64_t per_prompt = 500;
@@ -49,6 +50,7 @@ fs::path generate_from_model(const Args& a) {
 
 void run(Args& a) {
   cli::start();
+  a.set->apply(a.run);
   const int modes = !a.gen.command.empty() + !a.model.empty() + !a.shards.empty() +
                     (a.gen.command.empty() && !a.images.empty());
   if (modes != 1)
@@ -163,5 +165,6 @@ DIFFMEM_COMMAND(410) {
   cli::add_shared(sub, cli::flags::kSteps, a->sample.steps, "sampling --model; 0 = 1000 ddpm, 50 ddim");
   cli::add_shared(sub, cli::flags::kBatch, a->sample.batch, "images per forward pass of --model");
   sub->add_flag("--no-reuse", a->no_reuse, "Analyse every group again even when OUT/groups holds its result");
+  a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<attack::BlackboxRunOptions>());
   sub->callback([a] { run(*a); });
 }

@@ -16,6 +16,7 @@ using namespace diffmem;
 
 struct Args {
   attack::InpaintRunOptions opt;
+  std::unique_ptr<cli::SetFlag> set;
   std::string model, data, out;
 };
 
@@ -67,6 +68,7 @@ DIFFMEM_COMMAND(600) {
   sub->add_option("--format", o.load.format, "Model format: diffusers | torchscript")
       ->check(CLI::IsMember({"diffusers", "torchscript"}))
       ->capture_default_str();
+  a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<attack::InpaintRunOptions>());
   sub->callback([a] {
     cli::start();
     auto& o = a->opt;
@@ -74,6 +76,7 @@ DIFFMEM_COMMAND(600) {
     o.data = a->data;
     o.out = a->out;
     o.load.device = cli::globals().device;
+    a->set->apply(o);
     auto r = attack::run_inpaint(o, cli::terminal_progress());
 
     report::RocSeries series;

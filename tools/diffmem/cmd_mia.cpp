@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 
 struct Args {
   attack::MiaRunOptions opt;
+  std::unique_ptr<cli::SetFlag> set;
   std::string kind, data, target, shadows, members, out, sweep;
   std::string variance = "per-example";
   int64_t t = -1;
@@ -135,6 +136,7 @@ DIFFMEM_COMMAND(500) {
   sub->add_option("--format", a->opt.load.format, "Model format: diffusers | torchscript")
       ->check(CLI::IsMember({"diffusers", "torchscript"}))
       ->capture_default_str();
+  a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<attack::MiaRunOptions>());
   sub->callback([a] {
     cli::start();
     auto& o = a->opt;
@@ -151,6 +153,7 @@ DIFFMEM_COMMAND(500) {
     const std::string stat = a->kind == "lira" ? o.lira_base : a->kind;
     if (a->t >= 0) (stat == "loss" ? o.loss.t : stat == "secmi" ? o.secmi.t : o.pia.t) = a->t;
     o.t_sweep = parse_sweep(a->sweep);
+    a->set->apply(o);
 
     auto r = attack::run_mia(o, cli::terminal_progress());
     write_roc_figure(o.out);

@@ -16,6 +16,7 @@ namespace fs = std::filesystem;
 
 struct Args {
   diffusion::GenerateOptions opt;
+  std::unique_ptr<cli::SetFlag> set;
   std::string model, torchscript, scheduler, out;
   std::string shard = "0/1";
   int64_t clip = -1;
@@ -44,6 +45,7 @@ DIFFMEM_COMMAND(300) {
   cli::add_shared(sub, cli::flags::kSeed, a->opt.seed, "image i uses seed + i")->capture_default_str();
   sub->add_option("--shard-size", a->opt.shard_size, "Images per shard file")->capture_default_str();
   sub->add_option("--shard", a->shard, "This worker's shards as INDEX/COUNT")->capture_default_str();
+  a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<diffusion::GenerateOptions>());
   sub->callback([a] {
     cli::start();
     if (a->model.empty() == a->torchscript.empty())
@@ -52,6 +54,7 @@ DIFFMEM_COMMAND(300) {
     if (slash == std::string::npos) fail("--shard", "INDEX/COUNT", "'" + a->shard + "'");
     a->opt.shard_index = std::stoll(a->shard.substr(0, slash));
     a->opt.shard_count = std::stoll(a->shard.substr(slash + 1));
+    a->set->apply(a->opt);
 
     model::LoadDenoiserOptions lo;
     lo.device = cli::globals().device;

@@ -67,6 +67,7 @@ DIFFMEM_COMMAND(200) {
   f.add<std::string>("--beta-schedule", "linear | scaled_linear | squaredcos_cap_v2",
                      {"/beta_schedule"}, d.beta_schedule)
       ->capture_default_str();
+  f.add_set(io::field_keys(d));
   sub->add_option("--models", a->many.models,
                   "Train K models into OUT/model-000.. (shadow models for LiRA)")
       ->capture_default_str();
@@ -81,7 +82,7 @@ DIFFMEM_COMMAND(200) {
     cli::start();
     const std::string where = a->config.empty() ? "command-line flags" : a->config;
     const io::Json file = a->config.empty() ? io::Json::object() : cli::read_config(a->config);
-    train::TrainOptions opt = train::train_options_from_json(a->flags->over(file), where);
+    train::TrainOptions opt = io::read_options<train::TrainOptions>(a->flags->over(file), where);
     opt.device = cli::globals().device;
     data::Dataset ds = data::load_dataset(a->data);
     auto progress = cli::terminal_progress();

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "diffmem/io/fields.h"
 #include "diffmem/io/json.h"
 
 namespace diffmem::cli {
@@ -32,6 +33,28 @@ template <typename T>
 CLI::Option* add_shared(CLI::App* app, const Flag& f, T& value, const std::string& what = "") {
   return app->add_option(f.name, value, help_text(f, what));
 }
+
+/// --set KEY=VALUE, repeatable: any field of a command's options struct (io/fields.h) by its
+/// dotted key path, e.g. `--set knn.query_block=512`; VALUE is JSON (a bare word is a string).
+/// Applied over what the command's own flags set, through the options' strict reader, so an
+/// unknown key or a value of the wrong type is an error naming --set.
+class SetFlag {
+ public:
+  /// `keys` are listed in --help (io::field_keys of the options).
+  SetFlag(CLI::App* app, const std::vector<std::string>& keys);
+  /// The assignments as an object of the options' shape ({} when none).
+  io::Json json() const;
+  template <typename T>
+  void apply(T& options) const {
+    if (assignments_.empty()) return;
+    io::Json j = io::fields_json(options);
+    io::overlay_json(j, json());
+    options = io::read_options<T>(j, "--set", options);
+  }
+
+ private:
+  std::vector<std::string> assignments_;
+};
 
 /// Flags that set JSON pointers of an options object: a command reads its --config file (or
 /// starts from {}), and the flags given on the command line go over it.
@@ -58,7 +81,10 @@ class ConfigFlags {
     return add<T>(f.name, help_text(f, what), std::move(pointers), std::move(initial));
   }
 
-  /// The flags given on the command line, as an object of the options' shape.
+  /// --set (SetFlag) for every key of the options; given() puts its assignments last.
+  void add_set(const std::vector<std::string>& keys);
+
+  /// The flags given on the command line, as an object of the options' shape (--set last).
   io::Json given() const;
   /// `base` with given() over it (objects merge key by key).
   io::Json over(io::Json base) const;
@@ -66,6 +92,7 @@ class ConfigFlags {
  private:
   CLI::App* app_;
   std::vector<std::pair<std::string, std::function<void(io::Json&)>>> set_;
+  std::unique_ptr<SetFlag> set_flag_;
 };
 
 /// A --config file: a JSON object, or an error naming the file.

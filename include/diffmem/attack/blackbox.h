@@ -14,26 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "diffmem/attack/blackbox_options.h"
 #include "diffmem/io/json.h"
 #include "diffmem/search/distances.h"
 
 namespace diffmem::attack {
 
-struct BlackboxOptions {
-  int64_t size = 0;               ///< working size (square); 0 = the group's first image's H×W
-  search::TiledOptions tiles;     ///< 4×4 same-position tiles, max (paper)
-  double edge_threshold = 0.15;   ///< tiled ℓ2 at or below which two generations are connected
-  int64_t min_clique = 10;        ///< a clique this large flags the group (paper: 10 of 500)
-  double delta = 0.15;            ///< normalized ℓ2 at or below which the training image is extracted
-  int64_t max_cliques = 1;        ///< cliques reported per group, largest first; 0 = every one >= min_clique
-  int64_t tie_limit = 64;         ///< maximum cliques compared to pick the tightest among equals
-  std::string device = "cpu";     ///< where the distances are computed ("cpu", "cuda", ...)
-};
 
-void to_json(io::Json& j, const BlackboxOptions& o);
-void from_json(const io::Json& j, BlackboxOptions& o);
-/// Throws diffmem::Error naming the option on a value out of range.
-void validate(const BlackboxOptions& o);
 
 struct CliqueFinding {
   std::vector<int64_t> members;        ///< indices into the group, ascending

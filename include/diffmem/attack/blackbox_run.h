@@ -33,13 +33,7 @@ struct BlackboxGroupInput {
   std::string name;
 };
 
-struct BlackboxRunOptions {
-  BlackboxOptions analysis;
-  int64_t grid_members = 15;  ///< clique members shown beside the medoid in each PNG
-  bool reuse = true;          ///< reuse out/groups/<group>.json when nothing changed
-};
 
-void to_json(io::Json& j, const BlackboxRunOptions& o);
 
 struct BlackboxRow {
   BlackboxGroupInput input;

@@ -27,7 +27,7 @@
 
 #include "diffmem/core/progress.h"
 #include "diffmem/data/dataset.h"
-#include "diffmem/io/json.h"
+#include "diffmem/io/fields.h"
 #include "diffmem/search/knn.h"
 
 namespace diffmem::attack {
@@ -42,8 +42,16 @@ struct DedupOptions {
   std::string device = "cpu";
 };
 
-void to_json(io::Json& j, const DedupOptions& o);
-void from_json(const io::Json& j, DedupOptions& o);
+DIFFMEM_VISIT_FIELDS(DedupOptions) {
+  v("metric", o.metric);
+  v("threshold", o.threshold);
+  v("k", o.k);
+  v("knn", o.knn);
+  v("device", o.device);
+  v.note("distance", o.metric == "cosine"
+                         ? "cosine similarity of L2-normalized rows (>= threshold)"
+                         : "normalized l2 = sqrt(mean((a-b)^2)), images in [0,1] (<= threshold)");
+}
 void validate(const DedupOptions& o);
 
 struct DuplicatePair {

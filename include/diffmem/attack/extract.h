@@ -23,35 +23,13 @@
 #include <string>
 #include <vector>
 
+#include "diffmem/attack/extract_options.h"
 #include "diffmem/core/progress.h"
 #include "diffmem/io/json.h"
-#include "diffmem/search/knn.h"
 
 namespace diffmem::attack {
 
-struct ExtractOptions {
-  double delta = 0.15;                        ///< normalized ℓ2 at or below which = extracted
-  std::optional<double> calibrated_threshold; ///< when set: calibrated ℓ2 ≤ it decides instead
-  double alpha = 0.5;                         ///< calibrated ℓ2's scale (paper: 0.5)
-  /// Neighbours in the calibrated ℓ2's mean (paper: 50); capped at the training set's size.
-  /// 0 = no calibrated ℓ2 (only the nearest image is searched).
-  int64_t n_calibration = 50;
-  int64_t tiles = 4;                          ///< tiled ℓ2 grid per side
-  search::KnnOptions knn;                     ///< block sizes, recheck; k is set from n_calibration
-  int64_t top_pairs_png = 32;                 ///< pairs in pairs.png (0 = no PNG)
-  /// pairs.png shows each training image once (with its closest generation); false = the
-  /// closest generations whatever they hit.
-  bool pairs_distinct = true;
-  int64_t pairs_per_row = 4;
-  int64_t histogram_bins = 50;
-  std::string device = "cpu";                 ///< where the training set and search live
-  bool reuse = true;                          ///< reuse cached shard results (resume)
-};
 
-void to_json(io::Json& j, const ExtractOptions& o);
-void from_json(const io::Json& j, ExtractOptions& o);
-/// Throws diffmem::Error naming the option on a value out of range.
-void validate(const ExtractOptions& o);
 
 /// One generation's result (a row of matches.csv).
 struct Match {

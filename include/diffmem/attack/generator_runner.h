@@ -17,7 +17,7 @@
 
 #include "diffmem/core/process.h"
 #include "diffmem/core/progress.h"
-#include "diffmem/io/json.h"
+#include "diffmem/io/fields.h"
 
 namespace diffmem::attack {
 
@@ -28,7 +28,7 @@ struct GeneratorOptions {
   double timeout_s = 0;  ///< per run; 0 = no limit
 };
 
-void to_json(io::Json& j, const GeneratorOptions& o);
+DIFFMEM_FIELDS(GeneratorOptions, command, jobs, retries, timeout_s)
 
 /// One image to make: `prompt` with `seed`, written to `out` (its folder is created).
 struct GeneratorTask {

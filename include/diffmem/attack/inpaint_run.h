@@ -33,7 +33,16 @@ struct InpaintRunOptions {
   model::LoadDenoiserOptions load;
 };
 
-io::Json to_json(const InpaintRunOptions& o);
+DIFFMEM_VISIT_FIELDS(InpaintRunOptions) {
+  v("model", o.model);
+  v("data", o.data);
+  v("out", o.out);
+  v("attack", o.attack);
+  v("show", o.show);
+  v("strip_scale", o.strip_scale);
+  v("format", o.load.format);
+  v("device", o.load.device);
+}
 
 struct InpaintRunResult {
   metrics::RocSummary summary;

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "diffmem/io/json.h"
+#include "diffmem/io/fields.h"
 
 namespace diffmem::attack {
 
@@ -30,7 +30,7 @@ struct LiraOptions {
   int64_t min_scores_for_variance = 2;
 };
 
-io::Json to_json(const LiraOptions& o);
+DIFFMEM_FIELDS(LiraOptions, online, global_variance, statistic, variance_floor, min_scores_for_variance)
 /// Throws diffmem::Error naming `where` and the field for an unknown statistic, a negative floor or
 /// min_scores_for_variance < 1.
 void validate(const LiraOptions& o, const std::string& where);

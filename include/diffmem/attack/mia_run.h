@@ -37,7 +37,23 @@ struct MiaRunOptions {
   model::LoadDenoiserOptions load;
 };
 
-io::Json to_json(const MiaRunOptions& o);
+DIFFMEM_VISIT_FIELDS(MiaRunOptions) {
+  v("attack", o.attack);
+  v("data", o.data);
+  v("target", o.target);
+  v("shadows", o.shadows);
+  v("members", o.members);
+  v("out", o.out);
+  v("loss", o.loss);
+  v("secmi", o.secmi);
+  v("pia", o.pia);
+  v("lira_base", o.lira_base);
+  v("lira_statistic", o.lira_statistic);
+  v("lira_global_variance", o.lira_global_variance);
+  v("t_sweep", o.t_sweep);
+  v("format", o.load.format);
+  v("device", o.load.device);
+}
 
 struct MiaAttackReport {
   std::string name;

@@ -5,7 +5,7 @@
 
 #include "diffmem/data/dataset.h"
 #include "diffmem/io/array.h"
-#include "diffmem/io/json.h"
+#include "diffmem/io/fields.h"
 
 namespace diffmem::data {
 
@@ -17,7 +17,7 @@ struct GridOptions {
   int scale = 1;                 // nearest-neighbour magnification of the whole grid
 };
 
-io::Json to_json(const GridOptions& o);
+DIFFMEM_FIELDS(GridOptions, n, indices, cols, pad, scale)
 
 /// The rows a grid shows (indices, or the first min(n, N)); throws naming the bad index.
 std::vector<int64_t> grid_rows(const Dataset& ds, const GridOptions& o);

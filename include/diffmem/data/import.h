@@ -11,7 +11,7 @@
 
 #include "diffmem/core/progress.h"
 #include "diffmem/data/dataset.h"
-#include "diffmem/io/json.h"
+#include "diffmem/io/fields.h"
 
 namespace diffmem::data {
 
@@ -26,7 +26,7 @@ struct ImportOptions {
   int64_t limit = 0;  // 0 = all; else the first `limit` images of the source
 };
 
-io::Json to_json(const ImportOptions& o);
+DIFFMEM_FIELDS(ImportOptions, source, src, split, channels, size, limit)
 
 /// The directory a source is read from when none is given: Debian's dataset-fashion-mnist path
 /// for fashion-mnist; empty for the others (they need an explicit --src).

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "diffmem/data/dataset.h"
-#include "diffmem/io/json.h"
+#include "diffmem/io/fields.h"
 
 namespace diffmem::data {
 
@@ -21,7 +21,7 @@ struct SubsetOptions {
   int64_t duplicate_picks = 1;    // distinct images picked per count value
 };
 
-io::Json to_json(const SubsetOptions& o);
+DIFFMEM_FIELDS(SubsetOptions, n, classes, seed, split, duplicate_counts, duplicate_picks)
 
 /// One planted group: the image with source id `id` appears `count` times.
 struct DuplicateGroup {

@@ -26,7 +26,9 @@ struct GenerateOptions {
   std::string model;          // where the model came from (recorded in manifest.json)
 };
 
-io::Json to_json(const GenerateOptions& o);
+/// The run's identity (manifest.json): every worker of it writes the same, so which shards this
+/// worker takes (shard_index, shard_count) is not a field.
+DIFFMEM_FIELDS(GenerateOptions, n, shard_size, seed, sample, model)
 
 struct GenerateResult {
   int64_t shards_total = 0;

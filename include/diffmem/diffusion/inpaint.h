@@ -21,25 +21,6 @@
 
 namespace diffmem::diffusion {
 
-struct InpaintOptions {
-  std::string sampler = "ddim";  // ddpm | ddim
-  int64_t steps = 50;            // 0 = the pipeline default (T for ddpm, 50 for ddim)
-  double eta = 0.0;              // ddim only
-  /// RePaint's resampling count r: each reverse step is taken r times, diffusing back in between
-  /// (1 = plain replacement, no resampling). The last step (to x_0) is taken once.
-  int64_t resample_jumps = 1;
-  std::optional<bool> clip;      // unset = the scheduler config's clip_sample
-  int64_t batch = 64;            // images per denoiser call; never changes the images
-};
-
-/// Throws diffmem::Error naming `where` and the field for an unusable value.
-void validate(const InpaintOptions& options, const std::string& where);
-io::Json to_json(const InpaintOptions& options);
-/// Missing keys keep their defaults; bad values name `where` and the key.
-InpaintOptions inpaint_options_from_json(const io::Json& j, const std::string& where);
-/// The sampling options of the underlying reverse process.
-SampleOptions sample_options(const InpaintOptions& options);
-
 /// Completes `known` where `mask` is 0.
 ///   known: [N,C,H,W] f32 in [-1,1] (values under mask = 0 are ignored), any device;
 ///   mask:  [N,1,H,W] or [1,1,H,W], 1 = known, 0 = to inpaint (only 0 and 1 allowed), any dtype;

@@ -13,25 +13,13 @@
 
 #include "diffmem/core/progress.h"
 #include "diffmem/diffusion/noise.h"  // image_seeds: the seeds sample() takes
+#include "diffmem/diffusion/sample_options.h"
 #include "diffmem/diffusion/schedule.h"
 #include "diffmem/diffusion/scheduler.h"
 #include "diffmem/io/json.h"
 #include "diffmem/model/denoiser.h"
 
 namespace diffmem::diffusion {
-
-struct SampleOptions {
-  std::string sampler = "ddpm";  // ddpm | ddim
-  int64_t steps = 0;             // 0 = the pipeline's default: T for ddpm, 50 for ddim
-  double eta = 0.0;              // ddim only
-  std::optional<bool> clip;      // unset = the scheduler config's clip_sample
-  int64_t batch = 64;            // images per denoiser call; never changes the images
-};
-
-void validate(const SampleOptions& options, const std::string& where);
-io::Json to_json(const SampleOptions& options);
-/// Missing keys keep their defaults; unknown keys are ignored; bad values name `where` and the key.
-SampleOptions sample_options_from_json(const io::Json& j, const std::string& where);
 
 /// The scheduler `options` asks for over `schedule` (with clip applied to its config).
 std::unique_ptr<Scheduler> make_scheduler(const NoiseSchedule& schedule,

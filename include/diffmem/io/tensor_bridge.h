@@ -11,5 +11,7 @@ torch::Tensor to_tensor(const HostArray& array);
 HostArray from_tensor(const torch::Tensor& tensor);
 torch::ScalarType to_scalar_type(DType d);
 DType from_scalar_type(torch::ScalarType t);
+/// A tensor's shape for messages, "(2, 3)" as shape_str of its sizes; "undefined" for none.
+std::string shape_str(const torch::Tensor& t);
 
 }  // namespace diffmem::io

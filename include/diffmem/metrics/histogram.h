@@ -6,7 +6,7 @@
 #include <optional>
 #include <vector>
 
-#include "diffmem/io/json.h"
+#include "diffmem/io/fields.h"
 
 namespace diffmem::metrics {
 
@@ -16,8 +16,7 @@ struct HistogramOptions {
   std::optional<double> hi;   // range end; default: the largest finite value
 };
 
-void to_json(io::Json& j, const HistogramOptions& o);
-void from_json(const io::Json& j, HistogramOptions& o);
+DIFFMEM_FIELDS(HistogramOptions, bins, lo, hi)
 
 struct Histogram {
   double lo = 0;

@@ -12,6 +12,7 @@
 
 #include "diffmem/io/safetensors.h"
 #include "diffmem/model/denoiser.h"
+#include "diffmem/model/load_options.h"
 #include "diffmem/model/unet2d.h"
 
 namespace diffmem::model {
@@ -56,16 +57,6 @@ void save_unet2d(const UNet2DImpl& model, const std::filesystem::path& dir);
 /// generator, which models trained side by side share.
 void save_unet2d(const UNet2DConfig& config, const std::map<std::string, torch::Tensor>& weights,
                  const std::filesystem::path& dir);
-
-struct LoadDenoiserOptions {
-  /// "diffusers" (a folder, see find_diffusers_files) or "torchscript" (a file saved by
-  /// torch.jit.save; see model/torchscript.h). Never guessed from the path.
-  std::string format = "diffusers";
-  std::string device = "cpu";  // "cpu", "cuda", "cuda:1", "auto" (core::resolve_device)
-  /// TorchScript only (a script module does not say): the input it expects.
-  int64_t in_channels = 0;
-  int64_t sample_size = 0;
-};
 
 /// A Denoiser for the model at `path`, in eval mode on the requested device.
 std::unique_ptr<Denoiser> load_denoiser(const std::filesystem::path& path,

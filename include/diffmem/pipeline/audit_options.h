@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "diffmem/attack/blackbox_run.h"
-#include "diffmem/attack/extract.h"
-#include "diffmem/attack/inpaint_attack.h"
-#include "diffmem/attack/mia_scores.h"
-#include "diffmem/diffusion/sampler.h"
-#include "diffmem/io/json.h"
-#include "diffmem/train/trainer.h"
+#include "diffmem/attack/blackbox_options.h"
+#include "diffmem/attack/extract_options.h"
+#include "diffmem/attack/inpaint_options.h"
+#include "diffmem/attack/mia_options.h"
+#include "diffmem/diffusion/sample_options.h"
+#include "diffmem/io/fields.h"
+#include "diffmem/train/train_options.h"
 
 namespace diffmem::pipeline {
 
@@ -32,24 +32,32 @@ struct AuditDataOptions {
   std::vector<int64_t> duplicate_counts = {1, 2, 4, 8, 16};
   int64_t duplicate_picks = 1;            // member images planted per count
 };
+DIFFMEM_FIELDS(AuditDataOptions, source, src, n, holdout, classes, duplicate_counts, duplicate_picks)
 
 struct AuditSampleOptions {
   int64_t n = 256;              // generations
   int64_t shard_size = 1024;
   diffusion::SampleOptions sample;  // default ddim, 50 steps (set in AuditOptions' constructor)
 };
+DIFFMEM_VISIT_FIELDS(AuditSampleOptions) {  // one object: the sampling options beside n, shard_size
+  visit_fields(o.sample, v);
+  v("n", o.n);
+  v("shard_size", o.shard_size);
+}
 
 struct AuditMiaOptions {
   attack::LossScoreOptions loss;  // the loss attack (and LiRA's statistic)
   std::string lira_statistic = "logit";
   bool lira_global_variance = false;
 };
+DIFFMEM_FIELDS(AuditMiaOptions, loss, lira_statistic, lira_global_variance)
 
 struct AuditInpaintOptions {
   attack::InpaintAttackOptions attack;  // defaults sized for a CPU (set in AuditOptions' constructor)
   int64_t show = 4;             // strips per group
   int64_t strip_scale = 2;
 };
+DIFFMEM_FIELDS(AuditInpaintOptions, attack, show, strip_scale)
 
 struct AuditOptions {
   AuditOptions();
@@ -67,6 +75,13 @@ struct AuditOptions {
   AuditInpaintOptions inpaint;
   std::string device = "cpu";  // cpu | cuda | cuda:N | auto; not part of any stage's key
 };
+/// The stages' own `device` fields (train.device, extract.device) are not part of the audit's
+/// options: the run's one device is the top-level key (to_json drops them, the reader refuses them).
+DIFFMEM_FIELDS(AuditOptions, data, model, seed, device, builtin, train, shadows, sample, extract,
+               blackbox, mia, inpaint)
+
+/// Throws diffmem::Error naming `where` and the key for a value a stage cannot use.
+void validate(const AuditOptions& o, const std::string& where);
 
 /// The seed of stage `stage` (train, mia, inpaint) when the options do not set one: the run seed
 /// itself. Every stage already splits its seed into streams of its own (core::derive_seed inside
@@ -75,7 +90,10 @@ struct AuditOptions {
 /// for byte.
 uint64_t stage_seed(uint64_t run_seed, const std::string& stage);
 
+/// audit.json: the field list without the stages' device fields.
 io::Json to_json(const AuditOptions& o);
+/// The key paths of audit.json ("train.steps", ...): io::field_keys without the stages' devices.
+std::vector<std::string> audit_option_keys();
 
 /// Defaults, overlaid with `file` (the options of a config file or of a run's audit.json), then
 /// with `overrides` (what flags set; an object of the same shape). Missing keys keep their

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "diffmem/io/json.h"
+#include "diffmem/io/fields.h"
 
 namespace diffmem::report {
 
@@ -34,7 +34,7 @@ struct ReportOptions {
   int64_t clique_members = 10;    // generations shown per clique
 };
 
-io::Json to_json(const ReportOptions& o);
+DIFFMEM_FIELDS(ReportOptions, run, out, summary, title, gallery, image_px, cliques, clique_members)
 
 struct ReportSection {
   std::string id;        // overview, gallery, duplicates, distances, mia, inpaint, blackbox

@@ -9,8 +9,9 @@
 #include <torch/types.h>
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <vector>
+
+#include "diffmem/search/search_options.h"
 
 namespace diffmem::search {
 
@@ -21,23 +22,6 @@ struct ImageShape {
   int64_t channels = 1;
   int64_t dim() const { return height * width * channels; }
 };
-
-struct TiledOptions {
-  /// Tiles per side. Tile (i,j) covers rows floor(i*H/G) .. floor((i+1)*H/G) (exclusive) and the
-  /// same for columns, so every pixel is in exactly one tile even when G does not divide H or W;
-  /// tiles that come out empty (H < G) are skipped.
-  int64_t grid = 4;
-};
-
-struct CalibratedOptions {
-  double alpha = 0.5;  ///< scale of the neighbourhood mean (paper: 0.5)
-  int64_t n = 50;      ///< neighbours in the mean (paper: 50), the candidate itself included
-};
-
-void to_json(nlohmann::json& j, const TiledOptions& o);
-void from_json(const nlohmann::json& j, TiledOptions& o);
-void to_json(nlohmann::json& j, const CalibratedOptions& o);
-void from_json(const nlohmann::json& j, CalibratedOptions& o);
 
 /// images: [N,H,W,C] u8 (or [N,D] u8) -> [N,D] f32 in [0,1], same device.
 torch::Tensor to_unit_rows(const torch::Tensor& images);

@@ -13,35 +13,11 @@
 #include <torch/types.h>
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <string>
 
+#include "diffmem/search/search_options.h"
+
 namespace diffmem::search {
-
-/// How each block's candidates are folded into the running top-k.
-enum class KnnSelect {
-  kAuto,    ///< kFused on CPU, kTopk elsewhere
-  kFused,   ///< CPU only: one pass over the block keeping a per-query heap (adds ‖b‖² on the fly);
-            ///< keeps the k smallest by (distance, index), so ties at the k-th place go to the
-            ///< smaller base index
-  kTopk,    ///< torch::topk on each block, then a merge (any device); rows tied at the k-th
-            ///< place may be kept in any combination
-};
-
-struct KnnOptions {
-  int64_t k = 50;
-  /// Queries per GEMM block; 0 picks a default for the device (see default_block_sizes).
-  int64_t query_block = 0;
-  /// Base rows per GEMM block; 0 picks a default for the device.
-  int64_t base_block = 0;
-  /// Recompute the k reported distances directly from the vectors.
-  bool exact_recheck = true;
-  KnnSelect select = KnnSelect::kAuto;
-};
-
-void to_json(nlohmann::json& j, const KnnOptions& o);
-void from_json(const nlohmann::json& j, KnnOptions& o);
-std::string knn_select_name(KnnSelect s);
 
 struct KnnResult {
   torch::Tensor indices;    ///< [Q,k] i64: base rows, nearest first; -1 where a query has no

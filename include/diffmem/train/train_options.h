@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "diffmem/io/json.h"
+#include "diffmem/io/fields.h"
 #include "diffmem/model/unet2d_config.h"
 
 namespace diffmem::train {
@@ -25,6 +25,9 @@ struct TrainOptions {
   std::string beta_schedule = "linear";
   int64_t num_train_timesteps = 1000;
 };
+/// train_options.json; `io::read_options<TrainOptions>(j, where)` reads one strictly.
+DIFFMEM_FIELDS(TrainOptions, preset, unet_config, steps, batch, lr, warmup_steps, grad_clip,
+               ema_decay, flip, checkpoint_every, seed, device, beta_schedule, num_train_timesteps)
 
 
 struct ManyOptions {
@@ -33,10 +36,6 @@ struct ManyOptions {
   int64_t jobs = 1;            // models trained at once, each on threads / jobs cores
 };
 
-io::Json to_json(const TrainOptions& o);
-/// Defaults overlaid with `j`; throws diffmem::Error naming `where` and the key for an unknown key
-/// or a value of the wrong type.
-TrainOptions train_options_from_json(const io::Json& j, const std::string& where);
 
 /// The network training builds for H×W×C images: the preset's (or unet_config's) architecture
 /// with the images' size and channels. Throws diffmem::Error for non-square images or a size the
