@@ -8,24 +8,12 @@
 #include "diffmem/core/runtime.h"
 #include "diffmem/io/tensor_bridge.h"
 #include "diffmem/model/torchscript.h"
+#include "diffmem/model/weights.h"
 
 namespace diffmem::model {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string named(const std::string& s) { return "'" + s + "'"; }
-
-std::string shape_of(const torch::Tensor& t) { return io::shape_str(t.sizes().vec()); }
-
-// "a, b, c (and 7 more)" for messages that must stay one line.
-std::string some_names(const std::vector<std::string>& names) {
-  std::string s;
-  const size_t shown = std::min<size_t>(names.size(), 3);
-  for (size_t i = 0; i < shown; ++i) s += (i ? ", " : "") + names[i];
-  if (names.size() > shown) s += " (and " + std::to_string(names.size() - shown) + " more)";
-  return s;
-}
 
 // "down_blocks.1.attentions.0.query.weight" → "down_blocks.1.attentions.0.to_q.weight"; "" if not
 // legacy.
@@ -84,7 +72,7 @@ std::map<std::string, io::HostArray> rename_legacy_attention(
     const bool legacy = !target.empty();
     if (!legacy) target = name;
     if (out.count(target) || (legacy && tensors.count(target)))
-      fail(where + ": tensor " + named(target),
+      fail(where + ": tensor " + quote_name(target),
            "one tensor under either the legacy or the new name",
            "both (" + name + " and " + target + ")");
     out.emplace(target, std::move(array));
@@ -93,53 +81,13 @@ std::map<std::string, io::HostArray> rename_legacy_attention(
 }
 
 void load_unet2d_weights(UNet2DImpl& model, const io::Safetensors& file, const std::string& where) {
-  std::map<std::string, io::HostArray> given = rename_legacy_attention(file.tensors, where);
-  auto params = model.named_parameters(/*recurse=*/true);
-
-  std::vector<std::string> missing, unexpected;
-  for (const auto& p : params)
-    if (!given.count(p.key())) missing.push_back(p.key());
-  for (const auto& [name, array] : given)
-    if (!params.contains(name)) unexpected.push_back(name);
-  if (!missing.empty())
-    fail(where, "tensor " + named(missing[0]) + " of shape " + shape_of(params[missing[0]]),
-         "no such tensor (" + std::to_string(missing.size()) + " missing: " + some_names(missing) +
-             ")");
-  if (!unexpected.empty())
-    fail(where + ": tensor " + named(unexpected[0]), "only UNet2D parameters",
-         "a tensor this UNet2D does not have (" + std::to_string(unexpected.size()) +
-             " unexpected: " + some_names(unexpected) + ")");
-
-  torch::NoGradGuard no_grad;
-  for (auto& p : params) {
-    const io::HostArray& a = given.at(p.key());
-    const std::string at = where + ": tensor " + named(p.key());
-    if (a.shape != p.value().sizes().vec())
-      fail(at, "shape " + shape_of(p.value()), io::shape_str(a.shape));
-    if (a.dtype != io::DType::kF32 && a.dtype != io::DType::kF16 && a.dtype != io::DType::kBF16 &&
-        a.dtype != io::DType::kF64)
-      fail(at, "dtype F32, F16, BF16 or F64", io::dtype_name(a.dtype));
-    torch::Tensor t = io::to_tensor(a).to(torch::kFloat32);
-    const int64_t bad = t.numel() - torch::isfinite(t).sum().item<int64_t>();
-    if (bad > 0) fail(at, "finite values", std::to_string(bad) + " NaN or inf values");
-    p.value().copy_(t);
-  }
+  load_weights(model, rename_legacy_attention(file.tensors, where), where, "UNet2D");
 }
-
-namespace {
-io::Safetensors state_of(const std::map<std::string, torch::Tensor>& weights) {
-  io::Safetensors out;
-  out.metadata["format"] = "pt";
-  for (const auto& [name, w] : weights)
-    out.tensors.emplace(name, io::from_tensor(w.detach().to(torch::kFloat32)));
-  return out;
-}
-}  // namespace
 
 io::Safetensors unet2d_state(const UNet2DImpl& model) {
   std::map<std::string, torch::Tensor> weights;
   for (const auto& p : model.named_parameters(/*recurse=*/true)) weights.emplace(p.key(), p.value());
-  return state_of(weights);
+  return weights_state(weights);
 }
 
 UNet2D load_unet2d(const fs::path& dir, const torch::Device& device) {
@@ -166,7 +114,7 @@ void save_unet2d(const UNet2DImpl& model, const fs::path& dir) {
 
 void save_unet2d(const UNet2DConfig& config, const std::map<std::string, torch::Tensor>& weights,
                  const fs::path& dir) {
-  write_model_folder(state_of(weights), config, dir);
+  write_model_folder(weights_state(weights), config, dir);
 }
 
 std::unique_ptr<Denoiser> load_denoiser(const fs::path& path, const LoadDenoiserOptions& options) {
