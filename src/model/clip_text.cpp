@@ -132,19 +132,9 @@ void load_clip_text_weights(ClipTextModelImpl& model, const io::Safetensors& fil
 }
 
 ClipTextModel load_clip_text_model(const fs::path& dir, const torch::Device& device) {
-  const fs::path config = dir / "config.json";
-  if (!fs::is_regular_file(config))
-    fail(dir.string(), "a text encoder folder with config.json", "no config.json");
-  fs::path weights = dir / "model.safetensors";
-  if (!fs::is_regular_file(weights) && fs::is_regular_file(dir / "model.fp16.safetensors"))
-    weights = dir / "model.fp16.safetensors";
-  if (!fs::is_regular_file(weights))
-    fail(dir.string(), "model.safetensors (or model.fp16.safetensors)",
-         fs::is_regular_file(dir / "pytorch_model.bin")
-             ? "only pickled pytorch_model.bin weights, which diffmem never loads"
-             : "no weights file");
-  ClipTextModel model(read_clip_text_config(config));
-  load_clip_text_weights(*model, io::read_safetensors(weights), weights.string());
+  const ComponentFiles f = component_files(dir, "model", "a text encoder folder");
+  ClipTextModel model(read_clip_text_config(f.config));
+  load_clip_text_weights(*model, io::read_safetensors(f.weights), f.weights.string());
   model->eval();
   model->to(device);
   return model;

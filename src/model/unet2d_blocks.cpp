@@ -39,7 +39,8 @@ void ResnetBlock2DImpl::reset() {
   norm1 =
       register_module("norm1", nn::GroupNorm(nn::GroupNormOptions(o_.groups, o_.in).eps(o_.eps)));
   conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(o_.in, o_.out, 3).padding(1)));
-  time_emb_proj = register_module("time_emb_proj", nn::Linear(o_.temb, o_.out));
+  if (o_.temb > 0)  // temb_channels None (the VAE's blocks): no time embedding at all
+    time_emb_proj = register_module("time_emb_proj", nn::Linear(o_.temb, o_.out));
   norm2 =
       register_module("norm2", nn::GroupNorm(nn::GroupNormOptions(o_.groups, o_.out).eps(o_.eps)));
   dropout = register_module("dropout", nn::Dropout(o_.dropout));
@@ -55,10 +56,12 @@ torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Te
     return group_norm_silu(in, o.num_groups(), norm->weight, norm->bias, o.eps());
   };
   auto h = conv1(gn_silu(norm1, x));
-  const torch::Tensor t = time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
   // Without autograd the sums run in place on tensors only this block holds.
   const bool in_place = !torch::GradMode::is_enabled();
-  h = in_place ? h.add_(t) : h + t;
+  if (time_emb_proj) {
+    const torch::Tensor t = time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
+    h = in_place ? h.add_(t) : h + t;
+  }
   h = conv2(dropout(gn_silu(norm2, h)));
   const torch::Tensor shortcut = conv_shortcut ? conv_shortcut(x) : x;
   h = in_place ? h.add_(shortcut) : shortcut + h;

@@ -21,7 +21,7 @@ class TimestepEmbeddingImpl : public torch::nn::Cloneable<TimestepEmbeddingImpl>
 TORCH_MODULE(TimestepEmbedding);
 
 struct ResnetOptions {
-  int64_t in = 0, out = 0, temb = 0, groups = 32;
+  int64_t in = 0, out = 0, temb = 0, groups = 32;  // temb 0: no time embedding (temb_channels None)
   double eps = 1e-6, dropout = 0, output_scale_factor = 1;
 };
 

@@ -52,6 +52,24 @@ void load_weights(torch::nn::Module& module, const std::map<std::string, io::Hos
   }
 }
 
+ComponentFiles component_files(const std::filesystem::path& dir, const std::string& name,
+                               const std::string& what) {
+  ComponentFiles f{dir / "config.json", dir / (name + ".safetensors")};
+  if (!std::filesystem::is_regular_file(f.config))
+    fail(dir.string(), what + " with config.json", "no config.json");
+  if (!std::filesystem::is_regular_file(f.weights) &&
+      std::filesystem::is_regular_file(dir / (name + ".fp16.safetensors")))
+    f.weights = dir / (name + ".fp16.safetensors");
+  if (!std::filesystem::is_regular_file(f.weights))
+    for (const std::string& pickle : {name + ".bin", std::string("pytorch_model.bin")})
+      if (std::filesystem::is_regular_file(dir / pickle))
+        fail(dir.string(), name + ".safetensors (or its .fp16 variant)",
+             "only pickled " + pickle + " weights, which diffmem never loads");
+  if (!std::filesystem::is_regular_file(f.weights))
+    fail(dir.string(), name + ".safetensors (or its .fp16 variant)", "no weights file");
+  return f;
+}
+
 io::Safetensors weights_state(const std::map<std::string, torch::Tensor>& weights) {
   io::Safetensors out;
   out.metadata["format"] = "pt";
