@@ -92,6 +92,7 @@ void validate(const SchedulerConfig& c, const std::string& where) {
          std::to_string(c.clip_sample_range));
   check_choice(c.prediction_type, {"epsilon"}, where, "prediction_type");
   check_choice(c.timestep_spacing, {"leading", "trailing", "linspace"}, where, "timestep_spacing");
+  check_choice(c.interpolation_type, {"linear"}, where, "interpolation_type");
   if (c.steps_offset < 0)
     fail(where_key(where, "steps_offset"), "an integer >= 0", std::to_string(c.steps_offset));
 }
@@ -133,6 +134,14 @@ SchedulerConfig scheduler_config_from_json(const io::Json& j, const std::string&
   read_string(j, "timestep_spacing", c.timestep_spacing, where);
   read_int(j, "steps_offset", c.steps_offset, where);
   read_bool(j, "set_alpha_to_one", c.set_alpha_to_one, where);
+  read_bool(j, "skip_prk_steps", c.skip_prk_steps, where);
+  read_string(j, "interpolation_type", c.interpolation_type, where);
+  for (const char* key : {"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"})
+    require_off(j, key, where);
+  if (j.contains("timestep_type") && j.at("timestep_type") != "discrete")
+    fail(where_key(where, "timestep_type"), "\"discrete\"", show(j.at("timestep_type")));
+  if (j.contains("final_sigmas_type") && j.at("final_sigmas_type") != "zero")
+    fail(where_key(where, "final_sigmas_type"), "\"zero\"", show(j.at("final_sigmas_type")));
   require_off(j, "trained_betas", where);
   require_off(j, "thresholding", where);
   require_off(j, "rescale_betas_zero_snr", where);

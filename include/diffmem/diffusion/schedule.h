@@ -27,7 +27,9 @@ struct SchedulerConfig {
   std::string prediction_type = "epsilon";    // only epsilon is supported
   std::string timestep_spacing = "leading";   // leading | trailing | linspace
   int64_t steps_offset = 0;
-  bool set_alpha_to_one = true;                // DDIM: alpha-bar "before" t = 0 is 1
+  bool set_alpha_to_one = true;                // DDIM, PNDM: alpha-bar "before" t = 0 is 1
+  bool skip_prk_steps = false;                 // PNDM: only PLMS steps (SD's PNDM has true)
+  std::string interpolation_type = "linear";   // Euler: sigmas at fractional timesteps
 };
 
 /// Throws diffmem::Error "WHERE: key: expected ..., found ..." on a value diffmem cannot honour.

@@ -121,7 +121,13 @@ if __name__ == "__main__":
             out["alphas_cumprod"] = sched.alphas_cumprod.to(torch.float32).clone()
     out = {k: v.contiguous() for k, v in out.items()}
     save_file(out, os.path.join(HERE, "schedulers_io.safetensors"), metadata={"format": "pt"})
+    # Strict JSON: a non-finite float (DPM's lambda_min_clipped = -inf) is written as a string,
+    # where diffusers' own save_config would write the non-standard -Infinity.
+    def strict(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return str(v).replace("inf", "Infinity")
+        return {k: strict(x) for k, x in v.items()} if isinstance(v, dict) else v
     with open(os.path.join(HERE, "schedulers_configs.json"), "w") as f:
-        json.dump(configs, f, indent=2, sort_keys=True)
+        json.dump(strict(configs), f, indent=2, sort_keys=True, allow_nan=False)
         f.write("\n")
     print("wrote schedulers_io.safetensors (%d tensors) and schedulers_configs.json" % len(out))

@@ -1,0 +1,48 @@
+#pragma once
+// The schedulers Stable Diffusion pipelines run, as diffusers' StableDiffusionPipeline drives
+// them: set_timesteps once, latents start as noise × init_noise_sigma, and each step i scales the
+// model input (scale_model_input) and then steps with the model's output. Stateful over one run:
+// PNDM keeps earlier outputs. Matched step by step to diffusers 0.42.1
+// (tests/reference/model/make_scheduler_reference.py):
+//   PNDMScheduler (skip_prk_steps: PLMS only, SD 1.x's default), DDIMScheduler (eta 0),
+//   EulerDiscreteScheduler, EulerAncestralDiscreteScheduler; epsilon prediction (the config reader
+//   refuses v_prediction for now, as for the pixel samplers).
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "diffmem/diffusion/schedule.h"
+
+namespace diffmem::diffusion {
+
+class SdScheduler {
+ public:
+  virtual ~SdScheduler() = default;
+  virtual std::string name() const = 0;
+  /// diffusers' scheduler.timesteps after set_timesteps: what the model is given at step i
+  /// (integers for PNDM/DDIM, floats for the Euler schedulers; PNDM visits one twice).
+  const std::vector<double>& timesteps() const { return timesteps_; }
+  /// The scale of the starting noise (1 for PNDM/DDIM; sqrt(σmax² + 1) for Euler, leading).
+  double init_noise_sigma() const { return init_noise_sigma_; }
+  /// The model's input at step i: `x` (PNDM/DDIM) or x / sqrt(σ_i² + 1) (Euler).
+  virtual torch::Tensor scale_model_input(const torch::Tensor& x, size_t /*i*/) const { return x; }
+  /// Step i: the model's output at timesteps()[i] for `sample` → the next sample. Steps run in
+  /// order from 0 (the scheduler keeps what later steps need). `noise(shape)` is asked for the
+  /// step's fresh noise only by ancestral schedulers (once per step, [N,C,H,W] f32).
+  virtual torch::Tensor step(const torch::Tensor& model_output, size_t i, const torch::Tensor& sample,
+                             const std::function<torch::Tensor(at::IntArrayRef)>& noise) = 0;
+
+ protected:
+  std::vector<double> timesteps_;
+  double init_noise_sigma_ = 1.0;
+};
+
+/// The scheduler config.class_name names, set to `steps` inference steps. Throws diffmem::Error
+/// naming the class (or the option) for one this implementation does not run.
+std::unique_ptr<SdScheduler> make_sd_scheduler(const SchedulerConfig& config, int64_t steps);
+
+}  // namespace diffmem::diffusion

@@ -1,0 +1,167 @@
+#include "diffmem/diffusion/sd_scheduler.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "diffmem/core/error.h"
+#include "diffmem/diffusion/ddim.h"
+
+namespace diffmem::diffusion {
+namespace {
+
+// Ascending "leading"/"trailing"/"linspace" timesteps as set_timesteps makes them.
+std::vector<int64_t> ascending(const SchedulerConfig& c, int64_t steps) {
+  std::vector<int64_t> t = inference_timesteps(c, steps);
+  return {t.rbegin(), t.rend()};
+}
+
+// PNDMScheduler with skip_prk_steps: linear multistep (PLMS) on the model's outputs.
+class Pndm : public SdScheduler {
+ public:
+  Pndm(const SchedulerConfig& c, int64_t steps) : schedule_(c), stride_(c.num_train_timesteps / steps) {
+    if (!c.skip_prk_steps)
+      fail("PNDMScheduler: skip_prk_steps", "true (Stable Diffusion's PNDM; PRK steps are not implemented)",
+           "false");
+    const std::vector<int64_t> up = ascending(c, steps);  // _timesteps
+    std::vector<int64_t> plms(up.begin(), up.end() - 1);
+    if (up.size() >= 2) plms.push_back(up[up.size() - 2]);
+    plms.push_back(up.back());
+    for (auto it = plms.rbegin(); it != plms.rend(); ++it) timesteps_.push_back(double(*it));
+    const torch::Tensor& ac = schedule_.alphas_cumprod();
+    final_ = c.set_alpha_to_one ? torch::ones({}, torch::kFloat32) : ac[0].clone();
+  }
+  std::string name() const override { return "pndm"; }
+
+  torch::Tensor step(const torch::Tensor& model_output, size_t, const torch::Tensor& sample_in,
+                     const std::function<torch::Tensor(at::IntArrayRef)>&) override {
+    // counter_ = number of steps taken so far (diffusers' self.counter).
+    int64_t t = static_cast<int64_t>(timesteps_.at(counter_));
+    int64_t prev = t - stride_;
+    if (counter_ != 1) {
+      if (ets_.size() > 3) ets_.erase(ets_.begin(), ets_.end() - 3);
+      ets_.push_back(model_output);
+    } else {
+      prev = t;
+      t = t + stride_;
+    }
+    torch::Tensor mo = model_output, sample = sample_in;
+    const size_t n = ets_.size();
+    if (n == 1 && counter_ == 0) {
+      cur_sample_ = sample;
+    } else if (n == 1 && counter_ == 1) {
+      mo = (model_output + ets_.back()) / 2;
+      sample = cur_sample_;
+      cur_sample_ = torch::Tensor();
+    } else if (n == 2) {
+      mo = (3 * ets_[n - 1] - ets_[n - 2]) / 2;
+    } else if (n == 3) {
+      mo = (23 * ets_[n - 1] - 16 * ets_[n - 2] + 5 * ets_[n - 3]) / 12;
+    } else {
+      mo = (1.0 / 24) * (55 * ets_[n - 1] - 59 * ets_[n - 2] + 37 * ets_[n - 3] - 9 * ets_[n - 4]);
+    }
+    ++counter_;
+    return prev_sample(sample, t, prev, mo);
+  }
+
+ private:
+  // PNDM's formula (9), in diffusers' f32 order.
+  torch::Tensor prev_sample(const torch::Tensor& x, int64_t t, int64_t prev, const torch::Tensor& mo) const {
+    const torch::Tensor& ac = schedule_.alphas_cumprod();
+    check(t >= 0 && t < schedule_.num_train_timesteps(), "PNDMScheduler", "timesteps below num_train_timesteps",
+          std::to_string(t));
+    const torch::Tensor a_t = ac[t], a_prev = prev >= 0 ? ac[prev] : final_;
+    const torch::Tensor b_t = 1 - a_t, b_prev = 1 - a_prev;
+    const torch::Tensor coeff = (a_prev / a_t).pow(0.5);
+    const torch::Tensor denom = a_t * b_prev.pow(0.5) + (a_t * b_t * a_prev).pow(0.5);
+    return coeff * x - (a_prev - a_t) * mo / denom;
+  }
+
+  NoiseSchedule schedule_;
+  int64_t stride_;
+  torch::Tensor final_;
+  size_t counter_ = 0;
+  std::vector<torch::Tensor> ets_;
+  torch::Tensor cur_sample_;
+};
+
+// DDIMScheduler with eta 0: the pixel-space DDIM step.
+class Ddim : public SdScheduler {
+ public:
+  Ddim(const SchedulerConfig& c, int64_t steps) : ddim_(NoiseSchedule(c), steps, 0.0) {
+    for (int64_t t : ddim_.timesteps()) timesteps_.push_back(double(t));
+  }
+  std::string name() const override { return "ddim"; }
+  torch::Tensor step(const torch::Tensor& model_output, size_t i, const torch::Tensor& sample,
+                     const std::function<torch::Tensor(at::IntArrayRef)>&) override {
+    return ddim_.step(model_output, static_cast<int64_t>(timesteps_.at(i)), sample, torch::Tensor())
+        .prev_sample;
+  }
+
+ private:
+  DdimScheduler ddim_;
+};
+
+// EulerDiscreteScheduler (s_churn 0) and EulerAncestralDiscreteScheduler.
+class Euler : public SdScheduler {
+ public:
+  Euler(const SchedulerConfig& c, int64_t steps, bool ancestral) : ancestral_(ancestral) {
+    const NoiseSchedule schedule(c);
+    const torch::Tensor& ac = schedule.alphas_cumprod();
+    const torch::Tensor full = ((1 - ac) / ac).pow(0.5);  // f32, as diffusers computes it
+    const float* s = full.data_ptr<float>();
+    const int64_t T = full.numel();
+    for (int64_t t : inference_timesteps(c, steps)) timesteps_.push_back(double(float(t)));
+    std::vector<float> sig;
+    for (double t : timesteps_) {  // np.interp in float64, then float32
+      const int64_t lo = std::min<int64_t>(static_cast<int64_t>(std::floor(t)), T - 1);
+      const double v = lo + 1 < T ? double(s[lo]) + (t - lo) * (double(s[lo + 1]) - double(s[lo]))
+                                  : double(s[T - 1]);
+      sig.push_back(static_cast<float>(v));
+    }
+    sig.push_back(0.0f);  // final_sigmas_type "zero"
+    sigmas_ = torch::tensor(sig, torch::kFloat32);
+    const torch::Tensor max_sigma = sigmas_.max();
+    init_noise_sigma_ = c.timestep_spacing == "leading" ? (max_sigma.pow(2) + 1).pow(0.5).item<float>()
+                                                        : max_sigma.item<float>();
+  }
+  std::string name() const override { return ancestral_ ? "euler_a" : "euler"; }
+  const torch::Tensor& sigmas() const { return sigmas_; }
+
+  torch::Tensor scale_model_input(const torch::Tensor& x, size_t i) const override {
+    return x / (sigmas_[static_cast<int64_t>(i)].pow(2) + 1).pow(0.5);
+  }
+
+  torch::Tensor step(const torch::Tensor& model_output, size_t i, const torch::Tensor& sample_in,
+                     const std::function<torch::Tensor(at::IntArrayRef)>& noise) override {
+    const torch::Tensor x = sample_in.to(torch::kFloat32);
+    const torch::Tensor sigma = sigmas_[static_cast<int64_t>(i)], next = sigmas_[static_cast<int64_t>(i) + 1];
+    const torch::Tensor x0 = x - sigma * model_output;  // epsilon prediction
+    const torch::Tensor derivative = (x - x0) / sigma;
+    if (!ancestral_) return x + derivative * (next - sigma);
+    const torch::Tensor up = (next.pow(2) * (sigma.pow(2) - next.pow(2)) / sigma.pow(2)).pow(0.5);
+    const torch::Tensor down = (next.pow(2) - up.pow(2)).pow(0.5);
+    const torch::Tensor prev = x + derivative * (down - sigma);
+    return prev + noise(model_output.sizes()).to(prev.device()) * up;
+  }
+
+ private:
+  bool ancestral_;
+  torch::Tensor sigmas_;
+};
+
+}  // namespace
+
+std::unique_ptr<SdScheduler> make_sd_scheduler(const SchedulerConfig& c, int64_t steps) {
+  check(steps >= 1 && steps <= c.num_train_timesteps, "steps",
+        "1.." + std::to_string(c.num_train_timesteps), std::to_string(steps));
+  const std::string& k = c.class_name;
+  if (k == "PNDMScheduler") return std::make_unique<Pndm>(c, steps);
+  if (k == "EulerDiscreteScheduler") return std::make_unique<Euler>(c, steps, false);
+  if (k == "EulerAncestralDiscreteScheduler") return std::make_unique<Euler>(c, steps, true);
+  if (k == "DDIMScheduler") return std::make_unique<Ddim>(c, steps);
+  fail("_class_name", "PNDMScheduler, DDIMScheduler, EulerDiscreteScheduler or "
+                      "EulerAncestralDiscreteScheduler", "'" + k + "'");
+}
+
+}  // namespace diffmem::diffusion
