@@ -1,5 +1,7 @@
 #include "unet2d_blocks.h"
 
+#include "transformer2d.h"
+
 #include <cmath>
 
 #include "diffmem/model/unet2d.h"
@@ -148,6 +150,28 @@ AttentionOptions attention_options(const BlockOptions& o) {
   a.eps = o.eps;
   return a;
 }
+
+// A block's attention: spatial self-attention (UNet2D) or a Transformer2DModel attending to the
+// context (the cross-attention blocks of UNet2DConditionModel).
+std::shared_ptr<nn::Module> make_attention(int64_t channels, int64_t heads, int64_t groups,
+                                           int64_t cross_dim, bool linear,
+                                           const AttentionOptions& self) {
+  if (cross_dim <= 0) return Attention(self).ptr();
+  Transformer2DOptions t;
+  t.channels = channels;
+  t.heads = heads;
+  t.head_dim = channels / heads;
+  t.cross_attention_dim = cross_dim;
+  t.groups = groups;
+  t.linear_projection = linear;
+  return Transformer2D(t).ptr();
+}
+
+torch::Tensor attend(const std::shared_ptr<nn::Module>& m, const torch::Tensor& x,
+                     const torch::Tensor& context) {
+  if (auto* t = m->as<Transformer2DImpl>()) return t->forward(x, context);
+  return m->as<AttentionImpl>()->forward(x);
+}
 }  // namespace
 
 void DownBlockImpl::reset() {
@@ -156,7 +180,9 @@ void DownBlockImpl::reset() {
   resnets = nn::ModuleList();
   for (int64_t i = 0; i < o_.layers; ++i) {
     resnets->push_back(ResnetBlock2D(resnet_options(o_, i == 0 ? o_.in : o_.out, o_.out)));
-    if (o_.attention) attentions->push_back(Attention(attention_options(o_)));
+    if (o_.attention)
+      attentions->push_back(make_attention(o_.out, o_.heads, o_.groups, o_.cross_attention_dim,
+                                           o_.linear_projection, attention_options(o_)));
   }
   if (o_.attention) register_module("attentions", attentions);
   register_module("resnets", resnets);
@@ -168,10 +194,10 @@ void DownBlockImpl::reset() {
 }
 
 torch::Tensor DownBlockImpl::forward(torch::Tensor x, const torch::Tensor& temb,
-                                     std::vector<torch::Tensor>& skips) {
+                                     std::vector<torch::Tensor>& skips, const torch::Tensor& context) {
   for (size_t i = 0; i < resnets->size(); ++i) {
     x = resnets[i]->as<ResnetBlock2DImpl>()->forward(x, temb);
-    if (o_.attention) x = attentions[i]->as<AttentionImpl>()->forward(x);
+    if (o_.attention) x = attend(attentions[i], x, context);
     skips.push_back(x);
   }
   if (o_.resample) {
@@ -189,7 +215,9 @@ void UpBlockImpl::reset() {
     const int64_t skip = i == o_.layers - 1 ? o_.in : o_.out;
     const int64_t from = i == 0 ? o_.prev_out : o_.out;
     resnets->push_back(ResnetBlock2D(resnet_options(o_, from + skip, o_.out)));
-    if (o_.attention) attentions->push_back(Attention(attention_options(o_)));
+    if (o_.attention)
+      attentions->push_back(make_attention(o_.out, o_.heads, o_.groups, o_.cross_attention_dim,
+                                           o_.linear_projection, attention_options(o_)));
   }
   if (o_.attention) register_module("attentions", attentions);
   register_module("resnets", resnets);
@@ -201,13 +229,13 @@ void UpBlockImpl::reset() {
 }
 
 torch::Tensor UpBlockImpl::forward(torch::Tensor x, const torch::Tensor& temb,
-                                   std::vector<torch::Tensor>& skips) {
+                                   std::vector<torch::Tensor>& skips, const torch::Tensor& context) {
   for (size_t i = 0; i < resnets->size(); ++i) {
     TORCH_CHECK(!skips.empty(), "UNet2D: skip connections exhausted");
     x = torch::cat({x, skips.back()}, 1);
     skips.pop_back();
     x = resnets[i]->as<ResnetBlock2DImpl>()->forward(x, temb);
-    if (o_.attention) x = attentions[i]->as<AttentionImpl>()->forward(x);
+    if (o_.attention) x = attend(attentions[i], x, context);
   }
   if (o_.resample) x = upsamplers[0]->as<Upsample2DImpl>()->forward(x);
   return x;
@@ -230,15 +258,18 @@ void MidBlockImpl::reset() {
   attentions = nn::ModuleList();
   resnets = nn::ModuleList();
   resnets->push_back(ResnetBlock2D(r));
-  if (o_.attention) attentions->push_back(Attention(a));
+  if (o_.attention)
+    attentions->push_back(make_attention(o_.channels, o_.heads, o_.attn_groups, o_.cross_attention_dim,
+                                         o_.linear_projection, a));
   resnets->push_back(ResnetBlock2D(r));
   if (o_.attention) register_module("attentions", attentions);
   register_module("resnets", resnets);
 }
 
-torch::Tensor MidBlockImpl::forward(torch::Tensor x, const torch::Tensor& temb) {
+torch::Tensor MidBlockImpl::forward(torch::Tensor x, const torch::Tensor& temb,
+                                    const torch::Tensor& context) {
   x = resnets[0]->as<ResnetBlock2DImpl>()->forward(x, temb);
-  if (o_.attention) x = attentions[0]->as<AttentionImpl>()->forward(x);
+  if (o_.attention) x = attend(attentions[0], x, context);
   return resnets[1]->as<ResnetBlock2DImpl>()->forward(x, temb);
 }
 

@@ -99,6 +99,10 @@ struct BlockOptions {
   double eps = 1e-6, dropout = 0;
   bool attention = false;
   bool resample = true;  // add a downsampler / upsampler (every level but the last)
+  /// > 0: the attentions are Transformer2DModels attending to a context of this width
+  /// (CrossAttnDownBlock2D / CrossAttnUpBlock2D, `heads` heads of out / heads channels).
+  int64_t cross_attention_dim = 0;
+  bool linear_projection = false;  // use_linear_projection of those transformers
 };
 
 /// DownBlock2D / AttnDownBlock2D. Pushes each resnet(+attention) output and the downsampled
@@ -108,7 +112,7 @@ class DownBlockImpl : public torch::nn::Cloneable<DownBlockImpl> {
   explicit DownBlockImpl(BlockOptions o) : o_(o) { reset(); }
   void reset() override;
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb,
-                        std::vector<torch::Tensor>& skips);
+                        std::vector<torch::Tensor>& skips, const torch::Tensor& context = {});
   torch::nn::ModuleList attentions{nullptr}, resnets{nullptr}, downsamplers{nullptr};
 
  private:
@@ -123,7 +127,7 @@ class UpBlockImpl : public torch::nn::Cloneable<UpBlockImpl> {
   explicit UpBlockImpl(BlockOptions o) : o_(o) { reset(); }
   void reset() override;
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb,
-                        std::vector<torch::Tensor>& skips);
+                        std::vector<torch::Tensor>& skips, const torch::Tensor& context = {});
   torch::nn::ModuleList attentions{nullptr}, resnets{nullptr}, upsamplers{nullptr};
 
  private:
@@ -135,6 +139,8 @@ struct MidBlockOptions {
   int64_t channels = 0, temb = 0, groups = 32, attn_groups = 32, heads = 1;
   double eps = 1e-6, dropout = 0, output_scale_factor = 1;
   bool attention = true;
+  int64_t cross_attention_dim = 0;  // > 0: UNetMidBlock2DCrossAttn (a Transformer2DModel)
+  bool linear_projection = false;
 };
 
 /// UNetMidBlock2D: resnet, then (attention, resnet).
@@ -142,7 +148,8 @@ class MidBlockImpl : public torch::nn::Cloneable<MidBlockImpl> {
  public:
   explicit MidBlockImpl(MidBlockOptions o) : o_(o) { reset(); }
   void reset() override;
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb);
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb,
+                        const torch::Tensor& context = {});
   torch::nn::ModuleList attentions{nullptr}, resnets{nullptr};
 
  private:

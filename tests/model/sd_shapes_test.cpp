@@ -10,6 +10,7 @@
 
 #include "diffmem/model/autoencoder_kl.h"
 #include "diffmem/model/clip_text.h"
+#include "diffmem/model/unet2d_condition.h"
 #include "model_test_util.h"
 
 namespace diffmem::model {
@@ -97,6 +98,21 @@ TEST(SdShapes, Sd21VaeAndOpenClipTextEncoder) {
   c.num_attention_heads = 16;
   c.hidden_act = "gelu";
   expect_same(*ClipTextModel(c), read_section("sd21_params.txt", "text_encoder"));
+}
+
+// The full-size U-Nets: 860M parameters each (3.4 GB in f32), built once per test.
+TEST(SdShapes, Sd15AndSd21UNets) {
+  torch::NoGradGuard no_grad;
+  UNet2DConditionConfig v1;
+  v1.cross_attention_dim = 768;
+  expect_same(*UNet2DConditionModel(v1), read_section("sd15_params.txt", "unet"));
+  UNet2DConditionConfig v2;
+  v2.cross_attention_dim = 1024;
+  v2.attention_head_dim = PerBlock{{5, 10, 20, 20}, false};
+  v2.use_linear_projection = true;
+  v2.upcast_attention = true;
+  v2.sample_size = 96;
+  expect_same(*UNet2DConditionModel(v2), read_section("sd21_params.txt", "unet"));
 }
 
 }  // namespace
