@@ -1,0 +1,164 @@
+#include "diffmem/diffusion/sd_pipeline.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "diffmem/core/error.h"
+#include "diffmem/diffusion/noise.h"
+#include "diffmem/diffusion/sd_scheduler.h"
+#include "diffmem/model/autoencoder_kl.h"
+#include "diffmem/model/clip_text.h"
+#include "diffmem/model/clip_tokenizer.h"
+#include "diffmem/model/unet2d_condition.h"
+
+namespace diffmem::diffusion {
+namespace fs = std::filesystem;
+
+void validate(const SdPipelineOptions& o, const std::string& where) {
+  check(o.steps >= 1, where + ": steps", "at least 1", std::to_string(o.steps));
+  check(std::isfinite(o.guidance_scale) && o.guidance_scale >= 0, where + ": guidance_scale",
+        "a finite number >= 0", std::to_string(o.guidance_scale));
+  check(o.height >= 0 && o.width >= 0, where + ": height/width", "0 (the model's) or a size",
+        std::to_string(o.height) + "x" + std::to_string(o.width));
+  check(o.clip_skip >= 0, where + ": clip_skip", "0 or more", std::to_string(o.clip_skip));
+  check(o.batch >= 1, where + ": batch", "at least 1", std::to_string(o.batch));
+}
+
+struct SdPipeline::Parts {
+  Parts(fs::path d, model::ClipTokenizer t) : dir(std::move(d)), tokenizer(std::move(t)) {}
+  fs::path dir;
+  model::ClipTokenizer tokenizer;
+  model::ClipTextModel text_encoder{nullptr};
+  model::UNet2DConditionModel unet{nullptr};
+  model::AutoencoderKL vae{nullptr};
+  SchedulerConfig scheduler;
+  torch::Device device = torch::kCPU;
+  int64_t vae_scale = 8;
+};
+
+SdPipeline::SdPipeline(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+SdPipeline::~SdPipeline() = default;
+SdPipeline::SdPipeline(SdPipeline&&) noexcept = default;
+SdPipeline& SdPipeline::operator=(SdPipeline&&) noexcept = default;
+
+SdPipeline SdPipeline::load(const fs::path& dir, const torch::Device& device) {
+  const fs::path index = dir / "model_index.json";
+  if (!fs::is_regular_file(index))
+    fail(dir.string(), "a diffusers pipeline folder with model_index.json", "no model_index.json");
+  const io::Json j = io::read_json(index);
+  const std::string cls = j.value("_class_name", "");
+  if (cls != "StableDiffusionPipeline")
+    fail(index.string() + ": _class_name", "StableDiffusionPipeline", "'" + cls + "'");
+  for (const char* part : {"tokenizer", "text_encoder", "unet", "vae", "scheduler"})
+    if (!fs::is_directory(dir / part)) fail(dir.string(), std::string("a ") + part + "/ folder", "none");
+  auto p = std::make_unique<Parts>(dir, model::ClipTokenizer::from_folder(dir / "tokenizer"));
+  p->device = device;
+  p->text_encoder = model::load_clip_text_model(dir / "text_encoder", device);
+  p->unet = model::load_unet2d_condition(dir / "unet", device);
+  p->vae = model::load_autoencoder_kl(dir / "vae", device);
+  p->scheduler = read_scheduler_config(dir / "scheduler" / "scheduler_config.json");
+  p->vae_scale = int64_t{1} << (p->vae->config().block_out_channels.size() - 1);
+  const int64_t hidden = p->text_encoder->config().hidden_size;
+  if (hidden != p->unet->config().cross_attention_dim)
+    fail(dir.string(), "a text encoder as wide as the U-Net's cross_attention_dim " +
+                           std::to_string(p->unet->config().cross_attention_dim),
+         "hidden_size " + std::to_string(hidden));
+  if (p->vae->config().latent_channels != p->unet->config().in_channels)
+    fail(dir.string(), "VAE latent_channels equal to the U-Net's in_channels",
+         std::to_string(p->vae->config().latent_channels) + " and " +
+             std::to_string(p->unet->config().in_channels));
+  make_sd_scheduler(p->scheduler, 1);  // refuses a scheduler it cannot run, now rather than later
+  return SdPipeline(std::move(p));
+}
+
+torch::Tensor SdPipeline::encode(const std::vector<std::string>& prompts, int64_t clip_skip) const {
+  const int64_t n = static_cast<int64_t>(prompts.size());
+  const int64_t L = parts_->tokenizer.model_max_length();
+  std::vector<int64_t> ids = parts_->tokenizer.encode_padded_batch(prompts);
+  torch::Tensor t = torch::tensor(ids, torch::kLong).view({n, L}).to(parts_->device);
+  torch::NoGradGuard no_grad;
+  return parts_->text_encoder->forward(t, clip_skip).hidden;
+}
+
+torch::Tensor SdPipeline::generate(const std::vector<std::string>& prompts,
+                                   const std::vector<uint64_t>& seeds, const SdPipelineOptions& o,
+                                   const std::vector<std::string>& negative,
+                                   const ProgressFn& progress) const {
+  validate(o, "text-to-image options");
+  Parts& p = *parts_;
+  check(seeds.size() == prompts.size(), "seeds", "one per prompt (" + std::to_string(prompts.size()) + ")",
+        std::to_string(seeds.size()));
+  check(negative.empty() || negative.size() == prompts.size(), "negative prompts",
+        "none or one per prompt", std::to_string(negative.size()));
+  const int64_t height = o.height ? o.height : p.unet->config().sample_size * p.vae_scale;
+  const int64_t width = o.width ? o.width : p.unet->config().sample_size * p.vae_scale;
+  const int64_t f = p.vae_scale << (p.unet->config().block_out_channels.size() - 1);
+  check(height % f == 0 && width % f == 0, "height/width", "multiples of " + std::to_string(f),
+        std::to_string(height) + "x" + std::to_string(width));
+  const bool cfg = o.guidance_scale > 1.0;
+  const int64_t n = static_cast<int64_t>(prompts.size());
+  const int64_t C = p.unet->config().in_channels, h = height / p.vae_scale, w = width / p.vae_scale;
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> images;
+  ProgressMeter meter(progress, "sample", n * o.steps, "steps");
+  for (int64_t start = 0; start < n; start += o.batch) {
+    const int64_t end = std::min(n, start + o.batch), b = end - start;
+    const std::vector<std::string> pr(prompts.begin() + start, prompts.begin() + end);
+    torch::Tensor context = encode(pr, o.clip_skip);
+    if (cfg) {
+      const std::vector<std::string> neg =
+          negative.empty() ? std::vector<std::string>(b, "")
+                           : std::vector<std::string>(negative.begin() + start, negative.begin() + end);
+      context = torch::cat({encode(neg, o.clip_skip), context});
+    }
+    auto scheduler = make_sd_scheduler(p.scheduler, o.steps);
+    std::vector<at::Generator> gens;
+    std::vector<torch::Tensor> init;
+    for (int64_t i = start; i < end; ++i) {
+      gens.push_back(make_cpu_generator(seeds[i]));
+      init.push_back(torch::randn({1, C, h, w}, gens.back()));
+    }
+    torch::Tensor latents = (torch::cat(init) * scheduler->init_noise_sigma()).to(p.device);
+    auto noise = [&](at::IntArrayRef shape) {
+      std::vector<torch::Tensor> parts;
+      for (auto& g : gens) parts.push_back(torch::randn({1, shape[1], shape[2], shape[3]}, g));
+      return torch::cat(parts);
+    };
+    const auto& ts = scheduler->timesteps();
+    for (size_t i = 0; i < ts.size(); ++i) {
+      torch::Tensor in = cfg ? torch::cat({latents, latents}) : latents;
+      in = scheduler->scale_model_input(in, i);
+      const torch::Tensor t = torch::full({1}, ts[i], torch::TensorOptions().dtype(torch::kFloat32));
+      torch::Tensor eps = p.unet->forward(in, t, context);
+      if (cfg) {
+        const auto halves = eps.chunk(2);
+        eps = halves[0] + o.guidance_scale * (halves[1] - halves[0]);
+      }
+      latents = scheduler->step(eps, i, latents, noise);
+      meter.update(start * o.steps + static_cast<int64_t>(std::min(i + 1, size_t(o.steps))) * b);
+    }
+    torch::Tensor x = p.vae->decode(latents / p.vae->config().scaling_factor);
+    x = (x / 2 + 0.5).clamp(0, 1).permute({0, 2, 3, 1}).to(torch::kCPU).to(torch::kFloat32);
+    images.push_back((x * 255).round().to(torch::kUInt8));
+  }
+  meter.finish();
+  return torch::cat(images);
+}
+
+io::Json SdPipeline::describe() const {
+  Parts& p = *parts_;
+  auto count = [](const torch::nn::Module& m) {
+    int64_t c = 0;
+    for (const auto& t : m.parameters()) c += t.numel();
+    return c;
+  };
+  return {{"folder", p.dir.string()},
+          {"tokenizer", {{"vocab_size", p.tokenizer.vocab_size()}, {"model_max_length", p.tokenizer.model_max_length()}}},
+          {"text_encoder", {{"parameters", count(*p.text_encoder)}, {"config", io::fields_json(p.text_encoder->config())}}},
+          {"unet", {{"parameters", count(*p.unet)}, {"config", io::fields_json(p.unet->config())}}},
+          {"vae", {{"parameters", count(*p.vae)}, {"config", io::fields_json(p.vae->config())}}},
+          {"scheduler", to_json(p.scheduler)}};
+}
+
+}  // namespace diffmem::diffusion
