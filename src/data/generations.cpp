@@ -1,10 +1,12 @@
 #include "diffmem/data/generations.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <map>
 
 #include "diffmem/core/error.h"
+#include "diffmem/io/image_file.h"
 #include "diffmem/io/npy.h"
 
 namespace diffmem::data {
@@ -94,6 +96,14 @@ Generations load_generations(const fs::path& dir) {
     all.seeds.insert(all.seeds.end(), g.seeds.begin(), g.seeds.end());
   }
   return all;
+}
+
+void write_preview(const std::filesystem::path& dir, const io::HostArray& images) {
+  io::HostArray head = images;
+  const int64_t count = images.shape.at(0), k = std::min<int64_t>(64, count);
+  head.shape[0] = k;
+  head.bytes.resize(count > 0 ? k * images.nbytes() / count : 0);
+  io::write_png(dir / "preview.png", io::make_grid(head, 8));
 }
 
 }  // namespace diffmem::data

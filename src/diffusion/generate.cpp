@@ -75,13 +75,7 @@ GenerateResult generate(model::Denoiser& denoiser, const NoiseSchedule& schedule
     io::HostArray images = io::from_tensor(to_uint8_nhwc(x));
     std::vector<int64_t> seeds64(seeds.begin(), seeds.end());
     data::write_shard(out, s, images, seeds64);
-    if (s == 0) {
-      io::HostArray head = images;
-      int64_t k = std::min<int64_t>(64, count);
-      head.shape[0] = k;
-      head.bytes.resize(k * images.nbytes() / count);
-      io::write_png(out / "preview.png", io::make_grid(head, 8));
-    }
+    if (s == 0) data::write_preview(out, images);
     r.images_written += count;
     ++r.shards_written;
     meter.update(r.images_written, "shard " + std::to_string(s + 1) + "/" +

@@ -31,6 +31,9 @@ std::vector<ShardFiles> list_shards(const std::filesystem::path& dir, bool stric
 void write_shard(const std::filesystem::path& dir, int64_t index, const io::HostArray& images,
                  const std::vector<int64_t>& seeds);
 
+/// dir/preview.png: a grid of up to the first 64 of `images` (U8 [n,H,W,C]), 8 per row.
+void write_preview(const std::filesystem::path& dir, const io::HostArray& images);
+
 struct Generations {
   io::HostArray images;        // U8 [N,H,W,C], all complete shards in index order
   std::vector<int64_t> seeds;  // [N]
