@@ -1,4 +1,5 @@
-// `diffmem sample`: generations from a model as uint8 .npy shards + seeds, resumable.
+// `diffmem sample`: generations from a model as uint8 .npy shards + seeds, resumable; from a
+// Stable Diffusion pipeline folder (model_index.json), per_prompt images for each prompt.
 #include <cstdio>
 #include <memory>
 
@@ -6,7 +7,9 @@
 #include "flags.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/runtime.h"
+#include "diffmem/data/prompts.h"
 #include "diffmem/diffusion/generate.h"
+#include "diffmem/diffusion/sd_generate.h"
 #include "diffmem/diffusion/schedule.h"
 #include "diffmem/model/checkpoint.h"
 
@@ -20,7 +23,46 @@ struct Args {
   std::string model, torchscript, scheduler, out;
   std::string shard = "0/1";
   int64_t clip = -1;
+  // Text-to-image (a pipeline folder).
+  std::vector<std::string> prompt;
+  std::string prompts, negative;
+  int64_t per_prompt = 1, size = 0;
+  double guidance = 7.5;
 };
+
+void sample_text_to_image(Args& a, CLI::App* sub) {
+  if (!a.torchscript.empty() || !a.scheduler.empty() || sub->count("--sampler") || sub->count("--eta") ||
+      sub->count("--n") || !a.set->json().empty())
+    fail(a.model, "options of a text-to-image pipeline (--prompt/--prompts, --per-prompt, --guidance, "
+                  "--negative-prompt, --size, --steps, --batch, --seed, --shard)",
+         "--torchscript, --scheduler-config, --sampler, --eta, --n or --set (pixel models only; the "
+         "pipeline's scheduler/ is used)");
+  if (a.prompt.empty() == a.prompts.empty())
+    fail("--prompt/--prompts", "exactly one of them for a text-to-image pipeline",
+         a.prompt.empty() ? "neither" : "both");
+  const std::vector<std::string> prompts = a.prompt.empty() ? data::read_prompt_file(a.prompts) : a.prompt;
+  diffusion::TextToImageOptions o;
+  o.per_prompt = a.per_prompt;
+  o.shard_size = a.opt.shard_size;
+  o.shard_index = a.opt.shard_index;
+  o.shard_count = a.opt.shard_count;
+  o.seed = a.opt.seed;
+  o.negative_prompt = a.negative;
+  o.pipeline.steps = a.opt.sample.steps > 0 ? a.opt.sample.steps : 50;
+  o.pipeline.guidance_scale = a.guidance;
+  o.pipeline.height = o.pipeline.width = a.size;
+  o.pipeline.batch = a.opt.sample.batch;
+  o.model = a.model;
+  diffusion::validate(o.pipeline, "sample options");  // before the folder is loaded
+  const torch::Device device(core::resolve_device(cli::globals().device));
+  const diffusion::SdPipeline pipe = diffusion::SdPipeline::load(a.model, device);
+  const auto r = diffusion::generate_text_to_image(pipe, prompts, a.out, o, cli::terminal_progress());
+  std::printf("%s: %lld images of %zu prompts in %lld new shards (%lld already complete, %lld in all), "
+              "%.2f images/s\n",
+              a.out.c_str(), static_cast<long long>(r.images_written), prompts.size(),
+              static_cast<long long>(r.shards_written), static_cast<long long>(r.shards_skipped),
+              static_cast<long long>(r.shards_total), r.images_per_s);
+}
 
 }  // namespace
 
@@ -45,8 +87,16 @@ DIFFMEM_COMMAND(300) {
   cli::add_shared(sub, cli::flags::kSeed, a->opt.seed, "image i uses seed + i")->capture_default_str();
   sub->add_option("--shard-size", a->opt.shard_size, "Images per shard file")->capture_default_str();
   sub->add_option("--shard", a->shard, "This worker's shards as INDEX/COUNT")->capture_default_str();
+  sub->add_option("--prompt", a->prompt, "Text-to-image: a prompt (repeatable)");
+  sub->add_option("--prompts", a->prompts,
+                  "Text-to-image: prompts file (CSV with a prompt or caption column, or JSONL)");
+  sub->add_option("--per-prompt", a->per_prompt, "Text-to-image: images per prompt")->capture_default_str();
+  sub->add_option("--guidance", a->guidance, "Text-to-image: classifier-free guidance scale (1 = none)")
+      ->capture_default_str();
+  sub->add_option("--negative-prompt", a->negative, "Text-to-image: negative prompt for every image");
+  sub->add_option("--size", a->size, "Text-to-image: height = width in pixels (0 = the model's)");
   a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<diffusion::GenerateOptions>());
-  sub->callback([a] {
+  sub->callback([a, sub] {
     cli::start();
     if (a->model.empty() == a->torchscript.empty())
       fail("--model/--torchscript", "exactly one of them", a->model.empty() ? "neither" : "both");
@@ -54,6 +104,13 @@ DIFFMEM_COMMAND(300) {
     if (slash == std::string::npos) fail("--shard", "INDEX/COUNT", "'" + a->shard + "'");
     a->opt.shard_index = std::stoll(a->shard.substr(0, slash));
     a->opt.shard_count = std::stoll(a->shard.substr(slash + 1));
+    if (!a->model.empty() && fs::is_regular_file(fs::path(a->model) / "model_index.json")) {
+      sample_text_to_image(*a, sub);
+      return;
+    }
+    if (!a->prompt.empty() || !a->prompts.empty())
+      fail("--prompt/--prompts", "a text-to-image pipeline folder (with model_index.json) as --model",
+           a->model.empty() ? a->torchscript : a->model);
     a->set->apply(a->opt);
 
     model::LoadDenoiserOptions lo;
