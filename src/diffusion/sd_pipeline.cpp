@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "diffmem/core/error.h"
@@ -110,7 +111,10 @@ torch::Tensor SdPipeline::generate(const std::vector<std::string>& prompts,
       const std::vector<std::string> neg =
           negative.empty() ? std::vector<std::string>(b, "")
                            : std::vector<std::string>(negative.begin() + start, negative.begin() + end);
-      context = torch::cat({encode(neg, o.clip_skip), context});
+      // One negative for the whole batch (the unconditional "" above all): encoded once.
+      const bool same = std::all_of(neg.begin(), neg.end(), [&](const std::string& x) { return x == neg[0]; });
+      const torch::Tensor uncond = same ? encode({neg[0]}, o.clip_skip).expand({b, -1, -1}) : encode(neg, o.clip_skip);
+      context = torch::cat({uncond, context});
     }
     auto scheduler = make_sd_scheduler(p.scheduler, o.steps);
     std::vector<at::Generator> gens;
@@ -144,21 +148,6 @@ torch::Tensor SdPipeline::generate(const std::vector<std::string>& prompts,
   }
   meter.finish();
   return torch::cat(images);
-}
-
-io::Json SdPipeline::describe() const {
-  Parts& p = *parts_;
-  auto count = [](const torch::nn::Module& m) {
-    int64_t c = 0;
-    for (const auto& t : m.parameters()) c += t.numel();
-    return c;
-  };
-  return {{"folder", p.dir.string()},
-          {"tokenizer", {{"vocab_size", p.tokenizer.vocab_size()}, {"model_max_length", p.tokenizer.model_max_length()}}},
-          {"text_encoder", {{"parameters", count(*p.text_encoder)}, {"config", io::fields_json(p.text_encoder->config())}}},
-          {"unet", {{"parameters", count(*p.unet)}, {"config", io::fields_json(p.unet->config())}}},
-          {"vae", {{"parameters", count(*p.vae)}, {"config", io::fields_json(p.vae->config())}}},
-          {"scheduler", to_json(p.scheduler)}};
 }
 
 }  // namespace diffmem::diffusion

@@ -47,8 +47,6 @@ class SdPipeline {
   torch::Tensor generate(const std::vector<std::string>& prompts, const std::vector<uint64_t>& seeds,
                          const SdPipelineOptions& options, const std::vector<std::string>& negative = {},
                          const ProgressFn& progress = nullptr) const;
-  /// What the folder holds, for `diffmem info` and reports.
-  io::Json describe() const;
 
   struct Parts;
 
