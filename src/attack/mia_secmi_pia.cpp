@@ -15,12 +15,11 @@ torch::Tensor timesteps(int64_t t, int64_t n, const torch::Device& device) {
   return torch::full({n}, t, torch::TensorOptions().dtype(torch::kLong).device(device));
 }
 
-torch::Tensor predict(model::Denoiser& d, const torch::Tensor& x, int64_t t) {
-  auto eps = d.predict_noise(x, timesteps(t, x.size(0), x.device()));
-  if (!eps.sizes().equals(x.sizes()))
-    fail(d.describe(), "a prediction of the input's shape", "a tensor of " +
-                                                               std::to_string(eps.numel()) + " elements");
-  return eps.to(torch::kFloat32);
+// The model's noise estimate, whatever it predicts (eps, v, x0; a learned variance dropped).
+torch::Tensor predict(model::Denoiser& d, const diffusion::NoiseSchedule& schedule, const torch::Tensor& x,
+                      int64_t t) {
+  const torch::Tensor tt = timesteps(t, x.size(0), x.device());
+  return diffusion::predicted_noise(schedule, d.predict_noise(x, tt), x, tt, d.describe());
 }
 
 detail::ItemLayout flip_layout(bool flip, int64_t batch) {
@@ -50,9 +49,9 @@ std::vector<double> secmi_errors(model::Denoiser& denoiser, const diffusion::Noi
     // x̃_m: deterministic inversion 0 → step → … → m (x0 itself when m = 0).
     torch::Tensor x = b.x0;
     for (int64_t from = 0; from < m; from += o.step)
-      x = ddim_move(schedule, x, predict(denoiser, x, from), from, from + o.step);
-    auto up = ddim_move(schedule, x, predict(denoiser, x, m), m, o.t);
-    auto back = ddim_move(schedule, up, predict(denoiser, up, o.t), o.t, m);
+      x = ddim_move(schedule, x, predict(denoiser, schedule, x, from), from, from + o.step);
+    auto up = ddim_move(schedule, x, predict(denoiser, schedule, x, m), m, o.t);
+    auto back = ddim_move(schedule, up, predict(denoiser, schedule, up, o.t), o.t, m);
     return (back - x).pow(2).mean(std::vector<int64_t>{1, 2, 3});
   };
   return detail::mean_over_items(ds, flip_layout(o.flip, o.batch), denoiser.device(), fn, progress,
@@ -65,9 +64,9 @@ std::vector<double> pia_errors(model::Denoiser& denoiser, const diffusion::Noise
   validate(o, schedule.num_train_timesteps(), "mia pia options");
   torch::NoGradGuard no_grad;
   auto fn = [&](const detail::ItemBatch& b) {
-    auto eps0 = predict(denoiser, b.x0, 0);
+    auto eps0 = predict(denoiser, schedule, b.x0, 0);
     auto x_t = diffusion::add_noise(schedule, b.x0, eps0, timesteps(o.t, b.x0.size(0), b.x0.device()));
-    auto d = (predict(denoiser, x_t, o.t) - eps0).abs();
+    auto d = (predict(denoiser, schedule, x_t, o.t) - eps0).abs();
     return d.pow(static_cast<double>(o.p)).mean(std::vector<int64_t>{1, 2, 3});
   };
   return detail::mean_over_items(ds, flip_layout(o.flip, o.batch), denoiser.device(), fn, progress,

@@ -31,16 +31,14 @@ StepOutput DdimScheduler::do_step(const torch::Tensor& model_output, int64_t t,
   const float alpha_prod_t_prev = prev_t >= 0 ? schedule_.alpha_cumprod(prev_t) : final_alpha;
   const float beta_prod_t = 1.0f - alpha_prod_t;
 
-  auto x0 = (sample - s(std::sqrt(beta_prod_t)) * model_output) / s(std::sqrt(alpha_prod_t));
-  if (cfg.clip_sample) {
-    x0 = x0.clamp(-cfg.clip_sample_range, cfg.clip_sample_range);
-  }
+  const Prediction p = split_prediction(cfg, model_output, sample, alpha_prod_t);
+  const torch::Tensor x0 = limit_x0(cfg, p.x0);
   const float beta_prod_t_prev = 1.0f - alpha_prod_t_prev;
   const float variance = (beta_prod_t_prev / beta_prod_t) * (1.0f - alpha_prod_t / alpha_prod_t_prev);
   const float std_dev_t = static_cast<float>(eta_) * std::sqrt(variance);
   // Mathematically >= 0; rounding could dip below, where diffusers would produce NaN.
   const float dir_var = std::max(1.0f - alpha_prod_t_prev - std_dev_t * std_dev_t, 0.0f);
-  auto prev = s(std::sqrt(alpha_prod_t_prev)) * x0 + s(std::sqrt(dir_var)) * model_output;
+  auto prev = s(std::sqrt(alpha_prod_t_prev)) * x0 + s(std::sqrt(dir_var)) * p.eps;
   if (eta_ > 0) prev = prev + s(std_dev_t) * noise;
   return {prev, x0};
 }

@@ -104,8 +104,7 @@ torch::Tensor inpaint(model::Denoiser& denoiser, const NoiseSchedule& schedule,
       const int64_t rounds = prev >= 0 ? r : 1;
       for (int64_t u = 0; u < rounds; ++u) {
         auto eps = denoiser.predict_noise(x, torch::full({b}, t, t_opts));
-        check(eps.sizes().equals(x.sizes()), "inpaint: " + denoiser.describe(),
-              "a noise prediction of shape " + io::shape_str(x), io::shape_str(eps));
+        scheduler->check_output(eps, x, "inpaint: " + denoiser.describe());
         auto x_prev = scheduler->step(eps.to(torch::kFloat32), t, x, gens).prev_sample;
         auto known_prev = prev >= 0 ? noised(prev, randn_per_image(gens, {C, S, S}).to(device)) : x0;
         x_prev = torch::where(keep, known_prev, x_prev);

@@ -11,10 +11,11 @@ LossOutput noise_prediction_loss(model::Denoiser& denoiser, const NoiseSchedule&
                                  const torch::Tensor& eps) {
   if (x0.dim() != 4) fail("noise_prediction_loss", "x0 of shape [N,C,H,W]", std::to_string(x0.dim()) + "-D");
   auto x_t = add_noise(schedule, x0, eps, t);
-  auto pred = denoiser.predict_noise(x_t, t.to(x0.device(), torch::kLong));
-  if (!pred.sizes().equals(eps.sizes()))
-    fail("noise_prediction_loss: " + denoiser.describe(), "a prediction of eps's shape",
-         "a tensor of " + std::to_string(pred.numel()) + " elements");
+  const torch::Tensor tt = t.to(x0.device(), torch::kLong);
+  const torch::Tensor output = denoiser.predict_noise(x_t, tt);
+  // A v- or x0-predicting model is scored on the noise it implies, as the attacks expect.
+  const torch::Tensor pred =
+      predicted_noise(schedule, output, x_t, tt, "noise_prediction_loss: " + denoiser.describe());
   auto sq = (pred.to(torch::kFloat32) - eps.to(torch::kFloat32)).pow(2);
   LossOutput out;
   out.loss = sq.mean();

@@ -73,11 +73,7 @@ torch::Tensor sample(model::Denoiser& denoiser, const NoiseSchedule& schedule,
     auto t_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
     for (int64_t t : timesteps) {
       auto eps = denoiser.predict_noise(x, torch::full({hi - lo}, t, t_opts));
-      if (!eps.sizes().equals(x.sizes()))
-        fail("sample: " + denoiser.describe(), "noise prediction of shape [" +
-                 std::to_string(hi - lo) + "," + std::to_string(C) + "," + std::to_string(S) +
-                 "," + std::to_string(S) + "]",
-             "a tensor of " + std::to_string(eps.numel()) + " elements");
+      scheduler->check_output(eps, x, "sample: " + denoiser.describe());
       x = scheduler->step(eps.to(torch::kFloat32), t, x, gens).prev_sample;
       meter.update(++done, "images " + std::to_string(lo) + "/" + std::to_string(n));
     }

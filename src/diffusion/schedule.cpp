@@ -42,6 +42,20 @@ torch::Tensor linspace_f32(double start, double end, int64_t steps) {
   return torch::tensor(v, torch::kFloat32);
 }
 
+// diffusers' rescale_zero_terminal_snr (Lin et al. 2023, algorithm 1), op for op in f32: shift
+// sqrt(alpha-bar) so that its last entry is 0, rescale so that its first is unchanged.
+torch::Tensor rescale_zero_terminal_snr(const torch::Tensor& betas) {
+  const torch::Tensor alphas = 1.0 - betas;
+  torch::Tensor bar_sqrt = torch::cumprod(alphas, 0).sqrt();
+  const torch::Tensor first = bar_sqrt[0].clone(), last = bar_sqrt[-1].clone();
+  bar_sqrt -= last;
+  bar_sqrt *= first / (first - last);
+  const torch::Tensor bar = bar_sqrt.pow(2);
+  const int64_t T = bar.size(0);
+  const torch::Tensor ratio = torch::cat({bar.slice(0, 0, 1), bar.slice(0, 1, T) / bar.slice(0, 0, T - 1)});
+  return 1 - ratio;
+}
+
 // numpy's round (half to even) under the default rounding mode.
 int64_t round_half_even(double v) { return static_cast<int64_t>(std::nearbyint(v)); }
 
@@ -60,6 +74,7 @@ NoiseSchedule::NoiseSchedule(const SchedulerConfig& config) : config_(config) {
   } else {
     betas_ = cosine_betas(T);
   }
+  if (config_.rescale_betas_zero_snr) betas_ = rescale_zero_terminal_snr(betas_);
   alphas_ = 1.0 - betas_;
   alphas_cumprod_ = torch::cumprod(alphas_, 0);
   auto acc = alphas_cumprod_.contiguous();

@@ -54,7 +54,7 @@ void read_bool(const io::Json& j, const char* key, bool& out, const std::string&
 }
 
 void read_string(const io::Json& j, const char* key, std::string& out, const std::string& where) {
-  if (!j.contains(key)) return;
+  if (!j.contains(key) || j.at(key).is_null()) return;  // diffusers writes null for "unset"
   const auto& v = j.at(key);
   if (!v.is_string()) fail(where_key(where, key), "a string", show(v));
   out = v.get<std::string>();
@@ -86,13 +86,27 @@ void validate(const SchedulerConfig& c, const std::string& where) {
     if (!(c.beta_end > 0 && c.beta_end < 1))
       fail(where_key(where, "beta_end"), "a number in (0, 1)", std::to_string(c.beta_end));
   }
-  check_choice(c.variance_type, {"fixed_small", "fixed_large"}, where, "variance_type");
+  check_choice(c.variance_type, {"fixed_small", "fixed_large", "learned_range", "learned"}, where,
+               "variance_type");
   if (!(c.clip_sample_range > 0))
     fail(where_key(where, "clip_sample_range"), "a positive number",
          std::to_string(c.clip_sample_range));
-  check_choice(c.prediction_type, {"epsilon"}, where, "prediction_type");
+  check_choice(c.prediction_type, {"epsilon", "v_prediction", "sample"}, where, "prediction_type");
+  if (c.thresholding) {
+    if (!(c.dynamic_thresholding_ratio > 0 && c.dynamic_thresholding_ratio <= 1))
+      fail(where_key(where, "dynamic_thresholding_ratio"), "a number in (0, 1]",
+           std::to_string(c.dynamic_thresholding_ratio));
+    if (!(c.sample_max_value >= 1))
+      fail(where_key(where, "sample_max_value"), "a number >= 1", std::to_string(c.sample_max_value));
+  }
   check_choice(c.timestep_spacing, {"leading", "trailing", "linspace"}, where, "timestep_spacing");
   check_choice(c.interpolation_type, {"linear"}, where, "interpolation_type");
+  check_choice(c.final_sigmas_type, {"zero", "sigma_min"}, where, "final_sigmas_type");
+  check_choice(c.algorithm_type, {"dpmsolver++"}, where, "algorithm_type");
+  check_choice(c.solver_type, {"midpoint", "heun"}, where, "solver_type");
+  if (c.solver_order < 1 || c.solver_order > 2)
+    fail(where_key(where, "solver_order"), "1 or 2 (third order is not implemented)",
+         std::to_string(c.solver_order));
   if (c.steps_offset < 0)
     fail(where_key(where, "steps_offset"), "an integer >= 0", std::to_string(c.steps_offset));
 }
@@ -110,19 +124,26 @@ io::Json to_json(const SchedulerConfig& c) {
   j["clip_sample"] = c.clip_sample;
   j["clip_sample_range"] = c.clip_sample_range;
   j["prediction_type"] = c.prediction_type;
-  j["thresholding"] = false;
-  j["dynamic_thresholding_ratio"] = 0.995;
-  j["sample_max_value"] = 1.0;
+  j["thresholding"] = c.thresholding;
+  j["dynamic_thresholding_ratio"] = c.dynamic_thresholding_ratio;
+  j["sample_max_value"] = c.sample_max_value;
   j["timestep_spacing"] = c.timestep_spacing;
   j["steps_offset"] = c.steps_offset;
-  j["rescale_betas_zero_snr"] = false;
+  j["rescale_betas_zero_snr"] = c.rescale_betas_zero_snr;
   return j;
 }
 
 SchedulerConfig scheduler_config_from_json(const io::Json& j, const std::string& where) {
   if (!j.is_object()) fail(where, "a JSON object (scheduler config)", show(j).substr(0, 40));
+  std::string cls = SchedulerConfig().class_name;
+  read_string(j, "_class_name", cls, where);
+  // Keys a file leaves out take its class's defaults, as diffusers' from_config gives them.
   SchedulerConfig c;
-  read_string(j, "_class_name", c.class_name, where);
+  c.class_name = cls;
+  if (cls == "EulerDiscreteScheduler" || cls == "EulerAncestralDiscreteScheduler" ||
+      cls == "DPMSolverMultistepScheduler")
+    c.timestep_spacing = "linspace";
+  if (cls == "PNDMScheduler") c.set_alpha_to_one = false;
   read_int(j, "num_train_timesteps", c.num_train_timesteps, where);
   read_number(j, "beta_start", c.beta_start, where);
   read_number(j, "beta_end", c.beta_end, where);
@@ -136,15 +157,28 @@ SchedulerConfig scheduler_config_from_json(const io::Json& j, const std::string&
   read_bool(j, "set_alpha_to_one", c.set_alpha_to_one, where);
   read_bool(j, "skip_prk_steps", c.skip_prk_steps, where);
   read_string(j, "interpolation_type", c.interpolation_type, where);
-  for (const char* key : {"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"})
+  read_bool(j, "thresholding", c.thresholding, where);
+  read_number(j, "dynamic_thresholding_ratio", c.dynamic_thresholding_ratio, where);
+  read_number(j, "sample_max_value", c.sample_max_value, where);
+  read_bool(j, "rescale_betas_zero_snr", c.rescale_betas_zero_snr, where);
+  read_int(j, "solver_order", c.solver_order, where);
+  read_string(j, "algorithm_type", c.algorithm_type, where);
+  read_string(j, "solver_type", c.solver_type, where);
+  read_bool(j, "lower_order_final", c.lower_order_final, where);
+  read_bool(j, "euler_at_final", c.euler_at_final, where);
+  read_bool(j, "use_karras_sigmas", c.use_karras_sigmas, where);
+  read_string(j, "final_sigmas_type", c.final_sigmas_type, where);
+  for (const char* key : {"use_exponential_sigmas", "use_beta_sigmas", "use_lu_lambdas", "use_flow_sigmas",
+                          "use_dynamic_shifting"})
     require_off(j, key, where);
+  // DPM's lambda_min_clipped: only "no clipping" (-inf, written by Python as -Infinity).
+  if (j.contains("lambda_min_clipped") && !j.at("lambda_min_clipped").is_null() &&
+      j.at("lambda_min_clipped") != "-Infinity")
+    fail(where_key(where, "lambda_min_clipped"), "-Infinity (diffmem does not clip lambda)",
+         show(j.at("lambda_min_clipped")));
   if (j.contains("timestep_type") && j.at("timestep_type") != "discrete")
     fail(where_key(where, "timestep_type"), "\"discrete\"", show(j.at("timestep_type")));
-  if (j.contains("final_sigmas_type") && j.at("final_sigmas_type") != "zero")
-    fail(where_key(where, "final_sigmas_type"), "\"zero\"", show(j.at("final_sigmas_type")));
   require_off(j, "trained_betas", where);
-  require_off(j, "thresholding", where);
-  require_off(j, "rescale_betas_zero_snr", where);
   validate(c, where);
   return c;
 }

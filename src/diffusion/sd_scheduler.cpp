@@ -3,9 +3,11 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <map>
 
 #include "diffmem/core/error.h"
 #include "diffmem/diffusion/ddim.h"
+#include "sd_scheduler_internal.h"
 
 namespace diffmem::diffusion {
 namespace {
@@ -19,7 +21,10 @@ std::vector<int64_t> ascending(const SchedulerConfig& c, int64_t steps) {
 // PNDMScheduler with skip_prk_steps: linear multistep (PLMS) on the model's outputs.
 class Pndm : public SdScheduler {
  public:
-  Pndm(const SchedulerConfig& c, int64_t steps) : schedule_(c), stride_(c.num_train_timesteps / steps) {
+  Pndm(const SchedulerConfig& c, int64_t steps)
+      : schedule_(c), stride_(c.num_train_timesteps / steps), v_prediction_(c.prediction_type == "v_prediction") {
+    if (c.prediction_type == "sample")
+      fail("PNDMScheduler: prediction_type", "epsilon or v_prediction (as diffusers)", "\"sample\"");
     if (!c.skip_prk_steps)
       fail("PNDMScheduler: skip_prk_steps", "true (Stable Diffusion's PNDM; PRK steps are not implemented)",
            "false");
@@ -72,13 +77,15 @@ class Pndm : public SdScheduler {
           std::to_string(t));
     const torch::Tensor a_t = ac[t], a_prev = prev >= 0 ? ac[prev] : final_;
     const torch::Tensor b_t = 1 - a_t, b_prev = 1 - a_prev;
+    const torch::Tensor eps = v_prediction_ ? a_t.pow(0.5) * mo + b_t.pow(0.5) * x : mo;
     const torch::Tensor coeff = (a_prev / a_t).pow(0.5);
     const torch::Tensor denom = a_t * b_prev.pow(0.5) + (a_t * b_t * a_prev).pow(0.5);
-    return coeff * x - (a_prev - a_t) * mo / denom;
+    return coeff * x - (a_prev - a_t) * eps / denom;
   }
 
   NoiseSchedule schedule_;
   int64_t stride_;
+  bool v_prediction_;
   torch::Tensor final_;
   size_t counter_ = 0;
   std::vector<torch::Tensor> ets_;
@@ -105,9 +112,20 @@ class Ddim : public SdScheduler {
 // EulerDiscreteScheduler (s_churn 0) and EulerAncestralDiscreteScheduler.
 class Euler : public SdScheduler {
  public:
-  Euler(const SchedulerConfig& c, int64_t steps, bool ancestral) : ancestral_(ancestral) {
+  Euler(const SchedulerConfig& c, int64_t steps, bool ancestral)
+      : ancestral_(ancestral), prediction_type_(c.prediction_type) {
+    const std::string cls = ancestral ? "EulerAncestralDiscreteScheduler" : "EulerDiscreteScheduler";
+    if (c.use_karras_sigmas)
+      fail(cls + ": use_karras_sigmas", "false (diffmem runs Karras sigmas with DPMSolverMultistepScheduler)",
+           "true");
+    if (c.final_sigmas_type != "zero") fail(cls + ": final_sigmas_type", "\"zero\"", "\"" + c.final_sigmas_type + "\"");
+    if (c.thresholding) fail(cls + ": thresholding", "false (diffusers' Euler has none)", "true");
+    if (ancestral && c.prediction_type == "sample")
+      fail(cls + ": prediction_type", "epsilon or v_prediction (as diffusers)", "\"sample\"");
     const NoiseSchedule schedule(c);
-    const torch::Tensor& ac = schedule.alphas_cumprod();
+    torch::Tensor ac = schedule.alphas_cumprod().clone();
+    // diffusers' Euler keeps the last alpha-bar just above 0 so that sigma stays finite.
+    if (c.rescale_betas_zero_snr) ac[-1] = std::ldexp(1.0, -24);
     const torch::Tensor full = ((1 - ac) / ac).pow(0.5);  // f32, as diffusers computes it
     const float* s = full.data_ptr<float>();
     const int64_t T = full.numel();
@@ -136,7 +154,11 @@ class Euler : public SdScheduler {
                      const std::function<torch::Tensor(at::IntArrayRef)>& noise) override {
     const torch::Tensor x = sample_in.to(torch::kFloat32);
     const torch::Tensor sigma = sigmas_[static_cast<int64_t>(i)], next = sigmas_[static_cast<int64_t>(i) + 1];
-    const torch::Tensor x0 = x - sigma * model_output;  // epsilon prediction
+    torch::Tensor x0;
+    if (prediction_type_ == "epsilon") x0 = x - sigma * model_output;
+    else if (prediction_type_ == "v_prediction")
+      x0 = model_output * (-sigma / (sigma.pow(2) + 1).pow(0.5)) + (x / (sigma.pow(2) + 1));
+    else x0 = model_output;  // sample
     const torch::Tensor derivative = (x - x0) / sigma;
     if (!ancestral_) return x + derivative * (next - sigma);
     const torch::Tensor up = (next.pow(2) * (sigma.pow(2) - next.pow(2)) / sigma.pow(2)).pow(0.5);
@@ -147,10 +169,44 @@ class Euler : public SdScheduler {
 
  private:
   bool ancestral_;
+  std::string prediction_type_;
   torch::Tensor sigmas_;
 };
 
 }  // namespace
+
+const std::vector<std::string>& sd_sampler_names() {
+  static const std::vector<std::string> names = {"pndm", "ddim", "euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras"};
+  return names;
+}
+
+SchedulerConfig sd_sampler_config(const io::Json& config, const std::string& sampler, const std::string& where) {
+  static const std::map<std::string, std::string> classes = {
+      {"pndm", "PNDMScheduler"},
+      {"ddim", "DDIMScheduler"},
+      {"euler", "EulerDiscreteScheduler"},
+      {"euler_a", "EulerAncestralDiscreteScheduler"},
+      {"dpmpp_2m", "DPMSolverMultistepScheduler"},
+      {"dpmpp_2m_karras", "DPMSolverMultistepScheduler"}};
+  if (sampler.empty()) return scheduler_config_from_json(config, where);
+  const auto it = classes.find(sampler);
+  if (it == classes.end()) {
+    std::string names;
+    for (const auto& n : sd_sampler_names()) names += (names.empty() ? "" : ", ") + n;
+    fail(where + ": sampler", "one of " + names, "'" + sampler + "'");
+  }
+  io::Json j = config;
+  // The switches of the old class mean nothing to the new one (diffusers drops unknown keys);
+  // PNDM's skip_prk_steps, for instance, stays with PNDM.
+  if (j.value("_class_name", "") != it->second) {
+    j.erase("skip_prk_steps");
+    j.erase("use_karras_sigmas");
+  }
+  j["_class_name"] = it->second;
+  if (sampler == "dpmpp_2m_karras") j["use_karras_sigmas"] = true;
+  if (sampler == "pndm") j["skip_prk_steps"] = true;  // the PLMS-only PNDM Stable Diffusion ships
+  return scheduler_config_from_json(j, where + " as " + it->second);
+}
 
 std::unique_ptr<SdScheduler> make_sd_scheduler(const SchedulerConfig& c, int64_t steps) {
   check(steps >= 1 && steps <= c.num_train_timesteps, "steps",
@@ -160,8 +216,9 @@ std::unique_ptr<SdScheduler> make_sd_scheduler(const SchedulerConfig& c, int64_t
   if (k == "EulerDiscreteScheduler") return std::make_unique<Euler>(c, steps, false);
   if (k == "EulerAncestralDiscreteScheduler") return std::make_unique<Euler>(c, steps, true);
   if (k == "DDIMScheduler") return std::make_unique<Ddim>(c, steps);
-  fail("_class_name", "PNDMScheduler, DDIMScheduler, EulerDiscreteScheduler or "
-                      "EulerAncestralDiscreteScheduler", "'" + k + "'");
+  if (k == "DPMSolverMultistepScheduler") return detail::make_dpm_solver(c, steps);
+  fail("_class_name", "PNDMScheduler, DDIMScheduler, EulerDiscreteScheduler, "
+                      "EulerAncestralDiscreteScheduler or DPMSolverMultistepScheduler", "'" + k + "'");
 }
 
 }  // namespace diffmem::diffusion

@@ -56,7 +56,8 @@ TEST_P(SdSchedulerReference, StepsAsDiffusers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Diffusers, SdSchedulerReference,
-                         ::testing::Values("pndm", "ddim", "euler", "euler_a"));
+                         ::testing::Values("pndm", "ddim", "ddim_v", "euler", "euler_v", "euler_a", "dpmpp_2m",
+                                           "dpmpp_2m_karras"));
 
 TEST(SdScheduler, RefusesWhatItDoesNotRun) {
   SchedulerConfig c;
@@ -67,8 +68,19 @@ TEST(SdScheduler, RefusesWhatItDoesNotRun) {
             std::string::npos);
   c.class_name = "EulerDiscreteScheduler";
   EXPECT_NE(test::error_of([&] { make_sd_scheduler(c, 0); }).find("steps"), std::string::npos);
-  io::Json karras = {{"_class_name", "DPMSolverMultistepScheduler"}, {"use_karras_sigmas", true}};
-  EXPECT_NE(test::error_of([&] { scheduler_config_from_json(karras, "k.json"); }).find("use_karras_sigmas"),
+  c.use_karras_sigmas = true;
+  EXPECT_NE(test::error_of([&] { make_sd_scheduler(c, 10); }).find("use_karras_sigmas"), std::string::npos);
+  io::Json dpm = {{"_class_name", "DPMSolverMultistepScheduler"}, {"algorithm_type", "sde-dpmsolver++"}};
+  EXPECT_NE(test::error_of([&] { scheduler_config_from_json(dpm, "d.json"); }).find("d.json: algorithm_type"),
+            std::string::npos);
+  dpm = {{"_class_name", "DPMSolverMultistepScheduler"}, {"solver_order", 3}};
+  EXPECT_NE(test::error_of([&] { scheduler_config_from_json(dpm, "d.json"); }).find("d.json: solver_order"),
+            std::string::npos);
+  dpm = {{"_class_name", "DPMSolverMultistepScheduler"}, {"lambda_min_clipped", -5.1}};
+  EXPECT_NE(test::error_of([&] { scheduler_config_from_json(dpm, "d.json"); }).find("lambda_min_clipped"),
+            std::string::npos);
+  dpm = {{"_class_name", "DPMSolverMultistepScheduler"}, {"use_lu_lambdas", true}};
+  EXPECT_NE(test::error_of([&] { scheduler_config_from_json(dpm, "d.json"); }).find("use_lu_lambdas"),
             std::string::npos);
 }
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.h"
+
 namespace diffmem::io {
 namespace {
 
@@ -13,6 +15,22 @@ TEST(Json, OverlayMergesObjectsAndKeepsNullAsAValue) {
                         {"c", {9}},
                         {"t", nullptr},
                         {"new", "v"}}));
+}
+
+TEST(Json, ReadsPythonsNonFiniteTokensAsStringsAndStillRefusesBadJson) {
+  test::TempDir tmp;
+  const auto path = tmp / "scheduler_config.json";
+  // As diffusers' save_config writes a DPMSolverMultistepScheduler config; the token inside a
+  // string stays as it is.
+  test::write_bytes(path, R"({"lambda_min_clipped": -Infinity, "a": [Infinity, NaN], "s": "x -Infinity \" NaN"})");
+  const Json j = read_json(path);
+  EXPECT_EQ(j.at("lambda_min_clipped"), "-Infinity");
+  EXPECT_EQ(j.at("a"), (Json{"Infinity", "NaN"}));
+  EXPECT_EQ(j.at("s"), "x -Infinity \" NaN");
+  test::write_bytes(path, R"({"a": -Infinity,})");
+  const std::string e = test::error_of([&] { read_json(path); });
+  EXPECT_NE(e.find(path.string()), std::string::npos) << e;
+  EXPECT_NE(e.find("parse error"), std::string::npos) << e;
 }
 
 }  // namespace

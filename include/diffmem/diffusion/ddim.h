@@ -1,6 +1,6 @@
 #pragma once
-// DDIM sampling, step for step diffusers' DDIMScheduler.step (epsilon prediction, eta,
-// set_alpha_to_one, clip_sample, use_clipped_model_output = false). As in diffusers the previous
+// DDIM sampling, step for step diffusers' DDIMScheduler.step (epsilon, v or x0 prediction,
+// eta, set_alpha_to_one, clip_sample or dynamic thresholding, use_clipped_model_output = false). As in diffusers the previous
 // timestep is always t - T / steps (integer division), whatever the spacing.
 #include "diffmem/diffusion/schedule.h"
 #include "diffmem/diffusion/scheduler.h"

@@ -1,6 +1,7 @@
 #pragma once
-// Ancestral DDPM sampling, step for step diffusers' DDPMScheduler.step (epsilon prediction,
-// fixed_small / fixed_large variance, clip_sample), including strided sampling with fewer steps
+// Ancestral DDPM sampling, step for step diffusers' DDPMScheduler.step (epsilon, v or x0
+// prediction; fixed_small / fixed_large / learned_range / learned variance; clip_sample or
+// dynamic thresholding), including strided sampling with fewer steps
 // than T: the previous timestep is the next entry of timesteps(), -1 after the last.
 #include "diffmem/diffusion/schedule.h"
 #include "diffmem/diffusion/scheduler.h"
@@ -16,6 +17,7 @@ class DdpmScheduler : public Scheduler {
   const std::vector<int64_t>& timesteps() const override { return timesteps_; }
   bool needs_noise(int64_t t) const override { return t > 0; }
   std::string name() const override { return "ddpm"; }
+  bool learns_variance() const override;
   /// diffusers' previous_timestep: the entry after t in timesteps(), or -1.
   int64_t previous_timestep(int64_t t) const;
   const NoiseSchedule& schedule() const { return schedule_; }

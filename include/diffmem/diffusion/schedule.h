@@ -21,15 +21,29 @@ struct SchedulerConfig {
   double beta_start = 1e-4;
   double beta_end = 0.02;
   std::string beta_schedule = "linear";      // linear | scaled_linear | squaredcos_cap_v2
-  std::string variance_type = "fixed_small";  // fixed_small | fixed_large (DDPM only)
+  // DDPM only: fixed_small | fixed_large | learned_range | learned (the last two: the model
+  // outputs 2C channels, the second half the variance, as improved DDPM's models do)
+  std::string variance_type = "fixed_small";
   bool clip_sample = true;
   double clip_sample_range = 1.0;
-  std::string prediction_type = "epsilon";    // only epsilon is supported
+  std::string prediction_type = "epsilon";    // epsilon | v_prediction | sample
+  bool thresholding = false;                   // dynamic thresholding of x0 (Imagen), not with Euler
+  double dynamic_thresholding_ratio = 0.995;
+  double sample_max_value = 1.0;
+  bool rescale_betas_zero_snr = false;         // Lin et al. 2023: alpha-bar_T = 0
   std::string timestep_spacing = "leading";   // leading | trailing | linspace
   int64_t steps_offset = 0;
   bool set_alpha_to_one = true;                // DDIM, PNDM: alpha-bar "before" t = 0 is 1
   bool skip_prk_steps = false;                 // PNDM: only PLMS steps (SD's PNDM has true)
   std::string interpolation_type = "linear";   // Euler: sigmas at fractional timesteps
+  // DPMSolverMultistepScheduler ("DPM++ 2M"; diffmem runs algorithm_type dpmsolver++, orders 1-2)
+  int64_t solver_order = 2;
+  std::string algorithm_type = "dpmsolver++";
+  std::string solver_type = "midpoint";        // midpoint | heun
+  bool lower_order_final = true;               // first order on the last step(s) below 15 steps
+  bool euler_at_final = false;
+  bool use_karras_sigmas = false;              // Karras et al.'s sigmas (DPM only here)
+  std::string final_sigmas_type = "zero";      // zero | sigma_min
 };
 
 /// Throws diffmem::Error "WHERE: key: expected ..., found ..." on a value diffmem cannot honour.
@@ -78,6 +92,26 @@ class NoiseSchedule {
   torch::Tensor betas_, alphas_, alphas_cumprod_;
   std::vector<float> host_alphas_cumprod_;
 };
+
+/// What the step formulas of diffusers make of a model's output under config.prediction_type:
+/// the predicted x0 and eps, as 0-d f32 coefficient arithmetic in diffusers' order. `output` has
+/// the sample's shape (a learned variance already split off); alpha_prod_t = alpha-bar_t.
+struct Prediction {
+  torch::Tensor x0, eps;
+};
+Prediction split_prediction(const SchedulerConfig& config, const torch::Tensor& output,
+                            const torch::Tensor& sample, float alpha_prod_t);
+/// x0 as the steps use it: dynamic thresholding when config.thresholding, else clip_sample's
+/// clamp, else unchanged (diffusers' _threshold_sample: per image, the ratio-quantile of |x0|
+/// clamped to [1, sample_max_value], then x0 clamped to ±s and divided by s).
+torch::Tensor limit_x0(const SchedulerConfig& config, const torch::Tensor& x0);
+/// The noise a model's output stands for at timesteps t ([N] i64) of x_t, for the attacks and
+/// losses that compare noise: eps as is, v and x0 converted with alpha-bar_t; a learned variance's
+/// extra channels dropped. output [N,2C or C,...], x_t [N,C,...] → [N,C,...] f32. A wrong shape
+/// throws diffmem::Error naming `where` (the model).
+torch::Tensor predicted_noise(const NoiseSchedule& schedule, const torch::Tensor& output,
+                              const torch::Tensor& x_t, const torch::Tensor& t,
+                              const std::string& where = "model output");
 
 /// x_t = sqrt(ab_t) x0 + sqrt(1 - ab_t) eps (diffusers' add_noise, same f32 arithmetic).
 /// x0, eps: [N,...] f32 on one device; t: [N] i64 (any device) → [N,...] f32.

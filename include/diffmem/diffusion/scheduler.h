@@ -23,8 +23,14 @@ class Scheduler {
   /// advances exactly as in diffusers.
   virtual bool needs_noise(int64_t t) const = 0;
   virtual std::string name() const = 0;
+  /// True when the model's output carries a learned variance (2C channels; DDPM learned_range).
+  virtual bool learns_variance() const { return false; }
+  /// Throws diffmem::Error naming `where` (the model) unless `output` can be stepped with
+  /// `sample`: the same shape, or twice its channels when learns_variance().
+  void check_output(const torch::Tensor& output, const torch::Tensor& sample, const std::string& where) const;
 
-  /// model_output (eps), sample (x_t): [N,C,H,W] f32 on one device. `noise` is the variance noise
+  /// model_output (eps, v or x0 as the config's prediction_type says; 2C channels when
+  /// learns_variance()), sample (x_t): [N,C,H,W] f32 on one device. `noise` is the variance noise
   /// for this step ([N,C,H,W], any device; moved to sample's); it may be undefined when
   /// !needs_noise(t).
   StepOutput step(const torch::Tensor& model_output, int64_t t, const torch::Tensor& sample,

@@ -5,8 +5,9 @@
 // PNDM keeps earlier outputs. Matched step by step to diffusers 0.42.1
 // (tests/reference/model/make_scheduler_reference.py):
 //   PNDMScheduler (skip_prk_steps: PLMS only, SD 1.x's default), DDIMScheduler (eta 0),
-//   EulerDiscreteScheduler, EulerAncestralDiscreteScheduler; epsilon prediction (the config reader
-//   refuses v_prediction for now, as for the pixel samplers).
+//   EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler
+//   (dpmsolver++, orders 1-2, optionally Karras sigmas); epsilon, v and (where diffusers has it)
+//   x0 prediction.
 #include <torch/types.h>
 
 #include <cstdint>
@@ -40,6 +41,15 @@ class SdScheduler {
   std::vector<double> timesteps_;
   double init_noise_sigma_ = 1.0;
 };
+
+/// The text-to-image samplers by the names `diffmem sample --sampler` takes: pndm, ddim, euler,
+/// euler_a, dpmpp_2m, dpmpp_2m_karras.
+const std::vector<std::string>& sd_sampler_names();
+/// diffusers' NewScheduler.from_config(pipe.scheduler.config) for a sampler name: the folder's
+/// scheduler config (as its JSON, so that keys it lacks take the new class's defaults) read as
+/// that sampler's class (dpmpp_2m_karras also sets use_karras_sigmas). An empty name keeps the
+/// folder's class. Throws diffmem::Error naming `where` for an unknown name.
+SchedulerConfig sd_sampler_config(const io::Json& config, const std::string& sampler, const std::string& where);
 
 /// The scheduler config.class_name names, set to `steps` inference steps. Throws diffmem::Error
 /// naming the class (or the option) for one this implementation does not run.

@@ -8,6 +8,8 @@ namespace diffmem::io {
 using Json = nlohmann::json;
 
 /// Parses a JSON file; throws diffmem::Error naming the file and the parse position on bad input.
+/// Python's non-standard -Infinity, Infinity and NaN tokens (as in diffusers' DPM configs) are
+/// read as the strings "-Infinity", "Infinity" and "NaN".
 Json read_json(const std::filesystem::path& path);
 
 /// `top` merged into `base`: objects key by key (recursively), anything else replaces. Unlike

@@ -10,7 +10,10 @@ namespace diffmem::model {
 class Denoiser {
  public:
   virtual ~Denoiser() = default;
-  /// x: [N,C,H,W] f32 in the model's scale ([-1,1] data), t: [N] i64 timesteps → eps: [N,C,H,W] f32.
+  /// x: [N,C,H,W] f32 in the model's scale ([-1,1] data), t: [N] i64 timesteps → the model's
+  /// output, [N,C,H,W] f32: eps for most models; v or x0 when the scheduler config's
+  /// prediction_type says so, and [N,2C,H,W] with a learned variance. The samplers read it as
+  /// diffusers' steps do; the attacks through diffusion::predicted_noise.
   virtual torch::Tensor predict_noise(const torch::Tensor& x, const torch::Tensor& t) = 0;
   virtual int64_t in_channels() const = 0;
   virtual int64_t sample_size() const = 0;  // H = W
