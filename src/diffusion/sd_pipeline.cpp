@@ -11,6 +11,7 @@
 #include "diffmem/model/autoencoder_kl.h"
 #include "diffmem/model/clip_text.h"
 #include "diffmem/model/clip_tokenizer.h"
+#include "diffmem/model/single_file.h"
 #include "diffmem/model/unet2d_condition.h"
 
 namespace diffmem::diffusion {
@@ -23,6 +24,11 @@ void validate(const SdPipelineOptions& o, const std::string& where) {
   check(o.height >= 0 && o.width >= 0, where + ": height/width", "0 (the model's) or a size",
         std::to_string(o.height) + "x" + std::to_string(o.width));
   check(o.clip_skip >= 0, where + ": clip_skip", "0 or more", std::to_string(o.clip_skip));
+  if (!o.sampler.empty()) {
+    const auto& names = sd_sampler_names();
+    if (std::find(names.begin(), names.end(), o.sampler) == names.end())
+      sd_sampler_config(io::Json::object(), o.sampler, where);  // the error listing the names
+  }
   check(o.batch >= 1, where + ": batch", "at least 1", std::to_string(o.batch));
 }
 
@@ -34,6 +40,7 @@ struct SdPipeline::Parts {
   model::UNet2DConditionModel unet{nullptr};
   model::AutoencoderKL vae{nullptr};
   SchedulerConfig scheduler;
+  io::Json scheduler_json;  // as in the folder, for switching samplers as from_config does
   torch::Device device = torch::kCPU;
   int64_t vae_scale = 8;
 };
@@ -43,7 +50,7 @@ SdPipeline::~SdPipeline() = default;
 SdPipeline::SdPipeline(SdPipeline&&) noexcept = default;
 SdPipeline& SdPipeline::operator=(SdPipeline&&) noexcept = default;
 
-SdPipeline SdPipeline::load(const fs::path& dir, const torch::Device& device) {
+SdPipeline SdPipeline::load(const fs::path& dir, const torch::Device& device, const fs::path& single_file) {
   const fs::path index = dir / "model_index.json";
   if (!fs::is_regular_file(index))
     fail(dir.string(), "a diffusers pipeline folder with model_index.json", "no model_index.json");
@@ -55,10 +62,29 @@ SdPipeline SdPipeline::load(const fs::path& dir, const torch::Device& device) {
     if (!fs::is_directory(dir / part)) fail(dir.string(), std::string("a ") + part + "/ folder", "none");
   auto p = std::make_unique<Parts>(dir, model::ClipTokenizer::from_folder(dir / "tokenizer"));
   p->device = device;
-  p->text_encoder = model::load_clip_text_model(dir / "text_encoder", device);
-  p->unet = model::load_unet2d_condition(dir / "unet", device);
-  p->vae = model::load_autoencoder_kl(dir / "vae", device);
-  p->scheduler = read_scheduler_config(dir / "scheduler" / "scheduler_config.json");
+  if (single_file.empty()) {
+    p->text_encoder = model::load_clip_text_model(dir / "text_encoder", device);
+    p->unet = model::load_unet2d_condition(dir / "unet", device);
+    p->vae = model::load_autoencoder_kl(dir / "vae", device);
+  } else {
+    const model::SingleFileParts w = model::read_single_file(single_file);
+    const std::string where = single_file.string();
+    p->text_encoder = model::ClipTextModel(model::read_clip_text_config(dir / "text_encoder" / "config.json"));
+    model::load_clip_text_weights(*p->text_encoder, w.text_encoder, where + " (text encoder)");
+    p->unet = model::UNet2DConditionModel(model::read_unet2d_condition_config(dir / "unet" / "config.json"));
+    model::load_unet2d_condition_weights(*p->unet, w.unet, where + " (U-Net)");
+    p->vae = model::AutoencoderKL(model::read_autoencoder_kl_config(dir / "vae" / "config.json"));
+    model::load_autoencoder_kl_weights(*p->vae, w.vae, where + " (VAE)");
+    for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(p->text_encoder.get()),
+                                 static_cast<torch::nn::Module*>(p->unet.get()),
+                                 static_cast<torch::nn::Module*>(p->vae.get())}) {
+      m->eval();
+      m->to(device);
+    }
+  }
+  const fs::path scheduler_file = dir / "scheduler" / "scheduler_config.json";
+  p->scheduler_json = io::read_json(scheduler_file);
+  p->scheduler = scheduler_config_from_json(p->scheduler_json, scheduler_file.string());
   p->vae_scale = int64_t{1} << (p->vae->config().block_out_channels.size() - 1);
   const int64_t hidden = p->text_encoder->config().hidden_size;
   if (hidden != p->unet->config().cross_attention_dim)
@@ -88,6 +114,11 @@ torch::Tensor SdPipeline::generate(const std::vector<std::string>& prompts,
                                    const ProgressFn& progress) const {
   validate(o, "text-to-image options");
   Parts& p = *parts_;
+  const SchedulerConfig sampling =
+      o.sampler.empty() ? p.scheduler
+                        : sd_sampler_config(p.scheduler_json, o.sampler,
+                                            (p.dir / "scheduler" / "scheduler_config.json").string());
+  make_sd_scheduler(sampling, o.steps);  // an unusable sampler or step count fails before any work
   check(seeds.size() == prompts.size(), "seeds", "one per prompt (" + std::to_string(prompts.size()) + ")",
         std::to_string(seeds.size()));
   check(negative.empty() || negative.size() == prompts.size(), "negative prompts",
@@ -116,7 +147,7 @@ torch::Tensor SdPipeline::generate(const std::vector<std::string>& prompts,
       const torch::Tensor uncond = same ? encode({neg[0]}, o.clip_skip).expand({b, -1, -1}) : encode(neg, o.clip_skip);
       context = torch::cat({uncond, context});
     }
-    auto scheduler = make_sd_scheduler(p.scheduler, o.steps);
+    auto scheduler = make_sd_scheduler(sampling, o.steps);
     std::vector<at::Generator> gens;
     std::vector<torch::Tensor> init;
     for (int64_t i = start; i < end; ++i) {

@@ -1,8 +1,10 @@
-// The text-to-image pipeline against diffusers' StableDiffusionPipeline on a tiny random-weight
-// SD-1.x-shaped folder written by save_pretrained (make_sd_pipeline_reference.py): prompt
+// The text-to-image pipeline against diffusers' StableDiffusionPipeline on tiny random-weight
+// folders written by save_pretrained (make_sd_pipeline_reference.py): SD-1.x-shaped (PNDM,
+// epsilon) and SD-2.x-shaped (DDIM, v-prediction, linear projections, "!" padding). Prompt
 // embeddings to 1e-4, and the images of two prompts with and without guidance and with a negative
 // prompt within one uint8 level on at least 99.9% of their values.
 #include "diffmem/diffusion/sd_pipeline.h"
+#include "diffmem/diffusion/sd_scheduler.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -23,9 +25,9 @@ fs::path reference(const std::string& name) {
   return fs::path(test::source_dir()) / "tests" / "reference" / "model" / name;
 }
 
-std::map<std::string, torch::Tensor> reference_tensors() {
+std::map<std::string, torch::Tensor> reference_tensors(const std::string& name) {
   std::map<std::string, torch::Tensor> out;
-  for (const auto& [k, a] : io::read_safetensors(reference("sd_tiny_v1_images.safetensors")).tensors)
+  for (const auto& [k, a] : io::read_safetensors(reference(name + "_images.safetensors")).tensors)
     out[k] = io::to_tensor(a);
   return out;
 }
@@ -36,30 +38,37 @@ std::pair<double, int64_t> closeness(const torch::Tensor& a, const torch::Tensor
   return {d.le(1).to(torch::kFloat64).mean().item<double>(), d.max().item<int64_t>()};
 }
 
-class SdPipelineTest : public ::testing::Test {
+// One pipeline per reference folder, opened once for the whole suite.
+class SdPipelineTest : public ::testing::TestWithParam<std::string> {
  protected:
-  static void SetUpTestSuite() { pipe_ = new SdPipeline(SdPipeline::load(reference("sd_tiny_v1"))); }
-  static void TearDownTestSuite() { delete pipe_; }
-  static SdPipeline* pipe_;
+  static void TearDownTestSuite() { pipes_.clear(); }
+  const SdPipeline& pipe() {
+    auto it = pipes_.find(GetParam());
+    if (it == pipes_.end())
+      it = pipes_.emplace(GetParam(), std::make_unique<SdPipeline>(SdPipeline::load(reference(GetParam())))).first;
+    return *it->second;
+  }
+  static std::map<std::string, std::unique_ptr<SdPipeline>> pipes_;
 };
-SdPipeline* SdPipelineTest::pipe_ = nullptr;
+std::map<std::string, std::unique_ptr<SdPipeline>> SdPipelineTest::pipes_;
 
-TEST_F(SdPipelineTest, PromptEmbeddingsMatchDiffusers) {
-  const auto ref = reference_tensors();
-  const torch::Tensor e = pipe_->encode(kPrompts);
+TEST_P(SdPipelineTest, PromptEmbeddingsMatchDiffusers) {
+  const auto ref = reference_tensors(GetParam());
+  const torch::Tensor e = pipe().encode(kPrompts);
   EXPECT_LT((e - ref.at("prompt_embeds")).abs().max().item<double>(), 1e-4);
-  EXPECT_LT((pipe_->encode({""}) - ref.at("uncond_embeds")).abs().max().item<double>(), 1e-4);
+  EXPECT_LT((pipe().encode({""}) - ref.at("uncond_embeds")).abs().max().item<double>(), 1e-4);
 }
 
-TEST_F(SdPipelineTest, ImagesMatchDiffusersWithAndWithoutGuidance) {
-  const auto ref = reference_tensors();
+TEST_P(SdPipelineTest, ImagesMatchDiffusersWithAndWithoutGuidance) {
+  const auto ref = reference_tensors(GetParam());
+  const SdPipeline& p = pipe();
   SdPipelineOptions o;
   o.steps = 10;
   o.height = o.width = 32;
   o.batch = 2;  // as the reference ran (a batch's kernels round alike)
   for (const auto& [run, scale] : {std::pair<std::string, double>{"cfg", 7.5}, {"nocfg", 1.0}}) {
     o.guidance_scale = scale;
-    const torch::Tensor img = pipe_->generate(kPrompts, {0, 1}, o);
+    const torch::Tensor img = p.generate(kPrompts, {0, 1}, o);
     ASSERT_EQ(img.sizes(), ref.at(run + "_images").sizes()) << run;
     const auto [share, worst] = closeness(img, ref.at(run + "_images"));
     EXPECT_GE(share, 0.999) << run << ": largest difference " << worst;
@@ -67,19 +76,22 @@ TEST_F(SdPipelineTest, ImagesMatchDiffusersWithAndWithoutGuidance) {
   }
   // Guidance changes the images, and the seed does.
   o.guidance_scale = 7.5;
-  const torch::Tensor a = pipe_->generate({kPrompts[0]}, {0}, o), b = pipe_->generate({kPrompts[0]}, {5}, o);
+  const torch::Tensor a = p.generate({kPrompts[0]}, {0}, o), b = p.generate({kPrompts[0]}, {5}, o);
   EXPECT_LT(closeness(a, b).first, 0.9);
 }
 
-TEST_F(SdPipelineTest, NegativePromptMatchesDiffusers) {
-  const auto ref = reference_tensors();
+TEST_P(SdPipelineTest, NegativePromptMatchesDiffusers) {
+  const auto ref = reference_tensors(GetParam());
+  const SdPipeline& p = pipe();
   SdPipelineOptions o;
   o.steps = 10;
   o.height = o.width = 32;
-  const torch::Tensor img = pipe_->generate({kPrompts[0]}, {0}, o, {"blurry, low quality"});
+  const torch::Tensor img = p.generate({kPrompts[0]}, {0}, o, {"blurry, low quality"});
   const auto [share, worst] = closeness(img, ref.at("neg_images"));
   EXPECT_GE(share, 0.999) << "largest difference " << worst;
 }
+
+INSTANTIATE_TEST_SUITE_P(Diffusers, SdPipelineTest, ::testing::Values("sd_tiny_v1", "sd_tiny_v2"));
 
 TEST(SdPipeline, BadFoldersAreOneLineErrorsNamingThePart) {
   test::TempDir tmp;
@@ -93,6 +105,55 @@ TEST(SdPipeline, BadFoldersAreOneLineErrorsNamingThePart) {
   fs::remove(tmp / "p" / "tokenizer" / "tokenizer.json");
   const std::string e = test::error_of([&] { SdPipeline::load(tmp / "p"); });
   EXPECT_NE(e.find("tokenizer"), std::string::npos) << e;
+}
+
+// The same weights as an original single-file checkpoint (CompVis names; SD 2.x's text encoder in
+// OpenCLIP's layout with stacked q/k/v and one unused last layer): the same embeddings and images.
+TEST(SdPipeline, SingleFileCheckpointsGiveTheFoldersImages) {
+  for (const std::string name : {"sd_tiny_v1", "sd_tiny_v2"}) {
+    SCOPED_TRACE(name);
+    const SdPipeline folder = SdPipeline::load(reference(name));
+    const SdPipeline single = SdPipeline::load(reference(name), torch::kCPU, reference(name + "_single.safetensors"));
+    EXPECT_TRUE(torch::equal(folder.encode(kPrompts), single.encode(kPrompts)));
+    SdPipelineOptions o;
+    o.steps = 3;
+    o.height = o.width = 32;
+    EXPECT_TRUE(torch::equal(folder.generate({kPrompts[0]}, {0}, o), single.generate({kPrompts[0]}, {0}, o)));
+  }
+  // A truncated file and a pickle are refused naming the file.
+  test::TempDir tmp;
+  const fs::path cut = tmp / "cut.safetensors";
+  fs::copy_file(reference("sd_tiny_v1_single.safetensors"), cut);
+  fs::resize_file(cut, fs::file_size(cut) / 2);
+  std::string e = test::error_of([&] { SdPipeline::load(reference("sd_tiny_v1"), torch::kCPU, cut); });
+  EXPECT_NE(e.find("cut.safetensors"), std::string::npos) << e;
+  test::write_bytes(tmp / "model.ckpt", "not read");
+  e = test::error_of([&] { SdPipeline::load(reference("sd_tiny_v1"), torch::kCPU, tmp / "model.ckpt"); });
+  EXPECT_NE(e.find("pickle"), std::string::npos) << e;
+  // SD 1.x weights against SD 2.x configs: a shape mismatch naming the tensor.
+  e = test::error_of([&] {
+    SdPipeline::load(reference("sd_tiny_v2"), torch::kCPU, reference("sd_tiny_v1_single.safetensors"));
+  });
+  EXPECT_NE(e.find("sd_tiny_v1_single.safetensors"), std::string::npos) << e;
+}
+
+TEST(SdPipeline, SamplerSwitchRunsEveryScheduler) {
+  const SdPipeline p = SdPipeline::load(reference("sd_tiny_v1"));
+  SdPipelineOptions o;
+  o.steps = 4;
+  o.height = o.width = 32;
+  std::vector<torch::Tensor> images;
+  for (const std::string& s : sd_sampler_names()) {
+    o.sampler = s;
+    images.push_back(p.generate({kPrompts[0]}, {0}, o));
+    EXPECT_GT(images.back().to(torch::kFloat32).std().item<double>(), 1.0) << s;
+  }
+  // pndm is the folder's own scheduler: the same bytes as no switch at all.
+  o.sampler = "";
+  EXPECT_TRUE(torch::equal(images[0], p.generate({kPrompts[0]}, {0}, o)));
+  EXPECT_FALSE(torch::equal(images[0], images[4])) << "dpmpp_2m differs from pndm";
+  o.sampler = "lms";
+  EXPECT_NE(test::error_of([&] { p.generate({kPrompts[0]}, {0}, o); }).find("dpmpp_2m"), std::string::npos);
 }
 
 TEST(SdPipeline, Fp16VariantAloneLoadsAndStaysClose) {

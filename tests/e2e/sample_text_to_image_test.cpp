@@ -54,10 +54,38 @@ TEST(SampleTextToImage, ShardsPromptIndexResumeAndRefusal) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("same options and prompts"), std::string::npos) << r.output;
   // Pixel-only options are refused before anything loads.
-  r = test::run_diffmem("sample --model " + shell_quote(model) + " --prompt x --sampler ddim --out " +
+  r = test::run_diffmem("sample --model " + shell_quote(model) + " --prompt x --eta 1 --out " +
                         shell_quote((tmp / "c").string()));
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("--sampler"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--eta"), std::string::npos) << r.output;
+}
+
+// --sampler swaps the pipeline's scheduler as from_config does; the original single-file
+// checkpoint of the same weights (CompVis names) with --pipeline-config gives the folder's bytes.
+TEST(SampleTextToImage, SamplerChoiceAndSingleFileCheckpoint) {
+  test::TempDir tmp;
+  const std::string ref = test::source_dir() + "/tests/reference/model/";
+  const std::string common = " --prompt 'a photo of a cat' --steps 4 --size 32 --seed 1 --batch 1";
+  auto run = [&](const std::string& model, const std::string& extra, const std::string& out) {
+    return test::run_diffmem("sample --model " + shell_quote(model) + common + extra + " --out " +
+                             shell_quote((tmp / out).string()));
+  };
+  auto r = run(ref + "sd_tiny_v1", "", "folder");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run(ref + "sd_tiny_v1_single.safetensors", " --pipeline-config " + shell_quote(ref + "sd_tiny_v1"), "single");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(bytes_of(tmp / "folder" / "images-00000.npy"), bytes_of(tmp / "single" / "images-00000.npy"));
+  r = run(ref + "sd_tiny_v1", " --sampler dpmpp_2m_karras", "dpm");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(bytes_of(tmp / "folder" / "images-00000.npy"), bytes_of(tmp / "dpm" / "images-00000.npy"));
+  EXPECT_NE(bytes_of(tmp / "dpm" / "manifest.json").find("dpmpp_2m_karras"), std::string::npos);
+  // A pixel sampler on a pipeline, a pipeline config without a file: one line each.
+  r = run(ref + "sd_tiny_v1", " --sampler ddpm", "bad");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("sampler"), std::string::npos) << r.output;
+  r = run(ref + "sd_tiny_v1", " --pipeline-config " + shell_quote(ref + "sd_tiny_v1"), "bad2");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--pipeline-config"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -26,17 +26,18 @@ struct Args {
   // Text-to-image (a pipeline folder).
   std::vector<std::string> prompt;
   std::string prompts, negative;
+  std::string pipeline_config;  // with --model FILE.safetensors: an original single-file checkpoint
   int64_t per_prompt = 1, size = 0;
   double guidance = 7.5;
 };
 
 void sample_text_to_image(Args& a, CLI::App* sub) {
-  if (!a.torchscript.empty() || !a.scheduler.empty() || sub->count("--sampler") || sub->count("--eta") ||
-      sub->count("--n") || !a.set->json().empty())
+  if (!a.torchscript.empty() || !a.scheduler.empty() || sub->count("--eta") || sub->count("--n") ||
+      !a.set->json().empty())
     fail(a.model, "options of a text-to-image pipeline (--prompt/--prompts, --per-prompt, --guidance, "
-                  "--negative-prompt, --size, --steps, --batch, --seed, --shard)",
-         "--torchscript, --scheduler-config, --sampler, --eta, --n or --set (pixel models only; the "
-         "pipeline's scheduler/ is used)");
+                  "--negative-prompt, --size, --sampler, --steps, --batch, --seed, --shard)",
+         "--torchscript, --scheduler-config, --eta, --n or --set (pixel models only; the "
+         "pipeline's scheduler/ is used, or --sampler's)");
   if (a.prompt.empty() == a.prompts.empty())
     fail("--prompt/--prompts", "exactly one of them for a text-to-image pipeline",
          a.prompt.empty() ? "neither" : "both");
@@ -52,10 +53,13 @@ void sample_text_to_image(Args& a, CLI::App* sub) {
   o.pipeline.guidance_scale = a.guidance;
   o.pipeline.height = o.pipeline.width = a.size;
   o.pipeline.batch = a.opt.sample.batch;
+  if (sub->count("--sampler")) o.pipeline.sampler = a.opt.sample.sampler;
   o.model = a.model;
   diffusion::validate(o.pipeline, "sample options");  // before the folder is loaded
   const torch::Device device(core::resolve_device(cli::globals().device));
-  const diffusion::SdPipeline pipe = diffusion::SdPipeline::load(a.model, device);
+  const bool single = !a.pipeline_config.empty();
+  const diffusion::SdPipeline pipe = diffusion::SdPipeline::load(single ? a.pipeline_config : a.model, device,
+                                                                 single ? fs::path(a.model) : fs::path());
   const auto r = diffusion::generate_text_to_image(pipe, prompts, a.out, o, cli::terminal_progress());
   std::printf("%s: %lld images of %zu prompts in %lld new shards (%lld already complete, %lld in all), "
               "%.2f images/s\n",
@@ -77,8 +81,10 @@ DIFFMEM_COMMAND(300) {
   cli::add_shared(sub, cli::flags::kOut, a->out, "folder for images-NNNNN.npy / seeds-NNNNN.npy shards")
       ->required();
   sub->add_option("--n", a->opt.n, "Number of images")->capture_default_str();
-  cli::add_shared(sub, cli::flags::kSampler, a->opt.sample.sampler)
-      ->check(CLI::IsMember({"ddpm", "ddim"}))
+  cli::add_shared(sub, cli::flags::kSampler, a->opt.sample.sampler,
+                  "or, for a text-to-image pipeline, pndm | ddim | euler | euler_a | dpmpp_2m | "
+                  "dpmpp_2m_karras (default there: the pipeline's scheduler)")
+      ->check(CLI::IsMember({"ddpm", "ddim", "pndm", "euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras"}))
       ->capture_default_str();
   cli::add_shared(sub, cli::flags::kSteps, a->opt.sample.steps, "sampling; 0 = 1000 ddpm, 50 ddim")
       ->capture_default_str();
@@ -95,6 +101,10 @@ DIFFMEM_COMMAND(300) {
       ->capture_default_str();
   sub->add_option("--negative-prompt", a->negative, "Text-to-image: negative prompt for every image");
   sub->add_option("--size", a->size, "Text-to-image: height = width in pixels (0 = the model's)");
+  sub->add_option("--pipeline-config", a->pipeline_config,
+                  "Text-to-image from an original single-file checkpoint (--model FILE.safetensors, "
+                  "CompVis names): a diffusers pipeline folder of the same architecture for the "
+                  "configs, tokenizer and scheduler (its weights are not read)");
   a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<diffusion::GenerateOptions>());
   sub->callback([a, sub] {
     cli::start();
@@ -104,6 +114,15 @@ DIFFMEM_COMMAND(300) {
     if (slash == std::string::npos) fail("--shard", "INDEX/COUNT", "'" + a->shard + "'");
     a->opt.shard_index = std::stoll(a->shard.substr(0, slash));
     a->opt.shard_count = std::stoll(a->shard.substr(slash + 1));
+    if (!a->pipeline_config.empty()) {
+      if (a->model.empty() || !fs::is_regular_file(a->model))
+        fail("--pipeline-config", "--model naming a single-file checkpoint (.safetensors)",
+             a->model.empty() ? "no --model" : "'" + a->model + "', not a file");
+      if (!fs::is_regular_file(fs::path(a->pipeline_config) / "model_index.json"))
+        fail("--pipeline-config", "a diffusers pipeline folder with model_index.json", "'" + a->pipeline_config + "'");
+      sample_text_to_image(*a, sub);
+      return;
+    }
     if (!a->model.empty() && fs::is_regular_file(fs::path(a->model) / "model_index.json")) {
       sample_text_to_image(*a, sub);
       return;

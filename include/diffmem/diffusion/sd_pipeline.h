@@ -26,16 +26,22 @@ struct SdPipelineOptions {
   int64_t clip_skip = 0;         // diffusers' clip_skip: text from layer N-k of the encoder
   int64_t batch = 1;             // images per denoiser call; the images do not depend on it
                                  // beyond float rounding (see README)
+  std::string sampler;           // "" = the folder's scheduler; else one of sd_sampler_names(),
+                                 // as diffusers' NewScheduler.from_config(folder's config)
 };
-DIFFMEM_FIELDS(SdPipelineOptions, steps, guidance_scale, height, width, clip_skip, batch)
+DIFFMEM_FIELDS(SdPipelineOptions, steps, guidance_scale, height, width, clip_skip, batch, sampler)
 
 /// Throws diffmem::Error naming `where` and the field for an unusable value.
 void validate(const SdPipelineOptions& o, const std::string& where);
 
 class SdPipeline {
  public:
-  /// Opens a pipeline folder; a missing or mismatched component is one line naming it.
-  static SdPipeline load(const std::filesystem::path& dir, const torch::Device& device = torch::kCPU);
+  /// Opens a pipeline folder; a missing or mismatched component is one line naming it. With
+  /// `single_file` (an original CompVis-named checkpoint, model/single_file.h) the weights come
+  /// from that file and `dir` gives only the configs, the tokenizer and the scheduler, as
+  /// diffusers' from_single_file(file, config=dir) does; dir's own weight files are not read.
+  static SdPipeline load(const std::filesystem::path& dir, const torch::Device& device = torch::kCPU,
+                         const std::filesystem::path& single_file = {});
   ~SdPipeline();
   SdPipeline(SdPipeline&&) noexcept;
   SdPipeline& operator=(SdPipeline&&) noexcept;
