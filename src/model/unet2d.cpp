@@ -54,6 +54,9 @@ void UNet2DImpl::reset() {
     o.heads = c.attention_heads(o.out);
     o.downsample_padding = c.downsample_padding;
     o.resample = i != n - 1;
+    o.scale_shift = c.resnet_time_scale_shift == "scale_shift";
+    // diffusers honours downsample_type "resnet" in AttnDownBlock2D only (DownBlock2D ignores it)
+    o.resnet_resample = o.attention && c.downsample_type == "resnet";
     p.down_blocks->push_back(detail::DownBlock(o));
   }
   register_module("down_blocks", p.down_blocks);
@@ -63,7 +66,10 @@ void UNet2DImpl::reset() {
     m.channels = boc.back();
     m.temb = temb;
     m.groups = c.norm_num_groups;
-    m.attn_groups = c.attn_norm_num_groups.value_or(c.norm_num_groups);
+    // UNetMidBlock2D: without attn_norm_num_groups, the resnets' groups, or no group_norm at all
+    // when the resnets use scale_shift.
+    m.scale_shift = c.resnet_time_scale_shift == "scale_shift";
+    m.attn_groups = c.attn_norm_num_groups.value_or(m.scale_shift ? 0 : c.norm_num_groups);
     m.heads = c.attention_heads(boc.back());
     m.eps = c.norm_eps;
     m.dropout = c.dropout;
@@ -86,6 +92,8 @@ void UNet2DImpl::reset() {
     o.attention = c.up_block_types[i] == "AttnUpBlock2D";
     o.heads = c.attention_heads(o.out);
     o.resample = i != n - 1;
+    o.scale_shift = c.resnet_time_scale_shift == "scale_shift";
+    o.resnet_resample = o.attention && c.upsample_type == "resnet";
     p.up_blocks->push_back(detail::UpBlock(o));
   }
   register_module("up_blocks", p.up_blocks);

@@ -42,7 +42,7 @@ void ResnetBlock2DImpl::reset() {
       register_module("norm1", nn::GroupNorm(nn::GroupNormOptions(o_.groups, o_.in).eps(o_.eps)));
   conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(o_.in, o_.out, 3).padding(1)));
   if (o_.temb > 0)  // temb_channels None (the VAE's blocks): no time embedding at all
-    time_emb_proj = register_module("time_emb_proj", nn::Linear(o_.temb, o_.out));
+    time_emb_proj = register_module("time_emb_proj", nn::Linear(o_.temb, o_.scale_shift ? 2 * o_.out : o_.out));
   norm2 =
       register_module("norm2", nn::GroupNorm(nn::GroupNormOptions(o_.groups, o_.out).eps(o_.eps)));
   dropout = register_module("dropout", nn::Dropout(o_.dropout));
@@ -57,15 +57,34 @@ torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Te
     const auto& o = norm->options;
     return group_norm_silu(in, o.num_groups(), norm->weight, norm->bias, o.eps());
   };
-  auto h = conv1(gn_silu(norm1, x));
+  torch::Tensor input = x, h = gn_silu(norm1, x);
+  if (o_.resample != 0) {  // diffusers' down=True / up=True: both paths resampled alike
+    namespace F = torch::nn::functional;
+    const auto resample = [&](const torch::Tensor& t) {
+      return o_.resample < 0 ? F::avg_pool2d(t, F::AvgPool2dFuncOptions(2).stride(2))
+                             : F::interpolate(t, F::InterpolateFuncOptions()
+                                                     .scale_factor(std::vector<double>{2, 2})
+                                                     .mode(torch::kNearest));
+    };
+    input = resample(input);
+    h = resample(h);
+  }
+  h = conv1(h);
   // Without autograd the sums run in place on tensors only this block holds.
   const bool in_place = !torch::GradMode::is_enabled();
-  if (time_emb_proj) {
-    const torch::Tensor t = time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
-    h = in_place ? h.add_(t) : h + t;
+  if (o_.scale_shift) {
+    const auto& n2 = norm2->options;
+    const auto parts = time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1).chunk(2, 1);
+    h = torch::group_norm(h, n2.num_groups(), norm2->weight, norm2->bias, n2.eps()) * (1 + parts[0]) + parts[1];
+    h = conv2(dropout(torch::silu(h)));
+  } else {
+    if (time_emb_proj) {
+      const torch::Tensor t = time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
+      h = in_place ? h.add_(t) : h + t;
+    }
+    h = conv2(dropout(gn_silu(norm2, h)));
   }
-  h = conv2(dropout(gn_silu(norm2, h)));
-  const torch::Tensor shortcut = conv_shortcut ? conv_shortcut(x) : x;
+  const torch::Tensor shortcut = conv_shortcut ? conv_shortcut(input) : input;
   h = in_place ? h.add_(shortcut) : shortcut + h;
   if (o_.output_scale_factor == 1) return h;
   return in_place ? h.div_(o_.output_scale_factor) : h / o_.output_scale_factor;
@@ -73,8 +92,9 @@ torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Te
 
 void AttentionImpl::reset() {
   const int64_t c = o_.channels;
-  group_norm =
-      register_module("group_norm", nn::GroupNorm(nn::GroupNormOptions(o_.groups, c).eps(o_.eps)));
+  if (o_.groups > 0)
+    group_norm =
+        register_module("group_norm", nn::GroupNorm(nn::GroupNormOptions(o_.groups, c).eps(o_.eps)));
   to_q = register_module("to_q", nn::Linear(c, c));
   to_k = register_module("to_k", nn::Linear(c, c));
   to_v = register_module("to_v", nn::Linear(c, c));
@@ -90,7 +110,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   // weights, broadcast over the batch; the scores against a transposed view; the output
   // projection. 1/sqrt(head_dim) is folded into q's weights and bias.
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  const torch::Tensor normed = group_norm(x).view({b, c, n});
+  const torch::Tensor normed = (group_norm ? group_norm(x) : x).reshape({b, c, n});
   const torch::Tensor w = torch::cat({to_q->weight * scale, to_k->weight, to_v->weight}).unsqueeze(0);
   const torch::Tensor bias = torch::cat({to_q->bias * scale, to_k->bias, to_v->bias});
   const torch::Tensor qkv = batched_matmul(w, normed, bias);  // [B, 3C, N]
@@ -140,6 +160,7 @@ ResnetOptions resnet_options(const BlockOptions& o, int64_t in, int64_t out) {
   r.groups = o.groups;
   r.eps = o.eps;
   r.dropout = o.dropout;
+  r.scale_shift = o.scale_shift;
   return r;
 }
 AttentionOptions attention_options(const BlockOptions& o) {
@@ -188,7 +209,13 @@ void DownBlockImpl::reset() {
   register_module("resnets", resnets);
   downsamplers = nn::ModuleList();
   if (o_.resample) {
-    downsamplers->push_back(Downsample2D(o_.out, o_.downsample_padding));
+    if (o_.resnet_resample) {
+      ResnetOptions r = resnet_options(o_, o_.out, o_.out);
+      r.resample = -1;
+      downsamplers->push_back(ResnetBlock2D(r));
+    } else {
+      downsamplers->push_back(Downsample2D(o_.out, o_.downsample_padding));
+    }
     register_module("downsamplers", downsamplers);
   }
 }
@@ -201,7 +228,8 @@ torch::Tensor DownBlockImpl::forward(torch::Tensor x, const torch::Tensor& temb,
     skips.push_back(x);
   }
   if (o_.resample) {
-    x = downsamplers[0]->as<Downsample2DImpl>()->forward(x);
+    if (auto* r = downsamplers[0]->as<ResnetBlock2DImpl>()) x = r->forward(x, temb);
+    else x = downsamplers[0]->as<Downsample2DImpl>()->forward(x);
     skips.push_back(x);
   }
   return x;
@@ -223,7 +251,13 @@ void UpBlockImpl::reset() {
   register_module("resnets", resnets);
   upsamplers = nn::ModuleList();
   if (o_.resample) {
-    upsamplers->push_back(Upsample2D(o_.out));
+    if (o_.resnet_resample) {
+      ResnetOptions r = resnet_options(o_, o_.out, o_.out);
+      r.resample = 1;
+      upsamplers->push_back(ResnetBlock2D(r));
+    } else {
+      upsamplers->push_back(Upsample2D(o_.out));
+    }
     register_module("upsamplers", upsamplers);
   }
 }
@@ -237,7 +271,10 @@ torch::Tensor UpBlockImpl::forward(torch::Tensor x, const torch::Tensor& temb,
     x = resnets[i]->as<ResnetBlock2DImpl>()->forward(x, temb);
     if (o_.attention) x = attend(attentions[i], x, context);
   }
-  if (o_.resample) x = upsamplers[0]->as<Upsample2DImpl>()->forward(x);
+  if (o_.resample) {
+    if (auto* r = upsamplers[0]->as<ResnetBlock2DImpl>()) x = r->forward(x, temb);
+    else x = upsamplers[0]->as<Upsample2DImpl>()->forward(x);
+  }
   return x;
 }
 
@@ -249,6 +286,7 @@ void MidBlockImpl::reset() {
   r.eps = o_.eps;
   r.dropout = o_.dropout;
   r.output_scale_factor = o_.output_scale_factor;
+  r.scale_shift = o_.scale_shift;
   AttentionOptions a;
   a.channels = o_.channels;
   a.heads = o_.heads;

@@ -23,11 +23,15 @@ TORCH_MODULE(TimestepEmbedding);
 struct ResnetOptions {
   int64_t in = 0, out = 0, temb = 0, groups = 32;  // temb 0: no time embedding (temb_channels None)
   double eps = 1e-6, dropout = 0, output_scale_factor = 1;
+  bool scale_shift = false;  // time_embedding_norm "scale_shift": the embedding scales and shifts norm2
+  int resample = 0;          // -1: down (avg-pool 2), +1: up (nearest x2), as diffusers' down/up=True
 };
 
 /// ResnetBlock2D with time_embedding_norm "default": (x +
 /// conv2(drop(silu(norm2(conv1(silu(norm1(x)))
 /// + proj(silu(temb))))))) / output_scale_factor, with a 1×1 conv_shortcut when in ≠ out.
+/// "scale_shift": proj gives 2C, (scale, shift), and norm2(h) (1 + scale) + shift replaces
+/// norm2(h + proj). With `resample` both x and silu(norm1(x)) are pooled or upsampled before conv1.
 class ResnetBlock2DImpl : public torch::nn::Cloneable<ResnetBlock2DImpl> {
  public:
   explicit ResnetBlock2DImpl(ResnetOptions o) : o_(o) { reset(); }
@@ -44,7 +48,7 @@ class ResnetBlock2DImpl : public torch::nn::Cloneable<ResnetBlock2DImpl> {
 TORCH_MODULE(ResnetBlock2D);
 
 struct AttentionOptions {
-  int64_t channels = 0, heads = 1, groups = 32;
+  int64_t channels = 0, heads = 1, groups = 32;  // groups 0: no group_norm (diffusers' None)
   double eps = 1e-6, rescale_output_factor = 1;
 };
 
@@ -99,6 +103,8 @@ struct BlockOptions {
   double eps = 1e-6, dropout = 0;
   bool attention = false;
   bool resample = true;  // add a downsampler / upsampler (every level but the last)
+  bool resnet_resample = false;  // downsample_type / upsample_type "resnet" (attention blocks only)
+  bool scale_shift = false;      // resnet_time_scale_shift "scale_shift"
   /// > 0: the attentions are Transformer2DModels attending to a context of this width
   /// (CrossAttnDownBlock2D / CrossAttnUpBlock2D, `heads` heads of out / heads channels).
   int64_t cross_attention_dim = 0;
@@ -141,6 +147,7 @@ struct MidBlockOptions {
   bool attention = true;
   int64_t cross_attention_dim = 0;  // > 0: UNetMidBlock2DCrossAttn (a Transformer2DModel)
   bool linear_projection = false;
+  bool scale_shift = false;
 };
 
 /// UNetMidBlock2D: resnet, then (attention, resnet).

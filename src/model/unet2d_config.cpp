@@ -86,11 +86,14 @@ io::Json number_json(double v) {
 
 int64_t conv_params(int64_t in, int64_t out, int64_t k) { return out * in * k * k + out; }
 int64_t linear_params(int64_t in, int64_t out) { return in * out + out; }
-int64_t resnet_params(int64_t in, int64_t out, int64_t temb) {
-  return 2 * in + conv_params(in, out, 3) + linear_params(temb, out) + 2 * out +
+// scale_shift: the time projection gives a scale and a shift per channel (2 x out).
+int64_t resnet_params(int64_t in, int64_t out, int64_t temb, bool scale_shift = false) {
+  return 2 * in + conv_params(in, out, 3) + linear_params(temb, scale_shift ? 2 * out : out) + 2 * out +
          conv_params(out, out, 3) + (in != out ? conv_params(in, out, 1) : 0);
 }
-int64_t attention_params(int64_t c) { return 2 * c + 4 * linear_params(c, c); }
+int64_t attention_params(int64_t c, bool group_norm = true) {
+  return (group_norm ? 2 * c : 0) + 4 * linear_params(c, c);
+}
 
 bool is_attn(const std::string& block_type) { return block_type.rfind("Attn", 0) == 0; }
 
@@ -209,10 +212,12 @@ void UNet2DConfig::validate(const std::string& where) const {
   check(time_embedding_type == "positional", field("time_embedding_type"), "positional",
         time_embedding_type);
   check(act_fn == "silu" || act_fn == "swish", field("act_fn"), "silu", act_fn);
-  check(resnet_time_scale_shift == "default", field("resnet_time_scale_shift"), "default",
-        resnet_time_scale_shift);
-  check(downsample_type == "conv", field("downsample_type"), "conv", downsample_type);
-  check(upsample_type == "conv", field("upsample_type"), "conv", upsample_type);
+  check(resnet_time_scale_shift == "default" || resnet_time_scale_shift == "scale_shift",
+        field("resnet_time_scale_shift"), "default or scale_shift", resnet_time_scale_shift);
+  check(downsample_type == "conv" || downsample_type == "resnet", field("downsample_type"), "conv or resnet",
+        downsample_type);
+  check(upsample_type == "conv" || upsample_type == "resnet", field("upsample_type"), "conv or resnet",
+        upsample_type);
   check(downsample_padding == 0 || downsample_padding == 1, field("downsample_padding"), "0 or 1",
         std::to_string(downsample_padding));
   check(layers_per_block >= 1, field("layers_per_block"), "at least 1",
@@ -272,20 +277,24 @@ int64_t UNet2DConfig::parameter_count() const {
   const int64_t n = static_cast<int64_t>(block_out_channels.size());
   const int64_t temb = time_embed_dim();
   const int64_t c0 = block_out_channels[0];
+  const bool ss = resnet_time_scale_shift == "scale_shift";
   int64_t total =
       conv_params(in_channels, c0, 3) + linear_params(c0, temb) + linear_params(temb, temb);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t in = i == 0 ? c0 : block_out_channels[i - 1];
     const int64_t out = block_out_channels[i];
     for (int64_t j = 0; j < layers_per_block; ++j) {
-      total += resnet_params(j == 0 ? in : out, out, temb);
+      total += resnet_params(j == 0 ? in : out, out, temb, ss);
       if (is_attn(down_block_types[i])) total += attention_params(out);
     }
-    if (i != n - 1) total += conv_params(out, out, 3);
+    if (i != n - 1)
+      total += is_attn(down_block_types[i]) && downsample_type == "resnet" ? resnet_params(out, out, temb, ss)
+                                                                         : conv_params(out, out, 3);
   }
   if (!mid_block_type.empty()) {
     const int64_t c = block_out_channels.back();
-    total += 2 * resnet_params(c, c, temb) + (add_attention ? attention_params(c) : 0);
+    const bool norm = attn_norm_num_groups.has_value() || !ss;
+    total += 2 * resnet_params(c, c, temb, ss) + (add_attention ? attention_params(c, norm) : 0);
   }
   for (int64_t i = 0; i < n; ++i) {
     const int64_t out = block_out_channels[n - 1 - i];
@@ -294,10 +303,12 @@ int64_t UNet2DConfig::parameter_count() const {
     const int64_t layers = layers_per_block + 1;
     for (int64_t j = 0; j < layers; ++j) {
       const int64_t res_in = (j == 0 ? prev : out) + (j == layers - 1 ? skip_last : out);
-      total += resnet_params(res_in, out, temb);
+      total += resnet_params(res_in, out, temb, ss);
       if (is_attn(up_block_types[i])) total += attention_params(out);
     }
-    if (i != n - 1) total += conv_params(out, out, 3);
+    if (i != n - 1)
+      total += is_attn(up_block_types[i]) && upsample_type == "resnet" ? resnet_params(out, out, temb, ss)
+                                                                     : conv_params(out, out, 3);
   }
   total += 2 * c0 + conv_params(c0, out_channels, 3);
   return total;

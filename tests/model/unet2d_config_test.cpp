@@ -116,7 +116,8 @@ TEST(UNet2DConfig, RejectsWhatItCannotBuild) {
   EXPECT_NE(with("time_embedding_type", "fourier").find("fourier"), std::string::npos);
   EXPECT_NE(with("class_embed_type", "timestep").find("class_embed_type"), std::string::npos);
   EXPECT_NE(with("num_class_embeds", 10).find("num_class_embeds"), std::string::npos);
-  EXPECT_NE(with("resnet_time_scale_shift", "scale_shift").find("scale_shift"), std::string::npos);
+  EXPECT_NE(with("resnet_time_scale_shift", "spatial").find("resnet_time_scale_shift"), std::string::npos);
+  EXPECT_NE(with("downsample_type", "fir").find("downsample_type"), std::string::npos);
   EXPECT_NE(with("block_out_channels", {16, 32, 64}).find("down_block_types"), std::string::npos);
   EXPECT_NE(with("norm_num_groups", 5).find("norm_num_groups"), std::string::npos);
   EXPECT_NE(with("attention_head_dim", 5).find("attention_head_dim"), std::string::npos);

@@ -45,6 +45,27 @@ TEST(UNet2D, MatchesDiffusersLegacyF16Variant) {
   expect_matches_reference(net, "legacy_f16_io.safetensors");
 }
 
+// Improved DDPM's layout: out_channels = 2 x in_channels (noise, then the learned variance's
+// interpolation), sampled with variance_type learned_range (tests/diffusion/step_variants_test).
+TEST(UNet2D, MatchesDiffusersLearnedRangeOutput) {
+  UNet2D net = model::load_unet2d(test::model_reference("unet_variants/learned_range"));
+  expect_matches_reference(net, "unet_variants/learned_range_io.safetensors");
+  EXPECT_EQ(net->config().out_channels, 2 * net->config().in_channels);
+}
+
+// resnet_time_scale_shift "scale_shift" (the time embedding scales and shifts norm2; the mid
+// block's attention then has no group norm) and ResnetBlock2D resamplers (downsample_type /
+// upsample_type "resnet"), each against diffusers, with the parameter count the config predicts.
+TEST(UNet2D, MatchesDiffusersScaleShiftAndResnetResampling) {
+  for (const std::string name : {"scale_shift", "resnet_resample"}) {
+    SCOPED_TRACE(name);
+    const auto dir = test::model_reference("unet_variants/" + name);
+    UNet2D net = model::load_unet2d(dir);
+    expect_matches_reference(net, "unet_variants/" + name + "_io.safetensors");
+    EXPECT_EQ(net->parameter_count(), net->config().parameter_count());
+  }
+}
+
 TEST(UNet2D, TimestepEmbeddingMatchesDiffusers) {
   for (const std::string name : {"small_attn", "legacy_f16"}) {
     const std::string dir = name == "legacy_f16" ? "legacy_f16/unet" : name;

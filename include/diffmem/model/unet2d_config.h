@@ -34,8 +34,8 @@ struct UNet2DConfig {
   int64_t layers_per_block = 2;  // resnets per down block; up blocks have one more
   double mid_block_scale_factor = 1;
   int64_t downsample_padding = 1;        // 0: pad right/bottom by one, then a 3×3 stride-2 conv
-  std::string downsample_type = "conv";  // only "conv"
-  std::string upsample_type = "conv";    // only "conv"
+  std::string downsample_type = "conv";  // conv | resnet (a ResnetBlock2D, down=True; Attn blocks)
+  std::string upsample_type = "conv";    // conv | resnet
   double dropout = 0;                    // inside every ResnetBlock2D, before conv2 (training only)
   std::string act_fn = "silu";           // only "silu" (or its alias "swish")
   /// Channels per attention head; null → one head per attention (heads = channels / head dim).
@@ -44,7 +44,7 @@ struct UNet2DConfig {
   std::optional<int64_t>
       attn_norm_num_groups;  // mid-block attention groups; null → norm_num_groups
   double norm_eps = 1e-5;
-  std::string resnet_time_scale_shift = "default";  // only "default"
+  std::string resnet_time_scale_shift = "default";  // default | scale_shift
   bool add_attention = true;                        // attention inside the mid block
 
   /// Reads a config.json object. Missing keys take diffusers' defaults; keys this implementation
