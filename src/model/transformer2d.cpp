@@ -1,9 +1,26 @@
 #include "transformer2d.h"
 
+#include "attention_kernel.h"
+#include "batched_matmul.h"
+
 #include <cmath>
 
 namespace diffmem::model::detail {
 namespace nn = torch::nn;
+
+// A Linear layer on token-major activations [..., in]. Debian's LibTorch 1.13 sends these
+// skinny GEMMs (thousands of tokens x 64-512 channels) to OpenBLAS on its own threads, where a
+// profiled SD-shaped U-Net step spent 155 of ~330 ms; oneDNN's matmul on LibTorch's threads
+// (batched_matmul.h) runs them without the hand-over. Elsewhere: the layer itself.
+torch::Tensor linear(nn::Linear layer, const torch::Tensor& x) {
+  const torch::Tensor wt = layer->weight.t().unsqueeze(0);  // [1, in, out], a strided view
+  const torch::Tensor x3 = x.reshape({1, -1, x.size(-1)});
+  if (torch::GradMode::is_enabled() || !batched_matmul_uses_onednn(x3, wt)) return layer->forward(x);
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = layer->weight.size(0);
+  torch::Tensor y = batched_matmul(x3, wt).view(shape);
+  return layer->bias.defined() ? y.add_(layer->bias) : y;
+}
 
 CrossAttentionImpl::CrossAttentionImpl(int64_t query_dim, int64_t context_dim, int64_t heads,
                                        int64_t head_dim)
@@ -13,23 +30,19 @@ CrossAttentionImpl::CrossAttentionImpl(int64_t query_dim, int64_t context_dim, i
   to_k = register_module("to_k", nn::Linear(nn::LinearOptions(context_dim, inner).bias(false)));
   to_v = register_module("to_v", nn::Linear(nn::LinearOptions(context_dim, inner).bias(false)));
   to_out = register_module("to_out", nn::ModuleList());
-  to_out->push_back(nn::Linear(inner, query_dim));  // to_out.1 is a parameter-free dropout
+  out_ = nn::Linear(inner, query_dim);
+  to_out->push_back(out_);  // to_out.1 is a parameter-free dropout
 }
 
 torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
   const torch::Tensor& c = context.defined() ? context : x;
   const int64_t b = x.size(0), n = x.size(1), m = c.size(1);
-  const torch::Tensor q = to_q(x).view({b, n, heads_, head_dim_}).transpose(1, 2);
-  const torch::Tensor k = to_k(c).view({b, m, heads_, head_dim_}).transpose(1, 2);
-  const torch::Tensor v = to_v(c).view({b, m, heads_, head_dim_}).transpose(1, 2);
+  const torch::Tensor q = linear(to_q, x).view({b, n, heads_, head_dim_}).transpose(1, 2);
+  const torch::Tensor k = linear(to_k, c).view({b, m, heads_, head_dim_}).transpose(1, 2);
+  const torch::Tensor v = linear(to_v, c).view({b, m, heads_, head_dim_}).transpose(1, 2);
   // Scores in f32 whatever the weights (upcast_attention and softmax upcasting in one).
-  const torch::Tensor w =
-      torch::softmax(torch::matmul(q.to(torch::kFloat32), k.to(torch::kFloat32).transpose(-1, -2)) *
-                         (1.0 / std::sqrt(double(head_dim_))),
-                     -1)
-          .to(q.scalar_type());
-  const torch::Tensor o = torch::matmul(w, v).transpose(1, 2).reshape({b, n, heads_ * head_dim_});
-  return to_out[0]->as<nn::Linear>()->forward(o);
+  const torch::Tensor o = attention(q, k, v).transpose(1, 2).reshape({b, n, heads_ * head_dim_});
+  return linear(out_, o);
 }
 
 namespace {
@@ -56,8 +69,8 @@ class BasicTransformerBlockImpl : public nn::Module {
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& context) {
     x = attn1(norm1(x)) + x;
     x = attn2(norm2(x), context) + x;
-    const auto parts = proj(norm3(x)).chunk(2, -1);
-    return out(parts[0] * torch::gelu(parts[1])) + x;
+    const auto parts = linear(proj, norm3(x)).chunk(2, -1);
+    return linear(out, parts[0] * torch::gelu(parts[1])) + x;
   }
 
  private:
@@ -90,13 +103,16 @@ torch::Tensor Transformer2DImpl::forward(const torch::Tensor& x, const torch::Te
   const int64_t b = x.size(0), h = x.size(2), w = x.size(3), inner = o_.heads * o_.head_dim;
   torch::Tensor y = norm(x);
   if (o_.linear_projection) {
-    y = proj_in->as<nn::Linear>()->forward(y.permute({0, 2, 3, 1}).reshape({b, h * w, o_.channels}));
+    y = linear(nn::Linear(std::dynamic_pointer_cast<nn::LinearImpl>(proj_in)),
+               y.permute({0, 2, 3, 1}).reshape({b, h * w, o_.channels}));
   } else {
     y = proj_in->as<nn::Conv2d>()->forward(y).permute({0, 2, 3, 1}).reshape({b, h * w, inner});
   }
   y = transformer_blocks[0]->as<BasicTransformerBlockImpl>()->forward(y, context);
   if (o_.linear_projection) {
-    y = proj_out->as<nn::Linear>()->forward(y).reshape({b, h, w, o_.channels}).permute({0, 3, 1, 2});
+    y = linear(nn::Linear(std::dynamic_pointer_cast<nn::LinearImpl>(proj_out)), y)
+            .reshape({b, h, w, o_.channels})
+            .permute({0, 3, 1, 2});
   } else {
     y = proj_out->as<nn::Conv2d>()->forward(y.reshape({b, h, w, inner}).permute({0, 3, 1, 2}));
   }

@@ -17,6 +17,7 @@ class CrossAttentionImpl : public torch::nn::Module {
   int64_t heads_, head_dim_;
   torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
   torch::nn::ModuleList to_out{nullptr};
+  torch::nn::Linear out_{nullptr};  // to_out.0
 };
 TORCH_MODULE(CrossAttention);
 
