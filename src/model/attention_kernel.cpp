@@ -13,7 +13,7 @@
 namespace diffmem::model::detail {
 namespace {
 
-torch::Tensor plain(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+[[maybe_unused]] torch::Tensor plain(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   const torch::Tensor w =
       torch::softmax(torch::matmul(q.to(torch::kFloat32), k.to(torch::kFloat32).transpose(-1, -2)) * scale, -1);
@@ -22,7 +22,7 @@ torch::Tensor plain(const torch::Tensor& q, const torch::Tensor& k, const torch:
 
 // Query blocks of ~512K scores over all batch-heads at once (2 MiB: cache-resident), each one
 // batched GEMM (oneDNN where built with it; see batched_matmul.h), a softmax, one batched GEMM.
-torch::Tensor blocked(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+[[maybe_unused]] torch::Tensor blocked(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
   const int64_t B = q.size(0), h = q.size(1), N = q.size(2), d = q.size(3), M = k.size(2);
   const int64_t BH = B * h;
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
