@@ -156,7 +156,9 @@ TEST(SdPipeline, SamplerSwitchRunsEveryScheduler) {
   EXPECT_NE(test::error_of([&] { p.generate({kPrompts[0]}, {0}, o); }).find("dpmpp_2m"), std::string::npos);
 }
 
-TEST(SdPipeline, Fp16VariantAloneLoadsAndStaysClose) {
+// The fp16 variant alone (save_pretrained(variant="fp16")): diffusers' images from the same
+// files widened to F32 (make_sd_fp16_reference.py), and close to the F32 folder's.
+TEST(SdPipeline, Fp16VariantAloneGivesDiffusersImages) {
   test::TempDir tmp;
   const fs::path src = reference("sd_tiny_v1");
   fs::copy(src, tmp / "p", fs::copy_options::recursive);
@@ -167,8 +169,14 @@ TEST(SdPipeline, Fp16VariantAloneLoadsAndStaysClose) {
   SdPipelineOptions o;
   o.steps = 10;
   o.height = o.width = 32;
-  const torch::Tensor a = half.generate({kPrompts[0]}, {0}, o);
-  const torch::Tensor b = SdPipeline::load(src).generate({kPrompts[0]}, {0}, o);
+  o.batch = 2;
+  std::map<std::string, torch::Tensor> ref;
+  for (const auto& [k, a] : io::read_safetensors(reference("sd_tiny_v1_fp16_images.safetensors")).tensors)
+    ref[k] = io::to_tensor(a);
+  const torch::Tensor a = half.generate(kPrompts, {0, 1}, o);
+  const auto [share, worst] = closeness(a, ref.at("cfg_images"));
+  EXPECT_GE(share, 0.999) << "largest difference " << worst;
+  const torch::Tensor b = SdPipeline::load(src).generate(kPrompts, {0, 1}, o);
   const torch::Tensor d = (a.to(torch::kInt32) - b.to(torch::kInt32)).abs();
   EXPECT_LT(d.to(torch::kFloat64).mean().item<double>(), 2.0) << "F16-rounded weights, same image";
 }

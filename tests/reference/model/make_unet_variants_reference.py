@@ -24,7 +24,7 @@ downsample_padding 1, time_embed_dim = 4 * 8 = 32. (block_out_channels (8, 12) r
 (16, 32) keeps each model near 26k parameters / 110 KB; (16, 32) would be 165k.) Attention heads =
 C // 4 (2 heads at 8 channels, 3 in the 12-channel mid block). t = [0, 37, 999] int64 unless stated.
 
-Weights: randomize(model, seed) below (sorted parameter names, one generator: ndim >= 2 ->
+Weights: make_unet_reference.randomize(model, seed) (sorted parameter names, one generator: ndim >= 2 ->
 randn / sqrt(numel / shape[0]); GroupNorm scales 1 + 0.3 randn; other 1-D 0.3 randn), then the
 per-variant overrides stated below.
 
@@ -106,6 +106,8 @@ import torch
 from diffusers import DDPMScheduler, UNet2DModel
 from safetensors.torch import save_file
 
+from make_unet_reference import randomize  # the same weights rule as the other UNet references
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "unet_variants")
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -113,20 +115,6 @@ WEIGHTS = "diffusion_pytorch_model.safetensors"
 COMMON = dict(sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8, 12), layers_per_block=1,
               down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
               norm_num_groups=4, attention_head_dim=4)
-
-
-def randomize(model, seed):
-    """Every parameter random and non-trivial (GroupNorm scales away from 1, biases non-zero)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in sorted(model.named_parameters()):
-            r = torch.randn(p.shape, generator=g, dtype=torch.float32)
-            if p.ndim >= 2:
-                p.copy_(r / math.sqrt(p.numel() / p.shape[0]))
-            elif "norm" in name.split(".")[-2] and name.endswith(".weight"):
-                p.copy_(1 + 0.3 * r)
-            else:
-                p.copy_(0.3 * r)
 
 
 def override_class(model, g):
