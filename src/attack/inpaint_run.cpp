@@ -239,11 +239,12 @@ InpaintRunResult run_inpaint(const InpaintRunOptions& o, const ProgressFn& progr
   }
 
   auto denoiser = model::load_denoiser(o.model, o.load);
-  check(denoiser->in_channels() == C && denoiser->sample_size() == H && H == W, o.model.string(),
+  check(denoiser->in_channels() == C && denoiser->sample_size() == H && denoiser->sample_width() == W,
+        o.model.string(),
         "a model for the data's " + std::to_string(H) + "x" + std::to_string(W) + "x" +
             std::to_string(C) + " images",
         denoiser->describe() + " with " + std::to_string(denoiser->in_channels()) + " channels, size " +
-            std::to_string(denoiser->sample_size()));
+            std::to_string(denoiser->sample_size()) + "x" + std::to_string(denoiser->sample_width()));
   diffusion::NoiseSchedule schedule(diffusion::model_scheduler_config(o.model));
   validate(o.attack, schedule.num_train_timesteps(), "inpaint options");
 

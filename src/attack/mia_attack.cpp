@@ -121,11 +121,12 @@ std::vector<double> ModelScoring::errors(const fs::path& model, const ExampleSco
   if (lo.sample_size <= 0) lo.sample_size = ds_.height();
   auto denoiser = model::load_denoiser(model, lo);
   if (denoiser->in_channels() != ds_.channels() || denoiser->sample_size() != ds_.height() ||
-      ds_.height() != ds_.width())
+      denoiser->sample_width() != ds_.width())
     fail(model.string(),
          "a model for the data's " + std::to_string(ds_.height()) + "x" + std::to_string(ds_.width()) +
              "x" + std::to_string(ds_.channels()) + " images",
-         denoiser->describe() + " (" + std::to_string(denoiser->sample_size()) + " px, " +
+         denoiser->describe() + " (" + std::to_string(denoiser->sample_size()) + "x" +
+             std::to_string(denoiser->sample_width()) + " px, " +
              std::to_string(denoiser->in_channels()) + " channels)");
   diffusion::NoiseSchedule schedule(scheduler);
   auto e = scorer.errors(*denoiser, schedule, ds_, progress_);

@@ -27,7 +27,7 @@ GenerateResult generate(model::Denoiser& denoiser, const NoiseSchedule& schedule
   io::Json manifest = io::fields_json(o);
   manifest["created_by"] = "diffmem sample";
   manifest["schedule"] = to_json(schedule.config());
-  manifest["image_shape"] = {denoiser.sample_size(), denoiser.sample_size(),
+  manifest["image_shape"] = {denoiser.sample_size(), denoiser.sample_width(),
                              denoiser.in_channels()};
   fs::path mpath = out / "manifest.json";
   if (fs::exists(mpath)) {

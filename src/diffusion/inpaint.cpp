@@ -57,18 +57,18 @@ torch::Tensor inpaint(model::Denoiser& denoiser, const NoiseSchedule& schedule,
                       const std::vector<uint64_t>& seeds, const InpaintOptions& options,
                       const ProgressFn& progress) {
   validate(options, "inpaint options");
-  const int64_t C = denoiser.in_channels(), S = denoiser.sample_size();
+  const int64_t C = denoiser.in_channels(), S = denoiser.sample_size(), W = denoiser.sample_width();
   check(known.defined() && known.dim() == 4 && known.size(1) == C && known.size(2) == S &&
-            known.size(3) == S,
+            known.size(3) == W,
         "inpaint: known images",
-        "[N," + std::to_string(C) + "," + std::to_string(S) + "," + std::to_string(S) +
+        "[N," + std::to_string(C) + "," + std::to_string(S) + "," + std::to_string(W) +
             "] for " + denoiser.describe(),
         known.defined() ? io::shape_str(known) : "an undefined tensor");
   const int64_t n = known.size(0);
   check(mask.defined() && mask.dim() == 4 && (mask.size(0) == 1 || mask.size(0) == n) &&
-            mask.size(1) == 1 && mask.size(2) == S && mask.size(3) == S,
+            mask.size(1) == 1 && mask.size(2) == S && mask.size(3) == W,
         "inpaint: mask",
-        "[" + std::to_string(n) + " or 1,1," + std::to_string(S) + "," + std::to_string(S) + "]",
+        "[" + std::to_string(n) + " or 1,1," + std::to_string(S) + "," + std::to_string(W) + "]",
         mask.defined() ? io::shape_str(mask) : "an undefined tensor");
   auto mask_f = mask.to(torch::kCPU, torch::kFloat32);
   check(((mask_f == 0) | (mask_f == 1)).all().item<bool>(), "inpaint: mask",
@@ -91,13 +91,13 @@ torch::Tensor inpaint(model::Denoiser& denoiser, const NoiseSchedule& schedule,
     const int64_t hi = std::min(n, lo + options.batch), b = hi - lo;
     auto x0 = known.slice(0, lo, hi).to(device, torch::kFloat32);
     auto m = mask_f.size(0) == 1 ? mask_f : mask_f.slice(0, lo, hi);
-    auto keep = (m > 0.5).to(device).expand({b, C, S, S});
+    auto keep = (m > 0.5).to(device).expand({b, C, S, W});
     auto gens = make_generators(std::vector<uint64_t>(seeds.begin() + lo, seeds.begin() + hi));
     auto noised = [&](int64_t t, const torch::Tensor& eps) {
       return add_noise(schedule, x0, eps, torch::full({b}, t, t_opts));
     };
 
-    auto z = randn_per_image(gens, {C, S, S}).to(device);
+    auto z = randn_per_image(gens, {C, S, W}).to(device);
     auto x = torch::where(keep, noised(timesteps.front(), z), z);
     for (int64_t t : timesteps) {
       const int64_t prev = previous_of(*scheduler, t);
@@ -106,12 +106,12 @@ torch::Tensor inpaint(model::Denoiser& denoiser, const NoiseSchedule& schedule,
         auto eps = denoiser.predict_noise(x, torch::full({b}, t, t_opts));
         scheduler->check_output(eps, x, "inpaint: " + denoiser.describe());
         auto x_prev = scheduler->step(eps.to(torch::kFloat32), t, x, gens).prev_sample;
-        auto known_prev = prev >= 0 ? noised(prev, randn_per_image(gens, {C, S, S}).to(device)) : x0;
+        auto known_prev = prev >= 0 ? noised(prev, randn_per_image(gens, {C, S, W}).to(device)) : x0;
         x_prev = torch::where(keep, known_prev, x_prev);
         if (u + 1 < rounds) {
           // q(x_t | x_prev): the forward process over the scheduler's (possibly strided) gap.
           const double ratio = double(schedule.alpha_cumprod(t)) / schedule.alpha_cumprod(prev);
-          auto w = randn_per_image(gens, {C, S, S}).to(device);
+          auto w = randn_per_image(gens, {C, S, W}).to(device);
           x = std::sqrt(ratio) * x_prev + std::sqrt(std::max(0.0, 1.0 - ratio)) * w;
         } else {
           x = x_prev;
@@ -122,7 +122,7 @@ torch::Tensor inpaint(model::Denoiser& denoiser, const NoiseSchedule& schedule,
     out.push_back(torch::where(keep, x0, x.clamp(-1, 1)).to(torch::kCPU));
   }
   meter.finish("images " + std::to_string(n) + "/" + std::to_string(n));
-  if (out.empty()) return torch::empty({0, C, S, S}, torch::kFloat32);
+  if (out.empty()) return torch::empty({0, C, S, W}, torch::kFloat32);
   return torch::cat(out, 0);
 }
 

@@ -56,7 +56,7 @@ torch::Tensor sample(model::Denoiser& denoiser, const NoiseSchedule& schedule,
   auto scheduler = make_scheduler(schedule, options);
   const auto& timesteps = scheduler->timesteps();
   const int64_t n = static_cast<int64_t>(seeds.size());
-  const int64_t C = denoiser.in_channels(), S = denoiser.sample_size();
+  const int64_t C = denoiser.in_channels(), H = denoiser.sample_size(), W = denoiser.sample_width();
   const torch::Device device = denoiser.device();
   const int64_t n_batches = (n + options.batch - 1) / options.batch;
   const int64_t n_steps = static_cast<int64_t>(timesteps.size());
@@ -69,7 +69,7 @@ torch::Tensor sample(model::Denoiser& denoiser, const NoiseSchedule& schedule,
     const int64_t hi = std::min(n, lo + options.batch);
     std::vector<uint64_t> batch_seeds(seeds.begin() + lo, seeds.begin() + hi);
     auto gens = make_generators(batch_seeds);
-    auto x = randn_per_image(gens, {C, S, S}).to(device);
+    auto x = randn_per_image(gens, {C, H, W}).to(device);
     auto t_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
     for (int64_t t : timesteps) {
       auto eps = denoiser.predict_noise(x, torch::full({hi - lo}, t, t_opts));
@@ -80,7 +80,7 @@ torch::Tensor sample(model::Denoiser& denoiser, const NoiseSchedule& schedule,
     out.push_back(x.clamp(-1, 1).to(torch::kCPU));
   }
   meter.finish("images " + std::to_string(n) + "/" + std::to_string(n));
-  if (out.empty()) return torch::empty({0, C, S, S}, torch::kFloat32);
+  if (out.empty()) return torch::empty({0, C, H, W}, torch::kFloat32);
   return torch::cat(out, 0);
 }
 

@@ -156,7 +156,7 @@ std::string UNet2DDenoiser::describe() const {
   char buf[128];
   std::snprintf(buf, sizeof buf, "UNet2D %.2fM params, %lldx%lldx%lld",
                 static_cast<double>(unet_->parameter_count()) / 1e6,
-                static_cast<long long>(c.sample_size), static_cast<long long>(c.sample_size),
+                static_cast<long long>(c.sample_size), static_cast<long long>(c.width()),
                 static_cast<long long>(c.in_channels));
   return buf;
 }

@@ -110,10 +110,11 @@ UNet2DConfig UNet2DConfig::from_json(const io::Json& j, const std::string& where
   }
   if (j.contains("sample_size")) {
     const io::Json& s = j.at("sample_size");
-    if (s.is_array() && s.size() == 2 && s[0].is_number_integer() && s[0] == s[1]) {
-      c.sample_size = s[0].get<int64_t>();
+    if (s.is_array() && s.size() == 2 && s[0].is_number_integer() && s[1].is_number_integer()) {
+      c.sample_size = s[0].get<int64_t>();  // [height, width]
+      if (s[1] != s[0]) c.sample_width = s[1].get<int64_t>();
     } else if (!s.is_number_integer()) {
-      fail(r.at("sample_size"), "an integer (or [n, n]: square samples)", json_str(s));
+      fail(r.at("sample_size"), "an integer or [height, width]", json_str(s));
     } else {
       c.sample_size = s.get<int64_t>();
     }
@@ -183,7 +184,10 @@ io::Json UNet2DConfig::to_json() const {
   j["num_train_timesteps"] = nullptr;
   j["out_channels"] = out_channels;
   j["resnet_time_scale_shift"] = resnet_time_scale_shift;
-  j["sample_size"] = sample_size;
+  if (width() != sample_size)
+    j["sample_size"] = {sample_size, width()};
+  else
+    j["sample_size"] = sample_size;
   j["time_embedding_dim"] = time_embedding_dim ? io::Json(*time_embedding_dim) : io::Json(nullptr);
   j["time_embedding_type"] = time_embedding_type;
   j["up_block_types"] = up_block_types;
@@ -259,10 +263,12 @@ void UNet2DConfig::validate(const std::string& where) const {
           "a divisor of " + std::to_string(block_out_channels.back()), std::to_string(g));
   }
   const int64_t factor = int64_t{1} << (n - 1);
-  check(sample_size >= 1 && sample_size % factor == 0, field("sample_size"),
-        "a positive multiple of " + std::to_string(factor) + " (" + std::to_string(n - 1) +
-            " halvings)",
-        std::to_string(sample_size));
+  for (const int64_t side : {sample_size, width()})
+    check(side >= 1 && side % factor == 0, field("sample_size"),
+          "a positive multiple of " + std::to_string(factor) + " (" + std::to_string(n - 1) +
+              " halvings)",
+          std::to_string(side));
+  check(sample_width >= 0, field("sample_size"), "a positive width", std::to_string(sample_width));
 }
 
 int64_t UNet2DConfig::time_embed_dim() const {

@@ -59,10 +59,10 @@ void check_audit(const AuditOptions& o, const std::string& from) {
   if (!o.model.empty()) {
     const fs::path config = model::find_diffusers_files(o.model).config;
     const model::UNet2DConfig c = model::read_unet2d_config(config);
-    if (shape && (c.sample_size != shape->height || c.sample_size != shape->width ||
+    if (shape && (c.sample_size != shape->height || c.width() != shape->width ||
                   c.in_channels != shape->channels))
       fail("--model " + o.model, "a model for the data's " + shape->str() + " images",
-           "sample_size " + std::to_string(c.sample_size) + " with " +
+           "sample_size " + std::to_string(c.sample_size) + "x" + std::to_string(c.width()) + " with " +
                std::to_string(c.in_channels) + " channels (" + config.string() + ")");
   } else if (shape) {
     train::model_config(shape->height, shape->width, shape->channels, o.train);  // what training builds

@@ -193,6 +193,24 @@ TEST(Sample, SameImagesOnTheGpu_CUDA) {
   }
 }
 
+// A non-square model (diffusers' sample_size [H, W]): noise of its shape, and each image the same
+// as in a batch of its own.
+TEST(Sample, NonSquareModelsGetNonSquareNoise) {
+  class Wide : public test::AffineDenoiser {
+   public:
+    Wide() : AffineDenoiser(1, 4) {}
+    int64_t sample_width() const override { return 8; }
+  } model;
+  SampleOptions o;
+  o.sampler = "ddim";
+  o.steps = 3;
+  o.batch = 2;
+  const torch::Tensor x = sample(model, NoiseSchedule(), {5, 6}, o);
+  EXPECT_EQ(x.sizes(), (std::vector<int64_t>{2, 1, 4, 8}));
+  o.batch = 1;
+  EXPECT_TRUE(torch::equal(sample(model, NoiseSchedule(), {6}, o)[0], x[1]));
+}
+
 TEST(Sample, ReportsProgressAndHandlesNoImages) {
   test::AffineDenoiser model(1, 4);
   SampleOptions o;

@@ -77,9 +77,17 @@ TEST(UNet2DConfig, MissingKeysTakeDiffusersDefaults) {
   EXPECT_DOUBLE_EQ(c.norm_eps, 1e-5);
   EXPECT_EQ(c.layers_per_block, 2);
   EXPECT_EQ(c.down_block_types[1], "AttnDownBlock2D");
-  // A square [n, n] sample_size is accepted.
+  // [n, n] is square; [h, w] is a non-square model, written back as diffusers writes it.
   j["sample_size"] = {32, 32};
   EXPECT_EQ(UNet2DConfig::from_json(j).sample_size, 32);
+  EXPECT_EQ(UNet2DConfig::from_json(j).width(), 32);
+  EXPECT_EQ(UNet2DConfig::from_json(j).to_json().at("sample_size"), 32);
+  j["sample_size"] = {32, 64};
+  const UNet2DConfig wide = UNet2DConfig::from_json(j);
+  EXPECT_EQ(wide.sample_size, 32);
+  EXPECT_EQ(wide.width(), 64);
+  EXPECT_EQ(wide.to_json().at("sample_size"), (io::Json{32, 64}));
+  EXPECT_EQ(UNet2DConfig::from_json(wide.to_json()), wide);
 }
 
 TEST(UNet2DConfig, PresetParameterCounts) {
@@ -122,7 +130,8 @@ TEST(UNet2DConfig, RejectsWhatItCannotBuild) {
   EXPECT_NE(with("norm_num_groups", 5).find("norm_num_groups"), std::string::npos);
   EXPECT_NE(with("attention_head_dim", 5).find("attention_head_dim"), std::string::npos);
   EXPECT_NE(with("sample_size", 15).find("sample_size"), std::string::npos);
-  EXPECT_NE(with("sample_size", {16, 8}).find("sample_size"), std::string::npos);
+  EXPECT_NE(with("sample_size", {16, 9}).find("sample_size"), std::string::npos);
+  EXPECT_NE(with("sample_size", {16, 8, 4}).find("sample_size"), std::string::npos);
   EXPECT_NE(with("layers_per_block", "two").find("layers_per_block"), std::string::npos);
   EXPECT_NE(with("act_fn", "gelu").find("gelu"), std::string::npos);
   EXPECT_NE(with("_class_name", "UNet2DConditionModel").find("UNet2DConditionModel"),

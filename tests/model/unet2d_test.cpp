@@ -66,6 +66,16 @@ TEST(UNet2D, MatchesDiffusersScaleShiftAndResnetResampling) {
   }
 }
 
+// sample_size [8, 16]: a non-square model (the sampler's side: tests/diffusion/sampler_test).
+TEST(UNet2D, MatchesDiffusersNonSquare) {
+  UNet2D net = model::load_unet2d(test::model_reference("unet_variants/non_square"));
+  expect_matches_reference(net, "unet_variants/non_square_io.safetensors");
+  model::UNet2DDenoiser d(net);
+  EXPECT_EQ(d.sample_size(), 8);
+  EXPECT_EQ(d.sample_width(), 16);
+  EXPECT_NE(d.describe().find("8x16x3"), std::string::npos) << d.describe();
+}
+
 TEST(UNet2D, TimestepEmbeddingMatchesDiffusers) {
   for (const std::string name : {"small_attn", "legacy_f16"}) {
     const std::string dir = name == "legacy_f16" ? "legacy_f16/unet" : name;

@@ -167,3 +167,15 @@ TEST(Trainer, ParallelJobsGiveTheSameModelsAsOneAtATime) {
   many.jobs = 0;
   EXPECT_THROW(train::train_many(ds, dir / "bad", tiny_options(1), many), Error);
 }
+
+// Non-square data builds a non-square U-Net (diffusers' sample_size [H, W]); sides the levels
+// cannot halve are refused naming sample_size.
+TEST(Trainer, NonSquareDataBuildsANonSquareModel) {
+  train::TrainOptions o;
+  o.preset = "tiny";
+  const model::UNet2DConfig c = train::model_config(28, 14, 1, o);
+  EXPECT_EQ(c.sample_size, 28);
+  EXPECT_EQ(c.width(), 14);
+  EXPECT_EQ(c.to_json().at("sample_size"), (io::Json{28, 14}));
+  EXPECT_NE(test::error_of([&] { train::model_config(28, 15, 1, o); }).find("sample_size"), std::string::npos);
+}

@@ -16,7 +16,8 @@ class Denoiser {
   /// diffusers' steps do; the attacks through diffusion::predicted_noise.
   virtual torch::Tensor predict_noise(const torch::Tensor& x, const torch::Tensor& t) = 0;
   virtual int64_t in_channels() const = 0;
-  virtual int64_t sample_size() const = 0;  // H = W
+  virtual int64_t sample_size() const = 0;  // H
+  virtual int64_t sample_width() const { return sample_size(); }  // W (square unless overridden)
   virtual torch::Device device() const = 0;
   /// Human-readable description for reports ("UNet2D 0.58M params", "TorchScript model.pt").
   virtual std::string describe() const = 0;

@@ -57,6 +57,7 @@ class UNet2DDenoiser : public Denoiser {
   torch::Tensor predict_noise(const torch::Tensor& x, const torch::Tensor& t) override;
   int64_t in_channels() const override { return unet_->config().in_channels; }
   int64_t sample_size() const override { return unet_->config().sample_size; }
+  int64_t sample_width() const override { return unet_->config().width(); }
   torch::Device device() const override { return unet_->device(); }
   /// "UNet2D 35.75M params, 32×32×3".
   std::string describe() const override;

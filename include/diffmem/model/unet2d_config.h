@@ -17,7 +17,8 @@ namespace diffmem::model {
 inline constexpr const char* kDiffusersVersion = "0.42.1";
 
 struct UNet2DConfig {
-  int64_t sample_size = 32;  // H = W (diffusers default is null; a square size is required here)
+  int64_t sample_size = 32;  // H (diffusers default is null; a size is required here)
+  int64_t sample_width = 0;  // W when it differs from H (diffusers' sample_size [H, W]); 0 = square
   int64_t in_channels = 3;
   int64_t out_channels = 3;
   bool center_input_sample = false;                // x → 2x − 1 before conv_in
@@ -60,6 +61,8 @@ struct UNet2DConfig {
   void validate(const std::string& where = "UNet2DConfig") const;
 
   int64_t time_embed_dim() const;
+  /// The sample's width: sample_width, or sample_size for a square model.
+  int64_t width() const { return sample_width > 0 ? sample_width : sample_size; }
   /// Number of attention heads at a level with `channels` channels.
   int64_t attention_heads(int64_t channels) const;
   /// Number of trainable parameters of the network this config builds (counted without building
