@@ -19,7 +19,7 @@ torch::Tensor timesteps(int64_t t, int64_t n, const torch::Device& device) {
 torch::Tensor predict(model::Denoiser& d, const diffusion::NoiseSchedule& schedule, const torch::Tensor& x,
                       int64_t t) {
   const torch::Tensor tt = timesteps(t, x.size(0), x.device());
-  return diffusion::predicted_noise(schedule, d.predict_noise(x, tt), x, tt, d.describe());
+  return diffusion::predicted_noise(schedule, d.predict_noise(x, tt), x, tt, [&] { return d.describe(); });
 }
 
 detail::ItemLayout flip_layout(bool flip, int64_t batch) {

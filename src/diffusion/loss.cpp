@@ -15,7 +15,7 @@ LossOutput noise_prediction_loss(model::Denoiser& denoiser, const NoiseSchedule&
   const torch::Tensor output = denoiser.predict_noise(x_t, tt);
   // A v- or x0-predicting model is scored on the noise it implies, as the attacks expect.
   const torch::Tensor pred =
-      predicted_noise(schedule, output, x_t, tt, "noise_prediction_loss: " + denoiser.describe());
+      predicted_noise(schedule, output, x_t, tt, [&] { return "noise_prediction_loss: " + denoiser.describe(); });
   auto sq = (pred.to(torch::kFloat32) - eps.to(torch::kFloat32)).pow(2);
   LossOutput out;
   out.loss = sq.mean();

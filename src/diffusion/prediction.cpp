@@ -48,7 +48,8 @@ torch::Tensor limit_x0(const SchedulerConfig& c, const torch::Tensor& x0) {
 }
 
 torch::Tensor predicted_noise(const NoiseSchedule& schedule, const torch::Tensor& output,
-                              const torch::Tensor& x_t, const torch::Tensor& t, const std::string& where) {
+                              const torch::Tensor& x_t, const torch::Tensor& t,
+                              const std::function<std::string()>& where) {
   const SchedulerConfig& c = schedule.config();
   torch::Tensor o = output.to(torch::kFloat32);
   const int64_t C = x_t.size(1);
@@ -56,7 +57,7 @@ torch::Tensor predicted_noise(const NoiseSchedule& schedule, const torch::Tensor
       o.size(1) == 2 * C)
     o = o.slice(1, 0, C);
   if (!o.sizes().equals(x_t.sizes()))
-    fail(where, "a prediction of the input's shape " + io::shape_str(x_t) +
+    fail(where(), "a prediction of the input's shape " + io::shape_str(x_t) +
                              (c.variance_type.rfind("learned", 0) == 0 ? " (or twice its channels)" : ""),
          io::shape_str(output));
   if (c.prediction_type == "epsilon") return o;

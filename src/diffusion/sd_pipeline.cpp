@@ -24,11 +24,7 @@ void validate(const SdPipelineOptions& o, const std::string& where) {
   check(o.height >= 0 && o.width >= 0, where + ": height/width", "0 (the model's) or a size",
         std::to_string(o.height) + "x" + std::to_string(o.width));
   check(o.clip_skip >= 0, where + ": clip_skip", "0 or more", std::to_string(o.clip_skip));
-  if (!o.sampler.empty()) {
-    const auto& names = sd_sampler_names();
-    if (std::find(names.begin(), names.end(), o.sampler) == names.end())
-      sd_sampler_config(io::Json::object(), o.sampler, where);  // the error listing the names
-  }
+  if (!o.sampler.empty()) sd_sampler_class(o.sampler, where);
   check(o.batch >= 1, where + ": batch", "at least 1", std::to_string(o.batch));
 }
 

@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <map>
 
 #include "diffmem/core/error.h"
 #include "diffmem/diffusion/ddim.h"
@@ -175,37 +174,51 @@ class Euler : public SdScheduler {
 
 }  // namespace
 
-const std::vector<std::string>& sd_sampler_names() {
-  static const std::vector<std::string> names = {"pndm", "ddim", "euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras"};
-  return names;
-}
-
-SchedulerConfig sd_sampler_config(const io::Json& config, const std::string& sampler, const std::string& where) {
-  static const std::map<std::string, std::string> classes = {
+namespace {
+// The one table of sampler names and the diffusers classes they stand for.
+const std::vector<std::pair<std::string, std::string>>& samplers() {
+  static const std::vector<std::pair<std::string, std::string>> table = {
       {"pndm", "PNDMScheduler"},
       {"ddim", "DDIMScheduler"},
       {"euler", "EulerDiscreteScheduler"},
       {"euler_a", "EulerAncestralDiscreteScheduler"},
       {"dpmpp_2m", "DPMSolverMultistepScheduler"},
       {"dpmpp_2m_karras", "DPMSolverMultistepScheduler"}};
+  return table;
+}
+}  // namespace
+
+const std::vector<std::string>& sd_sampler_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& s : samplers()) n.push_back(s.first);
+    return n;
+  }();
+  return names;
+}
+
+const std::string& sd_sampler_class(const std::string& sampler, const std::string& where) {
+  for (const auto& s : samplers())
+    if (s.first == sampler) return s.second;
+  std::string names;
+  for (const auto& s : samplers()) names += (names.empty() ? "" : ", ") + s.first;
+  fail(where + ": sampler", "one of " + names, "'" + sampler + "'");
+}
+
+SchedulerConfig sd_sampler_config(const io::Json& config, const std::string& sampler, const std::string& where) {
   if (sampler.empty()) return scheduler_config_from_json(config, where);
-  const auto it = classes.find(sampler);
-  if (it == classes.end()) {
-    std::string names;
-    for (const auto& n : sd_sampler_names()) names += (names.empty() ? "" : ", ") + n;
-    fail(where + ": sampler", "one of " + names, "'" + sampler + "'");
-  }
+  const std::string& cls = sd_sampler_class(sampler, where);
   io::Json j = config;
   // The switches of the old class mean nothing to the new one (diffusers drops unknown keys);
   // PNDM's skip_prk_steps, for instance, stays with PNDM.
-  if (j.value("_class_name", "") != it->second) {
+  if (j.value("_class_name", "") != cls) {
     j.erase("skip_prk_steps");
     j.erase("use_karras_sigmas");
   }
-  j["_class_name"] = it->second;
+  j["_class_name"] = cls;
   if (sampler == "dpmpp_2m_karras") j["use_karras_sigmas"] = true;
   if (sampler == "pndm") j["skip_prk_steps"] = true;  // the PLMS-only PNDM Stable Diffusion ships
-  return scheduler_config_from_json(j, where + " as " + it->second);
+  return scheduler_config_from_json(j, where + " as " + cls);
 }
 
 std::unique_ptr<SdScheduler> make_sd_scheduler(const SchedulerConfig& c, int64_t steps) {

@@ -32,6 +32,14 @@ std::map<std::string, torch::Tensor> reference_tensors(const std::string& name) 
   return out;
 }
 
+// The reference runs' settings: 32x32 images (8x8 latents), `steps` steps.
+SdPipelineOptions tiny_options(int64_t steps = 10) {
+  SdPipelineOptions o;
+  o.steps = steps;
+  o.height = o.width = 32;
+  return o;
+}
+
 // Share of values within one uint8 level, and the largest difference.
 std::pair<double, int64_t> closeness(const torch::Tensor& a, const torch::Tensor& b) {
   const torch::Tensor d = (a.to(torch::kInt32) - b.to(torch::kInt32)).abs();
@@ -62,9 +70,7 @@ TEST_P(SdPipelineTest, PromptEmbeddingsMatchDiffusers) {
 TEST_P(SdPipelineTest, ImagesMatchDiffusersWithAndWithoutGuidance) {
   const auto ref = reference_tensors(GetParam());
   const SdPipeline& p = pipe();
-  SdPipelineOptions o;
-  o.steps = 10;
-  o.height = o.width = 32;
+  SdPipelineOptions o = tiny_options();
   o.batch = 2;  // as the reference ran (a batch's kernels round alike)
   for (const auto& [run, scale] : {std::pair<std::string, double>{"cfg", 7.5}, {"nocfg", 1.0}}) {
     o.guidance_scale = scale;
@@ -83,9 +89,7 @@ TEST_P(SdPipelineTest, ImagesMatchDiffusersWithAndWithoutGuidance) {
 TEST_P(SdPipelineTest, NegativePromptMatchesDiffusers) {
   const auto ref = reference_tensors(GetParam());
   const SdPipeline& p = pipe();
-  SdPipelineOptions o;
-  o.steps = 10;
-  o.height = o.width = 32;
+  SdPipelineOptions o = tiny_options();
   const torch::Tensor img = p.generate({kPrompts[0]}, {0}, o, {"blurry, low quality"});
   const auto [share, worst] = closeness(img, ref.at("neg_images"));
   EXPECT_GE(share, 0.999) << "largest difference " << worst;
@@ -115,9 +119,7 @@ TEST(SdPipeline, SingleFileCheckpointsGiveTheFoldersImages) {
     const SdPipeline folder = SdPipeline::load(reference(name));
     const SdPipeline single = SdPipeline::load(reference(name), torch::kCPU, reference(name + "_single.safetensors"));
     EXPECT_TRUE(torch::equal(folder.encode(kPrompts), single.encode(kPrompts)));
-    SdPipelineOptions o;
-    o.steps = 3;
-    o.height = o.width = 32;
+    SdPipelineOptions o = tiny_options(3);
     EXPECT_TRUE(torch::equal(folder.generate({kPrompts[0]}, {0}, o), single.generate({kPrompts[0]}, {0}, o)));
   }
   // A truncated file and a pickle are refused naming the file.
@@ -139,9 +141,7 @@ TEST(SdPipeline, SingleFileCheckpointsGiveTheFoldersImages) {
 
 TEST(SdPipeline, SamplerSwitchRunsEveryScheduler) {
   const SdPipeline p = SdPipeline::load(reference("sd_tiny_v1"));
-  SdPipelineOptions o;
-  o.steps = 4;
-  o.height = o.width = 32;
+  SdPipelineOptions o = tiny_options(4);
   std::vector<torch::Tensor> images;
   for (const std::string& s : sd_sampler_names()) {
     o.sampler = s;
@@ -166,13 +166,9 @@ TEST(SdPipeline, Fp16VariantAloneGivesDiffusersImages) {
                         "text_encoder/model.safetensors"})
     fs::remove(tmp / "p" / f);
   SdPipeline half = SdPipeline::load(tmp / "p");
-  SdPipelineOptions o;
-  o.steps = 10;
-  o.height = o.width = 32;
+  SdPipelineOptions o = tiny_options();
   o.batch = 2;
-  std::map<std::string, torch::Tensor> ref;
-  for (const auto& [k, a] : io::read_safetensors(reference("sd_tiny_v1_fp16_images.safetensors")).tensors)
-    ref[k] = io::to_tensor(a);
+  const auto ref = reference_tensors("sd_tiny_v1_fp16");
   const torch::Tensor a = half.generate(kPrompts, {0, 1}, o);
   const auto [share, worst] = closeness(a, ref.at("cfg_images"));
   EXPECT_GE(share, 0.999) << "largest difference " << worst;

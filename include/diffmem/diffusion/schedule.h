@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -108,10 +109,11 @@ torch::Tensor limit_x0(const SchedulerConfig& config, const torch::Tensor& x0);
 /// The noise a model's output stands for at timesteps t ([N] i64) of x_t, for the attacks and
 /// losses that compare noise: eps as is, v and x0 converted with alpha-bar_t; a learned variance's
 /// extra channels dropped. output [N,2C or C,...], x_t [N,C,...] → [N,C,...] f32. A wrong shape
-/// throws diffmem::Error naming `where` (the model).
+/// throws diffmem::Error naming where() (the model; asked only then, as callers sit in training
+/// and scoring loops).
 torch::Tensor predicted_noise(const NoiseSchedule& schedule, const torch::Tensor& output,
                               const torch::Tensor& x_t, const torch::Tensor& t,
-                              const std::string& where = "model output");
+                              const std::function<std::string()>& where);
 
 /// x_t = sqrt(ab_t) x0 + sqrt(1 - ab_t) eps (diffusers' add_noise, same f32 arithmetic).
 /// x0, eps: [N,...] f32 on one device; t: [N] i64 (any device) → [N,...] f32.

@@ -45,6 +45,9 @@ class SdScheduler {
 /// The text-to-image samplers by the names `diffmem sample --sampler` takes: pndm, ddim, euler,
 /// euler_a, dpmpp_2m, dpmpp_2m_karras.
 const std::vector<std::string>& sd_sampler_names();
+/// The diffusers class a sampler name stands for; an unknown name throws diffmem::Error naming
+/// `where` and listing the names.
+const std::string& sd_sampler_class(const std::string& sampler, const std::string& where);
 /// diffusers' NewScheduler.from_config(pipe.scheduler.config) for a sampler name: the folder's
 /// scheduler config (as its JSON, so that keys it lacks take the new class's defaults) read as
 /// that sampler's class (dpmpp_2m_karras also sets use_karras_sigmas). An empty name keeps the
