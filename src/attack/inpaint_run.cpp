@@ -239,6 +239,7 @@ InpaintRunResult run_inpaint(const InpaintRunOptions& o, const ProgressFn& progr
   }
 
   auto denoiser = model::load_denoiser(o.model, o.load);
+  model::require_unconditional(*denoiser, "inpaint");
   check(denoiser->in_channels() == C && denoiser->sample_size() == H && denoiser->sample_width() == W,
         o.model.string(),
         "a model for the data's " + std::to_string(H) + "x" + std::to_string(W) + "x" +

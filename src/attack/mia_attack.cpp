@@ -120,6 +120,7 @@ std::vector<double> ModelScoring::errors(const fs::path& model, const ExampleSco
   if (lo.in_channels <= 0) lo.in_channels = ds_.channels();
   if (lo.sample_size <= 0) lo.sample_size = ds_.height();
   auto denoiser = model::load_denoiser(model, lo);
+  model::require_unconditional(*denoiser, "mia");
   if (denoiser->in_channels() != ds_.channels() || denoiser->sample_size() != ds_.height() ||
       denoiser->sample_width() != ds_.width())
     fail(model.string(),

@@ -52,7 +52,17 @@ std::unique_ptr<Scheduler> make_scheduler(const NoiseSchedule& schedule,
 
 torch::Tensor sample(model::Denoiser& denoiser, const NoiseSchedule& schedule,
                      const std::vector<uint64_t>& seeds, const SampleOptions& options,
-                     const ProgressFn& progress) {
+                     const ProgressFn& progress, const std::vector<int64_t>& class_labels) {
+  if (denoiser.takes_sigma())
+    fail("sample: " + denoiser.describe(),
+         "a model of timesteps for a " + schedule.config().class_name,
+         "a score-SDE model of noise levels (it needs a ScoreSdeVeScheduler config)");
+  const bool labeled = denoiser.num_classes() > 0;
+  if (labeled ? class_labels.size() != seeds.size() : !class_labels.empty())
+    fail("sample: class labels",
+         labeled ? "one per image (" + std::to_string(seeds.size()) + ") for a class-conditional model"
+                 : "none for an unconditional model",
+         std::to_string(class_labels.size()));
   auto scheduler = make_scheduler(schedule, options);
   const auto& timesteps = scheduler->timesteps();
   const int64_t n = static_cast<int64_t>(seeds.size());
@@ -71,8 +81,12 @@ torch::Tensor sample(model::Denoiser& denoiser, const NoiseSchedule& schedule,
     auto gens = make_generators(batch_seeds);
     auto x = randn_per_image(gens, {C, H, W}).to(device);
     auto t_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
+    torch::Tensor labels;  // undefined for an unconditional model
+    if (labeled)
+      labels = torch::tensor(std::vector<int64_t>(class_labels.begin() + lo, class_labels.begin() + hi),
+                             t_opts);
     for (int64_t t : timesteps) {
-      auto eps = denoiser.predict_noise(x, torch::full({hi - lo}, t, t_opts));
+      auto eps = denoiser.predict_noise_for(x, torch::full({hi - lo}, t, t_opts), labels);
       scheduler->check_output(eps, x, "sample: " + denoiser.describe());
       x = scheduler->step(eps.to(torch::kFloat32), t, x, gens).prev_sample;
       meter.update(++done, "images " + std::to_string(lo) + "/" + std::to_string(n));

@@ -109,11 +109,32 @@ void validate(const SchedulerConfig& c, const std::string& where) {
          std::to_string(c.solver_order));
   if (c.steps_offset < 0)
     fail(where_key(where, "steps_offset"), "an integer >= 0", std::to_string(c.steps_offset));
+  if (c.score_sde_ve()) {
+    if (!(c.sigma_min > 0 && c.sigma_max > c.sigma_min && std::isfinite(c.sigma_max)))
+      fail(where_key(where, "sigma_min"), "0 < sigma_min < sigma_max (finite)",
+           std::to_string(c.sigma_min) + ", sigma_max " + std::to_string(c.sigma_max));
+    if (!(c.sampling_eps > 0 && c.sampling_eps < 1))
+      fail(where_key(where, "sampling_eps"), "a number in (0, 1)", std::to_string(c.sampling_eps));
+    if (!(c.snr > 0 && std::isfinite(c.snr)))
+      fail(where_key(where, "snr"), "a positive number", std::to_string(c.snr));
+    if (c.correct_steps < 0 || c.correct_steps > 1000)
+      fail(where_key(where, "correct_steps"), "an integer in [0, 1000]",
+           std::to_string(c.correct_steps));
+  }
 }
 
 io::Json to_json(const SchedulerConfig& c) {
   io::Json j;
   j["_class_name"] = c.class_name;
+  if (c.score_sde_ve()) {
+    j["num_train_timesteps"] = c.num_train_timesteps;
+    j["sigma_min"] = c.sigma_min;
+    j["sigma_max"] = c.sigma_max;
+    j["sampling_eps"] = c.sampling_eps;
+    j["snr"] = c.snr;
+    j["correct_steps"] = c.correct_steps;
+    return j;
+  }
   j["num_train_timesteps"] = c.num_train_timesteps;
   j["beta_start"] = c.beta_start;
   j["beta_end"] = c.beta_end;
@@ -144,6 +165,7 @@ SchedulerConfig scheduler_config_from_json(const io::Json& j, const std::string&
       cls == "DPMSolverMultistepScheduler")
     c.timestep_spacing = "linspace";
   if (cls == "PNDMScheduler") c.set_alpha_to_one = false;
+  if (c.score_sde_ve()) c.num_train_timesteps = 2000;
   read_int(j, "num_train_timesteps", c.num_train_timesteps, where);
   read_number(j, "beta_start", c.beta_start, where);
   read_number(j, "beta_end", c.beta_end, where);
@@ -168,6 +190,13 @@ SchedulerConfig scheduler_config_from_json(const io::Json& j, const std::string&
   read_bool(j, "euler_at_final", c.euler_at_final, where);
   read_bool(j, "use_karras_sigmas", c.use_karras_sigmas, where);
   read_string(j, "final_sigmas_type", c.final_sigmas_type, where);
+  if (c.score_sde_ve()) {  // Euler's and DPM's sigma_min / sigma_max are other (Karras) knobs
+    read_number(j, "sigma_min", c.sigma_min, where);
+    read_number(j, "sigma_max", c.sigma_max, where);
+    read_number(j, "sampling_eps", c.sampling_eps, where);
+    read_number(j, "snr", c.snr, where);
+    read_int(j, "correct_steps", c.correct_steps, where);
+  }
   for (const char* key : {"use_exponential_sigmas", "use_beta_sigmas", "use_lu_lambdas", "use_flow_sigmas",
                           "use_dynamic_shifting"})
     require_off(j, key, where);

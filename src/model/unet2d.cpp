@@ -14,7 +14,9 @@ namespace nn = torch::nn;
 
 struct UNet2DImpl::Parts {
   nn::Conv2d conv_in{nullptr};
+  detail::GaussianFourierProjection time_proj{nullptr};  // "fourier" only
   detail::TimestepEmbedding time_embedding{nullptr};
+  nn::Embedding class_embedding{nullptr};  // num_class_embeds only
   nn::ModuleList down_blocks{nullptr};
   detail::MidBlock mid_block{nullptr};
   nn::ModuleList up_blocks{nullptr};
@@ -38,7 +40,13 @@ void UNet2DImpl::reset() {
 
   p.conv_in = register_module("conv_in",
                               nn::Conv2d(nn::Conv2dOptions(c.in_channels, boc[0], 3).padding(1)));
-  p.time_embedding = register_module("time_embedding", detail::TimestepEmbedding(boc[0], temb));
+  if (c.fourier())
+    p.time_proj = register_module("time_proj", detail::GaussianFourierProjection(boc[0]));
+  p.time_embedding =
+      register_module("time_embedding", detail::TimestepEmbedding(c.timestep_input_dim(), temb));
+  if (c.num_class_embeds)
+    p.class_embedding =
+        register_module("class_embedding", nn::Embedding(*c.num_class_embeds, temb));
 
   p.down_blocks = nn::ModuleList();
   for (int64_t i = 0; i < n; ++i) {
@@ -105,7 +113,8 @@ void UNet2DImpl::reset() {
                                nn::Conv2d(nn::Conv2dOptions(boc[0], c.out_channels, 3).padding(1)));
 }
 
-torch::Tensor UNet2DImpl::forward(const torch::Tensor& x_in, const torch::Tensor& t_in) {
+torch::Tensor UNet2DImpl::forward(const torch::Tensor& x_in, const torch::Tensor& t_in,
+                                  const torch::Tensor& class_labels) {
   const UNet2DConfig& c = config_;
   // Checked here because a mismatch deep inside (a skip concatenation) reads as a c10 error.
   const int64_t factor = int64_t{1} << (c.block_out_channels.size() - 1);
@@ -124,8 +133,35 @@ torch::Tensor UNet2DImpl::forward(const torch::Tensor& x_in, const torch::Tensor
 
   Parts& p = *parts_;
   auto x = c.center_input_sample ? 2 * x_in - 1.0 : x_in;
-  auto emb = timestep_embedding(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift);
+  torch::Tensor emb;
+  if (c.fourier()) {
+    if (!(t > 0).all().item<bool>())
+      fail("UNet2D.forward: t", "noise levels sigma > 0 (time_embedding_type fourier)",
+           c10::str(t.to(torch::kCPU)));
+    emb = p.time_proj(t);
+  } else {
+    emb = timestep_embedding(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift);
+  }
   emb = p.time_embedding(emb.to(x.scalar_type()));
+  if (p.class_embedding) {
+    const int64_t classes = *c.num_class_embeds;
+    if (!class_labels.defined())
+      fail("UNet2D.forward: class_labels",
+           "one class per image (the model is class-conditional, num_class_embeds " +
+               std::to_string(classes) + ")",
+           "none");
+    if (class_labels.numel() != batch || class_labels.is_floating_point())
+      fail("UNet2D.forward: class_labels", std::to_string(batch) + " integer labels",
+           c10::str(class_labels.sizes()) + " " + std::string(c10::toString(class_labels.scalar_type())));
+    const auto labels = class_labels.reshape({-1}).to(x.device(), torch::kLong);
+    if (!((labels >= 0) & (labels < classes)).all().item<bool>())
+      fail("UNet2D.forward: class_labels", "labels in [0, " + std::to_string(classes) + ")",
+           c10::str(labels.to(torch::kCPU)));
+    emb = emb + p.class_embedding(labels).to(emb.scalar_type());
+  } else if (class_labels.defined()) {
+    fail("UNet2D.forward: class_labels", "none (num_class_embeds is null: an unconditional model)",
+         std::to_string(class_labels.numel()) + " labels");
+  }
 
   auto h = p.conv_in(x);
   std::vector<torch::Tensor> skips{h};
@@ -135,8 +171,11 @@ torch::Tensor UNet2DImpl::forward(const torch::Tensor& x_in, const torch::Tensor
   for (const auto& block : *p.up_blocks)
     h = block->as<detail::UpBlockImpl>()->forward(h, emb, skips);
   const auto& norm = p.conv_norm_out->options;
-  return p.conv_out(detail::group_norm_silu(h, norm.num_groups(), p.conv_norm_out->weight,
-                                            p.conv_norm_out->bias, norm.eps()));
+  auto out = p.conv_out(detail::group_norm_silu(h, norm.num_groups(), p.conv_norm_out->weight,
+                                                p.conv_norm_out->bias, norm.eps()));
+  // A score-SDE model's output is divided by sigma (UNet2DModel.forward's last step).
+  if (c.fourier()) out = out / t.reshape({batch, 1, 1, 1}).to(out.scalar_type());
+  return out;
 }
 
 int64_t UNet2DImpl::parameter_count() const {
@@ -151,6 +190,15 @@ torch::Tensor UNet2DDenoiser::predict_noise(const torch::Tensor& x, const torch:
   return unet_->forward(x, t);
 }
 
+torch::Tensor UNet2DDenoiser::predict_noise_for(const torch::Tensor& x, const torch::Tensor& t,
+                                                const torch::Tensor& class_labels) {
+  return unet_->forward(x, t, class_labels);
+}
+
+int64_t UNet2DDenoiser::num_classes() const { return unet_->config().num_class_embeds.value_or(0); }
+
+bool UNet2DDenoiser::takes_sigma() const { return unet_->config().fourier(); }
+
 std::string UNet2DDenoiser::describe() const {
   const UNet2DConfig& c = unet_->config();
   char buf[128];
@@ -158,7 +206,10 @@ std::string UNet2DDenoiser::describe() const {
                 static_cast<double>(unet_->parameter_count()) / 1e6,
                 static_cast<long long>(c.sample_size), static_cast<long long>(c.width()),
                 static_cast<long long>(c.in_channels));
-  return buf;
+  std::string s = buf;
+  if (c.num_class_embeds) s += ", " + std::to_string(*c.num_class_embeds) + " classes";
+  if (c.fourier()) s += ", score-SDE (fourier time embedding)";
+  return s;
 }
 
 }  // namespace diffmem::model

@@ -37,6 +37,16 @@ torch::Tensor TimestepEmbeddingImpl::forward(const torch::Tensor& x) {
   return linear_2(torch::silu(linear_1(x)));
 }
 
+void GaussianFourierProjectionImpl::reset() {
+  weight = register_parameter("weight", torch::randn({size_}) * 16, /*requires_grad=*/false);
+}
+
+torch::Tensor GaussianFourierProjectionImpl::forward(const torch::Tensor& sigma) {
+  // diffusers: x[:, None] * W[None, :] * 2 * np.pi, left to right in float32 (pi rounded to it).
+  const auto p = torch::log(sigma.to(torch::kFloat32)).unsqueeze(1) * weight.unsqueeze(0) * 2 * M_PI;
+  return torch::cat({torch::sin(p), torch::cos(p)}, 1);
+}
+
 void ResnetBlock2DImpl::reset() {
   norm1 =
       register_module("norm1", nn::GroupNorm(nn::GroupNormOptions(o_.groups, o_.in).eps(o_.eps)));

@@ -20,6 +20,22 @@ class TimestepEmbeddingImpl : public torch::nn::Cloneable<TimestepEmbeddingImpl>
 };
 TORCH_MODULE(TimestepEmbedding);
 
+/// GaussianFourierProjection as UNet2DModel builds it for time_embedding_type "fourier" (log=True,
+/// flip_sin_to_cos=False): x = log(sigma); p = x W 2 pi; [sin p | cos p]. W ("weight", frozen) is
+/// drawn as 16 randn by default, as diffusers does; checkpoints overwrite it.
+class GaussianFourierProjectionImpl : public torch::nn::Cloneable<GaussianFourierProjectionImpl> {
+ public:
+  explicit GaussianFourierProjectionImpl(int64_t size) : size_(size) { reset(); }
+  void reset() override;
+  /// sigma: [N] f32, > 0 → [N, 2 size] f32.
+  torch::Tensor forward(const torch::Tensor& sigma);
+  torch::Tensor weight;
+
+ private:
+  int64_t size_;
+};
+TORCH_MODULE(GaussianFourierProjection);
+
 struct ResnetOptions {
   int64_t in = 0, out = 0, temb = 0, groups = 32;  // temb 0: no time embedding (temb_channels None)
   double eps = 1e-6, dropout = 0, output_scale_factor = 1;

@@ -150,7 +150,7 @@ UNet2DConfig UNet2DConfig::from_json(const io::Json& j, const std::string& where
   r.string("resnet_time_scale_shift", c.resnet_time_scale_shift);
   r.boolean("add_attention", c.add_attention);
   r.must_be_null("class_embed_type");
-  r.must_be_null("num_class_embeds");
+  r.optional_integer("num_class_embeds", c.num_class_embeds);
   // num_train_timesteps only sizes diffusers' "learned" time embedding, which is rejected anyway.
   c.validate(where);
   return c;
@@ -180,7 +180,7 @@ io::Json UNet2DConfig::to_json() const {
   j["mid_block_type"] = mid_block_type.empty() ? io::Json(nullptr) : io::Json(mid_block_type);
   j["norm_eps"] = norm_eps;
   j["norm_num_groups"] = norm_num_groups;
-  j["num_class_embeds"] = nullptr;
+  j["num_class_embeds"] = num_class_embeds ? io::Json(*num_class_embeds) : io::Json(nullptr);
   j["num_train_timesteps"] = nullptr;
   j["out_channels"] = out_channels;
   j["resnet_time_scale_shift"] = resnet_time_scale_shift;
@@ -213,8 +213,11 @@ void UNet2DConfig::validate(const std::string& where) const {
           "UpBlock2D or AttnUpBlock2D", t + " in " + list_str(up_block_types));
   check(mid_block_type.empty() || mid_block_type == "UNetMidBlock2D", field("mid_block_type"),
         "UNetMidBlock2D or null", mid_block_type);
-  check(time_embedding_type == "positional", field("time_embedding_type"), "positional",
-        time_embedding_type);
+  check(time_embedding_type == "positional" || time_embedding_type == "fourier",
+        field("time_embedding_type"), "positional or fourier", time_embedding_type);
+  if (num_class_embeds)
+    check(*num_class_embeds >= 1, field("num_class_embeds"), "at least 1 class (or null)",
+          std::to_string(*num_class_embeds));
   check(act_fn == "silu" || act_fn == "swish", field("act_fn"), "silu", act_fn);
   check(resnet_time_scale_shift == "default" || resnet_time_scale_shift == "scale_shift",
         field("resnet_time_scale_shift"), "default or scale_shift", resnet_time_scale_shift);
@@ -244,7 +247,7 @@ void UNet2DConfig::validate(const std::string& where) const {
           std::to_string(c));
   }
   const int64_t half = block_out_channels[0] / 2;
-  check(half >= 1 && static_cast<double>(half) != freq_shift, field("freq_shift"),
+  check(half >= 1 && (fourier() || static_cast<double>(half) != freq_shift), field("freq_shift"),
         "a value other than block_out_channels[0] / 2", number_json(freq_shift).dump());
   auto check_heads = [&](int64_t c) {
     if (!attention_head_dim) return;
@@ -275,6 +278,10 @@ int64_t UNet2DConfig::time_embed_dim() const {
   return time_embedding_dim ? *time_embedding_dim : 4 * block_out_channels.at(0);
 }
 
+int64_t UNet2DConfig::timestep_input_dim() const {
+  return fourier() ? 2 * block_out_channels.at(0) : block_out_channels.at(0);
+}
+
 int64_t UNet2DConfig::attention_heads(int64_t channels) const {
   return attention_head_dim ? channels / *attention_head_dim : 1;
 }
@@ -284,8 +291,10 @@ int64_t UNet2DConfig::parameter_count() const {
   const int64_t temb = time_embed_dim();
   const int64_t c0 = block_out_channels[0];
   const bool ss = resnet_time_scale_shift == "scale_shift";
-  int64_t total =
-      conv_params(in_channels, c0, 3) + linear_params(c0, temb) + linear_params(temb, temb);
+  int64_t total = conv_params(in_channels, c0, 3) + linear_params(timestep_input_dim(), temb) +
+                  linear_params(temb, temb);
+  if (fourier()) total += c0;  // time_proj.weight (frozen, but a parameter as in diffusers)
+  if (num_class_embeds) total += *num_class_embeds * temb;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t in = i == 0 ? c0 : block_out_channels[i - 1];
     const int64_t out = block_out_channels[i];

@@ -59,6 +59,11 @@ void check_audit(const AuditOptions& o, const std::string& from) {
   if (!o.model.empty()) {
     const fs::path config = model::find_diffusers_files(o.model).config;
     const model::UNet2DConfig c = model::read_unet2d_config(config);
+    if (c.num_class_embeds || c.fourier())
+      fail("--model " + o.model, "an unconditional model of timesteps (the audit's attacks need one)",
+           std::string(c.fourier() ? "a score-SDE model (time_embedding_type fourier)"
+                                   : "a class-conditional model (num_class_embeds)") +
+               "; `diffmem sample` handles it (" + config.string() + ")");
     if (shape && (c.sample_size != shape->height || c.width() != shape->width ||
                   c.in_channels != shape->channels))
       fail("--model " + o.model, "a model for the data's " + shape->str() + " images",

@@ -159,6 +159,7 @@ class SampleStage : public AuditStage {
     model::LoadDenoiserOptions lo;
     lo.device = c.device;
     auto denoiser = model::load_denoiser(p.model, lo);
+    model::require_unconditional(*denoiser, "audit");
     diffusion::NoiseSchedule schedule(diffusion::model_scheduler_config(p.model));
     diffusion::GenerateOptions g;
     g.n = c.options.sample.n;

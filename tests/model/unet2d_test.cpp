@@ -76,6 +76,51 @@ TEST(UNet2D, MatchesDiffusersNonSquare) {
   EXPECT_NE(d.describe().find("8x16x3"), std::string::npos) << d.describe();
 }
 
+// num_class_embeds: a class-embedding row added to the time embedding. The labels are required
+// (and refused by an unconditional model), and they change the output.
+TEST(UNet2D, MatchesDiffusersClassConditional) {
+  UNet2D net = model::load_unet2d(test::model_reference("unet_variants/class_cond"));
+  auto ref = test::read_tensors(test::model_reference("unet_variants/class_cond_io.safetensors"));
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const auto eps = net->forward(ref.at("x"), ref.at("t"), ref.at("class_labels"));
+  EXPECT_LT(test::max_abs_diff(eps, ref.at("eps")), kTol);
+  EXPECT_EQ(net->parameter_count(), net->config().parameter_count());
+  const auto other = net->forward(ref.at("x"), ref.at("t"), ref.at("class_labels").flip(0));
+  EXPECT_GT(test::max_abs_diff(other, ref.at("eps")), 1e-2);
+  model::UNet2DDenoiser d(net);
+  EXPECT_EQ(d.num_classes(), 10);
+  EXPECT_NE(d.describe().find("10 classes"), std::string::npos) << d.describe();
+  EXPECT_NE(test::error_of([&] { d.predict_noise(ref.at("x"), ref.at("t")); }).find("class_labels"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] { net->forward(ref.at("x"), ref.at("t"), torch::tensor({0, 10, 3})); })
+                .find("[0, 10)"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] { model::require_unconditional(d, "mia"); }).find("class-conditional"),
+            std::string::npos);
+  UNet2D plain = model::load_unet2d(test::model_reference("unet_variants/non_square"));
+  EXPECT_NE(test::error_of([&] {
+              plain->forward(torch::zeros({1, 3, 8, 16}), torch::tensor({3}), torch::tensor({1}));
+            }).find("unconditional"),
+            std::string::npos);
+}
+
+// time_embedding_type "fourier" (score-SDE models): a Gaussian Fourier projection of log(sigma),
+// the output divided by sigma; sigma must be positive.
+TEST(UNet2D, MatchesDiffusersFourierTimeEmbedding) {
+  UNet2D net = model::load_unet2d(test::model_reference("unet_variants/fourier"));
+  expect_matches_reference(net, "unet_variants/fourier_io.safetensors");
+  EXPECT_EQ(net->parameter_count(), net->config().parameter_count());
+  auto ref = test::read_tensors(test::model_reference("unet_variants/fourier_io.safetensors"));
+  EXPECT_NE(test::error_of([&] { net->forward(ref.at("x"), torch::tensor({1.0f, 0.0f, 2.0f})); })
+                .find("sigma > 0"),
+            std::string::npos);
+  model::UNet2DDenoiser d(net);
+  EXPECT_TRUE(d.takes_sigma());
+  EXPECT_NE(test::error_of([&] { model::require_unconditional(d, "inpaint"); }).find("score-SDE"),
+            std::string::npos);
+}
+
 TEST(UNet2D, TimestepEmbeddingMatchesDiffusers) {
   for (const std::string name : {"small_attn", "legacy_f16"}) {
     const std::string dir = name == "legacy_f16" ? "legacy_f16/unet" : name;

@@ -84,13 +84,17 @@ DIFFMEM_COMMAND(300) {
   cli::add_shared(sub, cli::flags::kSampler, a->opt.sample.sampler,
                   "or, for a text-to-image pipeline, pndm | ddim | euler | euler_a | dpmpp_2m | "
                   "dpmpp_2m_karras (default there: the pipeline's scheduler)")
-      ->check(CLI::IsMember({"ddpm", "ddim", "pndm", "euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras"}))
+      ->check(CLI::IsMember({"ddpm", "ddim", "score_sde_ve", "pndm", "euler", "euler_a", "dpmpp_2m",
+                             "dpmpp_2m_karras"}))
       ->capture_default_str();
-  cli::add_shared(sub, cli::flags::kSteps, a->opt.sample.steps, "sampling; 0 = 1000 ddpm, 50 ddim")
+  cli::add_shared(sub, cli::flags::kSteps, a->opt.sample.steps, "sampling; 0 = 1000 ddpm, 50 ddim, 2000 score_sde_ve")
       ->capture_default_str();
   sub->add_option("--eta", a->opt.sample.eta, "DDIM eta")->capture_default_str();
   cli::add_shared(sub, cli::flags::kBatch, a->opt.sample.batch, "images per forward pass")->capture_default_str();
   cli::add_shared(sub, cli::flags::kSeed, a->opt.seed, "image i uses seed + i")->capture_default_str();
+  sub->add_option("--class", a->opt.class_label,
+                  "Class-conditional models: every image of this class (default: image i of class "
+                  "i mod classes; written to classes-NNNNN.npy)");
   sub->add_option("--shard-size", a->opt.shard_size, "Images per shard file")->capture_default_str();
   sub->add_option("--shard", a->shard, "This worker's shards as INDEX/COUNT")->capture_default_str();
   sub->add_option("--prompt", a->prompt, "Text-to-image: a prompt (repeatable)");

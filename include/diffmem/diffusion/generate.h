@@ -22,13 +22,15 @@ struct GenerateOptions {
   int64_t shard_index = 0;    // this worker takes shards s with s % shard_count == shard_index
   int64_t shard_count = 1;
   uint64_t seed = 0;          // image i is sampled from seed + i
+  /// Class-conditional models: every image of this class; -1: image i of class i mod classes.
+  int64_t class_label = -1;
   SampleOptions sample;
   std::string model;          // where the model came from (recorded in manifest.json)
 };
 
 /// The run's identity (manifest.json): every worker of it writes the same, so which shards this
 /// worker takes (shard_index, shard_count) is not a field.
-DIFFMEM_FIELDS(GenerateOptions, n, shard_size, seed, sample, model)
+DIFFMEM_FIELDS(GenerateOptions, n, shard_size, seed, class_label, sample, model)
 
 struct GenerateResult {
   int64_t shards_total = 0;
@@ -38,8 +40,10 @@ struct GenerateResult {
   double images_per_s = 0.0;
 };
 
-/// Writes out/manifest.json, out/images-NNNNN.npy + seeds-NNNNN.npy, and out/preview.png (a grid
-/// of up to 64 images from the first shard). Throws if out/ holds a run with other options.
+/// Writes out/manifest.json, out/images-NNNNN.npy + seeds-NNNNN.npy (+ classes-NNNNN.npy, int64,
+/// for a class-conditional model), and out/preview.png (a grid of up to 64 images from the first
+/// shard). Throws if out/ holds a run with other options. A score-SDE model (takes_sigma) is
+/// sampled by diffusion/score_sde_ve.h and needs a ScoreSdeVeScheduler `schedule`.
 GenerateResult generate(model::Denoiser& denoiser, const NoiseSchedule& schedule,
                         const std::filesystem::path& out, const GenerateOptions& options,
                         const ProgressFn& progress = nullptr);

@@ -27,10 +27,12 @@ std::unique_ptr<Scheduler> make_scheduler(const NoiseSchedule& schedule,
 
 /// Samples seeds.size() images → [N,C,H,W] f32 CPU clamped to [-1,1] (C, H from the denoiser).
 /// Runs under NoGradGuard on denoiser.device(). Progress: stage "sample", unit "steps",
-/// total = batches × steps, detail "images k/N".
+/// total = batches × steps, detail "images k/N". A class-conditional denoiser needs one class per
+/// seed in class_labels (as diffusers' unet(x, t, class_labels=...)); others take none.
 torch::Tensor sample(model::Denoiser& denoiser, const NoiseSchedule& schedule,
                      const std::vector<uint64_t>& seeds, const SampleOptions& options,
-                     const ProgressFn& progress = nullptr);
+                     const ProgressFn& progress = nullptr,
+                     const std::vector<int64_t>& class_labels = {});
 
 /// [N,C,H,W] f32 in [-1,1] → [N,H,W,C] u8 CPU: round((x/2 + 0.5).clamp(0,1) * 255), half to even,
 /// as diffusers' pipeline output + numpy_to_pil.

@@ -45,6 +45,15 @@ struct SchedulerConfig {
   bool euler_at_final = false;
   bool use_karras_sigmas = false;              // Karras et al.'s sigmas (DPM only here)
   std::string final_sigmas_type = "zero";      // zero | sigma_min
+  // ScoreSdeVeScheduler (score-SDE VE models, whose UNet2DModel has time_embedding_type
+  // "fourier"): geometric noise levels instead of betas; num_train_timesteps defaults to 2000.
+  double sigma_min = 0.01;
+  double sigma_max = 1348.0;
+  double sampling_eps = 1e-5;  // the last continuous time t
+  double snr = 0.15;           // the corrector's signal-to-noise ratio
+  int64_t correct_steps = 1;   // Langevin corrector steps before each predictor step
+
+  bool score_sde_ve() const { return class_name == "ScoreSdeVeScheduler"; }
 };
 
 /// Throws diffmem::Error "WHERE: key: expected ..., found ..." on a value diffmem cannot honour.

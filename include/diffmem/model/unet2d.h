@@ -33,9 +33,11 @@ class UNet2DImpl : public torch::nn::Cloneable<UNet2DImpl> {
   void reset() override;
 
   /// x: [N, in_channels, H, W] f32 (H, W multiples of 2^(levels−1)); t: [N], [1] or scalar
-  /// timesteps, any numeric dtype (usually i64; fractional values allowed) → [N, out_channels, H,
-  /// W] f32.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t);
+  /// timesteps, any numeric dtype (usually i64; fractional values allowed; noise levels sigma > 0
+  /// for time_embedding_type "fourier") → [N, out_channels, H, W] f32. class_labels: [N] integer
+  /// classes, required exactly when the config has num_class_embeds.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t,
+                        const torch::Tensor& class_labels = {});
 
   const UNet2DConfig& config() const { return config_; }
   int64_t parameter_count() const;
@@ -55,6 +57,10 @@ class UNet2DDenoiser : public Denoiser {
  public:
   explicit UNet2DDenoiser(UNet2D unet) : unet_(std::move(unet)) {}
   torch::Tensor predict_noise(const torch::Tensor& x, const torch::Tensor& t) override;
+  torch::Tensor predict_noise_for(const torch::Tensor& x, const torch::Tensor& t,
+                                  const torch::Tensor& class_labels) override;
+  int64_t num_classes() const override;
+  bool takes_sigma() const override;
   int64_t in_channels() const override { return unet_->config().in_channels; }
   int64_t sample_size() const override { return unet_->config().sample_size; }
   int64_t sample_width() const override { return unet_->config().width(); }

@@ -22,7 +22,9 @@ struct UNet2DConfig {
   int64_t in_channels = 3;
   int64_t out_channels = 3;
   bool center_input_sample = false;                // x → 2x − 1 before conv_in
-  std::string time_embedding_type = "positional";  // only "positional"
+  /// "positional" (sinusoidal, of integer timesteps) or "fourier" (score-SDE models: a Gaussian
+  /// Fourier projection of log(sigma), and the output divided by sigma; see diffusion/score_sde_ve.h)
+  std::string time_embedding_type = "positional";
   std::optional<int64_t> time_embedding_dim;       // null → 4 × block_out_channels[0]
   double freq_shift = 0;        // downscale_freq_shift of the sinusoidal embedding
   bool flip_sin_to_cos = true;  // [cos, sin] instead of [sin, cos]
@@ -47,9 +49,13 @@ struct UNet2DConfig {
   double norm_eps = 1e-5;
   std::string resnet_time_scale_shift = "default";  // default | scale_shift
   bool add_attention = true;                        // attention inside the mid block
+  /// Class-conditional models: an embedding row per class (num_class_embeds rows of
+  /// time_embed_dim) added to the time embedding; null: unconditional. (class_embed_type must be
+  /// null: its "timestep" and "identity" variants are not implemented.)
+  std::optional<int64_t> num_class_embeds;
 
   /// Reads a config.json object. Missing keys take diffusers' defaults; keys this implementation
-  /// cannot honour (fourier time embedding, class embeddings, other block types, ...) are errors
+  /// cannot honour (a class_embed_type, other block types, ...) are errors
   /// naming `where`. The result is validated.
   static UNet2DConfig from_json(const io::Json& j, const std::string& where = "config.json");
   /// Every UNet2DModel key, plus "_class_name": "UNet2DModel" and "_diffusers_version".
@@ -61,6 +67,9 @@ struct UNet2DConfig {
   void validate(const std::string& where = "UNet2DConfig") const;
 
   int64_t time_embed_dim() const;
+  /// Inputs of time_embedding.linear_1: block_out_channels[0], twice that for "fourier".
+  int64_t timestep_input_dim() const;
+  bool fourier() const { return time_embedding_type == "fourier"; }
   /// The sample's width: sample_width, or sample_size for a square model.
   int64_t width() const { return sample_width > 0 ? sample_width : sample_size; }
   /// Number of attention heads at a level with `channels` channels.
