@@ -7,12 +7,8 @@
 
 #include "diffmem/core/error.h"
 #include "diffmem/diffusion/noise.h"
-#include "diffmem/diffusion/sd_scheduler.h"
-#include "diffmem/model/autoencoder_kl.h"
-#include "diffmem/model/clip_text.h"
-#include "diffmem/model/clip_tokenizer.h"
 #include "diffmem/model/single_file.h"
-#include "diffmem/model/unet2d_condition.h"
+#include "sd_pipeline_internal.h"
 
 namespace diffmem::diffusion {
 namespace fs = std::filesystem;
@@ -27,19 +23,6 @@ void validate(const SdPipelineOptions& o, const std::string& where) {
   if (!o.sampler.empty()) sd_sampler_class(o.sampler, where);
   check(o.batch >= 1, where + ": batch", "at least 1", std::to_string(o.batch));
 }
-
-struct SdPipeline::Parts {
-  Parts(fs::path d, model::ClipTokenizer t) : dir(std::move(d)), tokenizer(std::move(t)) {}
-  fs::path dir;
-  model::ClipTokenizer tokenizer;
-  model::ClipTextModel text_encoder{nullptr};
-  model::UNet2DConditionModel unet{nullptr};
-  model::AutoencoderKL vae{nullptr};
-  SchedulerConfig scheduler;
-  io::Json scheduler_json;  // as in the folder, for switching samplers as from_config does
-  torch::Device device = torch::kCPU;
-  int64_t vae_scale = 8;
-};
 
 SdPipeline::SdPipeline(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 SdPipeline::~SdPipeline() = default;
@@ -104,58 +87,80 @@ torch::Tensor SdPipeline::encode(const std::vector<std::string>& prompts, int64_
   return parts_->text_encoder->forward(t, clip_skip).hidden;
 }
 
+namespace detail {
+
+SchedulerConfig sd_sampling_config(const SdPipeline::Parts& p, const SdPipelineOptions& o) {
+  const SchedulerConfig sampling =
+      o.sampler.empty() ? p.scheduler
+                        : sd_sampler_config(p.scheduler_json, o.sampler,
+                                            (p.dir / "scheduler" / "scheduler_config.json").string());
+  make_sd_scheduler(sampling, o.steps);  // an unusable sampler or step count fails before any work
+  return sampling;
+}
+
+std::vector<int64_t> sd_latent_shape(const SdPipeline::Parts& p, const SdPipelineOptions& o) {
+  const int64_t height = o.height ? o.height : p.unet->config().sample_size * p.vae_scale;
+  const int64_t width = o.width ? o.width : p.unet->config().sample_size * p.vae_scale;
+  const int64_t f = p.vae_scale << (p.unet->config().block_out_channels.size() - 1);
+  check(height % f == 0 && width % f == 0, "height/width", "multiples of " + std::to_string(f),
+        std::to_string(height) + "x" + std::to_string(width));
+  return {p.unet->config().in_channels, height / p.vae_scale, width / p.vae_scale};
+}
+
+torch::Tensor sd_context(const SdPipeline& pipe, const std::vector<std::string>& prompts,
+                         const std::vector<std::string>& negative, int64_t start, int64_t end,
+                         int64_t clip_skip, bool guidance) {
+  const int64_t b = end - start;
+  torch::Tensor context =
+      pipe.encode(std::vector<std::string>(prompts.begin() + start, prompts.begin() + end), clip_skip);
+  if (!guidance) return context;
+  const std::vector<std::string> neg =
+      negative.empty() ? std::vector<std::string>(b, "")
+                       : std::vector<std::string>(negative.begin() + start, negative.begin() + end);
+  // One negative for the whole batch (the unconditional "" above all): encoded once.
+  const bool same = std::all_of(neg.begin(), neg.end(), [&](const std::string& x) { return x == neg[0]; });
+  const torch::Tensor uncond = same ? pipe.encode({neg[0]}, clip_skip).expand({b, -1, -1}) : pipe.encode(neg, clip_skip);
+  return torch::cat({uncond, context});
+}
+
+std::pair<std::vector<at::Generator>, torch::Tensor> sd_initial_latents(
+    const std::vector<uint64_t>& seeds, int64_t start, int64_t end, const std::vector<int64_t>& latent,
+    double init_noise_sigma, const torch::Device& device) {
+  std::vector<at::Generator> gens;
+  std::vector<torch::Tensor> init;
+  for (int64_t i = start; i < end; ++i) {
+    gens.push_back(make_cpu_generator(seeds[i]));
+    init.push_back(torch::randn({1, latent[0], latent[1], latent[2]}, gens.back()));
+  }
+  return {gens, (torch::cat(init) * init_noise_sigma).to(device)};
+}
+
+}  // namespace detail
+
 torch::Tensor SdPipeline::generate(const std::vector<std::string>& prompts,
                                    const std::vector<uint64_t>& seeds, const SdPipelineOptions& o,
                                    const std::vector<std::string>& negative,
                                    const ProgressFn& progress) const {
   validate(o, "text-to-image options");
   Parts& p = *parts_;
-  const SchedulerConfig sampling =
-      o.sampler.empty() ? p.scheduler
-                        : sd_sampler_config(p.scheduler_json, o.sampler,
-                                            (p.dir / "scheduler" / "scheduler_config.json").string());
-  make_sd_scheduler(sampling, o.steps);  // an unusable sampler or step count fails before any work
+  const SchedulerConfig sampling = detail::sd_sampling_config(p, o);
   check(seeds.size() == prompts.size(), "seeds", "one per prompt (" + std::to_string(prompts.size()) + ")",
         std::to_string(seeds.size()));
   check(negative.empty() || negative.size() == prompts.size(), "negative prompts",
         "none or one per prompt", std::to_string(negative.size()));
-  const int64_t height = o.height ? o.height : p.unet->config().sample_size * p.vae_scale;
-  const int64_t width = o.width ? o.width : p.unet->config().sample_size * p.vae_scale;
-  const int64_t f = p.vae_scale << (p.unet->config().block_out_channels.size() - 1);
-  check(height % f == 0 && width % f == 0, "height/width", "multiples of " + std::to_string(f),
-        std::to_string(height) + "x" + std::to_string(width));
+  const std::vector<int64_t> latent = detail::sd_latent_shape(p, o);
   const bool cfg = o.guidance_scale > 1.0;
   const int64_t n = static_cast<int64_t>(prompts.size());
-  const int64_t C = p.unet->config().in_channels, h = height / p.vae_scale, w = width / p.vae_scale;
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> images;
   ProgressMeter meter(progress, "sample", n * o.steps, "steps");
   for (int64_t start = 0; start < n; start += o.batch) {
     const int64_t end = std::min(n, start + o.batch), b = end - start;
-    const std::vector<std::string> pr(prompts.begin() + start, prompts.begin() + end);
-    torch::Tensor context = encode(pr, o.clip_skip);
-    if (cfg) {
-      const std::vector<std::string> neg =
-          negative.empty() ? std::vector<std::string>(b, "")
-                           : std::vector<std::string>(negative.begin() + start, negative.begin() + end);
-      // One negative for the whole batch (the unconditional "" above all): encoded once.
-      const bool same = std::all_of(neg.begin(), neg.end(), [&](const std::string& x) { return x == neg[0]; });
-      const torch::Tensor uncond = same ? encode({neg[0]}, o.clip_skip).expand({b, -1, -1}) : encode(neg, o.clip_skip);
-      context = torch::cat({uncond, context});
-    }
+    const torch::Tensor context = detail::sd_context(*this, prompts, negative, start, end, o.clip_skip, cfg);
     auto scheduler = make_sd_scheduler(sampling, o.steps);
-    std::vector<at::Generator> gens;
-    std::vector<torch::Tensor> init;
-    for (int64_t i = start; i < end; ++i) {
-      gens.push_back(make_cpu_generator(seeds[i]));
-      init.push_back(torch::randn({1, C, h, w}, gens.back()));
-    }
-    torch::Tensor latents = (torch::cat(init) * scheduler->init_noise_sigma()).to(p.device);
-    auto noise = [&](at::IntArrayRef shape) {
-      std::vector<torch::Tensor> parts;
-      for (auto& g : gens) parts.push_back(torch::randn({1, shape[1], shape[2], shape[3]}, g));
-      return torch::cat(parts);
-    };
+    auto [gens, latents] =
+        detail::sd_initial_latents(seeds, start, end, latent, scheduler->init_noise_sigma(), p.device);
+    const auto noise = detail::sd_step_noise(gens);
     const auto& ts = scheduler->timesteps();
     for (size_t i = 0; i < ts.size(); ++i) {
       torch::Tensor in = cfg ? torch::cat({latents, latents}) : latents;

@@ -12,4 +12,15 @@ namespace diffmem::data {
 /// missing column or field, a non-string prompt, bad JSON, or a file without prompts.
 std::vector<std::string> read_prompt_file(const std::filesystem::path& path);
 
+struct LabeledPrompts {
+  std::vector<std::string> prompts;
+  std::vector<bool> labels;  // one per prompt when the file has the label column, else empty
+};
+
+/// As read_prompt_file, plus the 0/1 column (CSV) or field (JSONL: 0, 1, true or false) named
+/// `label`, such as "memorized" in the public lists of Stable Diffusion's memorized prompts. A
+/// file without it gives no labels; a file with it needs a 0/1 value on every row (errors name
+/// the file and the row).
+LabeledPrompts read_labeled_prompt_file(const std::filesystem::path& path, const std::string& label);
+
 }  // namespace diffmem::data

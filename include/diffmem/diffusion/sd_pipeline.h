@@ -14,25 +14,23 @@
 #include <vector>
 
 #include "diffmem/core/progress.h"
-#include "diffmem/io/fields.h"
+#include "diffmem/diffusion/sd_options.h"
 
 namespace diffmem::diffusion {
 
-struct SdPipelineOptions {
-  int64_t steps = 50;            // num_inference_steps
-  double guidance_scale = 7.5;   // > 1: classifier-free guidance (the unconditional batch)
-  int64_t height = 0;            // 0 = unet sample_size × the VAE's scale factor
-  int64_t width = 0;
-  int64_t clip_skip = 0;         // diffusers' clip_skip: text from layer N-k of the encoder
-  int64_t batch = 1;             // images per denoiser call; the images do not depend on it
-                                 // beyond float rounding (see README)
-  std::string sampler;           // "" = the folder's scheduler; else one of sd_sampler_names(),
-                                 // as diffusers' NewScheduler.from_config(folder's config)
+/// Per generation, with d(x, t) = eps(x, t, prompt) - eps(x, t, "") (the guidance direction; v- and
+/// x0-models converted to eps first):
+///   first_norms [N, first_steps]: ||d(x_s, t_s)||_2 over the latent at each of the first steps s
+///     of the guided trajectory generate() follows (Wen et al., ICLR 2024);
+///   low_cosine [N]: the initial latent x_T given at the low-noise timestep t_low, the cosine over
+///     channels between eps(x_T, t_low, "") and d(x_T, t_low), averaged over latent pixels
+///     (Asthana & Belagiannis, ICLR 2026); NaN when low_from_end is 0.
+/// unet_images counts U-Net evaluations of one latent (a guided call on a batch of b counts 2b).
+struct SdProbe {
+  torch::Tensor first_norms;
+  torch::Tensor low_cosine;
+  int64_t unet_images = 0;
 };
-DIFFMEM_FIELDS(SdPipelineOptions, steps, guidance_scale, height, width, clip_skip, batch, sampler)
-
-/// Throws diffmem::Error naming `where` and the field for an unusable value.
-void validate(const SdPipelineOptions& o, const std::string& where);
 
 class SdPipeline {
  public:
@@ -53,6 +51,12 @@ class SdPipeline {
   torch::Tensor generate(const std::vector<std::string>& prompts, const std::vector<uint64_t>& seeds,
                          const SdPipelineOptions& options, const std::vector<std::string>& negative = {},
                          const ProgressFn& progress = nullptr) const;
+  /// The screen's measurements for prompts[i] from seeds[i]: the same initial latents and
+  /// trajectory as generate() (options.guidance_scale must be > 1: the measure is the difference
+  /// the guidance amplifies). No VAE decode.
+  SdProbe probe(const std::vector<std::string>& prompts, const std::vector<uint64_t>& seeds,
+                const SdPipelineOptions& options, const SdProbeOptions& probe_options,
+                const ProgressFn& progress = nullptr) const;
 
   struct Parts;
 

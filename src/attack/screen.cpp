@@ -1,0 +1,136 @@
+#include "diffmem/attack/screen.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+
+#include "diffmem/core/atomic_file.h"
+#include "diffmem/core/error.h"
+#include "diffmem/core/log.h"
+#include "diffmem/core/runtime.h"
+#include "diffmem/data/prompts.h"
+#include "diffmem/diffusion/sd_pipeline.h"
+#include "diffmem/io/csv.h"
+#include "diffmem/metrics/roc.h"
+
+namespace diffmem::attack {
+namespace fs = std::filesystem;
+namespace {
+
+std::string number(double v) {
+  if (std::isnan(v)) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+io::Json detector_summary(const std::vector<ScreenRow>& rows, double ScreenRow::*score) {
+  std::vector<double> s;
+  std::vector<bool> member;
+  for (const auto& r : rows) {
+    if (r.label < 0 || std::isnan(r.*score)) return io::Json(nullptr);
+    s.push_back(r.*score);
+    member.push_back(r.label == 1);
+  }
+  const auto pos = std::count(member.begin(), member.end(), true);
+  if (pos == 0 || pos == static_cast<long>(member.size()))
+    return io::Json("not measurable: the labels hold one class only");
+  io::Json j;
+  metrics::to_json(j, metrics::summarize(metrics::roc_curve(s, member)));
+  return j;
+}
+
+}  // namespace
+
+void validate(const ScreenOptions& o) {
+  check(!o.model.empty(), "--model", "a Stable Diffusion pipeline folder", "none");
+  check(!o.prompts.empty(), "--prompts", "a prompts file", "none");
+  check(o.per_prompt >= 1, "--per-prompt", "at least 1", std::to_string(o.per_prompt));
+  check(std::isfinite(o.gamma_norm) && std::isfinite(o.gamma_cosine), "gamma_norm/gamma_cosine",
+        "finite weights", number(o.gamma_norm) + ", " + number(o.gamma_cosine));
+  diffusion::validate(o.pipeline, "screen options");
+  check(o.pipeline.guidance_scale > 1, "--guidance", "> 1 (the screen measures the guidance direction)",
+        number(o.pipeline.guidance_scale));
+  check(o.probe.first_steps >= 1 && o.probe.first_steps <= o.pipeline.steps, "--first-steps",
+        "between 1 and --steps (" + std::to_string(o.pipeline.steps) + ")", std::to_string(o.probe.first_steps));
+  check(o.probe.low_from_end >= 0 && o.probe.low_from_end <= o.pipeline.steps, "--low-from-end",
+        "0 (no low-noise pass) up to --steps (" + std::to_string(o.pipeline.steps) + ")",
+        std::to_string(o.probe.low_from_end));
+}
+
+ScreenResult run_screen(const ScreenOptions& o, const fs::path& out, const std::string& device,
+                        const ProgressFn& progress) {
+  validate(o);
+  const data::LabeledPrompts file = data::read_labeled_prompt_file(o.prompts, o.label);
+  fs::create_directories(out);
+  const auto t0 = std::chrono::steady_clock::now();
+  const diffusion::SdPipeline pipe = diffusion::SdPipeline::load(o.model, torch::Device(core::resolve_device(device)));
+
+  const int64_t n = static_cast<int64_t>(file.prompts.size());
+  std::vector<std::string> prompts;
+  std::vector<uint64_t> seeds;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < o.per_prompt; ++j) {
+      prompts.push_back(file.prompts[static_cast<size_t>(i)]);
+      seeds.push_back(o.seed + static_cast<uint64_t>(i * o.per_prompt + j));
+    }
+  const diffusion::SdProbe probe = pipe.probe(prompts, seeds, o.pipeline, o.probe, progress);
+  const auto norms = probe.first_norms.view({n, o.per_prompt, -1});
+  const auto wen = norms.mean({1, 2}), first = norms.select(2, 0).mean(1);
+  const auto cosine = probe.low_cosine.view({n, o.per_prompt}).mean(1);
+
+  ScreenResult r;
+  for (int64_t i = 0; i < n; ++i) {
+    ScreenRow row;
+    row.index = i;
+    row.prompt = file.prompts[static_cast<size_t>(i)];
+    row.wen = wen[i].item<double>();
+    row.first_norm = first[i].item<double>();
+    row.low_cosine = cosine[i].item<double>();
+    row.anisotropy = o.probe.low_from_end > 0 ? o.gamma_norm * row.first_norm + o.gamma_cosine * row.low_cosine
+                                              : std::nan("");
+    row.label = file.labels.empty() ? -1 : (file.labels[static_cast<size_t>(i)] ? 1 : 0);
+    r.rows.push_back(row);
+  }
+  r.unet_images = probe.unet_images;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // screen.csv, highest wen first (ties: file order).
+  std::vector<size_t> order(r.rows.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return r.rows[a].wen > r.rows[b].wen; });
+  const bool labeled = !file.labels.empty();
+  std::string csv = "rank,index,prompt,wen,anisotropy,first_norm,low_cosine";
+  csv += labeled ? "," + io::csv_field(o.label) + "\n" : "\n";
+  for (size_t k = 0; k < order.size(); ++k) {
+    const ScreenRow& row = r.rows[order[k]];
+    csv += std::to_string(k + 1) + "," + std::to_string(row.index) + "," + io::csv_field(row.prompt) + "," +
+           number(row.wen) + "," + number(row.anisotropy) + "," + number(row.first_norm) + "," +
+           number(row.low_cosine) + (labeled ? "," + std::to_string(row.label) : std::string()) + "\n";
+  }
+  core::write_file_atomic(out / "screen.csv", csv);
+
+  io::Json& s = r.summary;
+  s["prompts"] = n;
+  s["per_prompt"] = o.per_prompt;
+  s["unet_images"] = r.unet_images;
+  s["unet_images_per_prompt"] = n ? static_cast<double>(r.unet_images) / static_cast<double>(n) : 0.0;
+  // What generate-and-filter spends per prompt at the paper's 500 generations of this trajectory.
+  s["generate_and_filter_unet_images_per_prompt"] = 500 * o.pipeline.steps * 2;
+  s["seconds"] = r.seconds;
+  s["detectors"]["wen"] = detector_summary(r.rows, &ScreenRow::wen);
+  s["detectors"]["anisotropy"] = detector_summary(r.rows, &ScreenRow::anisotropy);
+  s["labels"] = labeled ? io::Json(o.label) : io::Json(nullptr);
+  io::write_json(out / "summary.json", s);
+  io::Json m = io::fields_json(o);
+  m["created_by"] = "diffmem screen";
+  io::write_json(out / "manifest.json", m);
+  log::info("screen: " + std::to_string(n) + " prompts, " + std::to_string(r.unet_images) + " U-Net evaluations");
+  return r;
+}
+
+}  // namespace diffmem::attack
