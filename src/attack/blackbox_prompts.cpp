@@ -32,18 +32,19 @@ fs::path resolve(const fs::path& base, const std::string& p) {
   return q.is_absolute() ? q : base / q;
 }
 
-std::vector<PromptEntry> read_csv_prompts(const std::string& text, const fs::path& path) {
+std::vector<PromptEntry> read_csv_prompts(const std::string& text, const fs::path& path,
+                                          const std::string& label) {
   const std::string where = path.string();
   const auto rows = io::parse_csv(text, where);
-  check(!rows.empty(), where, "a header line naming id and prompt columns", "an empty file");
+  check(!rows.empty(), where, "a header line naming a prompt (or caption) column", "an empty file");
   std::map<std::string, size_t> col;
   for (size_t i = 0; i < rows[0].size(); ++i) col[rows[0][i]] = i;
-  for (const char* need : {"id", "prompt"}) {
-    std::string header;
-    for (const auto& h : rows[0]) header += (header.empty() ? "" : ",") + h;
-    check(col.count(need) > 0, where, std::string("a header with a '") + need + "' column",
-          "'" + header + "'");
-  }
+  const char* prompt_column = col.count("prompt") ? "prompt" : "caption";
+  std::string header;
+  for (const auto& h : rows[0]) header += (header.empty() ? "" : ",") + h;
+  check(col.count(prompt_column) > 0, where, "a header with a 'prompt' or 'caption' column",
+        "'" + header.substr(0, 80) + "'");
+  const bool labeled = !label.empty() && col.count(label) > 0;
   const fs::path base = path.parent_path();
   std::vector<PromptEntry> out;
   for (size_t r = 1; r < rows.size(); ++r) {
@@ -57,18 +58,25 @@ std::vector<PromptEntry> read_csv_prompts(const std::string& text, const fs::pat
     check(row.size() == rows[0].size(), at, std::to_string(rows[0].size()) + " fields",
           std::to_string(row.size()));
     PromptEntry e;
-    e.id = field("id");
-    e.prompt = field("prompt");
+    e.id = col.count("id") ? field("id") : std::to_string(r - 1);
+    e.prompt = field(prompt_column);
     e.train_image = resolve(base, field("train_image"));
     const std::string dup = field("duplicates");
     if (!dup.empty()) e.duplicates = parse_count(dup, at);
+    if (labeled) {
+      const std::string v = field(label.c_str());
+      check(v == "0" || v == "1", at + ": " + label, "0 or 1", "'" + v.substr(0, 40) + "'");
+      e.label = v == "1" ? 1 : 0;
+    }
     out.push_back(std::move(e));
   }
   return out;
 }
 
-std::vector<PromptEntry> read_jsonl_prompts(const std::string& text, const fs::path& path) {
+std::vector<PromptEntry> read_jsonl_prompts(const std::string& text, const fs::path& path,
+                                            const std::string& label) {
   const fs::path base = path.parent_path();
+  int labeled = -1;  // decided by the first prompt
   std::vector<PromptEntry> out;
   size_t start = 0, line_no = 0;
   while (start <= text.size()) {
@@ -87,12 +95,28 @@ std::vector<PromptEntry> read_jsonl_prompts(const std::string& text, const fs::p
     }
     check(j.is_object(), at, "a JSON object", j.type_name());
     PromptEntry e;
-    check(j.contains("id") && (j["id"].is_string() || j["id"].is_number_integer()), at,
-          "an \"id\" string or integer", j.contains("id") ? j["id"].dump() : "no \"id\"");
-    e.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
-    check(j.contains("prompt") && j["prompt"].is_string(), at, "a \"prompt\" string",
-          j.contains("prompt") ? j["prompt"].dump() : "no \"prompt\"");
-    e.prompt = j["prompt"].get<std::string>();
+    if (j.contains("id")) {
+      check(j["id"].is_string() || j["id"].is_number_integer(), at, "an \"id\" string or integer",
+            j["id"].dump().substr(0, 40));
+      e.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
+    } else {
+      e.id = std::to_string(out.size());
+    }
+    const char* key = j.contains("prompt") ? "prompt" : "caption";
+    check(j.contains(key) && j[key].is_string(), at, "a \"prompt\" (or \"caption\") string",
+          j.contains(key) ? j[key].dump().substr(0, 40) : "neither");
+    e.prompt = j[key].get<std::string>();
+    if (!label.empty()) {
+      if (labeled < 0) labeled = j.contains(label) ? 1 : 0;
+      const io::Json* v = j.contains(label) ? &j[label] : nullptr;
+      if (labeled == 1) {
+        check(v && (v->is_boolean() || (v->is_number_integer() && (*v == 0 || *v == 1))), at + ": " + label,
+              "0, 1, true or false (the first prompt has one)", v ? v->dump().substr(0, 40) : "none");
+        e.label = (v->is_boolean() ? v->get<bool>() : *v == 1) ? 1 : 0;
+      } else {
+        check(!v, at + ": " + label, "no label (the first prompt has none)", v ? v->dump().substr(0, 40) : "");
+      }
+    }
     if (j.contains("train_image") && !j["train_image"].is_null()) {
       check(j["train_image"].is_string(), at, "a \"train_image\" path string", j["train_image"].dump());
       e.train_image = resolve(base, j["train_image"].get<std::string>());
@@ -129,13 +153,13 @@ std::string group_folder_name(const std::string& id) {
   return clean + "-" + hex;
 }
 
-std::vector<PromptEntry> read_prompts(const fs::path& path) {
+std::vector<PromptEntry> read_prompts(const fs::path& path, const std::string& label) {
   const std::string text = core::read_file(path);
   const std::string ext = path.extension().string();
   const size_t first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
   const bool jsonl = ext == ".jsonl" || ext == ".ndjson" ||
                      (ext != ".csv" && first != std::string::npos && text[first] == '{');
-  std::vector<PromptEntry> entries = jsonl ? read_jsonl_prompts(text, path) : read_csv_prompts(text, path);
+  std::vector<PromptEntry> entries = jsonl ? read_jsonl_prompts(text, path, label) : read_csv_prompts(text, path, label);
   check(!entries.empty(), path.string(), "at least one prompt", "none");
   std::set<std::string> ids, folders;
   for (const PromptEntry& e : entries) {

@@ -14,6 +14,7 @@
 #include "diffmem/io/csv.h"
 #include "diffmem/data/generations.h"
 #include "diffmem/io/image_file.h"
+#include "diffmem/io/npy.h"
 #include "diffmem/io/tensor_bridge.h"
 
 namespace diffmem::attack {
@@ -151,6 +152,24 @@ void write_grid(const fs::path& path, const torch::Tensor& images, const CliqueF
   io::write_png(path, io::make_grid(io::from_tensor(stack), cols));
 }
 
+// A flagged generated group's clique, medoid first, as [K,H,W,C] u8 (the images exist nowhere else).
+void write_clique_npy(const fs::path& path, const torch::Tensor& images, const CliqueFinding& c) {
+  std::vector<int64_t> order{c.medoid};
+  for (int64_t m : c.members)
+    if (m != c.medoid) order.push_back(m);
+  const torch::Tensor picked = images.index_select(0, torch::tensor(order, torch::kLong)).contiguous();
+  io::write_npy(path, io::from_tensor(picked));
+}
+
+Json generated_signature(const BlackboxGroupInput& g, const BlackboxOptions& o) {
+  Json train = nullptr;
+  if (!g.train_image.empty()) {
+    std::error_code ec;
+    train = {g.train_image.string(), fs::file_size(g.train_image, ec)};
+  }
+  return {{"generated", g.generated}, {"train_image", train}, {"options", o}};
+}
+
 std::string fmt(double v) {
   if (!std::isfinite(v)) return "";
   char b[32];
@@ -210,42 +229,91 @@ void write_csvs(const fs::path& out, const std::vector<BlackboxRow>& rows) {
 
 BlackboxRunResult run_blackbox(const std::vector<BlackboxGroupInput>& groups, const fs::path& out,
                                const BlackboxRunOptions& options, const Json& extra,
-                               const ProgressFn& progress) {
+                               const ProgressFn& progress, GroupImageSource* source) {
   validate(options.analysis);
   const auto t0 = std::chrono::steady_clock::now();
   fs::create_directories(out / "groups");
   BlackboxRunResult res;
-  ProgressMeter meter(progress, "filter", static_cast<int64_t>(groups.size()), "groups");
-  for (const BlackboxGroupInput& in : groups) {
+  std::vector<BlackboxGroupInput> inputs = groups;
+  for (BlackboxGroupInput& in : inputs)
+    if (in.name.empty()) in.name = group_folder_name(in.id);
+
+  // Generated groups: what a cached result depends on is known without the images, so the groups
+  // that need making are known up front (and a source may make several in one batch).
+  std::vector<Json> cached(inputs.size());
+  std::vector<size_t> pending;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const BlackboxGroupInput& in = inputs[i];
+    if (in.generated.is_null()) continue;
+    check(source != nullptr, "run_blackbox", "an image source for generated group '" + in.id + "'", "none");
+    const fs::path cache = out / "groups" / (in.name + ".json");
+    if (options.reuse && fs::exists(cache)) {
+      Json j = io::read_json(cache);
+      const bool flagged = j.contains("analysis") && j["analysis"].value("flagged", false);
+      const bool files = !flagged || (fs::exists(out / "flagged" / (in.name + ".png")) &&
+                                      fs::exists(out / "flagged" / (in.name + ".npy")));
+      if (j.value("signature", Json()) == generated_signature(in, options.analysis) && files)
+        cached[i] = std::move(j);
+    }
+    if (cached[i].is_null()) pending.push_back(i);
+  }
+
+  ProgressMeter meter(progress, "filter", static_cast<int64_t>(inputs.size()), "groups");
+  size_t next_pending = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const BlackboxGroupInput& in = inputs[i];
     BlackboxRow row;
     row.input = in;
-    if (row.input.name.empty()) row.input.name = group_folder_name(in.id);
-    Loaded l = load_group(row.input, options.analysis);
-    row.labels = l.labels;
-    const fs::path cache = out / "groups" / (row.input.name + ".json");
-    const fs::path grid = out / "flagged" / (row.input.name + ".png");
-    torch::Tensor train;
-    if (!in.train_image.empty() && l.images.size(0) > 0)
-      train = read_working_image(in.train_image, l.images.size(1), l.images.size(2), l.images.size(3));
-    if (options.reuse && fs::exists(cache)) {
-      const Json j = io::read_json(cache);
-      if (j.value("signature", Json()) == l.signature) {
-        row.analysis = analysis_from_json(j.at("analysis"));
-        row.reused = true;
-        ++res.reused;
+    const fs::path cache = out / "groups" / (in.name + ".json");
+    const fs::path grid = out / "flagged" / (in.name + ".png");
+    const bool generated = !in.generated.is_null();
+    Loaded l;
+    if (generated && !cached[i].is_null()) {
+      row.analysis = analysis_from_json(cached[i].at("analysis"));
+      row.labels = cached[i].value("labels", std::vector<std::string>{});
+      row.reused = true;
+      ++res.reused;
+      if (row.analysis.flagged) row.grid_png = grid;
+    } else {
+      if (generated) {
+        while (next_pending < pending.size() && pending[next_pending] <= i) ++next_pending;
+        GroupImages g = source->images(
+            i, std::vector<size_t>(pending.begin() + static_cast<std::ptrdiff_t>(next_pending), pending.end()));
+        l.images = to_working_size(g.images, options.analysis);
+        l.labels = std::move(g.labels);
+        l.signature = generated_signature(in, options.analysis);
+      } else {
+        l = load_group(in, options.analysis);
+      }
+      row.labels = l.labels;
+      torch::Tensor train;
+      if (!in.train_image.empty() && l.images.size(0) > 0)
+        train = read_working_image(in.train_image, l.images.size(1), l.images.size(2), l.images.size(3));
+      if (!generated && options.reuse && fs::exists(cache)) {
+        const Json j = io::read_json(cache);
+        if (j.value("signature", Json()) == l.signature) {
+          row.analysis = analysis_from_json(j.at("analysis"));
+          row.reused = true;
+          ++res.reused;
+        }
+      }
+      if (!row.reused) {
+        row.analysis = analyze_group(l.images, options.analysis, train);
+        res.analysis_seconds += row.analysis.seconds;
+      }
+      if (row.analysis.flagged) {
+        row.grid_png = grid;
+        if (!row.reused || !fs::exists(grid))
+          write_grid(grid, l.images, row.analysis.cliques[0], train, options.grid_members);
+        // Generated images exist nowhere else: keep the clique's, medoid first.
+        if (generated) write_clique_npy(out / "flagged" / (in.name + ".npy"), l.images, row.analysis.cliques[0]);
+      }
+      if (!row.reused) {
+        Json j = {{"id", in.id}, {"signature", l.signature}, {"analysis", analysis_json(row.analysis)}};
+        if (generated) j["labels"] = row.labels;
+        io::write_json(cache, j);
       }
     }
-    if (!row.reused) {
-      row.analysis = analyze_group(l.images, options.analysis, train);
-      res.analysis_seconds += row.analysis.seconds;
-    }
-    if (row.analysis.flagged) {
-      row.grid_png = grid;
-      if (!row.reused || !fs::exists(grid))
-        write_grid(grid, l.images, row.analysis.cliques[0], train, options.grid_members);
-    }
-    if (!row.reused)
-      io::write_json(cache, {{"id", in.id}, {"signature", l.signature}, {"analysis", analysis_json(row.analysis)}});
     res.images += row.analysis.images;
     res.flagged += row.analysis.flagged ? 1 : 0;
     res.within_delta += row.analysis.within_delta ? 1 : 0;
@@ -273,6 +341,7 @@ BlackboxRunResult run_blackbox(const std::vector<BlackboxGroupInput>& groups, co
                   {"filter_seconds_per_group", analysed > 0 ? res.analysis_seconds / analysed : 0.0},
                   {"flagged_ids", flagged}};
   for (auto it = extra.begin(); it != extra.end(); ++it) summary[it.key()] = it.value();
+  if (source && !source->tally().is_null()) summary["generator"] = source->tally();
   io::write_json(out / "summary.json", summary);
   return res;
 }

@@ -65,10 +65,17 @@ void validate(const ScreenOptions& o) {
 ScreenResult run_screen(const ScreenOptions& o, const fs::path& out, const std::string& device,
                         const ProgressFn& progress) {
   validate(o);
+  data::read_labeled_prompt_file(o.prompts, o.label);  // a bad file fails before the model loads
+  return run_screen(o, diffusion::SdPipeline::load(o.model, torch::Device(core::resolve_device(device))), out,
+                    progress);
+}
+
+ScreenResult run_screen(const ScreenOptions& o, const diffusion::SdPipeline& pipe, const fs::path& out,
+                        const ProgressFn& progress) {
+  validate(o);
   const data::LabeledPrompts file = data::read_labeled_prompt_file(o.prompts, o.label);
   fs::create_directories(out);
   const auto t0 = std::chrono::steady_clock::now();
-  const diffusion::SdPipeline pipe = diffusion::SdPipeline::load(o.model, torch::Device(core::resolve_device(device)));
 
   const int64_t n = static_cast<int64_t>(file.prompts.size());
   std::vector<std::string> prompts;
@@ -120,7 +127,7 @@ ScreenResult run_screen(const ScreenOptions& o, const fs::path& out, const std::
   s["unet_images"] = r.unet_images;
   s["unet_images_per_prompt"] = n ? static_cast<double>(r.unet_images) / static_cast<double>(n) : 0.0;
   // What generate-and-filter spends per prompt at the paper's 500 generations of this trajectory.
-  s["generate_and_filter_unet_images_per_prompt"] = 500 * o.pipeline.steps * 2;
+  s["generate_and_filter_unet_images_per_prompt"] = 500 * pipe.unet_images_per_image(o.pipeline);
   s["seconds"] = r.seconds;
   s["detectors"]["wen"] = detector_summary(r.rows, &ScreenRow::wen);
   s["detectors"]["anisotropy"] = detector_summary(r.rows, &ScreenRow::anisotropy);

@@ -137,6 +137,12 @@ std::pair<std::vector<at::Generator>, torch::Tensor> sd_initial_latents(
 
 }  // namespace detail
 
+int64_t SdPipeline::unet_images_per_image(const SdPipelineOptions& o) const {
+  validate(o, "text-to-image options");
+  const auto scheduler = make_sd_scheduler(detail::sd_sampling_config(*parts_, o), o.steps);
+  return static_cast<int64_t>(scheduler->timesteps().size()) * (o.guidance_scale > 1.0 ? 2 : 1);
+}
+
 torch::Tensor SdPipeline::generate(const std::vector<std::string>& prompts,
                                    const std::vector<uint64_t>& seeds, const SdPipelineOptions& o,
                                    const std::vector<std::string>& negative,

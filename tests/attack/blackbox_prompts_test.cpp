@@ -39,6 +39,33 @@ TEST(BlackboxPrompts, CsvAndJsonlReadTheSameEntries) {
   EXPECT_EQ(read_prompts(dir / "n.jsonl").at(0).id, "17");
 }
 
+TEST(BlackboxPrompts, IdsDefaultToTheRowCaptionsAndLabelsAreRead) {
+  test::TempDir dir;
+  test::write_bytes(dir / "c.csv", "caption,memorized\na dog,1\na cat,0\n");
+  test::write_bytes(dir / "c.jsonl", "{\"caption\": \"a dog\", \"memorized\": true}\n\n{\"caption\": \"a cat\", \"memorized\": 0}\n");
+  for (const char* name : {"c.csv", "c.jsonl"}) {
+    const auto e = read_prompts(dir / name);
+    ASSERT_EQ(e.size(), 2u) << name;
+    EXPECT_EQ(e[0].id, "0");  // the row among the prompts, as diffmem screen's index
+    EXPECT_EQ(e[1].id, "1");
+    EXPECT_EQ(e[0].prompt, "a dog");
+    EXPECT_EQ(e[0].label, 1);
+    EXPECT_EQ(e[1].label, 0);
+    EXPECT_EQ(read_prompts(dir / name, "other")[0].label, -1);  // no such column: no labels
+  }
+  // A label on some rows only, or not 0/1, names the file and the row.
+  for (const auto& [name, text] : std::vector<std::pair<std::string, std::string>>{
+           {"some.jsonl", "{\"prompt\": \"a\", \"memorized\": 1}\n{\"prompt\": \"b\"}\n"},
+           {"late.jsonl", "{\"prompt\": \"a\"}\n{\"prompt\": \"b\", \"memorized\": 1}\n"},
+           {"two.jsonl", "{\"prompt\": \"a\", \"memorized\": 2}\n"},
+           {"yes.csv", "prompt,memorized\na,yes\n"}}) {
+    test::write_bytes(dir / name, text);
+    const std::string msg = test::error_of([&] { read_prompts(dir / name); });
+    EXPECT_NE(msg.find(name), std::string::npos) << msg;
+    EXPECT_NE(msg.find("memorized"), std::string::npos) << msg;
+  }
+}
+
 void expect_error_naming(const std::filesystem::path& p, const std::string& text) {
   test::write_bytes(p, text);
   SCOPED_TRACE("input: " + text);

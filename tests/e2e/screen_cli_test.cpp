@@ -52,7 +52,8 @@ TEST(ScreenCli, RanksPromptsAndReportsDetectors) {
   const io::Json s = io::read_json(tmp / "s" / "summary.json");
   // 4 prompts x 2 generations x (2 trajectory steps + 1 low-noise pass) x 2 latents per guided call.
   EXPECT_EQ(s.at("unet_images"), 4 * 2 * 3 * 2);
-  EXPECT_EQ(s.at("generate_and_filter_unet_images_per_prompt"), 500 * 4 * 2);
+  // PNDM: 4 steps call the U-Net 5 times.
+  EXPECT_EQ(s.at("generate_and_filter_unet_images_per_prompt"), 500 * 5 * 2);
   for (const char* d : {"wen", "anisotropy"}) {
     const double auc = s.at("detectors").at(d).at("auc").get<double>();
     EXPECT_GE(auc, 0.0);

@@ -8,6 +8,7 @@
 #include "command.h"
 #include "flags.h"
 #include "diffmem/attack/blackbox_run.h"
+#include "diffmem/attack/blackbox_text_to_image.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/diffusion/generate.h"
@@ -28,7 +29,50 @@ struct Args {
   int64_t max_cliques = -1;  // -1: 1 per prompt, all (0) for a single model group
   bool no_reuse = false;
   diffusion::SampleOptions sample;
+  std::string sampler;  // "" = ddpm (pixel models), the folder's scheduler (text-to-image)
+  int64_t batch = 0;    // 0 = 64 (pixel models), 8 (text-to-image)
+  attack::TextToImageBlackboxOptions t2i;
+  double screen_threshold = 0;
+  CLI::Option* screen_threshold_flag = nullptr;
 };
+
+// A text-to-image pipeline folder given as --model: native generate-and-filter, screened or not.
+void run_text_to_image(Args& a) {
+  if (a.prompts.empty()) fail("--model", "a --prompts file naming the prompts to generate for a pipeline folder", "no --prompts");
+  if (!a.train_image.empty())
+    fail("--train-image", "no --train-image for a pipeline folder (prompts name theirs in --prompts)", a.train_image);
+  attack::TextToImageBlackboxOptions& o = a.t2i;
+  o.model = a.model;
+  o.prompts = a.prompts;
+  o.per_prompt = a.per_prompt;
+  o.seed = a.seed;
+  o.pipeline.steps = a.sample.steps > 0 ? a.sample.steps : 50;
+  o.pipeline.batch = a.batch > 0 ? a.batch : 8;
+  o.pipeline.sampler = a.sampler;
+  a.run.analysis.max_cliques = a.max_cliques >= 0 ? a.max_cliques : 1;
+  a.run.analysis.device = core::resolve_device(cli::globals().device);
+  a.run.reuse = !a.no_reuse;
+  o.run = a.run;
+  if (a.screen_threshold_flag->count() > 0) o.screen_threshold = a.screen_threshold;
+  const attack::TextToImageBlackboxResult r =
+      attack::run_blackbox_text_to_image(o, a.out, cli::globals().device, cli::terminal_progress());
+  std::printf("%lld of %lld prompt(s) generated (%lld images each) and filtered: %lld flagged (largest clique >= %lld, "
+              "tiled l2 <= %g)\n",
+              static_cast<long long>(r.selected), static_cast<long long>(r.prompts),
+              static_cast<long long>(o.per_prompt), static_cast<long long>(r.run.flagged),
+              static_cast<long long>(o.run.analysis.min_clique), o.run.analysis.edge_threshold);
+  const io::Json& cost = r.summary.at("cost");
+  std::printf("U-Net evaluations: screen %lld, generation %lld this run; %lld from scratch vs %lld unscreened",
+              static_cast<long long>(r.screen_unet_images), static_cast<long long>(r.generation_unet_images),
+              cost.at("unet_images_from_scratch").get<long long>(), static_cast<long long>(r.unscreened_unet_images));
+  if (cost.at("saving").is_number()) std::printf(" (%.1fx fewer)", cost.at("saving").get<double>());
+  std::printf("\n");
+  const io::Json& e = r.summary.at("extraction");
+  if (e.is_object())
+    std::printf("against the labels: precision %s, recall %s (%lld memorized prompts)\n",
+                e.at("precision").dump().c_str(), e.at("recall").dump().c_str(), e.at("memorized").get<long long>());
+  std::printf("results: %s, %s\n", (fs::path(a.out) / "prompts.csv").c_str(), (fs::path(a.out) / "summary.json").c_str());
+}
 
 // Input 3: samples per_prompt images from a diffmem/diffusers model into out/model-generations.
 fs::path generate_from_model(const Args& a) {
@@ -51,6 +95,11 @@ fs::path generate_from_model(const Args& a) {
 void run(Args& a) {
   cli::start();
   a.set->apply(a.run);
+  if (!a.model.empty() && fs::exists(fs::path(a.model) / "model_index.json")) return run_text_to_image(a);
+  a.sample.sampler = a.sampler.empty() ? "ddpm" : a.sampler;
+  if (a.sample.sampler != "ddpm" && a.sample.sampler != "ddim")
+    fail("--sampler", "ddpm or ddim for a pixel-space --model", "'" + a.sampler + "'");
+  if (a.batch > 0) a.sample.batch = a.batch;
   const int modes = !a.gen.command.empty() + !a.model.empty() + !a.shards.empty() +
                     (a.gen.command.empty() && !a.images.empty());
   if (modes != 1)
@@ -161,9 +210,34 @@ DIFFMEM_COMMAND(410) {
                   "prompt, 0 for --model/--shards)");
   sub->add_option("--grid-members", a->run.grid_members, "Clique members shown beside the medoid in each PNG")
       ->capture_default_str();
-  cli::add_shared(sub, cli::flags::kSampler, a->sample.sampler, "of the generations of --model")->check(CLI::IsMember({"ddpm", "ddim"}));
-  cli::add_shared(sub, cli::flags::kSteps, a->sample.steps, "sampling --model; 0 = 1000 ddpm, 50 ddim");
-  cli::add_shared(sub, cli::flags::kBatch, a->sample.batch, "images per forward pass of --model");
+  cli::add_shared(sub, cli::flags::kSampler, a->sampler,
+                  "of the generations of --model: ddpm (default) or ddim for a pixel-space model; pndm, ddim, "
+                  "euler, euler_a, dpmpp_2m, dpmpp_2m_karras for a pipeline folder (default: its scheduler)");
+  cli::add_shared(sub, cli::flags::kSteps, a->sample.steps,
+                  "sampling --model; 0 = 1000 ddpm, 50 ddim, 50 for a pipeline folder");
+  cli::add_shared(sub, cli::flags::kBatch, a->batch,
+                  "images per forward pass of --model (0 = 64, or 8 for a pipeline folder, whose batches span prompts)");
+  sub->add_option("--guidance", a->t2i.pipeline.guidance_scale, "Classifier-free guidance scale (pipeline folder)")
+      ->capture_default_str();
+  sub->add_option("--negative-prompt", a->t2i.negative_prompt, "Negative prompt for every generation (pipeline folder)");
+  sub->add_option("--label", a->t2i.label,
+                  "Ground-truth 0/1 column of --prompts (pipeline folder): adds precision and recall, and the "
+                  "screen's ROC")
+      ->capture_default_str();
+  sub->add_option("--screen-top", a->t2i.screen_top,
+                  "Screen every prompt first (diffmem screen) and generate only the K it ranks highest (0 = no screen)")
+      ->capture_default_str();
+  a->screen_threshold_flag = sub->add_option("--screen-threshold", a->screen_threshold,
+                  "Screen first and generate only prompts whose score is at least this (with --screen-top: both)");
+  sub->add_option("--screen-detector", a->t2i.screen_detector, "Screen score that ranks: wen | anisotropy")
+      ->capture_default_str();
+  sub->add_option("--screen-per-prompt", a->t2i.screen_per_prompt, "Generations the screen measures per prompt")
+      ->capture_default_str();
+  sub->add_option("--first-steps", a->t2i.probe.first_steps, "Screen: steps whose text-conditional norm is averaged")
+      ->capture_default_str();
+  sub->add_option("--low-from-end", a->t2i.probe.low_from_end,
+                  "Screen: the low-noise pass this many steps from the end (0: none)")
+      ->capture_default_str();
   sub->add_flag("--no-reuse", a->no_reuse, "Analyse every group again even when OUT/groups holds its result");
   a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<attack::BlackboxRunOptions>());
   sub->callback([a] { run(*a); });

@@ -3,7 +3,10 @@
 // torch-free, with their field lists (io/fields.h). The filter's `device` is where it computes,
 // never part of a result, so it is not a field (group caches stay valid across devices).
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "diffmem/diffusion/sd_options.h"
 
 #include "diffmem/io/fields.h"
 #include "diffmem/search/search_options.h"
@@ -43,5 +46,30 @@ struct BlackboxRunOptions {
 };
 
 DIFFMEM_FIELDS(BlackboxRunOptions, analysis, grid_members, reuse)
+
+/// Generate-and-filter on a text-to-image pipeline folder (blackbox_text_to_image.h), optionally
+/// behind a first-step screen (screen.h) that picks the prompts worth 500 generations.
+struct TextToImageBlackboxOptions {
+  std::string model;                 // a Stable Diffusion pipeline folder
+  std::string prompts;               // prompts file (blackbox_prompts.h)
+  std::string label = "memorized";   // ground-truth 0/1 column, used when the file has it
+  int64_t per_prompt = 500;          // generations per prompt (paper: 500)
+  uint64_t seed = 0;                 // generation j of prompt row i: seed + i * per_prompt + j
+  std::string negative_prompt;       // the same for every image ("" = unconditional)
+  diffusion::SdPipelineOptions pipeline;
+  // The screen: generate only for the screen_top prompts it ranks highest and/or those scoring at
+  // least screen_threshold; neither set = every prompt, no screen.
+  int64_t screen_top = 0;
+  std::optional<double> screen_threshold;
+  std::string screen_detector = "wen";  // wen | anisotropy
+  int64_t screen_per_prompt = 4;        // the screen's generations (seeds) per prompt
+  diffusion::SdProbeOptions probe;
+  BlackboxRunOptions run;
+};
+DIFFMEM_FIELDS(TextToImageBlackboxOptions, model, prompts, label, per_prompt, seed, negative_prompt, pipeline,
+               screen_top, screen_threshold, screen_detector, screen_per_prompt, probe, run)
+
+/// Throws diffmem::Error naming the option on a value out of range.
+void validate(const TextToImageBlackboxOptions& o);
 
 }  // namespace diffmem::attack

@@ -31,9 +31,30 @@ struct BlackboxGroupInput {
   std::filesystem::path shards;       ///< or data/generations.h shards (input 3)
   /// The name of the group's files under out/ (group_folder_name(id) unless set).
   std::string name;
+  /// Non-null: the images come from the run's GroupImageSource, and this says what they depend
+  /// on (model, prompt, seeds, sampling options), so a cached result is reused without making them.
+  io::Json generated;
+  int label = -1;                     ///< ground truth (1 = memorized), -1 = unknown
 };
 
+/// A generated group's images: [N,H,W,C] u8 CPU, and a name per image.
+struct GroupImages {
+  torch::Tensor images;
+  std::vector<std::string> labels;
+};
 
+/// Makes the images of generated groups (BlackboxGroupInput::generated) when run_blackbox needs
+/// them, so a run over many prompts holds one group (or one batch of groups) at a time.
+class GroupImageSource {
+ public:
+  virtual ~GroupImageSource() = default;
+  /// groups[index]'s images. Asked in increasing index order, only for groups whose result is
+  /// not reused; `upcoming` lists the later groups that will be asked for, so a source may make
+  /// several groups in one batch.
+  virtual GroupImages images(size_t index, const std::vector<size_t>& upcoming) = 0;
+  /// What the source did (merged into summary.json as "generator"); null = nothing to say.
+  virtual io::Json tally() const { return nullptr; }
+};
 
 struct BlackboxRow {
   BlackboxGroupInput input;
@@ -67,10 +88,12 @@ std::vector<GeneratorTask> generator_tasks(const std::vector<PromptEntry>& promp
                                            int64_t per_prompt, uint64_t seed);
 
 /// Analyses every group and writes the files above into `out`. `extra` is merged into
-/// summary.json (e.g. the generator's tally). Progress: stage "filter", unit "groups".
+/// summary.json (e.g. the generator's tally). Progress: stage "filter", unit "groups". `source`
+/// makes the images of generated groups (required when any group is generated); a flagged
+/// generated group also leaves flagged/<group>.npy (its clique's images, medoid first).
 BlackboxRunResult run_blackbox(const std::vector<BlackboxGroupInput>& groups,
                                const std::filesystem::path& out, const BlackboxRunOptions& options,
                                const io::Json& extra = io::Json::object(),
-                               const ProgressFn& progress = nullptr);
+                               const ProgressFn& progress = nullptr, GroupImageSource* source = nullptr);
 
 }  // namespace diffmem::attack

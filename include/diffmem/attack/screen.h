@@ -20,6 +20,10 @@
 #include "diffmem/core/progress.h"
 #include "diffmem/io/json.h"
 
+namespace diffmem::diffusion {
+class SdPipeline;
+}
+
 namespace diffmem::attack {
 
 struct ScreenRow {
@@ -46,5 +50,8 @@ struct ScreenResult {
 /// option. `device`: cpu, cuda[:N] or auto (core/runtime.h).
 ScreenResult run_screen(const ScreenOptions& options, const std::filesystem::path& out,
                         const std::string& device = "cpu", const ProgressFn& progress = nullptr);
+/// The same on a pipeline already loaded (options.model is only recorded).
+ScreenResult run_screen(const ScreenOptions& options, const diffusion::SdPipeline& pipeline,
+                        const std::filesystem::path& out, const ProgressFn& progress = nullptr);
 
 }  // namespace diffmem::attack

@@ -51,6 +51,9 @@ class SdPipeline {
   torch::Tensor generate(const std::vector<std::string>& prompts, const std::vector<uint64_t>& seeds,
                          const SdPipelineOptions& options, const std::vector<std::string>& negative = {},
                          const ProgressFn& progress = nullptr) const;
+  /// U-Net evaluations of one latent that generate() spends on one image with these options (the
+  /// scheduler's timesteps, PNDM's extra first step included; twice that with guidance).
+  int64_t unet_images_per_image(const SdPipelineOptions& options) const;
   /// The screen's measurements for prompts[i] from seeds[i]: the same initial latents and
   /// trajectory as generate() (options.guidance_scale must be > 1: the measure is the difference
   /// the guidance amplifies). No VAE decode.
