@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "diffmem/core/error.h"
+#include "diffmem/data/captions.h"
 #include "diffmem/io/npy.h"
 
 namespace diffmem::data {
@@ -65,6 +66,8 @@ void validate_dataset(const Dataset& ds, const std::string& where) {
   if (ds.members)
     check(ds.members->size() == n, where, std::to_string(n) + " member flags",
           std::to_string(ds.members->size()));
+  if (ds.captions)
+    check(ds.captions->size() == n, where, std::to_string(n) + " captions", std::to_string(ds.captions->size()));
 }
 
 Dataset load_dataset(const fs::path& dir) {
@@ -87,6 +90,7 @@ Dataset load_dataset(const fs::path& dir) {
   check(ds.manifest.is_object(), (dir / kManifest).string(), "a JSON object",
         ds.manifest.type_name());
   ds.members = load_members(dir, n);
+  ds.captions = load_captions(dir, n);
   validate_dataset(ds, ip);
   return ds;
 }
@@ -104,6 +108,11 @@ void save_dataset(const fs::path& dir, const Dataset& ds) {
     save_members(dir, *ds.members);
   } else {
     fs::remove(dir / kMembers, ec);
+  }
+  if (ds.captions) {
+    save_captions(dir, *ds.captions);
+  } else {
+    fs::remove(dir / "captions.jsonl", ec);
   }
   io::write_json(dir / kManifest, ds.manifest);
 }

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "diffmem/core/error.h"
+#include "diffmem/data/captions.h"
 #include "diffmem/io/cifar.h"
 #include "diffmem/io/idx.h"
 #include "diffmem/io/image_file.h"
@@ -38,6 +39,8 @@ void check_options(const ImportOptions& o) {
         std::to_string(o.channels));
   check(o.size >= 0, "import size", "a size >= 0", std::to_string(o.size));
   check(o.limit >= 0, "import limit", "a limit >= 0", std::to_string(o.limit));
+  check(o.captions.empty() || o.captions == "generated" || o.source == "images", "import captions",
+        "\"generated\" for " + o.source + " (a captions file maps the files of an image folder)", o.captions);
 }
 
 /// `train-images-idx3-ubyte` may come gzipped, plain, or (some MNIST mirrors) with a dot.
@@ -254,6 +257,29 @@ Dataset import_dataset(const ImportOptions& options, const ProgressFn& progress)
   m["classes"] = raw.extra["classes"];
   // For folders `files[id]` is the image's path relative to src; else the files read.
   m[folder ? "files" : "source_files"] = raw.extra["files"];
+  if (!options.captions.empty()) {
+    ds.captions.emplace();
+    if (options.captions == "generated") {
+      const auto classes = m["classes"].is_array() ? m["classes"].get<std::vector<std::string>>() : std::vector<std::string>{};
+      for (size_t i = 0; i < ds.ids.size(); ++i) {
+        const int64_t label = ds.labels[i];
+        check(label >= 0 && label < static_cast<int64_t>(classes.size()), "import captions",
+              "a class name for every image to caption (\"generated\")",
+              "image " + std::to_string(ds.ids[i]) + " without one");
+        ds.captions->push_back(generated_caption(caption_class_name(options.source, classes[static_cast<size_t>(label)]),
+                                                 options.caption_seed, ds.ids[i]));
+      }
+    } else {
+      const auto map = read_caption_map(options.captions);
+      const auto files = m["files"].get<std::vector<std::string>>();
+      for (const std::string& f : files) {
+        const auto it = map.find(fs::path(f).lexically_normal().generic_string());
+        check(it != map.end(), options.captions, "a caption for every imported image", "none for '" + f + "'");
+        ds.captions->push_back(it->second);
+      }
+    }
+    m["captions"] = options.captions;
+  }
   validate_dataset(ds, src.string());
   return ds;
 }

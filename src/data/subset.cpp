@@ -6,6 +6,7 @@
 #include <set>
 
 #include "diffmem/core/error.h"
+#include "diffmem/data/captions.h"
 #include "diffmem/core/rng.h"
 
 namespace diffmem::data {
@@ -24,6 +25,8 @@ void check_options(const SubsetOptions& o) {
         std::to_string(o.duplicate_picks));
   for (int64_t c : o.duplicate_counts)
     check(c >= 1, "subset duplicate_counts", "counts >= 1", std::to_string(c));
+  check(o.caption_copies == "same" || o.caption_copies == "varied", "subset caption_copies", "same or varied",
+        "'" + o.caption_copies + "'");
 }
 
 std::vector<int64_t> filter_classes(const Dataset& src, const std::vector<int64_t>& classes) {
@@ -90,6 +93,8 @@ Dataset make_subset(const Dataset& source, const SubsetOptions& o) {
   core::Rng(core::derive_seed(o.seed, kOrder)).shuffle(rows);
 
   Dataset out;
+  if (source.captions) out.captions.emplace();
+  std::map<int64_t, int64_t> copies_seen;  // id → rows of it written so far
   const int64_t bytes = source.image_bytes();
   out.images = io::HostArray::zeros(io::DType::kU8, {static_cast<int64_t>(rows.size()),
                                                      source.height(), source.width(),
@@ -99,6 +104,13 @@ Dataset make_subset(const Dataset& source, const SubsetOptions& o) {
                 static_cast<size_t>(bytes));
     out.labels.push_back(source.labels[rows[i]]);
     out.ids.push_back(source.ids[rows[i]]);
+    if (source.captions) {
+      const std::string& c = (*source.captions)[static_cast<size_t>(rows[i])];
+      const int64_t copy = copies_seen[source.ids[rows[i]]]++;
+      out.captions->push_back(o.caption_copies == "varied" && copy > 0
+                                  ? varied_caption(c, o.seed, source.ids[rows[i]], copy)
+                                  : c);
+    }
   }
 
   std::vector<int64_t> distinct = out.ids;
@@ -137,6 +149,10 @@ Dataset make_subset(const Dataset& source, const SubsetOptions& o) {
   for (const DuplicateGroup& g : planted) {
     io::Json e = {{"id", g.id}, {"count", g.count}};
     if (o.split == "half") e["member"] = member_ids.count(g.id) == 1;
+    if (source.captions) {
+      const auto it = std::find(source.ids.begin(), source.ids.end(), g.id);
+      e["caption"] = (*source.captions)[static_cast<size_t>(it - source.ids.begin())];
+    }
     dups.push_back(e);
   }
   m["duplicates"] = dups;

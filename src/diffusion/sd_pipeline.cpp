@@ -37,14 +37,20 @@ SdPipeline SdPipeline::load(const fs::path& dir, const torch::Device& device, co
   const std::string cls = j.value("_class_name", "");
   if (cls != "StableDiffusionPipeline")
     fail(index.string() + ": _class_name", "StableDiffusionPipeline", "'" + cls + "'");
+  // "vae": [null, null]: a pixel-space model, whose "latents" are the images in [-1, 1] (diffusers
+  // loads it with vae=None and samples it with output_type="latent").
+  const bool pixel = j.contains("vae") && j["vae"].is_array() && !j["vae"].empty() && j["vae"][0].is_null();
   for (const char* part : {"tokenizer", "text_encoder", "unet", "vae", "scheduler"})
-    if (!fs::is_directory(dir / part)) fail(dir.string(), std::string("a ") + part + "/ folder", "none");
+    if (!(pixel && std::string(part) == "vae") && !fs::is_directory(dir / part))
+      fail(dir.string(), std::string("a ") + part + "/ folder", "none");
+  if (pixel && !single_file.empty())
+    fail(single_file.string(), "a pipeline folder with a VAE for a single-file checkpoint", "model_index.json's vae is null");
   auto p = std::make_unique<Parts>(dir, model::ClipTokenizer::from_folder(dir / "tokenizer"));
   p->device = device;
   if (single_file.empty()) {
     p->text_encoder = model::load_clip_text_model(dir / "text_encoder", device);
     p->unet = model::load_unet2d_condition(dir / "unet", device);
-    p->vae = model::load_autoencoder_kl(dir / "vae", device);
+    if (!pixel) p->vae = model::load_autoencoder_kl(dir / "vae", device);
   } else {
     const model::SingleFileParts w = model::read_single_file(single_file);
     const std::string where = single_file.string();
@@ -64,13 +70,13 @@ SdPipeline SdPipeline::load(const fs::path& dir, const torch::Device& device, co
   const fs::path scheduler_file = dir / "scheduler" / "scheduler_config.json";
   p->scheduler_json = io::read_json(scheduler_file);
   p->scheduler = scheduler_config_from_json(p->scheduler_json, scheduler_file.string());
-  p->vae_scale = int64_t{1} << (p->vae->config().block_out_channels.size() - 1);
+  p->vae_scale = pixel ? 1 : int64_t{1} << (p->vae->config().block_out_channels.size() - 1);
   const int64_t hidden = p->text_encoder->config().hidden_size;
   if (hidden != p->unet->config().cross_attention_dim)
     fail(dir.string(), "a text encoder as wide as the U-Net's cross_attention_dim " +
                            std::to_string(p->unet->config().cross_attention_dim),
          "hidden_size " + std::to_string(hidden));
-  if (p->vae->config().latent_channels != p->unet->config().in_channels)
+  if (!pixel && p->vae->config().latent_channels != p->unet->config().in_channels)
     fail(dir.string(), "VAE latent_channels equal to the U-Net's in_channels",
          std::to_string(p->vae->config().latent_channels) + " and " +
              std::to_string(p->unet->config().in_channels));
@@ -180,7 +186,7 @@ torch::Tensor SdPipeline::generate(const std::vector<std::string>& prompts,
       latents = scheduler->step(eps, i, latents, noise);
       meter.update(start * o.steps + static_cast<int64_t>(std::min(i + 1, size_t(o.steps))) * b);
     }
-    torch::Tensor x = p.vae->decode(latents / p.vae->config().scaling_factor);
+    torch::Tensor x = p.vae.is_empty() ? latents : p.vae->decode(latents / p.vae->config().scaling_factor);
     x = (x / 2 + 0.5).clamp(0, 1).permute({0, 2, 3, 1}).to(torch::kCPU).to(torch::kFloat32);
     images.push_back((x * 255).round().to(torch::kUInt8));
   }

@@ -21,22 +21,6 @@ std::string shown(const std::string& s) {
   return "'" + (s.size() > 60 ? s.substr(0, 60) + "..." : s) + "'";
 }
 
-/// GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves, the others for 256+n.
-std::string byte_symbol(int b) {
-  auto printable = [](int v) {
-    return (v >= 0x21 && v <= 0x7E) || (v >= 0xA1 && v <= 0xAC) || v >= 0xAE;
-  };
-  int cp = b;
-  if (!printable(b)) {
-    int n = 0;
-    for (int v = 0; v < b; ++v) n += !printable(v);
-    cp = 256 + n;
-  }
-  std::string s;
-  clip_text::append_utf8(s, static_cast<char32_t>(cp));
-  return s;
-}
-
 std::string strip_ascii(const std::string& s) {
   const char* ws = " \t\r\n\v\f";
   const size_t b = s.find_first_not_of(ws);
@@ -131,6 +115,23 @@ void add_unique(std::vector<ClipAddedToken>& list, const ClipAddedToken& t) {
 }
 
 }  // namespace
+
+/// GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves, the others for 256+n.
+std::string clip_byte_symbol(int b) {
+  auto printable = [](int v) {
+    return (v >= 0x21 && v <= 0x7E) || (v >= 0xA1 && v <= 0xAC) || v >= 0xAE;
+  };
+  int cp = b;
+  if (!printable(b)) {
+    int n = 0;
+    for (int v = 0; v < b; ++v) n += !printable(v);
+    cp = 256 + n;
+  }
+  std::string s;
+  clip_text::append_utf8(s, static_cast<char32_t>(cp));
+  return s;
+}
+
 
 ClipTokenizerOptions ClipTokenizerOptions::read_folder(const fs::path& dir) {
   ClipTokenizerOptions o;
@@ -289,7 +290,7 @@ std::shared_ptr<ClipTokenizer::State> build_clip_state(
     st->ids[token] = static_cast<int32_t>(id);
   }
   for (int b = 0; b < 256; ++b) {
-    const std::string s = byte_symbol(b);
+    const std::string s = clip_byte_symbol(b);
     for (const std::string& sym : {s, s + "</w>"}) {
       auto it = st->ids.find(sym);
       check(it != st->ids.end(), vocab_where,

@@ -42,6 +42,9 @@ struct ClipMerge {
   std::string where;
 };
 
+/// GPT-2's bytes_to_unicode: the symbol (UTF-8) that stands for byte b in the vocabulary.
+std::string clip_byte_symbol(int b);
+
 /// Validates and indexes a vocabulary and merges; errors name `vocab_where`/merge.where.
 std::shared_ptr<ClipTokenizer::State> build_clip_state(
     const std::vector<std::pair<std::string, int64_t>>& vocab, const std::vector<ClipMerge>& merges,

@@ -24,6 +24,8 @@
 #include "diffmem/model/checkpoint.h"
 #include "diffmem/model/unet2d.h"
 #include "diffmem/train/optimizer.h"
+#include "diffmem/train/text_to_image.h"
+#include "train_state.h"
 
 namespace diffmem::train {
 namespace fs = std::filesystem;
@@ -52,133 +54,22 @@ model::UNet2DConfig make_config(const data::Dataset& ds, const TrainOptions& o) 
   return model_config(ds.height(), ds.width(), ds.channels(), o);
 }
 
-NamedTensors named_params(model::UNet2D& net) {
-  NamedTensors out;
-  for (auto& p : net->named_parameters()) out.emplace_back(p.key(), p.value());
-  return out;
-}
-
-std::map<std::string, torch::Tensor> with_prefix(const std::string& prefix,
-                                                 const std::map<std::string, torch::Tensor>& in) {
-  std::map<std::string, torch::Tensor> out;
-  for (auto& [k, v] : in) out[prefix + k] = v;
-  return out;
-}
-
-std::map<std::string, torch::Tensor> strip_prefix(const std::string& prefix,
-                                                  const io::Safetensors& file) {
-  std::map<std::string, torch::Tensor> out;
-  for (auto& [k, v] : file.tensors)
-    if (k.rfind(prefix, 0) == 0) out[k.substr(prefix.size())] = io::to_tensor(v);
-  return out;
-}
-
-std::map<std::string, torch::Tensor> as_map(const NamedTensors& t) {
-  return {t.begin(), t.end()};
-}
-
-// Batch rows for a step: consecutive slices of per-epoch seeded permutations of `rows`.
-class BatchPlan {
- public:
-  BatchPlan(std::vector<int64_t> rows, int64_t batch, uint64_t seed)
-      : rows_(std::move(rows)), batch_(batch), seed_(seed) {}
-  std::vector<int64_t> rows_for(int64_t step) {
-    std::vector<int64_t> out(batch_);
-    const int64_t m = static_cast<int64_t>(rows_.size());
-    for (int64_t j = 0; j < batch_; ++j) {
-      int64_t p = step * batch_ + j;
-      int64_t epoch = p / m;
-      if (epoch != epoch_) {
-        perm_ = core::sample_without_replacement(m, m, core::derive_seed(seed_, epoch));
-        epoch_ = epoch;
-      }
-      out[j] = rows_[perm_[p % m]];
-    }
-    return out;
-  }
-
- private:
-  std::vector<int64_t> rows_;
-  int64_t batch_;
-  uint64_t seed_;
-  int64_t epoch_ = -1;
-  std::vector<int64_t> perm_;
-};
-
 void save_checkpoint(const fs::path& out, int64_t step, model::UNet2D& net, const Ema& ema,
                      const Adam& adam, const diffusion::SchedulerConfig& sched) {
   torch::NoGradGuard no_grad;
   // The diffusers folder carries the EMA weights. They are written straight from the EMA: a copy
   // of the network (Module::clone) would rebuild every layer, drawing fresh initial weights from
   // torch's global generator while another model trained side by side may be seeding it.
-  auto ema_map = as_map(ema.weights());
-  model::save_unet2d(net->config(), ema_map, out);
+  model::save_unet2d(net->config(), detail::as_map(ema.weights()), out);
   diffusion::write_scheduler_config(out / "scheduler_config.json", sched);
-
-  io::Safetensors state;
-  state.metadata = {{"format", "pt"}, {"step", std::to_string(step)}};
-  auto add = [&](const std::map<std::string, torch::Tensor>& m) {
-    for (auto& [k, v] : m) state.tensors[k] = io::from_tensor(v);
-  };
-  add(with_prefix("model/", as_map(named_params(net))));
-  add(with_prefix("ema/", ema_map));
-  add(adam.state());
-  io::write_safetensors(out / kStateFile, state);
-}
-
-// A rerun continues the run in `out` only when it is the same run; the options and the member
-// mask are written before any step.
-void record_run(const fs::path& out, const TrainOptions& o, const std::vector<bool>& members) {
-  const fs::path opt_path = out / kOptionsFile;
-  if (fs::exists(opt_path)) {
-    TrainOptions prev = io::read_options<TrainOptions>(io::read_json(opt_path), opt_path.string());
-    if (identity(prev) != identity(o))
-      fail(opt_path.string(), "the same training options as the run already in this folder " +
-                                  identity(prev).dump(),
-           identity(o).dump() + " (use a new --out, or the same options to resume)");
-  }
-  io::write_json(opt_path, io::fields_json(o));
-  if (!members.empty()) data::save_members(out, members);
-}
-
-// Loads the raw weights, EMA and Adam moments of a checkpoint; returns its step.
-int64_t load_checkpoint(const fs::path& state_path, NamedTensors& params, Ema& ema, Adam& adam,
-                        const torch::Device& device) {
-  io::Safetensors st = io::read_safetensors(state_path);
-  auto it = st.metadata.find("step");
-  if (it == st.metadata.end()) fail(state_path.string(), "metadata 'step'", "none");
-  const int64_t step = std::stoll(it->second);
-  torch::NoGradGuard no_grad;
-  auto model_w = strip_prefix("model/", st);
-  for (auto& [name, p] : params) {
-    auto w = model_w.find(name);
-    if (w == model_w.end()) fail(state_path.string(), "tensor 'model/" + name + "'", "none");
-    if (w->second.sizes() != p.sizes())
-      fail(state_path.string(), "model/" + name + " of shape " + c10::str(p.sizes()),
-           c10::str(w->second.sizes()));
-    p.copy_(w->second);
-  }
-  ema.load(strip_prefix("ema/", st), state_path.string());
-  std::map<std::string, torch::Tensor> moments;
-  for (auto& [k, v] : st.tensors)
-    if (k.rfind("exp_avg", 0) == 0) moments[k] = io::to_tensor(v).to(device);
-  adam.load_state(moments, state_path.string());
-  return step;
+  detail::save_training_state(out / kStateFile, step, detail::named_params(*net), ema, adam);
 }
 
 // The clean images of one step: rows `idx` of `all`, each flipped by the step's own draw.
 torch::Tensor training_batch(const torch::Tensor& all, const std::vector<int64_t>& idx,
                              uint64_t step_seed, const TrainOptions& o, const torch::Device& device) {
   torch::Tensor x0 = all.index_select(0, torch::tensor(idx, torch::kLong).to(device));
-  if (!o.flip) return x0;
-  core::Rng rng(core::derive_seed(step_seed, 1));
-  std::vector<uint8_t> f(o.batch);
-  for (auto& b : f) b = static_cast<uint8_t>(rng.below(2));
-  torch::Tensor mask = torch::tensor(std::vector<int64_t>(f.begin(), f.end()))
-                           .to(torch::kBool)
-                           .view({o.batch, 1, 1, 1})
-                           .to(device);
-  return torch::where(mask, x0.flip({3}), x0);
+  return o.flip ? detail::random_flips(x0, step_seed) : x0;
 }
 
 }  // namespace
@@ -186,6 +77,9 @@ torch::Tensor training_batch(const torch::Tensor& all, const std::vector<int64_t
 TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& rows_in,
                         const std::vector<bool>& members, const fs::path& out,
                         const TrainOptions& o, const ProgressFn& progress) {
+  check(o.conditioning == "none" || o.conditioning == "text", "conditioning", "none or text",
+        "'" + o.conditioning + "'");
+  if (o.conditioning == "text") return train_text_to_image(ds, rows_in, members, out, o, progress);
   if (o.steps <= 0) fail("--steps", "a positive step count", std::to_string(o.steps));
   if (o.batch <= 0) fail("--batch", "a positive batch size", std::to_string(o.batch));
   if (ds.size() == 0) fail("--data", "a non-empty data set", "0 images");
@@ -197,7 +91,11 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   result.model_dir = out;
   fs::create_directories(out);
 
-  record_run(out, o, members);
+  detail::record_run(out, kOptionsFile, io::fields_json(o),
+                     [](const io::Json& j, const std::string& where) {
+                       return identity(io::read_options<TrainOptions>(j, where));
+                     },
+                     members);
 
   torch::Device device(core::resolve_device(o.device));
   model::UNet2DConfig config = make_config(ds, o);
@@ -218,7 +116,7 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   }
   net->to(device);
   result.parameters = net->parameter_count();
-  NamedTensors params = named_params(net);
+  NamedTensors params = detail::named_params(*net);
   AdamOptions ao;
   ao.lr = o.lr;
   ao.warmup_steps = o.warmup_steps;
@@ -227,7 +125,7 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   Ema ema(params, o.ema_decay);
 
   const fs::path state_path = out / kStateFile;
-  const int64_t start = fs::exists(state_path) ? load_checkpoint(state_path, params, ema, adam, device) : 0;
+  const int64_t start = fs::exists(state_path) ? detail::load_training_state(state_path, params, ema, adam, device) : 0;
   if (start > 0) log::info("resuming " + out.string() + " from step " + std::to_string(start));
   result.start_step = start;
   if (start >= o.steps) {
@@ -240,7 +138,7 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   torch::Tensor all = diffusion::from_uint8_nhwc(io::to_tensor(ds.images)).to(device);
   const int64_t C = ds.channels(), H = ds.height(), W = ds.width();
   const int64_t T = o.num_train_timesteps;
-  BatchPlan plan(rows, o.batch, core::derive_seed(o.seed, 0xBA7C4));
+  detail::BatchPlan plan(rows, o.batch, core::derive_seed(o.seed, 0xBA7C4));
   model::UNet2DDenoiser denoiser(net);
   net->train();
 
@@ -312,7 +210,7 @@ std::vector<TrainResult> train_many(const data::Dataset& ds, const fs::path& out
     fail("--split", "half or all", "'" + many.split + "'");
   if (many.jobs < 1) fail("--jobs", "at least 1", std::to_string(many.jobs));
   const int64_t jobs = std::min(many.jobs, many.models);
-  if (jobs > 1 && make_config(ds, options).dropout > 0)
+  if (jobs > 1 && options.conditioning == "none" && make_config(ds, options).dropout > 0)
     fail("--jobs", "1 when the model has dropout (dropout draws from torch's global generator, "
          "which parallel models would share)",
          std::to_string(jobs));

@@ -4,7 +4,10 @@
 #include <stb/stb_image_write.h>
 #include <zlib.h>
 
+#include <set>
+
 #include "diffmem/core/error.h"
+#include "diffmem/data/captions.h"
 #include "diffmem/io/image_file.h"
 #include "test_support.h"
 
@@ -310,6 +313,79 @@ TEST(ImportImages, GrayFirstFileSetsChannelsAndSizesMustAgreeUnlessResized) {
   expect_error([&] { import_dataset(o); }, {empty.path().string(), "PNG/JPEG"});
   test::write_bytes(empty / "broken.png", "\x89PNG not really");
   expect_error([&] { import_dataset(o); }, {"broken.png"});
+}
+
+// ---- captions ------------------------------------------------------------------------------
+
+TEST(ImportCaptions, GeneratedFromClassNamesSeededAndSaved) {
+  test::TempDir tmp;
+  write_idx_pair(tmp / "src", "train", 12, true);
+  ImportOptions o;
+  o.src = tmp / "src";
+  o.captions = "generated";
+  o.caption_seed = 5;
+  const Dataset ds = import_dataset(o);
+  ASSERT_TRUE(ds.captions.has_value());
+  ASSERT_EQ(ds.captions->size(), 12u);
+  EXPECT_EQ(ds.manifest["captions"], "generated");
+  // Labels are i % 10: class 0 is Fashion-MNIST's T-shirt/top, class 1 its trousers.
+  EXPECT_NE((*ds.captions)[0].find(" t-shirt "), std::string::npos) << (*ds.captions)[0];
+  EXPECT_NE((*ds.captions)[1].find(" pair of trousers "), std::string::npos) << (*ds.captions)[1];
+  EXPECT_NE((*ds.captions)[9].find(" ankle boot "), std::string::npos) << (*ds.captions)[9];
+  EXPECT_EQ((*ds.captions)[3], generated_caption("dress", 5, 3));
+  std::set<std::string> distinct(ds.captions->begin(), ds.captions->end());
+  EXPECT_GE(distinct.size(), 11u);  // phrases make captions of one class differ
+  o.caption_seed = 6;
+  EXPECT_NE(*import_dataset(o).captions, *ds.captions);
+
+  save_dataset(tmp / "ds", ds);
+  EXPECT_EQ(*load_dataset(tmp / "ds").captions, *ds.captions);
+  test::write_bytes(tmp / "ds" / "captions.jsonl", "{\"caption\": \"only one\"}\n");
+  expect_error([&] { load_dataset(tmp / "ds"); }, {"captions.jsonl", "12 captions"});
+  test::write_bytes(tmp / "ds" / "captions.jsonl", "{\"text\": \"x\"}\n");
+  expect_error([&] { load_dataset(tmp / "ds"); }, {"captions.jsonl: line 1", "caption"});
+  // Saved again without captions: the stale file goes.
+  Dataset plain = ds;
+  plain.captions.reset();
+  save_dataset(tmp / "ds", plain);
+  EXPECT_FALSE(fs::exists(tmp / "ds" / "captions.jsonl"));
+}
+
+TEST(ImportCaptions, FolderWithACaptionFileInLaionOrImagefolderShape) {
+  test::TempDir tmp;
+  const fs::path src = tmp / "photos";
+  io::write_png(src / "a.png", solid(4, 4, 3, 10));
+  io::write_png(src / "sub" / "b.png", solid(4, 4, 3, 20));
+  ImportOptions o;
+  o.source = "images";
+  o.src = src;
+  test::write_bytes(tmp / "caps.csv", "caption,file\n\"a red, square\",a.png\nsomething <b>bold</b>,sub/b.png\n");
+  test::write_bytes(tmp / "metadata.jsonl",
+                    "{\"file_name\": \"sub/./b.png\", \"text\": \"something <b>bold</b>\"}\n"
+                    "{\"file_name\": \"a.png\", \"text\": \"a red, square\"}\n");
+  for (const char* f : {"caps.csv", "metadata.jsonl"}) {
+    o.captions = (tmp / f).string();
+    const Dataset ds = import_dataset(o);
+    ASSERT_TRUE(ds.captions.has_value()) << f;
+    EXPECT_EQ(*ds.captions, (std::vector<std::string>{"a red, square", "something <b>bold</b>"})) << f;
+  }
+  test::write_bytes(tmp / "short.csv", "file,caption\na.png,x\n");
+  o.captions = (tmp / "short.csv").string();
+  expect_error([&] { import_dataset(o); }, {"short.csv", "sub/b.png"});
+  test::write_bytes(tmp / "twice.csv", "file,caption\na.png,x\na.png,y\n");
+  o.captions = (tmp / "twice.csv").string();
+  expect_error([&] { import_dataset(o); }, {"twice.csv: record 2", "a.png"});
+  test::write_bytes(tmp / "nocol.csv", "name,caption\na.png,x\n");
+  o.captions = (tmp / "nocol.csv").string();
+  expect_error([&] { import_dataset(o); }, {"nocol.csv", "file"});
+  test::write_bytes(tmp / "empty.jsonl", "{\"file\": \"a.png\", \"caption\": \"\"}\n");
+  o.captions = (tmp / "empty.jsonl").string();
+  expect_error([&] { import_dataset(o); }, {"empty.jsonl: line 1", "non-empty caption"});
+  // A caption file is for folders; other sources generate theirs.
+  ImportOptions idx;
+  idx.src = tmp.path();
+  idx.captions = (tmp / "caps.csv").string();
+  expect_error([&] { import_dataset(idx); }, {"import captions", "generated"});
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "diffmem/core/error.h"
+#include "diffmem/data/captions.h"
 
 namespace diffmem::data {
 namespace {
@@ -236,6 +237,39 @@ TEST(Subset, SubsetOfASubsetNeverPlantsAnImageThatIsAlreadyCopied) {
   for (const auto& g : duplicate_groups(second.manifest)) EXPECT_EQ(counts.at(g.id), 2);
   again.duplicate_counts.push_back(2);  // a sixth pick would have to be the copied image
   EXPECT_THROW(make_subset(first, again), Error);
+}
+
+TEST(SubsetCaptions, CopiesKeepTheirCaptionOrGetVariedOnes) {
+  Dataset src = source();
+  src.captions.emplace();
+  for (int64_t i = 0; i < src.size(); ++i) src.captions->push_back("caption of " + std::to_string(100 + i));
+  SubsetOptions o;
+  o.n = 20;
+  o.seed = 4;
+  o.duplicate_counts = {4, 8};
+  const Dataset same = make_subset(src, o);
+  ASSERT_TRUE(same.captions.has_value());
+  ASSERT_EQ(same.captions->size(), static_cast<size_t>(same.size()));
+  for (int64_t r = 0; r < same.size(); ++r) EXPECT_EQ((*same.captions)[r], "caption of " + std::to_string(same.ids[r]));
+  for (const auto& d : same.manifest["duplicates"])
+    EXPECT_EQ(d["caption"], "caption of " + std::to_string(d["id"].get<int64_t>()));
+
+  o.caption_copies = "varied";
+  const Dataset varied = make_subset(src, o);
+  EXPECT_EQ(varied.ids, same.ids);  // the same rows: only the copies' captions change
+  std::map<int64_t, std::set<std::string>> by_id;
+  for (int64_t r = 0; r < varied.size(); ++r) {
+    const std::string& c = (*varied.captions)[r];
+    EXPECT_EQ(c.rfind("caption of " + std::to_string(varied.ids[r]), 0), 0u) << c;
+    by_id[varied.ids[r]].insert(c);
+  }
+  for (const auto& d : varied.manifest["duplicates"]) {
+    const auto& captions = by_id[d["id"].get<int64_t>()];
+    EXPECT_TRUE(captions.count(d["caption"].get<std::string>()));  // one copy keeps the original
+    EXPECT_GE(static_cast<int64_t>(captions.size()), d["count"].get<int64_t>() / 2);  // the rest mostly differ
+  }
+  o.caption_copies = "other";
+  EXPECT_THROW(make_subset(src, o), Error);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "command.h"
 #include "flags.h"
 #include "diffmem/core/error.h"
+#include "diffmem/data/captions.h"
 #include "diffmem/data/dataset.h"
 #include "diffmem/data/grid.h"
 #include "diffmem/data/import.h"
@@ -51,6 +52,12 @@ void add_import(CLI::App& data) {
       ->capture_default_str();
   sub->add_option("--channels", a->opt.channels, "1 or 3 (0 = the source's own)")
       ->capture_default_str();
+  sub->add_option("--captions", a->opt.captions,
+                  "Captions for text-to-image training: 'generated' (class name + a seeded phrase per "
+                  "image), or for --from images a CSV/JSONL of file -> caption (columns file|file_name|"
+                  "image|path and caption|text|prompt)");
+  sub->add_option("--caption-seed", a->opt.caption_seed, "Seed of the generated captions' phrases")
+      ->capture_default_str();
   sub->callback([a] {
     cli::start();
     auto t0 = std::chrono::steady_clock::now();
@@ -60,8 +67,8 @@ void add_import(CLI::App& data) {
                 static_cast<long long>(ds.size()), shape_of(ds).c_str(),
                 a->opt.source.c_str(), ds.manifest["split"].get<std::string>().c_str(),
                 ds.manifest["src"].get<std::string>().c_str());
-    std::printf("wrote %s (images.npy labels.npy ids.npy manifest.json) in %.1f s\n",
-                a->out.c_str(), seconds_since(t0));
+    std::printf("wrote %s (images.npy labels.npy ids.npy%s manifest.json) in %.1f s\n", a->out.c_str(),
+                ds.captions ? " captions.jsonl" : "", seconds_since(t0));
   });
 }
 
@@ -87,6 +94,10 @@ void add_subset(CLI::App& data) {
       ->delimiter(',');
   sub->add_option("--duplicate-picks", a->opt.duplicate_picks,
                   "Distinct images planted per count")
+      ->capture_default_str();
+  sub->add_option("--caption-copies", a->opt.caption_copies,
+                  "Captioned data: planted copies keep their image's caption (same) or each get a varied one")
+      ->check(CLI::IsMember({"same", "varied"}))
       ->capture_default_str();
   cli::add_shared(sub, cli::flags::kSeed, a->opt.seed, "of every random choice")->capture_default_str();
   sub->callback([a] {

@@ -67,6 +67,17 @@ DIFFMEM_COMMAND(200) {
   f.add<std::string>("--beta-schedule", "linear | scaled_linear | squaredcos_cap_v2",
                      {"/beta_schedule"}, d.beta_schedule)
       ->capture_default_str();
+  f.add<std::string>("--conditioning",
+                     "none (a UNet2DModel) | text (a text-to-image pipeline folder on a captioned data set; "
+                     "presets tiny, small)",
+                     {"/conditioning"}, d.conditioning)
+      ->capture_default_str();
+  f.add<std::string>("--init", "Text-to-image: a pipeline folder to fine-tune (its U-Net trains)", {"/text/init"});
+  f.add<std::string>("--vae", "Text-to-image from scratch: an AutoencoderKL folder, for latent space",
+                     {"/text/vae"});
+  f.add<double>("--caption-dropout", "Text-to-image: chance a caption is replaced by \"\"", {"/text/caption_dropout"},
+                d.text.caption_dropout)
+      ->capture_default_str();
   f.add_set(io::field_keys(d));
   sub->add_option("--models", a->many.models,
                   "Train K models into OUT/model-000.. (shadow models for LiRA)")

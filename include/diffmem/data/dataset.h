@@ -5,8 +5,10 @@
 //   ids.npy       int64 [N], index of each image in its source (results name images by it)
 //   manifest.json source, shape, count, options, and (when planted) duplicate groups
 //   members.npy   optional bool [N]: the member mask of a split (LiRA convention)
+//   captions.jsonl optional: one {"caption": ...} per image, for text-to-image models (captions.h)
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "diffmem/io/array.h"
@@ -21,6 +23,8 @@ struct Dataset {
   io::Json manifest = io::Json::object();
   /// members.npy: which rows a split's model trains on. Copies of one image share its value.
   std::optional<std::vector<bool>> members;
+  /// captions.jsonl: one caption per row.
+  std::optional<std::vector<std::string>> captions;
 
   int64_t size() const { return images.shape.empty() ? 0 : images.shape[0]; }
   int64_t height() const { return images.shape.at(1); }
@@ -32,15 +36,15 @@ struct Dataset {
 };
 
 /// Throws diffmem::Error naming `where` unless images is U8 [N,H,W,C] with N ≥ 0, H, W > 0,
-/// C in {1, 3}, and labels, ids (and members when set) hold N entries.
+/// C in {1, 3}, and labels, ids (and members, captions when set) hold N entries.
 void validate_dataset(const Dataset& ds, const std::string& where);
 
 /// Loads a dataset directory (members.npy too, when present); throws diffmem::Error naming the
 /// file on a missing file, a wrong dtype or rank, or arrays whose lengths disagree.
 Dataset load_dataset(const std::filesystem::path& dir);
 
-/// Writes images.npy, labels.npy, ids.npy, members.npy (or removes a stale one when
-/// `ds.members` is empty) and manifest.json, each atomically. The old manifest goes first and
+/// Writes images.npy, labels.npy, ids.npy, members.npy and captions.jsonl (or removes a stale one
+/// when `ds.members` / `ds.captions` is empty) and manifest.json, each atomically. The old manifest goes first and
 /// the new one last, so a directory with a manifest is always complete and consistent.
 void save_dataset(const std::filesystem::path& dir, const Dataset& ds);
 

@@ -24,16 +24,21 @@ struct ImportOptions {
                      // (stb: Mitchell filter when shrinking, Catmull-Rom when growing;
                      // aspect ratio is not kept)
   int64_t limit = 0;  // 0 = all; else the first `limit` images of the source
+  std::string captions;   // "" = none; "generated" = class name + a seeded phrase per image
+                          // (data/captions.h); else a CSV/JSONL file → caption file (images only)
+  uint64_t caption_seed = 0;  // the generated phrases' seed
 };
 
-DIFFMEM_FIELDS(ImportOptions, source, src, split, channels, size, limit)
+DIFFMEM_FIELDS(ImportOptions, source, src, split, channels, size, limit, captions, caption_seed)
 
 /// The directory a source is read from when none is given: Debian's dataset-fashion-mnist path
 /// for fashion-mnist; empty for the others (they need an explicit --src).
 std::filesystem::path default_source_dir(const std::string& source);
 
 /// Reads the source into memory. The manifest holds source, src, split, shape, count, options,
-/// created_by, classes (class names, when known) and, for folders, files (relative paths by id).
+/// created_by, classes (class names, when known), for folders files (relative paths by id), and
+/// with captions "captions" ("generated" or the file's path). A folder image without a caption in
+/// the captions file is an error naming it.
 /// Throws diffmem::Error naming the file (or option) at fault.
 Dataset import_dataset(const ImportOptions& options, const ProgressFn& progress = {});
 

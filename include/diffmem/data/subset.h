@@ -19,9 +19,12 @@ struct SubsetOptions {
   std::vector<int64_t> duplicate_counts;  // e.g. {1,2,4,8,16,32}: picked images appear exactly
                                           // `count` times in the output (copies keep their id)
   int64_t duplicate_picks = 1;    // distinct images picked per count value
+  std::string caption_copies = "same";  // captioned data: planted copies keep their image's
+                                        // caption (same: duplicated image-caption pairs, as in
+                                        // LAION) or each get a varied one (varied)
 };
 
-DIFFMEM_FIELDS(SubsetOptions, n, classes, seed, split, duplicate_counts, duplicate_picks)
+DIFFMEM_FIELDS(SubsetOptions, n, classes, seed, split, duplicate_counts, duplicate_picks, caption_copies)
 
 /// One planted group: the image with source id `id` appears `count` times.
 struct DuplicateGroup {
@@ -31,8 +34,8 @@ struct DuplicateGroup {
 
 /// Builds the subset. Rows are shuffled by seed so copies are spread out; the manifest keeps the
 /// parent's provenance (source, src, split, classes, files) and adds created_by, options, shape,
-/// count, distinct, duplicates [{id, count[, member]}] and, with a split, members {split, seed,
-/// count, of}. Same source and options give the same bytes. Throws diffmem::Error on options the
+/// count, distinct, duplicates [{id, count[, member][, caption]}] (caption: the image's own) and,
+/// with a split, members {split, seed, count, of}. Captions follow their rows. Same source and options give the same bytes. Throws diffmem::Error on options the
 /// data cannot satisfy (too few images, a class that is absent, picks exceeding the subset).
 Dataset make_subset(const Dataset& source, const SubsetOptions& options);
 

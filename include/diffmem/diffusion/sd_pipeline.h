@@ -4,7 +4,9 @@
 // free guidance, latents from one CPU generator per image (generator=[Generator().manual_seed(s)
 // ...] gives the same image), the scheduler's steps, the VAE's decode, and uint8 images exactly as
 // diffusers' output_type="np" then (x * 255).round(). Matched to diffusers 0.42.1 on tiny
-// random-weight pipelines (tests/reference/model/make_sd_pipeline_reference.py).
+// random-weight pipelines (tests/reference/model/make_sd_pipeline_reference.py). A folder whose
+// model_index.json has "vae": [null, null] is a pixel-space model (what diffmem's text-to-image
+// training writes): its latents are the images, in [-1, 1], as diffusers' output_type="latent".
 #include <torch/types.h>
 
 #include <cstdint>
@@ -46,7 +48,7 @@ class SdPipeline {
 
   /// Text embeddings [N,77,H] of the prompts (padded and truncated as the pipeline does).
   torch::Tensor encode(const std::vector<std::string>& prompts, int64_t clip_skip = 0) const;
-  /// images [N,height,width,3] u8 CPU: prompts[i] from seeds[i]; `negative` empty (= "") or one
+  /// images [N,height,width,C] u8 CPU (C = 3, or the U-Net's channels in pixel space): prompts[i] from seeds[i]; `negative` empty (= "") or one
   /// per prompt.
   torch::Tensor generate(const std::vector<std::string>& prompts, const std::vector<uint64_t>& seeds,
                          const SdPipelineOptions& options, const std::vector<std::string>& negative = {},

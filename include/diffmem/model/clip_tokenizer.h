@@ -78,6 +78,18 @@ class ClipTokenizer {
   static ClipTokenizer from_tokenizer_json(const std::filesystem::path& tokenizer_json,
                                            const ClipTokenizerOptions& options = {});
 
+  /// A small CLIP-style BPE vocabulary learned from `texts`, for text-to-image models trained from
+  /// scratch on a captioned data set: the 512 byte symbols; then merges learned as BPE learns them
+  /// (the most frequent adjacent pair over the words the CLIP pre-tokenizer cuts from the texts,
+  /// ties by the pair's text), until every word is one token or max_merges are made; then
+  /// "<|startoftext|>" and "<|endoftext|>" (SD 1.x's special tokens, padded with the latter).
+  /// The same texts give the same vocabulary. model_max_length: the padded length (CLIP's 77).
+  static ClipTokenizer train(const std::vector<std::string>& texts, int64_t max_merges = 4096,
+                             int64_t model_max_length = 77);
+  /// Writes a Hugging Face tokenizer folder transformers' CLIPTokenizer opens: vocab.json,
+  /// merges.txt, tokenizer_config.json, special_tokens_map.json (each atomically).
+  void write_folder(const std::filesystem::path& dir) const;
+
   /// BPE tokens as transformers' tokenize() gives them (byte-level symbols, "</w>" word ends).
   std::vector<std::string> tokenize(const std::string& text) const;
   /// bos + tokens + eos; no truncation, no padding.

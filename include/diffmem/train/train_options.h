@@ -8,6 +8,17 @@
 
 namespace diffmem::train {
 
+/// Text-to-image training (train/text_to_image.h): a UNet2DConditionModel against a frozen text
+/// encoder, on a captioned data set.
+struct TextTrainOptions {
+  std::string init;              // a pipeline folder to fine-tune ("" = from the preset, from scratch)
+  std::string vae;               // from scratch: an AutoencoderKL folder (e.g. a pipeline's vae/) for
+                                 // latent space; "" = pixel space
+  double caption_dropout = 0.1;  // the chance a caption is replaced by "" (classifier-free guidance)
+  int64_t tokenizer_merges = 4096;  // from scratch: BPE merges learned from the data set's captions
+};
+DIFFMEM_FIELDS(TextTrainOptions, init, vae, caption_dropout, tokenizer_merges)
+
 struct TrainOptions {
   std::string preset = "small";   // model::UNet2DConfig::preset name
   std::string unet_config;        // path of a config.json that overrides the preset ("" = none)
@@ -24,10 +35,15 @@ struct TrainOptions {
   // Schedule (written to scheduler_config.json).
   std::string beta_schedule = "linear";
   int64_t num_train_timesteps = 1000;
+  // What the model is conditioned on: none (a UNet2DModel, DDPM) | text (a text-to-image pipeline
+  // folder; `preset` then names a text_to_image_preset_names() entry).
+  std::string conditioning = "none";
+  TextTrainOptions text;
 };
 /// train_options.json; `io::read_options<TrainOptions>(j, where)` reads one strictly.
 DIFFMEM_FIELDS(TrainOptions, preset, unet_config, steps, batch, lr, warmup_steps, grad_clip,
-               ema_decay, flip, checkpoint_every, seed, device, beta_schedule, num_train_timesteps)
+               ema_decay, flip, checkpoint_every, seed, device, beta_schedule, num_train_timesteps,
+               conditioning, text)
 
 
 struct ManyOptions {

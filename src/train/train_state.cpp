@@ -1,0 +1,108 @@
+#include "train_state.h"
+
+#include "diffmem/core/error.h"
+#include "diffmem/core/rng.h"
+#include "diffmem/data/dataset.h"
+#include "diffmem/io/safetensors.h"
+#include "diffmem/io/tensor_bridge.h"
+
+namespace diffmem::train::detail {
+namespace fs = std::filesystem;
+
+std::vector<int64_t> BatchPlan::rows_for(int64_t step) {
+  std::vector<int64_t> out(batch_);
+  const int64_t m = static_cast<int64_t>(rows_.size());
+  for (int64_t j = 0; j < batch_; ++j) {
+    int64_t p = step * batch_ + j;
+    int64_t epoch = p / m;
+    if (epoch != epoch_) {
+      perm_ = core::sample_without_replacement(m, m, core::derive_seed(seed_, epoch));
+      epoch_ = epoch;
+    }
+    out[j] = rows_[perm_[p % m]];
+  }
+  return out;
+}
+
+NamedTensors named_params(torch::nn::Module& net) {
+  NamedTensors out;
+  for (auto& p : net.named_parameters()) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+std::map<std::string, torch::Tensor> as_map(const NamedTensors& t) { return {t.begin(), t.end()}; }
+
+namespace {
+
+std::map<std::string, torch::Tensor> strip_prefix(const std::string& prefix, const io::Safetensors& file) {
+  std::map<std::string, torch::Tensor> out;
+  for (auto& [k, v] : file.tensors)
+    if (k.rfind(prefix, 0) == 0) out[k.substr(prefix.size())] = io::to_tensor(v);
+  return out;
+}
+
+}  // namespace
+
+void save_training_state(const fs::path& path, int64_t step, const NamedTensors& params, const Ema& ema,
+                         const Adam& adam) {
+  io::Safetensors state;
+  state.metadata = {{"format", "pt"}, {"step", std::to_string(step)}};
+  for (auto& [k, v] : params) state.tensors["model/" + k] = io::from_tensor(v);
+  for (auto& [k, v] : ema.weights()) state.tensors["ema/" + k] = io::from_tensor(v);
+  for (auto& [k, v] : adam.state()) state.tensors[k] = io::from_tensor(v);
+  io::write_safetensors(path, state);
+}
+
+int64_t load_training_state(const fs::path& path, NamedTensors& params, Ema& ema, Adam& adam,
+                            const torch::Device& device) {
+  io::Safetensors st = io::read_safetensors(path);
+  auto it = st.metadata.find("step");
+  if (it == st.metadata.end()) fail(path.string(), "metadata 'step'", "none");
+  // A step is a plain non-negative integer: "-5", "abc", "1.5e1" and "10xyz" are refused.
+  const std::string& text = it->second;
+  const bool digits = !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits) fail(path.string() + ": metadata 'step'", "a non-negative integer", "'" + text.substr(0, 40) + "'");
+  const int64_t step = std::stoll(text);
+  torch::NoGradGuard no_grad;
+  auto model_w = strip_prefix("model/", st);
+  for (auto& [name, p] : params) {
+    auto w = model_w.find(name);
+    if (w == model_w.end()) fail(path.string(), "tensor 'model/" + name + "'", "none");
+    if (w->second.sizes() != p.sizes())
+      fail(path.string(), "model/" + name + " of shape " + c10::str(p.sizes()), c10::str(w->second.sizes()));
+    p.copy_(w->second);
+  }
+  ema.load(strip_prefix("ema/", st), path.string());
+  std::map<std::string, torch::Tensor> moments;
+  for (auto& [k, v] : st.tensors)
+    if (k.rfind("exp_avg", 0) == 0) moments[k] = io::to_tensor(v).to(device);
+  adam.load_state(moments, path.string());
+  return step;
+}
+
+void record_run(const fs::path& out, const std::string& options_file, const io::Json& options,
+                const IdentityFn& identity_of, const std::vector<bool>& members) {
+  const fs::path opt_path = out / options_file;
+  if (fs::exists(opt_path)) {
+    const io::Json prev = identity_of(io::read_json(opt_path), opt_path.string());
+    const io::Json now = identity_of(options, options_file);
+    if (prev != now)
+      fail(opt_path.string(), "the same training options as the run already in this folder " + prev.dump(),
+           now.dump() + " (use a new --out, or the same options to resume)");
+  }
+  io::write_json(opt_path, options);
+  if (!members.empty()) data::save_members(out, members);
+}
+
+torch::Tensor flip_mask(int64_t b, uint64_t step_seed, const torch::Device& device) {
+  core::Rng rng(core::derive_seed(step_seed, 1));
+  std::vector<int64_t> f(static_cast<size_t>(b));
+  for (auto& v : f) v = static_cast<int64_t>(rng.below(2));
+  return torch::tensor(f).to(torch::kBool).view({b, 1, 1, 1}).to(device);
+}
+
+torch::Tensor random_flips(const torch::Tensor& x0, uint64_t step_seed) {
+  return torch::where(flip_mask(x0.size(0), step_seed, x0.device()), x0.flip({3}), x0);
+}
+
+}  // namespace diffmem::train::detail

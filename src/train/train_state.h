@@ -1,0 +1,56 @@
+#pragma once
+// Internal to train/: what every trainer shares — batch plans, the resumable training state
+// (raw weights, EMA, Adam moments, step) and the run record that refuses to mix two runs in one
+// folder.
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "diffmem/io/json.h"
+#include "diffmem/train/optimizer.h"
+
+namespace diffmem::train::detail {
+
+/// Batch rows for a step: consecutive slices of per-epoch seeded permutations of `rows`.
+class BatchPlan {
+ public:
+  BatchPlan(std::vector<int64_t> rows, int64_t batch, uint64_t seed)
+      : rows_(std::move(rows)), batch_(batch), seed_(seed) {}
+  std::vector<int64_t> rows_for(int64_t step);
+
+ private:
+  std::vector<int64_t> rows_;
+  int64_t batch_;
+  uint64_t seed_;
+  int64_t epoch_ = -1;
+  std::vector<int64_t> perm_;
+};
+
+NamedTensors named_params(torch::nn::Module& net);
+std::map<std::string, torch::Tensor> as_map(const NamedTensors& t);
+
+/// training_state.safetensors: model/<name>, ema/<name>, the Adam moments, metadata "step".
+void save_training_state(const std::filesystem::path& path, int64_t step, const NamedTensors& params,
+                         const Ema& ema, const Adam& adam);
+/// Loads a state into params, ema and adam; returns its step. Errors name the file.
+int64_t load_training_state(const std::filesystem::path& path, NamedTensors& params, Ema& ema, Adam& adam,
+                            const torch::Device& device);
+
+/// A rerun continues the run in `out` only when it is the same run: identity_of (the options that
+/// must match, read strictly from an options JSON and the file's name) of out/options_file against
+/// that of `options`; then writes `options` and the members, before any step.
+using IdentityFn = std::function<io::Json(const io::Json& options, const std::string& where)>;
+void record_run(const std::filesystem::path& out, const std::string& options_file, const io::Json& options,
+                const IdentityFn& identity_of, const std::vector<bool>& members);
+
+/// Which of a step's b images are flipped left-right: bool [b,1,1,1] on `device`, the step's own
+/// draw (seed stream 1).
+torch::Tensor flip_mask(int64_t b, uint64_t step_seed, const torch::Device& device);
+/// Each image of x0 [B,C,H,W] flipped as flip_mask says.
+torch::Tensor random_flips(const torch::Tensor& x0, uint64_t step_seed);
+
+}  // namespace diffmem::train::detail
