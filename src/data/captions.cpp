@@ -6,7 +6,9 @@
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/rng.h"
+#include "diffmem/data/dataset.h"
 #include "diffmem/io/csv.h"
+#include "diffmem/io/image_file.h"
 #include "diffmem/io/json.h"
 
 namespace diffmem::data {
@@ -146,6 +148,29 @@ std::string varied_caption(const std::string& caption, uint64_t seed, int64_t id
   const size_t a = static_cast<size_t>(rng.next_u64() % kVariations.size());
   const size_t b = (a + 1 + static_cast<size_t>(rng.next_u64() % (kVariations.size() - 1))) % kVariations.size();
   return caption + ", " + kVariations[a] + ", " + kVariations[b];
+}
+
+int64_t write_caption_prompts(const Dataset& ds, const fs::path& dir) {
+  check(ds.captions.has_value(), "--data", "a captioned data set (captions.jsonl)", "no captions.jsonl");
+  std::map<int64_t, int64_t> count, first;
+  for (int64_t r = 0; r < ds.size(); ++r) {
+    const int64_t id = ds.ids[static_cast<size_t>(r)];
+    if (count[id]++ == 0) first[id] = r;
+  }
+  fs::create_directories(dir / "images");
+  std::string csv = std::string("id,prompt,duplicates,planted") + (ds.members ? ",member" : "") + ",train_image\n";
+  for (const auto& [id, r] : first) {
+    const std::string png = "images/" + std::to_string(id) + ".png";
+    io::HostArray img = io::HostArray::zeros(io::DType::kU8, {ds.height(), ds.width(), ds.channels()});
+    std::copy(ds.image(r), ds.image(r) + ds.image_bytes(), img.bytes.begin());
+    io::write_png(dir / png, img);
+    csv += std::to_string(id) + "," + io::csv_field((*ds.captions)[static_cast<size_t>(r)]) + "," +
+           std::to_string(count[id]) + "," +
+           (count[id] > 1 && (!ds.members || (*ds.members)[static_cast<size_t>(r)]) ? "1" : "0") +
+           (ds.members ? std::string(",") + ((*ds.members)[static_cast<size_t>(r)] ? "1" : "0") : "") + "," + png + "\n";
+  }
+  core::write_file_atomic(dir / "prompts.csv", csv);
+  return static_cast<int64_t>(first.size());
 }
 
 std::string caption_class_name(const std::string& source, const std::string& class_name) {

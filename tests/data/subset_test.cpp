@@ -7,6 +7,9 @@
 
 #include "diffmem/core/error.h"
 #include "diffmem/data/captions.h"
+#include "diffmem/io/csv.h"
+#include "diffmem/io/image_file.h"
+#include "test_support.h"
 
 namespace diffmem::data {
 namespace {
@@ -270,6 +273,39 @@ TEST(SubsetCaptions, CopiesKeepTheirCaptionOrGetVariedOnes) {
   }
   o.caption_copies = "other";
   EXPECT_THROW(make_subset(src, o), Error);
+}
+
+TEST(SubsetCaptions, PromptsFileHasOneRowPerDistinctImage) {
+  Dataset src = source();
+  src.captions.emplace();
+  for (int64_t i = 0; i < src.size(); ++i) src.captions->push_back("a \"quoted\", caption " + std::to_string(100 + i));
+  SubsetOptions o;
+  o.n = 12;
+  o.seed = 2;
+  o.split = "half";
+  o.duplicate_counts = {3};
+  const Dataset sub = make_subset(src, o);
+  test::TempDir dir;
+  EXPECT_EQ(write_caption_prompts(sub, dir / "p"), 12);
+  const auto rows = io::parse_csv(test::read_bytes(dir / "p" / "prompts.csv"), "prompts.csv");
+  ASSERT_EQ(rows.size(), 13u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"id", "prompt", "duplicates", "planted", "member", "train_image"}));
+  const auto counts = id_counts(sub);
+  int64_t planted = 0;
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const int64_t id = std::stoll(rows[r][0]);
+    EXPECT_EQ(rows[r][1], "a \"quoted\", caption " + rows[r][0]);
+    EXPECT_EQ(std::stoll(rows[r][2]), counts.at(id));
+    planted += rows[r][3] == "1";
+    if (rows[r][3] == "1") EXPECT_EQ(rows[r][4], "1");  // planted in what a model trains on
+    EXPECT_TRUE(std::filesystem::exists(dir / "p" / rows[r][5]));
+  }
+  EXPECT_EQ(planted, sub.manifest["duplicates"][0]["member"].get<bool>() ? 1 : 0);
+  const io::HostArray img = io::read_image(dir / "p" / rows[1][5]);
+  EXPECT_EQ(img.shape, (std::vector<int64_t>{3, 2, 1}));
+  Dataset plain = sub;
+  plain.captions.reset();
+  EXPECT_THROW(write_caption_prompts(plain, dir / "q"), Error);
 }
 
 }  // namespace

@@ -153,6 +153,25 @@ void add_show(CLI::App& data) {
   });
 }
 
+void add_prompts(CLI::App& data) {
+  struct Args {
+    std::string in, out;
+  };
+  auto a = std::make_shared<Args>();
+  auto* sub = data.add_subcommand(
+      "prompts", "A prompts file of a captioned data set (one row per distinct image, with its duplicate "
+                 "count and image) for diffmem screen / extract-blackbox");
+  cli::add_shared(sub, cli::flags::kData, a->in, "the captioned dataset directory")->required();
+  cli::add_shared(sub, cli::flags::kOut, a->out, "folder for prompts.csv and images/")->required();
+  sub->callback([a] {
+    cli::start();
+    const data::Dataset ds = data::load_dataset(a->in);
+    const int64_t n = data::write_caption_prompts(ds, a->out);
+    std::printf("wrote %s/prompts.csv: %lld prompts (id,prompt,duplicates,planted,%strain_image)\n", a->out.c_str(),
+                static_cast<long long>(n), ds.members ? "member," : "");
+  });
+}
+
 }  // namespace
 
 DIFFMEM_COMMAND(100) {
@@ -162,4 +181,5 @@ DIFFMEM_COMMAND(100) {
   add_import(*data);
   add_subset(*data);
   add_show(*data);
+  add_prompts(*data);
 }

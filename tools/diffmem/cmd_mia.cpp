@@ -9,6 +9,8 @@
 #include "command.h"
 #include "flags.h"
 #include "diffmem/attack/mia_run.h"
+#include "diffmem/attack/mia_text.h"
+#include "diffmem/data/dataset.h"
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/error.h"
 #include "diffmem/io/json.h"
@@ -97,10 +99,11 @@ void write_roc_figure(const fs::path& out) {
 DIFFMEM_COMMAND(500) {
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand(
-      "mia", "Membership inference (loss threshold, LiRA with shadow models, SecMI, PIA)");
-  sub->add_option("attack", a->kind, "loss | lira | secmi | pia")
+      "mia", "Membership inference (loss threshold, LiRA with shadow models, SecMI, PIA; loss and CLiD for "
+             "text-to-image pipeline folders)");
+  sub->add_option("attack", a->kind, "loss | lira | secmi | pia | clid (text-to-image: loss, clid)")
       ->required()
-      ->check(CLI::IsMember({"loss", "lira", "secmi", "pia"}));
+      ->check(CLI::IsMember({"loss", "lira", "secmi", "pia", "clid"}));
   cli::add_shared(sub, cli::flags::kData, a->data, "the one the models were trained on")->required();
   sub->add_option("--target", a->target, "Target model folder (its members.npy is the truth)")
       ->required();
@@ -137,8 +140,30 @@ DIFFMEM_COMMAND(500) {
       ->check(CLI::IsMember({"diffusers", "torchscript"}))
       ->capture_default_str();
   a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<attack::MiaRunOptions>());
-  sub->callback([a] {
+  sub->callback([a, sub] {
     cli::start();
+    if (fs::exists(fs::path(a->target) / "model_index.json")) {  // a text-to-image pipeline folder
+      attack::TextMiaOptions to;
+      if (a->t >= 0) to.t = a->t;
+      if (sub->count("--draws") > 0) to.draws = a->opt.loss.draws;
+      if (sub->count("--batch") > 0) to.batch = a->batch;
+      to.seed = a->opt.loss.seed;
+      const data::Dataset ds = data::load_dataset(a->data);
+      const fs::path truth = a->members.empty() ? fs::path(a->target) : fs::path(a->members);
+      const auto members = data::load_members(fs::is_directory(truth) ? truth : truth.parent_path(), ds.size());
+      if (!members) fail(truth.string(), "a members.npy (the ground truth; diffmem train writes one)", "none");
+      const auto r = attack::run_text_mia(a->target, ds, *members, a->kind, to, a->out, cli::globals().device,
+                                          cli::terminal_progress());
+      write_roc_figure(a->out);
+      std::printf("%lld members, %lld non-members\n", static_cast<long long>(r.members),
+                  static_cast<long long>(r.nonmembers));
+      for (auto& rep : r.attacks)
+        std::printf("%-8s AUC %.4f  TPR@1%%FPR %.2f%%  TPR@0.1%%FPR %.2f%%\n", rep.name.c_str(), rep.summary.auc,
+                    100 * rep.summary.tpr_at_fpr_1pct, 100 * rep.summary.tpr_at_fpr_0_1pct);
+      std::printf("results: %s (roc.svg, <attack>/summary.json, scores.csv, roc.csv)\n", a->out.c_str());
+      return;
+    }
+    if (a->kind == "clid") fail("mia clid", "a text-to-image pipeline folder as --target", a->target);
     auto& o = a->opt;
     o.attack = a->kind;
     o.data = a->data;

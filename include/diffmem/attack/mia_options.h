@@ -2,6 +2,7 @@
 // The options of the membership-inference statistics (mia_scores.h), torch-free, with their
 // field lists (io/fields.h).
 #include <cstdint>
+#include <string>
 
 #include "diffmem/io/fields.h"
 
@@ -37,7 +38,19 @@ struct PiaOptions {
   int64_t batch = 256;
 };
 
+/// Text-to-image models (mia_text.h): the denoising loss at t with the example's caption, and the
+/// conditional-likelihood discrepancy (CLiD, Zhai et al. 2024): the loss with a null caption minus
+/// the loss with the example's own, on the same noise.
+struct TextMiaOptions {
+  int64_t t = 100;
+  int64_t draws = 8;          // noise draws per example, shared by both conditions
+  uint64_t seed = 0;          // example e's noise comes from derive_seed(seed, ids[e]) alone
+  int64_t batch = 64;         // model inputs per forward pass
+  std::string null_caption;   // CLiD's other condition ("" = unconditional)
+};
+
 DIFFMEM_FIELDS(LossScoreOptions, t, draws, flip, seed, batch)
+DIFFMEM_FIELDS(TextMiaOptions, t, draws, seed, batch, null_caption)
 DIFFMEM_FIELDS(SecMiOptions, t, step, flip, batch)
 DIFFMEM_FIELDS(PiaOptions, t, p, flip, batch)
 

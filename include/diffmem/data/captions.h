@@ -19,6 +19,8 @@
 
 namespace diffmem::data {
 
+struct Dataset;
+
 /// captions.jsonl of `dir` if present, checked to hold `expected_n` rows (when ≥ 0); errors name
 /// the file and the line.
 std::optional<std::vector<std::string>> load_captions(const std::filesystem::path& dir, int64_t expected_n = -1);
@@ -35,6 +37,14 @@ std::string generated_caption(const std::string& class_name, uint64_t seed, int6
 /// Copy `copy` (≥ 1) of a planted image with caption `caption`, varied: the caption with a phrase
 /// added that depends on the seed, the id and the copy, so copies of one image read differently.
 std::string varied_caption(const std::string& caption, uint64_t seed, int64_t id, int64_t copy);
+
+/// One prompt per distinct image of a captioned data set, for the text-to-image attacks (screen,
+/// extract-blackbox, their ground truth): dir/prompts.csv with the columns id (the image's source
+/// id), prompt (its first row's caption), duplicates (rows holding the image), planted (1 when a
+/// model trained on the data set sees the image more than once: duplicates > 1 and, with a split,
+/// a member), member (1/0, with a split), train_image (images/<id>.png); and the images.
+/// Returns the number of prompts. Throws diffmem::Error naming --data without captions.
+int64_t write_caption_prompts(const Dataset& ds, const std::filesystem::path& dir);
 
 /// How captions name an image's class: Fashion-MNIST's "T-shirt/top" as "t-shirt", "Trouser" as
 /// "pair of trousers", MNIST's "3" as "handwritten digit 3"; other names lower-cased.

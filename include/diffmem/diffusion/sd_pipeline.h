@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "diffmem/core/progress.h"
+#include "diffmem/diffusion/schedule.h"
 #include "diffmem/diffusion/sd_options.h"
 
 namespace diffmem::diffusion {
@@ -62,6 +63,16 @@ class SdPipeline {
   SdProbe probe(const std::vector<std::string>& prompts, const std::vector<uint64_t>& seeds,
                 const SdPipelineOptions& options, const SdProbeOptions& probe_options,
                 const ProgressFn& progress = nullptr) const;
+
+  /// The folder's scheduler config (its betas are the training noise schedule).
+  const SchedulerConfig& scheduler_config() const;
+  /// What the U-Net denoises, as training computes it: images [N,H,W,C] u8 → [N,C',h,w] f32 on the
+  /// pipeline's device — the images in [-1, 1] in pixel space, else the VAE posterior's mean ×
+  /// scaling_factor.
+  torch::Tensor to_latents(const torch::Tensor& images) const;
+  /// The U-Net's noise prediction for x_t [N,C',h,w] at integer timesteps t [N] (i64) given text
+  /// embeddings context [N,L,D] (encode()); v- and x0-models converted to eps.
+  torch::Tensor predict_noise(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& context) const;
 
   struct Parts;
 
