@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/error.h"
@@ -34,6 +35,23 @@ const std::vector<std::string> kVariations = {"a photo", "high quality", "close-
                                               "product shot", "detailed", "front view", "sharp focus",
                                               "centered", "plain background", "catalog", "black and white"};
 
+// JSONL: each line's object, with "FILE: line N" for errors; blank lines skipped.
+void for_each_json_line(const std::string& text, const std::string& where,
+                        const std::function<void(const io::Json&, const std::string&)>& fn) {
+  size_t start = 0;
+  for (int64_t line = 1; start < text.size(); ++line) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string row = text.substr(start, end - start);
+    start = end + 1;
+    if (row.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string at = where + ": line " + std::to_string(line);
+    const io::Json j = io::Json::parse(row, nullptr, /*allow_exceptions=*/false);
+    check(!j.is_discarded() && j.is_object(), at, "a JSON object", "'" + row.substr(0, 40) + "'");
+    fn(j, at);
+  }
+}
+
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -53,19 +71,11 @@ std::optional<std::vector<std::string>> load_captions(const fs::path& dir, int64
   if (!fs::exists(p, ec)) return std::nullopt;
   const std::string text = core::read_file(p);
   std::vector<std::string> out;
-  size_t start = 0;
-  for (int64_t line = 1; start < text.size(); ++line) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string row = text.substr(start, end - start);
-    start = end + 1;
-    const std::string at = p.string() + ": line " + std::to_string(line);
-    const io::Json j = io::Json::parse(row, nullptr, /*allow_exceptions=*/false);
-    check(!j.is_discarded() && j.is_object(), at, "a JSON object {\"caption\": ...}", "'" + row.substr(0, 40) + "'");
+  for_each_json_line(text, p.string(), [&](const io::Json& j, const std::string& at) {
     check(j.contains("caption") && j["caption"].is_string(), at, "a string \"caption\"",
           j.contains("caption") ? j["caption"].dump().substr(0, 40) : "none");
     out.push_back(j["caption"].get<std::string>());
-  }
+  });
   if (expected_n >= 0)
     check(static_cast<int64_t>(out.size()) == expected_n, p.string(),
           std::to_string(expected_n) + " captions, one per image of images.npy", std::to_string(out.size()));
@@ -91,16 +101,7 @@ std::map<std::string, std::string> read_caption_map(const fs::path& path) {
           "each file once", "'" + file.substr(0, 60) + "' again");
   };
   if (ext == ".jsonl" || ext == ".ndjson" || (ext != ".csv" && first != std::string::npos && text[first] == '{')) {
-    size_t start = 0;
-    for (int64_t line = 1; start < text.size(); ++line) {
-      size_t end = text.find('\n', start);
-      if (end == std::string::npos) end = text.size();
-      const std::string row = text.substr(start, end - start);
-      start = end + 1;
-      if (row.find_first_not_of(" \t\r") == std::string::npos) continue;
-      const std::string at = where + ": line " + std::to_string(line);
-      const io::Json j = io::Json::parse(row, nullptr, /*allow_exceptions=*/false);
-      check(!j.is_discarded() && j.is_object(), at, "a JSON object", "'" + row.substr(0, 40) + "'");
+    for_each_json_line(text, where, [&](const io::Json& j, const std::string& at) {
       std::string fk, ck;
       for (const char* k : {"file", "file_name", "image", "path"})
         if (fk.empty() && j.contains(k)) fk = k;
@@ -111,7 +112,7 @@ std::map<std::string, std::string> read_caption_map(const fs::path& path) {
       check(!ck.empty() && j[ck].is_string(), at, "a string \"caption\" (or text, prompt)",
             ck.empty() ? "none" : j[ck].dump().substr(0, 40));
       add(at, j[fk].get<std::string>(), j[ck].get<std::string>());
-    }
+    });
   } else {
     const io::CsvRows rows = io::parse_csv(text, where);
     check(!rows.empty(), where, "a CSV header naming a file and a caption column", "an empty file");

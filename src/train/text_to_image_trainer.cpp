@@ -235,15 +235,9 @@ TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64
   for (const auto& p : parts.unet->parameters()) result.parameters += p.numel();
 
   NamedTensors params = detail::named_params(*parts.unet);
-  AdamOptions ao;
-  ao.lr = o.lr;
-  ao.warmup_steps = o.warmup_steps;
-  ao.grad_clip = o.grad_clip;
-  Adam adam(params, ao);
+  Adam adam(params, detail::adam_options(o));
   Ema ema(params, o.ema_decay);
-  const fs::path state_path = out / kStateFile;
-  const int64_t start = fs::exists(state_path) ? detail::load_training_state(state_path, params, ema, adam, device) : 0;
-  if (start > 0) log::info("resuming " + out.string() + " from step " + std::to_string(start));
+  const int64_t start = detail::resume(out, params, ema, adam, device);
   result.start_step = start;
   if (start >= o.steps) {
     result.steps_done = start;
@@ -277,11 +271,7 @@ TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64
   detail::BatchPlan plan(rows, o.batch, core::derive_seed(o.seed, 0xBA7C4));
   parts.unet->train();
   const int64_t T = parts.scheduler.num_train_timesteps;
-  std::deque<double> recent;
-  double recent_sum = 0;
-  ProgressMeter meter(progress, "train", o.steps, "steps", start);
-  const auto t0 = std::chrono::steady_clock::now();
-  int64_t last_ckpt = start;
+  detail::StepLog log(progress, o, start, out);
   for (int64_t step = start; step < o.steps; ++step) {
     const uint64_t ss = core::derive_seed(o.seed, static_cast<uint64_t>(step));
     const torch::Tensor idx = torch::tensor(plan.rows_for(step), torch::kLong).to(device);
@@ -304,37 +294,18 @@ TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64
     }
     adam.zero_grad();
     const torch::Tensor loss = torch::mse_loss(parts.unet->forward(xt, t, ctx), target);
-    const double value = loss.item<double>();
-    if (!std::isfinite(value))
-      fail(out.string(), "a finite loss at step " + std::to_string(step),
-           std::to_string(value) + "; the last good checkpoint is step " + std::to_string(last_ckpt) + " in " +
-               state_path.string());
+    const bool checkpoint = log.record(step, loss.item<double>());
     loss.backward();
     adam.step(step);
     ema.update(params, step);
-
-    recent.push_back(value);
-    recent_sum += value;
-    if (recent.size() > 100) {
-      recent_sum -= recent.front();
-      recent.pop_front();
-    }
-    const int64_t done = step + 1;
-    char detail_text[64];
-    std::snprintf(detail_text, sizeof detail_text, "loss %.4f", recent_sum / static_cast<double>(recent.size()));
-    meter.update(done, detail_text);
-    if (done == o.steps || (o.checkpoint_every > 0 && done % o.checkpoint_every == 0)) {
+    if (checkpoint) {
       torch::NoGradGuard no_grad;
       save_pipeline(out, parts, ema);
-      detail::save_training_state(state_path, done, params, ema, adam);
-      last_ckpt = done;
+      detail::save_training_state(out / kStateFile, step + 1, params, ema, adam);
+      log.checkpointed(step + 1);
     }
   }
-  meter.finish();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  result.steps_done = o.steps;
-  result.final_loss = recent.empty() ? 0.0 : recent_sum / static_cast<double>(recent.size());
-  result.images_per_s = secs > 0 ? static_cast<double>((o.steps - start) * o.batch) / secs : 0.0;
+  log.finish(result);
   return result;
 }
 

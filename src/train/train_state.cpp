@@ -1,6 +1,10 @@
 #include "train_state.h"
 
+#include <chrono>
+#include <cmath>
+
 #include "diffmem/core/error.h"
+#include "diffmem/core/log.h"
 #include "diffmem/core/rng.h"
 #include "diffmem/data/dataset.h"
 #include "diffmem/io/safetensors.h"
@@ -78,6 +82,60 @@ int64_t load_training_state(const fs::path& path, NamedTensors& params, Ema& ema
     if (k.rfind("exp_avg", 0) == 0) moments[k] = io::to_tensor(v).to(device);
   adam.load_state(moments, path.string());
   return step;
+}
+
+AdamOptions adam_options(const TrainOptions& o) {
+  AdamOptions ao;
+  ao.lr = o.lr;
+  ao.warmup_steps = o.warmup_steps;
+  ao.grad_clip = o.grad_clip;
+  return ao;
+}
+
+int64_t resume(const fs::path& out, NamedTensors& params, Ema& ema, Adam& adam, const torch::Device& device) {
+  const fs::path state = out / "training_state.safetensors";
+  if (!fs::exists(state)) return 0;
+  const int64_t step = load_training_state(state, params, ema, adam, device);
+  if (step > 0) log::info("resuming " + out.string() + " from step " + std::to_string(step));
+  return step;
+}
+
+namespace {
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+StepLog::StepLog(const ProgressFn& progress, const TrainOptions& o, int64_t start, fs::path out)
+    : meter_(progress, "train", o.steps, "steps", start), o_(o), start_(start), last_checkpoint_(start),
+      out_(std::move(out)), t0_(now_s()) {}
+
+bool StepLog::record(int64_t step, double loss) {
+  if (!std::isfinite(loss))
+    fail(out_.string(), "a finite loss at step " + std::to_string(step),
+         std::to_string(loss) + "; the last good checkpoint is step " + std::to_string(last_checkpoint_) + " in " +
+             (out_ / "training_state.safetensors").string());
+  if (recent_.size() < 100) {
+    recent_.push_back(loss);
+  } else {
+    recent_sum_ -= recent_[static_cast<size_t>(recorded_ % 100)];
+    recent_[static_cast<size_t>(recorded_ % 100)] = loss;
+  }
+  recent_sum_ += loss;
+  ++recorded_;
+  const int64_t done = step + 1;
+  char detail[64];
+  std::snprintf(detail, sizeof detail, "loss %.4f", recent_sum_ / static_cast<double>(recent_.size()));
+  meter_.update(done, detail);
+  return done == o_.steps || (o_.checkpoint_every > 0 && done % o_.checkpoint_every == 0);
+}
+
+void StepLog::finish(TrainResult& result) {
+  meter_.finish();
+  const double secs = now_s() - t0_;
+  result.steps_done = o_.steps;
+  result.final_loss = recent_.empty() ? 0.0 : recent_sum_ / static_cast<double>(recent_.size());
+  result.images_per_s = secs > 0 ? static_cast<double>((o_.steps - start_) * o_.batch) / secs : 0.0;
 }
 
 void record_run(const fs::path& out, const std::string& options_file, const io::Json& options,

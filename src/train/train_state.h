@@ -10,8 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "diffmem/core/progress.h"
 #include "diffmem/io/json.h"
 #include "diffmem/train/optimizer.h"
+#include "diffmem/train/trainer.h"
 
 namespace diffmem::train::detail {
 
@@ -39,6 +41,38 @@ void save_training_state(const std::filesystem::path& path, int64_t step, const 
 /// Loads a state into params, ema and adam; returns its step. Errors name the file.
 int64_t load_training_state(const std::filesystem::path& path, NamedTensors& params, Ema& ema, Adam& adam,
                             const torch::Device& device);
+
+/// Adam with the options' learning rate, warmup and clipping.
+AdamOptions adam_options(const TrainOptions& o);
+
+/// The step a run in `out` resumes from: its training_state.safetensors loaded into params, ema
+/// and adam when present (and logged), else 0.
+int64_t resume(const std::filesystem::path& out, NamedTensors& params, Ema& ema, Adam& adam,
+               const torch::Device& device);
+
+/// A training loop's bookkeeping: a non-finite loss refused naming the last good checkpoint, the
+/// mean loss of the last 100 steps on the progress line, the checkpoint schedule, the figures of
+/// the result.
+class StepLog {
+ public:
+  StepLog(const ProgressFn& progress, const TrainOptions& o, int64_t start, std::filesystem::path out);
+  /// Records step's loss (throws diffmem::Error when it is not finite); true when the step just
+  /// done is to be checkpointed (every checkpoint_every steps, and the last).
+  bool record(int64_t step, double loss);
+  void checkpointed(int64_t done) { last_checkpoint_ = done; }
+  /// steps_done, final_loss and images_per_s of this invocation.
+  void finish(TrainResult& result);
+
+ private:
+  ProgressMeter meter_;
+  const TrainOptions& o_;
+  int64_t start_, last_checkpoint_;
+  std::filesystem::path out_;
+  std::vector<double> recent_;  // the last 100 losses, as a ring
+  double recent_sum_ = 0;
+  int64_t recorded_ = 0;
+  double t0_;
+};
 
 /// A rerun continues the run in `out` only when it is the same run: identity_of (the options that
 /// must match, read strictly from an options JSON and the file's name) of out/options_file against

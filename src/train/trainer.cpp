@@ -117,16 +117,9 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   net->to(device);
   result.parameters = net->parameter_count();
   NamedTensors params = detail::named_params(*net);
-  AdamOptions ao;
-  ao.lr = o.lr;
-  ao.warmup_steps = o.warmup_steps;
-  ao.grad_clip = o.grad_clip;
-  Adam adam(params, ao);
+  Adam adam(params, detail::adam_options(o));
   Ema ema(params, o.ema_decay);
-
-  const fs::path state_path = out / kStateFile;
-  const int64_t start = fs::exists(state_path) ? detail::load_training_state(state_path, params, ema, adam, device) : 0;
-  if (start > 0) log::info("resuming " + out.string() + " from step " + std::to_string(start));
+  const int64_t start = detail::resume(out, params, ema, adam, device);
   result.start_step = start;
   if (start >= o.steps) {
     result.steps_done = start;
@@ -142,11 +135,7 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   model::UNet2DDenoiser denoiser(net);
   net->train();
 
-  std::deque<double> recent;
-  double recent_sum = 0;
-  ProgressMeter meter(progress, "train", o.steps, "steps", start);
-  auto t0 = std::chrono::steady_clock::now();
-  int64_t last_ckpt = start;
+  detail::StepLog log(progress, o, start, out);
   for (int64_t step = start; step < o.steps; ++step) {
     const uint64_t ss = core::derive_seed(o.seed, static_cast<uint64_t>(step));
     const torch::Tensor x0 = training_batch(all, plan.rows_for(step), ss, o, device);
@@ -157,36 +146,17 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
 
     adam.zero_grad();
     auto lo = diffusion::noise_prediction_loss(denoiser, schedule, x0, t, eps);
-    double loss = lo.loss.item<double>();
-    if (!std::isfinite(loss))
-      fail(out.string(), "a finite loss at step " + std::to_string(step),
-           std::to_string(loss) + "; the last good checkpoint is step " +
-               std::to_string(last_ckpt) + " in " + state_path.string());
+    const double loss = lo.loss.item<double>();
+    const bool checkpoint = log.record(step, loss);
     lo.loss.backward();
     adam.step(step);
     ema.update(params, step);
-
-    recent.push_back(loss);
-    recent_sum += loss;
-    if (recent.size() > 100) {
-      recent_sum -= recent.front();
-      recent.pop_front();
-    }
-    const int64_t done = step + 1;
-    char detail[64];
-    std::snprintf(detail, sizeof detail, "loss %.4f", recent_sum / recent.size());
-    meter.update(done, detail);
-    if (done == o.steps || (o.checkpoint_every > 0 && done % o.checkpoint_every == 0)) {
-      save_checkpoint(out, done, net, ema, adam, sched);
-      last_ckpt = done;
+    if (checkpoint) {
+      save_checkpoint(out, step + 1, net, ema, adam, sched);
+      log.checkpointed(step + 1);
     }
   }
-  meter.finish();
-  double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  result.steps_done = o.steps;
-  result.final_loss = recent.empty() ? 0.0 : recent_sum / recent.size();
-  result.images_per_s = secs > 0 ? (o.steps - start) * o.batch / secs : 0.0;
+  log.finish(result);
   return result;
 }
 
