@@ -123,33 +123,50 @@ class PipelineSource : public GroupImageSource {
 
 Json ratio_or_null(double num, double den) { return den > 0 ? Json(num / den) : Json(nullptr); }
 
-// Precision and recall of the flagged prompts against the file's labels, over every prompt.
-Json extraction_summary(const std::vector<PromptEntry>& prompts, const std::map<std::string, bool>& flagged) {
-  if (prompts.empty() || prompts[0].label < 0) return nullptr;
-  int64_t tp = 0, fp = 0, pos = 0;
-  std::map<int64_t, std::pair<int64_t, int64_t>> by_count;  // duplicates → (prompts, flagged)
+// Over every prompt in the file (a prompt not generated counts as not flagged): precision and
+// recall of the flagged prompts against the labels, and the flagged prompts whose clique's medoid
+// is within delta of the prompt's own training image (extracted), per duplicates count too.
+Json extraction_summary(const std::vector<PromptEntry>& prompts, const std::map<std::string, const GroupAnalysis*>& rows) {
+  const bool labeled = !prompts.empty() && prompts[0].label >= 0;
+  const bool images = std::any_of(prompts.begin(), prompts.end(), [](const PromptEntry& p) { return !p.train_image.empty(); });
+  if (!labeled && !images) return nullptr;
+  int64_t tp = 0, flagged = 0, pos = 0, extracted = 0, extracted_pos = 0, with_image = 0;
+  struct Count { int64_t prompts = 0, flagged = 0, extracted = 0; };
+  std::map<int64_t, Count> by_count;
   for (const PromptEntry& p : prompts) {
-    const auto it = flagged.find(p.id);
-    const bool f = it != flagged.end() && it->second;
+    const auto it = rows.find(p.id);
+    const bool f = it != rows.end() && it->second->flagged;
+    const bool x = f && it->second->within_delta;
+    flagged += f;
     tp += f && p.label == 1;
-    fp += f && p.label == 0;
     pos += p.label == 1;
+    extracted += x;
+    extracted_pos += x && p.label == 1;
+    with_image += !p.train_image.empty();
     if (p.duplicates >= 0) {
-      by_count[p.duplicates].first += 1;
-      by_count[p.duplicates].second += f;
+      Count& c = by_count[p.duplicates];
+      c.prompts += 1;
+      c.flagged += f;
+      c.extracted += x;
     }
   }
   Json per = Json::array();
-  for (const auto& [count, pf] : by_count)
-    per.push_back({{"duplicates", count}, {"prompts", pf.first}, {"flagged", pf.second},
-                   {"rate", ratio_or_null(static_cast<double>(pf.second), static_cast<double>(pf.first))}});
-  return {{"prompts", prompts.size()},
-          {"memorized", pos},
-          {"flagged", tp + fp},
-          {"true_positives", tp},
-          {"precision", ratio_or_null(static_cast<double>(tp), static_cast<double>(tp + fp))},
-          {"recall", ratio_or_null(static_cast<double>(tp), static_cast<double>(pos))},
-          {"by_duplicates", per}};
+  for (const auto& [count, c] : by_count)
+    per.push_back({{"duplicates", count}, {"prompts", c.prompts}, {"flagged", c.flagged}, {"extracted", c.extracted},
+                   {"rate", ratio_or_null(static_cast<double>(c.flagged), static_cast<double>(c.prompts))}});
+  Json j = {{"prompts", prompts.size()},
+            {"flagged", flagged},
+            {"with_train_image", with_image},
+            {"extracted", extracted},
+            {"by_duplicates", per}};
+  if (labeled) {
+    j["memorized"] = pos;
+    j["true_positives"] = tp;
+    j["precision"] = ratio_or_null(static_cast<double>(tp), static_cast<double>(flagged));
+    j["recall"] = ratio_or_null(static_cast<double>(tp), static_cast<double>(pos));
+    j["extracted_memorized"] = extracted_pos;
+  }
+  return j;
 }
 
 }  // namespace
@@ -244,8 +261,8 @@ TextToImageBlackboxResult run_blackbox_text_to_image(const TextToImageBlackboxOp
   r.run = run_blackbox(groups, out, o.run, extra, progress, &source);
   r.generation_unet_images = source.unet_images();
 
-  std::map<std::string, bool> flagged;
-  for (const BlackboxRow& row : r.run.rows) flagged[row.input.id] = row.analysis.flagged;
+  std::map<std::string, const GroupAnalysis*> analysed;
+  for (const BlackboxRow& row : r.run.rows) analysed[row.input.id] = &row.analysis;
   // What this configuration costs from scratch (reused groups included), against no screen.
   const int64_t full = r.screen_unet_images + r.selected * o.per_prompt * per_image;
   Json& s = r.summary;
@@ -259,7 +276,7 @@ TextToImageBlackboxResult run_blackbox_text_to_image(const TextToImageBlackboxOp
                {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
   s["prompts_in_file"] = r.prompts;
   s["screen"] = screen;
-  s["extraction"] = extraction_summary(prompts, flagged);
+  s["extraction"] = extraction_summary(prompts, analysed);
   io::write_json(out / "summary.json", s);
   log::info("extract-blackbox: " + std::to_string(r.selected) + " of " + std::to_string(r.prompts) +
             " prompts generated and filtered, " + std::to_string(r.run.flagged) + " flagged");

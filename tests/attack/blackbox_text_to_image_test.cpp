@@ -142,6 +142,18 @@ TEST(BlackboxTextToImage, FlaggedGroupsKeepTheirCliqueAndLabelsGivePrecisionAndR
   const auto rows = io::parse_csv(test::read_bytes(dir / "o" / "prompts.csv"), "prompts.csv");
   EXPECT_EQ(rows[1][7].rfind("seed ", 0), 0u);  // the medoid named by the seed that made it
 
+  // With training images and a delta that takes any medoid: two flagged prompts "extracted".
+  io::write_png(dir / "t.png", io::HostArray::zeros(io::DType::kU8, {32, 32, 3}));
+  test::write_bytes(dir / "q.csv", "id,prompt,train_image\na,a cat,t.png\nb,an owl,t.png\nc,a car,\n");
+  TextToImageBlackboxOptions q = base_options(dir / "q.csv");
+  q.run.analysis.edge_threshold = 10;
+  q.run.analysis.delta = 10;
+  const io::Json x = run_blackbox_text_to_image(q, dir / "x").summary.at("extraction");
+  EXPECT_EQ(x.at("with_train_image"), 2);
+  EXPECT_EQ(x.at("extracted"), 2);
+  EXPECT_EQ(x.at("flagged"), 3);
+  EXPECT_FALSE(x.contains("precision"));  // no labels
+
   // A lost clique file: only that group is made again.
   fs::remove(dir / "o" / "flagged" / "owl.npy");
   const auto again = run_blackbox_text_to_image(o, dir / "o");

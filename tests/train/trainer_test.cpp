@@ -179,3 +179,18 @@ TEST(Trainer, NonSquareDataBuildsANonSquareModel) {
   EXPECT_EQ(c.to_json().at("sample_size"), (io::Json{28, 14}));
   EXPECT_NE(test::error_of([&] { train::model_config(28, 15, 1, o); }).find("sample_size"), std::string::npos);
 }
+
+TEST(Trainer, AStateWhoseStepIsNotAPlainIntegerIsRefused) {
+  test::TempDir dir;
+  auto ds = tiny_dataset();
+  train::train_model(ds, {}, {}, dir / "m", tiny_options(3));
+  const fs::path state = dir / "m" / "training_state.safetensors";
+  for (const char* bad : {"-5", "abc", "1.5e1", "10xyz", ""}) {
+    io::Safetensors st = io::read_safetensors(state);
+    st.metadata["step"] = bad;
+    io::write_safetensors(state, st);
+    const std::string msg = test::error_of([&] { train::train_model(ds, {}, {}, dir / "m", tiny_options(6)); });
+    EXPECT_NE(msg.find("training_state.safetensors: metadata 'step'"), std::string::npos) << bad << ": " << msg;
+    EXPECT_NE(msg.find("a non-negative integer"), std::string::npos) << bad << ": " << msg;
+  }
+}

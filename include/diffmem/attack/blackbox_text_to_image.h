@@ -12,9 +12,11 @@
 //   "cost"           U-Net evaluations of one latent spent by the screen and by generation in this
 //                    run, what generating per_prompt images of every prompt costs, and the ratio
 //   "screen"         the detector, the selection and its ROC figures (labels given)
-//   "extraction"     with a ground-truth column: precision and recall of the flagged prompts over
-//                    every prompt in the file (a prompt not generated counts as not flagged), and
-//                    per duplicates count when the file gives them
+//   "extraction"     over every prompt in the file (a prompt not generated counts as not
+//                    flagged): with a ground-truth column, precision and recall of the flagged
+//                    prompts; with training images, the flagged prompts whose clique's medoid is
+//                    within delta of the prompt's own image ("extracted"); per duplicates count
+//                    when the file gives them
 // Resume: a rerun reuses every group whose result exists for the same model files, prompt, seeds
 // and options, without generating it (the screen is rerun: it is cheap by design).
 #include <filesystem>
