@@ -79,6 +79,13 @@ struct Loaded {
   Json signature;        // what the cached result depends on
 };
 
+// What a group's result depends on of its training image: the path and the size.
+Json train_signature(const BlackboxGroupInput& g) {
+  if (g.train_image.empty()) return nullptr;
+  std::error_code ec;
+  return {g.train_image.string(), fs::file_size(g.train_image, ec)};
+}
+
 Loaded load_group(const BlackboxGroupInput& g, const BlackboxOptions& o) {
   Loaded l;
   Json files = Json::array();
@@ -99,12 +106,7 @@ Loaded load_group(const BlackboxGroupInput& g, const BlackboxOptions& o) {
       files.push_back({f.filename().string(), fs::file_size(f)});
     }
   }
-  Json train = nullptr;
-  if (!g.train_image.empty()) {
-    std::error_code ec;
-    train = {g.train_image.string(), fs::file_size(g.train_image, ec)};
-  }
-  l.signature = {{"files", files}, {"train_image", train}, {"options", o}};
+  l.signature = {{"files", files}, {"train_image", train_signature(g)}, {"options", o}};
   return l;
 }
 
@@ -162,12 +164,7 @@ void write_clique_npy(const fs::path& path, const torch::Tensor& images, const C
 }
 
 Json generated_signature(const BlackboxGroupInput& g, const BlackboxOptions& o) {
-  Json train = nullptr;
-  if (!g.train_image.empty()) {
-    std::error_code ec;
-    train = {g.train_image.string(), fs::file_size(g.train_image, ec)};
-  }
-  return {{"generated", g.generated}, {"train_image", train}, {"options", o}};
+  return {{"generated", g.generated}, {"train_image", train_signature(g)}, {"options", o}};
 }
 
 std::string fmt(double v) {

@@ -2,9 +2,7 @@
 
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cmath>
-#include <deque>
 #include <mutex>
 
 #include "diffmem/core/error.h"
@@ -29,7 +27,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kStateFile = "training_state.safetensors";
-constexpr const char* kOptionsFile = "train_options.json";
 
 struct Preset {
   std::vector<int64_t> channels;
@@ -171,12 +168,6 @@ void save_pipeline(const fs::path& out, Parts& parts, const Ema& ema) {
   model::write_sd_model_index(out, parts.scheduler.class_name, !parts.vae_dir.empty());
 }
 
-io::Json identity(const TrainOptions& o) {
-  io::Json j = io::fields_json(o);
-  for (const char* k : {"steps", "device", "checkpoint_every", "unet_config"}) j.erase(k);
-  return j;
-}
-
 // [N,C,H,W] f32: the images in [-1,1], or their latents (posterior mean × scaling factor).
 torch::Tensor training_inputs(const torch::Tensor& pixels, Parts& parts) {
   if (parts.vae.is_empty()) return pixels;
@@ -207,18 +198,12 @@ TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64
   check(o.unet_config.empty(), "--unet-config", "none for text-to-image training (use --preset or --init)",
         o.unet_config);
   if (o.text.init.empty()) preset(o.preset);  // an unknown preset fails before any work
-  std::vector<int64_t> rows = rows_in;
-  if (rows.empty())
-    for (int64_t i = 0; i < ds.size(); ++i) rows.push_back(i);
+  const std::vector<int64_t> rows = detail::rows_or_all(rows_in, ds.size());
 
   TrainResult result;
   result.model_dir = out;
   fs::create_directories(out);
-  detail::record_run(out, kOptionsFile, io::fields_json(o),
-                     [](const io::Json& j, const std::string& where) {
-                       return identity(io::read_options<TrainOptions>(j, where));
-                     },
-                     members);
+  detail::record_run(out, o, members);
   const torch::Device device(core::resolve_device(o.device));
   Parts parts = o.text.init.empty() ? from_scratch(ds, o, device) : from_folder(ds, o, device);
   parts.text->eval();

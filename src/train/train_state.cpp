@@ -138,18 +138,28 @@ void StepLog::finish(TrainResult& result) {
   result.images_per_s = secs > 0 ? static_cast<double>((o_.steps - start_) * o_.batch) / secs : 0.0;
 }
 
-void record_run(const fs::path& out, const std::string& options_file, const io::Json& options,
-                const IdentityFn& identity_of, const std::vector<bool>& members) {
-  const fs::path opt_path = out / options_file;
+void record_run(const fs::path& out, const TrainOptions& o, const std::vector<bool>& members) {
+  auto identity = [](const TrainOptions& t) {
+    io::Json j = io::fields_json(t);
+    for (const char* k : {"steps", "device", "checkpoint_every"}) j.erase(k);
+    return j;
+  };
+  const fs::path opt_path = out / "train_options.json";
   if (fs::exists(opt_path)) {
-    const io::Json prev = identity_of(io::read_json(opt_path), opt_path.string());
-    const io::Json now = identity_of(options, options_file);
-    if (prev != now)
+    const io::Json prev = identity(io::read_options<TrainOptions>(io::read_json(opt_path), opt_path.string()));
+    if (prev != identity(o))
       fail(opt_path.string(), "the same training options as the run already in this folder " + prev.dump(),
-           now.dump() + " (use a new --out, or the same options to resume)");
+           identity(o).dump() + " (use a new --out, or the same options to resume)");
   }
-  io::write_json(opt_path, options);
+  io::write_json(opt_path, io::fields_json(o));
   if (!members.empty()) data::save_members(out, members);
+}
+
+std::vector<int64_t> rows_or_all(const std::vector<int64_t>& rows, int64_t n) {
+  if (!rows.empty()) return rows;
+  std::vector<int64_t> all(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) all[static_cast<size_t>(i)] = i;
+  return all;
 }
 
 torch::Tensor flip_mask(int64_t b, uint64_t step_seed, const torch::Device& device) {

@@ -74,12 +74,13 @@ class StepLog {
   double t0_;
 };
 
-/// A rerun continues the run in `out` only when it is the same run: identity_of (the options that
-/// must match, read strictly from an options JSON and the file's name) of out/options_file against
-/// that of `options`; then writes `options` and the members, before any step.
-using IdentityFn = std::function<io::Json(const io::Json& options, const std::string& where)>;
-void record_run(const std::filesystem::path& out, const std::string& options_file, const io::Json& options,
-                const IdentityFn& identity_of, const std::vector<bool>& members);
+/// A rerun continues the run in `out` only when it is the same run: the options that must match
+/// (all but steps, device, checkpoint_every) against out/train_options.json; then writes the
+/// options and the members, before any step.
+void record_run(const std::filesystem::path& out, const TrainOptions& o, const std::vector<bool>& members);
+
+/// `rows`, or every row of an n-row data set when it is empty.
+std::vector<int64_t> rows_or_all(const std::vector<int64_t>& rows, int64_t n);
 
 /// Which of a step's b images are flipped left-right: bool [b,1,1,1] on `device`, the step's own
 /// draw (seed stream 1).

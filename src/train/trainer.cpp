@@ -4,9 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cmath>
-#include <deque>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -31,7 +29,6 @@ namespace diffmem::train {
 namespace fs = std::filesystem;
 
 static constexpr const char* kStateFile = "training_state.safetensors";
-static constexpr const char* kOptionsFile = "train_options.json";
 
 std::vector<bool> random_half(int64_t n, uint64_t seed) {
   std::vector<bool> mask(n, false);
@@ -40,15 +37,6 @@ std::vector<bool> random_half(int64_t n, uint64_t seed) {
 }
 
 namespace {
-
-// The options that must match for a rerun to continue a run (steps may grow; threads/device not).
-io::Json identity(const TrainOptions& o) {
-  io::Json j = io::fields_json(o);
-  j.erase("steps");
-  j.erase("device");
-  j.erase("checkpoint_every");
-  return j;
-}
 
 model::UNet2DConfig make_config(const data::Dataset& ds, const TrainOptions& o) {
   return model_config(ds.height(), ds.width(), ds.channels(), o);
@@ -83,19 +71,13 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   if (o.steps <= 0) fail("--steps", "a positive step count", std::to_string(o.steps));
   if (o.batch <= 0) fail("--batch", "a positive batch size", std::to_string(o.batch));
   if (ds.size() == 0) fail("--data", "a non-empty data set", "0 images");
-  std::vector<int64_t> rows = rows_in;
-  if (rows.empty())
-    for (int64_t i = 0; i < ds.size(); ++i) rows.push_back(i);
+  const std::vector<int64_t> rows = detail::rows_or_all(rows_in, ds.size());
 
   TrainResult result;
   result.model_dir = out;
   fs::create_directories(out);
 
-  detail::record_run(out, kOptionsFile, io::fields_json(o),
-                     [](const io::Json& j, const std::string& where) {
-                       return identity(io::read_options<TrainOptions>(j, where));
-                     },
-                     members);
+  detail::record_run(out, o, members);
 
   torch::Device device(core::resolve_device(o.device));
   model::UNet2DConfig config = make_config(ds, o);
