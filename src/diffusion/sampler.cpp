@@ -50,6 +50,22 @@ std::unique_ptr<Scheduler> make_scheduler(const NoiseSchedule& schedule,
   return std::make_unique<DdpmScheduler>(sched, steps);
 }
 
+void check_class_labels(const model::Denoiser& denoiser, size_t images, const std::vector<int64_t>& labels,
+                        const std::string& where) {
+  const bool labeled = denoiser.num_classes() > 0;
+  if (labeled ? labels.size() != images : !labels.empty())
+    fail(where,
+         labeled ? "one per image (" + std::to_string(images) + ") for a class-conditional model"
+                 : "none for an unconditional model",
+         std::to_string(labels.size()));
+}
+
+torch::Tensor class_label_batch(const std::vector<int64_t>& labels, int64_t lo, int64_t hi, const torch::Device& device) {
+  if (labels.empty()) return {};
+  return torch::tensor(std::vector<int64_t>(labels.begin() + lo, labels.begin() + hi),
+                       torch::TensorOptions().dtype(torch::kLong).device(device));
+}
+
 torch::Tensor sample(model::Denoiser& denoiser, const NoiseSchedule& schedule,
                      const std::vector<uint64_t>& seeds, const SampleOptions& options,
                      const ProgressFn& progress, const std::vector<int64_t>& class_labels) {
@@ -57,12 +73,7 @@ torch::Tensor sample(model::Denoiser& denoiser, const NoiseSchedule& schedule,
     fail("sample: " + denoiser.describe(),
          "a model of timesteps for a " + schedule.config().class_name,
          "a score-SDE model of noise levels (it needs a ScoreSdeVeScheduler config)");
-  const bool labeled = denoiser.num_classes() > 0;
-  if (labeled ? class_labels.size() != seeds.size() : !class_labels.empty())
-    fail("sample: class labels",
-         labeled ? "one per image (" + std::to_string(seeds.size()) + ") for a class-conditional model"
-                 : "none for an unconditional model",
-         std::to_string(class_labels.size()));
+  check_class_labels(denoiser, seeds.size(), class_labels, "sample: class labels");
   auto scheduler = make_scheduler(schedule, options);
   const auto& timesteps = scheduler->timesteps();
   const int64_t n = static_cast<int64_t>(seeds.size());
@@ -81,10 +92,7 @@ torch::Tensor sample(model::Denoiser& denoiser, const NoiseSchedule& schedule,
     auto gens = make_generators(batch_seeds);
     auto x = randn_per_image(gens, {C, H, W}).to(device);
     auto t_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
-    torch::Tensor labels;  // undefined for an unconditional model
-    if (labeled)
-      labels = torch::tensor(std::vector<int64_t>(class_labels.begin() + lo, class_labels.begin() + hi),
-                             t_opts);
+    const torch::Tensor labels = class_label_batch(class_labels, lo, hi, device);  // undefined: unconditional
     for (int64_t t : timesteps) {
       auto eps = denoiser.predict_noise_for(x, torch::full({hi - lo}, t, t_opts), labels);
       scheduler->check_output(eps, x, "sample: " + denoiser.describe());

@@ -7,6 +7,7 @@
 
 #include "diffmem/core/error.h"
 #include "diffmem/diffusion/noise.h"
+#include "diffmem/diffusion/sampler.h"
 
 namespace diffmem::diffusion {
 
@@ -61,10 +62,7 @@ torch::Tensor sample_score_sde_ve(model::Denoiser& denoiser, const SchedulerConf
   if (options.batch < 1) fail("sample options: batch", "an integer >= 1", std::to_string(options.batch));
   if (options.steps < 0)
     fail("sample options: steps", "an integer >= 0 (0 = default)", std::to_string(options.steps));
-  const bool labeled = denoiser.num_classes() > 0;
-  if (labeled ? class_labels.size() != seeds.size() : !class_labels.empty())
-    fail("sample: class labels", labeled ? "one per image" : "none for an unconditional model",
-         std::to_string(class_labels.size()));
+  check_class_labels(denoiser, seeds.size(), class_labels, "sample: class labels");
   const int64_t steps = options.steps > 0 ? options.steps : 2000;  // the pipeline's default
   const ScoreSdeVeTables tables = score_sde_ve_tables(config, steps);
   const int64_t n = static_cast<int64_t>(seeds.size());
@@ -80,10 +78,7 @@ torch::Tensor sample_score_sde_ve(model::Denoiser& denoiser, const SchedulerConf
     const int64_t hi = std::min(n, lo + options.batch), b = hi - lo;
     auto gens = make_generators(std::vector<uint64_t>(seeds.begin() + lo, seeds.begin() + hi));
     auto x = (randn_per_image(gens, {C, H, W}) * config.sigma_max).to(device);  // init_noise_sigma
-    torch::Tensor labels;
-    if (labeled)
-      labels = torch::tensor(std::vector<int64_t>(class_labels.begin() + lo, class_labels.begin() + hi),
-                             torch::TensorOptions().dtype(torch::kLong).device(device));
+    const torch::Tensor labels = class_label_batch(class_labels, lo, hi, device);
     torch::Tensor mean = x;
     for (int64_t i = 0; i < steps; ++i) {
       const auto sigma_t = (tables.sigmas[i] * torch::ones({b})).to(device);

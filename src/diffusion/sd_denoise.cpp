@@ -26,9 +26,8 @@ torch::Tensor SdPipeline::predict_noise(const torch::Tensor& x, const torch::Ten
                                         const torch::Tensor& context) const {
   Parts& p = *parts_;
   torch::NoGradGuard no_grad;
-  const NoiseSchedule schedule(p.scheduler);
   const torch::Tensor out = p.unet->forward(x, t.to(torch::kFloat32), context);
-  return predicted_noise(schedule, out, x, t.to(torch::kLong), [&] { return (p.dir / "unet").string(); });
+  return predicted_noise(*p.train_schedule, out, x, t.to(torch::kLong), [&] { return (p.dir / "unet").string(); });
 }
 
 }  // namespace diffmem::diffusion

@@ -24,6 +24,17 @@ void validate(const SdPipelineOptions& o, const std::string& where) {
   check(o.batch >= 1, where + ": batch", "at least 1", std::to_string(o.batch));
 }
 
+void validate(const SdPipelineOptions& o, const SdProbeOptions& po, const std::string& where) {
+  validate(o, where);
+  check(o.guidance_scale > 1.0, where + ": guidance_scale", "> 1 (the screen measures the guidance direction)",
+        std::to_string(o.guidance_scale));
+  check(po.first_steps >= 1 && po.first_steps <= o.steps, where + ": first_steps",
+        "between 1 and the sampler's steps (" + std::to_string(o.steps) + ")", std::to_string(po.first_steps));
+  check(po.low_from_end >= 0 && po.low_from_end <= o.steps, where + ": low_from_end",
+        "0 (no low-noise pass) or up to the sampler's steps (" + std::to_string(o.steps) + ")",
+        std::to_string(po.low_from_end));
+}
+
 SdPipeline::SdPipeline(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 SdPipeline::~SdPipeline() = default;
 SdPipeline::SdPipeline(SdPipeline&&) noexcept = default;
@@ -70,6 +81,7 @@ SdPipeline SdPipeline::load(const fs::path& dir, const torch::Device& device, co
   const fs::path scheduler_file = dir / "scheduler" / "scheduler_config.json";
   p->scheduler_json = io::read_json(scheduler_file);
   p->scheduler = scheduler_config_from_json(p->scheduler_json, scheduler_file.string());
+  p->train_schedule.emplace(p->scheduler);
   p->vae_scale = pixel ? 1 : int64_t{1} << (p->vae->config().block_out_channels.size() - 1);
   const int64_t hidden = p->text_encoder->config().hidden_size;
   if (hidden != p->unet->config().cross_attention_dim)

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ struct SdPipeline::Parts {
   model::UNet2DConditionModel unet{nullptr};
   model::AutoencoderKL vae{nullptr};
   SchedulerConfig scheduler;
+  std::optional<NoiseSchedule> train_schedule;  // of `scheduler`, for predict_noise's conversions
   io::Json scheduler_json;  // as in the folder, for switching samplers as from_config does
   torch::Device device = torch::kCPU;
   int64_t vae_scale = 8;

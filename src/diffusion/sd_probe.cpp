@@ -25,14 +25,7 @@ torch::Tensor as_noise(const NoiseSchedule& schedule, const torch::Tensor& outpu
 SdProbe SdPipeline::probe(const std::vector<std::string>& prompts, const std::vector<uint64_t>& seeds,
                           const SdPipelineOptions& o, const SdProbeOptions& po,
                           const ProgressFn& progress) const {
-  validate(o, "text-to-image options");
-  check(o.guidance_scale > 1.0, "guidance_scale", "> 1 (the screen measures the guidance direction)",
-        std::to_string(o.guidance_scale));
-  check(po.first_steps >= 1 && po.first_steps <= o.steps, "first_steps",
-        "between 1 and the sampler's steps (" + std::to_string(o.steps) + ")", std::to_string(po.first_steps));
-  check(po.low_from_end >= 0 && po.low_from_end <= o.steps, "low_from_end",
-        "0 (none) or up to the sampler's steps (" + std::to_string(o.steps) + ")",
-        std::to_string(po.low_from_end));
+  validate(o, po, "text-to-image probe options");
   check(seeds.size() == prompts.size(), "seeds", "one per prompt (" + std::to_string(prompts.size()) + ")",
         std::to_string(seeds.size()));
   Parts& p = *parts_;

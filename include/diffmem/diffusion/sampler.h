@@ -40,4 +40,11 @@ torch::Tensor to_uint8_nhwc(const torch::Tensor& x);
 /// [N,H,W,C] u8 → [N,C,H,W] f32 in [-1,1]: (u8/255 - 0.5)/0.5, as ToTensor + Normalize([0.5],[0.5]).
 torch::Tensor from_uint8_nhwc(const torch::Tensor& u8);
 
+/// A sampler's class labels checked against the model: one per image for a class-conditional
+/// model, none for an unconditional one; a one-line error naming `where` otherwise.
+void check_class_labels(const model::Denoiser& denoiser, size_t images, const std::vector<int64_t>& labels,
+                        const std::string& where);
+/// labels[lo, hi) as an i64 tensor on device; an undefined tensor when labels is empty.
+torch::Tensor class_label_batch(const std::vector<int64_t>& labels, int64_t lo, int64_t hi, const torch::Device& device);
+
 }  // namespace diffmem::diffusion

@@ -31,4 +31,8 @@ struct SdProbeOptions {
 };
 DIFFMEM_FIELDS(SdProbeOptions, first_steps, low_from_end)
 
+/// Throws naming `where` and the field unless the probe fits the sampler's steps and the
+/// guidance scale is > 1 (the probe measures the guidance direction); validates o too.
+void validate(const SdPipelineOptions& o, const SdProbeOptions& probe, const std::string& where);
+
 }  // namespace diffmem::diffusion
