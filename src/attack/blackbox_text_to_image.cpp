@@ -13,7 +13,6 @@
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
 #include "diffmem/core/runtime.h"
-#include "diffmem/data/prompts.h"
 #include "diffmem/diffusion/sd_pipeline.h"
 
 namespace diffmem::attack {
@@ -193,7 +192,6 @@ TextToImageBlackboxResult run_blackbox_text_to_image(const TextToImageBlackboxOp
                                                      const std::string& device, const ProgressFn& progress) {
   validate(o);
   const std::vector<PromptEntry> prompts = read_prompts(o.prompts, o.label);
-  if (screened(o)) data::read_labeled_prompt_file(o.prompts, o.label);  // the screen's reader, before the model
   check(fs::exists(fs::path(o.model) / "model_index.json"), o.model,
         "a text-to-image pipeline folder (model_index.json)", "none there");
   const auto t0 = std::chrono::steady_clock::now();

@@ -2,9 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 
+#include "diffmem/attack/mia_lira.h"
 #include "diffmem/attack/mia_scores.h"
+#include "diffmem/core/log.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/diffusion/sd_pipeline.h"
@@ -19,9 +22,16 @@ TextMiaErrors text_mia_errors(const fs::path& model, const data::Dataset& ds, co
                               const std::string& device, const ProgressFn& progress) {
   check(ds.captions.has_value(), "--data", "a captioned data set (captions.jsonl) for a text-to-image model",
         "no captions.jsonl");
+  return text_mia_errors(diffusion::SdPipeline::load(model, torch::Device(core::resolve_device(device))), ds, o,
+                         progress);
+}
+
+TextMiaErrors text_mia_errors(const diffusion::SdPipeline& pipe, const data::Dataset& ds, const TextMiaOptions& o,
+                              const ProgressFn& progress) {
+  check(ds.captions.has_value(), "--data", "a captioned data set (captions.jsonl) for a text-to-image model",
+        "no captions.jsonl");
   check(o.draws >= 1, "--draws", "at least 1", std::to_string(o.draws));
   check(o.batch >= 1, "--batch", "at least 1", std::to_string(o.batch));
-  const auto pipe = diffusion::SdPipeline::load(model, torch::Device(core::resolve_device(device)));
   const int64_t T = pipe.scheduler_config().num_train_timesteps;
   check(o.t >= 0 && o.t < T, "--t", "a timestep in [0, " + std::to_string(T) + ")", std::to_string(o.t));
   const diffusion::NoiseSchedule schedule(pipe.scheduler_config());
@@ -64,46 +74,156 @@ TextMiaErrors text_mia_errors(const fs::path& model, const data::Dataset& ds, co
   return out;
 }
 
+std::vector<fs::path> list_pipeline_folders(const fs::path& dir, const fs::path& exclude) {
+  if (!fs::is_directory(dir)) fail(dir.string(), "a folder of text-to-image pipeline folders", "no such folder");
+  std::vector<fs::path> out;
+  std::error_code ec;
+  const fs::path skip = exclude.empty() ? fs::path() : fs::weakly_canonical(exclude, ec);
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory() && fs::is_regular_file(e.path() / "model_index.json") &&
+        (skip.empty() || fs::weakly_canonical(e.path(), ec) != skip))
+      out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace {
+
+struct Wanted {
+  bool clid = false, secmi = false, pia = false, lira = false;
+};
+
+Wanted parse_attacks(const std::string& attacks) {
+  Wanted w;
+  std::string name;
+  for (char ch : attacks + ",") {
+    if (ch != ',') {
+      name += ch;
+      continue;
+    }
+    if (name == "clid") w.clid = true;
+    else if (name == "secmi") w.secmi = true;
+    else if (name == "pia") w.pia = true;
+    else if (name == "lira") w.lira = true;
+    else if (name != "loss")
+      fail("mia attack", "loss, clid, secmi, pia or lira for a text-to-image model", "'" + name + "'");
+    name.clear();
+  }
+  return w;
+}
+
+}  // namespace
+
 MiaRunResult run_text_mia(const fs::path& model, const data::Dataset& ds, const std::vector<bool>& members,
                           const std::string& attacks, const TextMiaOptions& o, const fs::path& out,
-                          const std::string& device, const ProgressFn& progress) {
-  check(attacks == "loss" || attacks == "clid", "mia attack", "loss or clid for a text-to-image model",
-        "'" + attacks + "' (LiRA, SecMI and PIA on text-to-image models are not built yet)");
+                          const std::string& device, const ProgressFn& progress, const fs::path& shadows) {
+  const Wanted want = parse_attacks(attacks);
   check(static_cast<int64_t>(members.size()) == ds.size(), "members", std::to_string(ds.size()) + " flags, one per row",
         std::to_string(members.size()));
   MiaRunResult result;
   for (bool m : members) (m ? result.members : result.nonmembers) += 1;
   check(result.members > 0 && result.nonmembers > 0, "members", "both members and non-members",
         std::to_string(result.members) + " members, " + std::to_string(result.nonmembers) + " non-members");
+  LiraOptions lira;
+  lira.statistic = o.lira_statistic;
+  lira.global_variance = o.lira_global_variance;
+  validate(lira, "mia lira");
+  // Shadows are checked before any model runs.
+  std::vector<fs::path> shadow_dirs;
+  std::vector<std::vector<bool>> shadow_members;
+  if (want.lira) {
+    check(!shadows.empty(), "--shadows", "a folder of shadow text-to-image pipelines for LiRA", "none");
+    shadow_dirs = list_pipeline_folders(shadows, model);
+    check(!shadow_dirs.empty(), shadows.string(), "shadow pipeline folders (model_index.json + members.npy)", "none");
+    for (const fs::path& d : shadow_dirs) {
+      const auto m = data::load_members(d, ds.size());
+      if (!m) fail((d / "members.npy").string(), "the shadow's training rows over the data set", "no such file");
+      shadow_members.push_back(*m);
+    }
+    result.shadows = static_cast<int64_t>(shadow_dirs.size());
+  }
   const auto t0 = std::chrono::steady_clock::now();
-  const TextMiaErrors errors = text_mia_errors(model, ds, o, device, progress);
+  const auto pipe = diffusion::SdPipeline::load(model, torch::Device(core::resolve_device(device)));
+  const TextMiaErrors errors = text_mia_errors(pipe, ds, o, progress);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::vector<std::pair<std::string, std::vector<double>>> scored;
+  // Per attack: scores, seconds and U-Net evaluations (lira's are filled in below).
+  struct Scored {
+    std::string name;
+    std::vector<double> scores;
+    double seconds = 0;
+    int64_t unet_images = 0;
+  };
+  std::vector<Scored> scored;
   std::vector<double> loss, clid;
   for (size_t i = 0; i < errors.conditional.size(); ++i) {
     loss.push_back(-errors.conditional[i]);
     clid.push_back(errors.null[i] - errors.conditional[i]);
   }
-  scored.emplace_back("loss", loss);
-  if (attacks == "clid") scored.emplace_back("clid", clid);
-  for (const auto& [name, scores] : scored) {
+  // The loss and CLiD come from the same evaluations (each row with its caption and the null one).
+  scored.push_back({"loss", loss, seconds, errors.unet_images});
+  if (want.clid) scored.push_back({"clid", clid, seconds, errors.unet_images});
+  for (const char* name : {"secmi", "pia"}) {
+    if (!(name[0] == 's' ? want.secmi : want.pia)) continue;
+    const auto s0 = std::chrono::steady_clock::now();
+    const TextRowErrors r = name[0] == 's' ? text_secmi_errors(pipe, ds, o, progress) : text_pia_errors(pipe, ds, o, progress);
+    Scored sc{name, {}, std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count(), r.unet_images};
+    for (double e : r.errors) sc.scores.push_back(-e);
+    scored.push_back(std::move(sc));
+  }
+  int64_t unet_images = errors.unet_images;
+  io::Json lira_details = nullptr;
+  if (want.lira) {
+    std::vector<std::vector<double>> shadow_errors;
+    for (size_t k = 0; k < shadow_dirs.size(); ++k) {
+      log::info("mia lira: shadow " + std::to_string(k + 1) + " of " + std::to_string(shadow_dirs.size()) + " (" +
+                shadow_dirs[k].string() + ")");
+      const TextMiaErrors e = text_mia_errors(shadow_dirs[k], ds, o, device, progress);
+      shadow_errors.push_back(e.conditional);
+      unet_images += e.unet_images;
+    }
+    lira_details = io::Json::array();
+    for (bool online : {true, false}) {
+      lira.online = online;
+      const LiraResult r = lira_scores(errors.conditional, shadow_errors, shadow_members, lira);
+      scored.push_back({online ? "lira-online" : "lira-offline", r.scores, 0, 0});
+      lira_details.push_back({{"online", online},
+                              {"pooled_in_variance", r.pooled_in_variance},
+                              {"pooled_out_variance", r.pooled_out_variance},
+                              {"mean_shift", r.mean_shift},
+                              {"missing_in", r.missing_in},
+                              {"missing_out", r.missing_out}});
+    }
+  }
+  const double all_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (const auto& [name, scores, attack_seconds, attack_unet_images] : scored) {
     const auto curve = metrics::roc_curve(scores, members);
     MiaAttackReport rep;
     rep.name = name;
     rep.dir = out / name;
     rep.summary = metrics::summarize(curve);
-    rep.seconds = seconds;
+    const bool is_lira = name.rfind("lira", 0) == 0;
+    rep.seconds = is_lira ? all_seconds : attack_seconds;
     fs::create_directories(rep.dir);
     write_scores_csv(rep.dir / "scores.csv", ds, scores, members);
     metrics::write_roc_csv(rep.dir / "roc.csv", metrics::compact(curve));
     io::Json j;
     metrics::to_json(j, rep.summary);
-    j["attack"] = name == "loss" ? "loss with the caption at t (text-to-image)"
-                                 : "CLiD: loss with the null caption minus loss with the caption (Zhai et al. 2024)";
+    j["attack"] = name == "loss"    ? "loss with the caption at t (text-to-image)"
+                  : name == "clid"  ? "CLiD: loss with the null caption minus loss with the caption (Zhai et al. 2024)"
+                  : name == "secmi" ? "SecMI t-error with the caption, in the U-Net's space (Duan et al. 2023)"
+                  : name == "pia"   ? "PIA error with the caption, in the U-Net's space (Kong et al. 2024)"
+                                    : "LiRA (" + std::string(name == "lira-online" ? "online" : "offline") +
+                                         ") on the loss with the caption, " + std::to_string(shadow_dirs.size()) +
+                                         " shadow pipelines";
     j["options"] = o;
     j["target"] = model.string();
-    j["unet_images"] = errors.unet_images;
-    j["timings"] = {{"seconds", seconds}};
+    j["unet_images"] = is_lira ? unet_images : attack_unet_images;
+    j["timings"] = {{"seconds", rep.seconds}};
+    if (is_lira) {
+      j["shadows"] = io::Json::array();
+      for (const auto& d : shadow_dirs) j["shadows"].push_back(d.string());
+      j["lira"] = lira_details[name == "lira-online" ? 0 : 1];
+    }
     io::write_json(rep.dir / "summary.json", j);
     result.attacks.push_back(std::move(rep));
   }

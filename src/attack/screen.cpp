@@ -12,7 +12,7 @@
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
 #include "diffmem/core/runtime.h"
-#include "diffmem/data/prompts.h"
+#include "diffmem/attack/blackbox_prompts.h"
 #include "diffmem/diffusion/sd_pipeline.h"
 #include "diffmem/io/csv.h"
 #include "diffmem/metrics/roc.h"
@@ -52,20 +52,13 @@ void validate(const ScreenOptions& o) {
   check(o.per_prompt >= 1, "--per-prompt", "at least 1", std::to_string(o.per_prompt));
   check(std::isfinite(o.gamma_norm) && std::isfinite(o.gamma_cosine), "gamma_norm/gamma_cosine",
         "finite weights", number(o.gamma_norm) + ", " + number(o.gamma_cosine));
-  diffusion::validate(o.pipeline, "screen options");
-  check(o.pipeline.guidance_scale > 1, "--guidance", "> 1 (the screen measures the guidance direction)",
-        number(o.pipeline.guidance_scale));
-  check(o.probe.first_steps >= 1 && o.probe.first_steps <= o.pipeline.steps, "--first-steps",
-        "between 1 and --steps (" + std::to_string(o.pipeline.steps) + ")", std::to_string(o.probe.first_steps));
-  check(o.probe.low_from_end >= 0 && o.probe.low_from_end <= o.pipeline.steps, "--low-from-end",
-        "0 (no low-noise pass) up to --steps (" + std::to_string(o.pipeline.steps) + ")",
-        std::to_string(o.probe.low_from_end));
+  diffusion::validate(o.pipeline, o.probe, "screen options (--steps, --guidance, --first-steps, --low-from-end)");
 }
 
 ScreenResult run_screen(const ScreenOptions& o, const fs::path& out, const std::string& device,
                         const ProgressFn& progress) {
   validate(o);
-  data::read_labeled_prompt_file(o.prompts, o.label);  // a bad file fails before the model loads
+  read_prompts(o.prompts, o.label);  // a bad file fails before the model loads
   return run_screen(o, diffusion::SdPipeline::load(o.model, torch::Device(core::resolve_device(device))), out,
                     progress);
 }
@@ -73,16 +66,16 @@ ScreenResult run_screen(const ScreenOptions& o, const fs::path& out, const std::
 ScreenResult run_screen(const ScreenOptions& o, const diffusion::SdPipeline& pipe, const fs::path& out,
                         const ProgressFn& progress) {
   validate(o);
-  const data::LabeledPrompts file = data::read_labeled_prompt_file(o.prompts, o.label);
+  const std::vector<PromptEntry> file = read_prompts(o.prompts, o.label);
   fs::create_directories(out);
   const auto t0 = std::chrono::steady_clock::now();
 
-  const int64_t n = static_cast<int64_t>(file.prompts.size());
+  const int64_t n = static_cast<int64_t>(file.size());
   std::vector<std::string> prompts;
   std::vector<uint64_t> seeds;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < o.per_prompt; ++j) {
-      prompts.push_back(file.prompts[static_cast<size_t>(i)]);
+      prompts.push_back(file[static_cast<size_t>(i)].prompt);
       seeds.push_back(o.seed + static_cast<uint64_t>(i * o.per_prompt + j));
     }
   const diffusion::SdProbe probe = pipe.probe(prompts, seeds, o.pipeline, o.probe, progress);
@@ -94,13 +87,14 @@ ScreenResult run_screen(const ScreenOptions& o, const diffusion::SdPipeline& pip
   for (int64_t i = 0; i < n; ++i) {
     ScreenRow row;
     row.index = i;
-    row.prompt = file.prompts[static_cast<size_t>(i)];
+    row.id = file[static_cast<size_t>(i)].id;
+    row.prompt = file[static_cast<size_t>(i)].prompt;
     row.wen = wen[i].item<double>();
     row.first_norm = first[i].item<double>();
     row.low_cosine = cosine[i].item<double>();
     row.anisotropy = o.probe.low_from_end > 0 ? o.gamma_norm * row.first_norm + o.gamma_cosine * row.low_cosine
                                               : std::nan("");
-    row.label = file.labels.empty() ? -1 : (file.labels[static_cast<size_t>(i)] ? 1 : 0);
+    row.label = file[static_cast<size_t>(i)].label;
     r.rows.push_back(row);
   }
   r.unet_images = probe.unet_images;
@@ -110,12 +104,13 @@ ScreenResult run_screen(const ScreenOptions& o, const diffusion::SdPipeline& pip
   std::vector<size_t> order(r.rows.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return r.rows[a].wen > r.rows[b].wen; });
-  const bool labeled = !file.labels.empty();
-  std::string csv = "rank,index,prompt,wen,anisotropy,first_norm,low_cosine";
+  const bool labeled = n > 0 && file[0].label >= 0;
+  std::string csv = "rank,index,id,prompt,wen,anisotropy,first_norm,low_cosine";
   csv += labeled ? "," + io::csv_field(o.label) + "\n" : "\n";
   for (size_t k = 0; k < order.size(); ++k) {
     const ScreenRow& row = r.rows[order[k]];
-    csv += std::to_string(k + 1) + "," + std::to_string(row.index) + "," + io::csv_field(row.prompt) + "," +
+    csv += std::to_string(k + 1) + "," + std::to_string(row.index) + "," + io::csv_field(row.id) + "," +
+           io::csv_field(row.prompt) + "," +
            number(row.wen) + "," + number(row.anisotropy) + "," + number(row.first_norm) + "," +
            number(row.low_cosine) + (labeled ? "," + std::to_string(row.label) : std::string()) + "\n";
   }

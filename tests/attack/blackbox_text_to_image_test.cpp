@@ -174,7 +174,7 @@ TEST(BlackboxTextToImage, TheScreenPicksWhatIsGeneratedAndTheCostAddsUp) {
   EXPECT_EQ(r.run.rows.size(), 2u);
   // The two highest wen scores of the screen's table are the two prompts generated.
   const auto screen = io::parse_csv(test::read_bytes(dir / "o" / "screen" / "screen.csv"), "screen.csv");
-  std::set<std::string> top{screen[1][2], screen[2][2]}, generated;
+  std::set<std::string> top{screen[1][3], screen[2][3]}, generated;
   for (const auto& row : r.run.rows) generated.insert(row.input.prompt);
   EXPECT_EQ(generated, top);
   // Screen: 5 prompts x 2 seeds x (1 first step + 1 low-noise pass) x 2 latents per guided call.

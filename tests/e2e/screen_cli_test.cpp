@@ -31,20 +31,21 @@ TEST(ScreenCli, RanksPromptsAndReportsDetectors) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const io::CsvRows rows = io::read_csv(tmp / "s" / "screen.csv");
   ASSERT_EQ(rows.size(), 5u);
-  EXPECT_EQ(rows[0], (std::vector<std::string>{"rank", "index", "prompt", "wen", "anisotropy", "first_norm",
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"rank", "index", "id", "prompt", "wen", "anisotropy", "first_norm",
                                                "low_cosine", "memorized"}));
   std::vector<std::string> prompts;
   double previous = 1e300;
   for (size_t i = 1; i < rows.size(); ++i) {
     EXPECT_EQ(rows[i][0], std::to_string(i));
-    const double wen = std::stod(rows[i][3]);
+    EXPECT_EQ(rows[i][2], rows[i][1]);  // no id column in the file: the id is the row index
+    const double wen = std::stod(rows[i][4]);
     EXPECT_GT(wen, 0);
     EXPECT_LE(wen, previous);  // highest first
     previous = wen;
-    const double cosine = std::stod(rows[i][6]);
+    const double cosine = std::stod(rows[i][7]);
     EXPECT_GE(cosine, -1);
     EXPECT_LE(cosine, 1);
-    prompts.push_back(rows[i][2]);
+    prompts.push_back(rows[i][3]);
   }
   std::sort(prompts.begin(), prompts.end());
   EXPECT_EQ(prompts, (std::vector<std::string>{"<b>bold</b> \"quoted\"", "a cat, on a mat", "a lighthouse at dusk",
@@ -65,8 +66,8 @@ TEST(ScreenCli, RanksPromptsAndReportsDetectors) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const io::CsvRows again = io::read_csv(tmp / "t" / "screen.csv");
   for (size_t i = 1; i < rows.size(); ++i) {
-    EXPECT_EQ(again[i][2], rows[i][2]);
-    EXPECT_NEAR(std::stod(again[i][3]), std::stod(rows[i][3]), 1e-5 * std::stod(rows[i][3]));
+    EXPECT_EQ(again[i][3], rows[i][3]);
+    EXPECT_NEAR(std::stod(again[i][4]), std::stod(rows[i][4]), 1e-5 * std::stod(rows[i][4]));
   }
 }
 
@@ -81,16 +82,16 @@ TEST(ScreenCli, BadPromptFilesAreOneLineErrors) {
   };
   auto r = run("labels.csv", "prompt,memorized\na,1\nb,yes\n");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("labels.csv: record 3: memorized"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("labels.csv: record 2: memorized"), std::string::npos) << r.output;
   r = run("nocol.csv", "text,memorized\na,1\n");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("prompt or caption column"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("'prompt' or 'caption' column"), std::string::npos) << r.output;
   r = run("empty.jsonl", "\n");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("at least one prompt"), std::string::npos) << r.output;
   r = run("j.jsonl", "{\"caption\": \"a\", \"memorized\": true}\n{\"caption\": \"b\", \"memorized\": 2}\n");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("j.jsonl: line 2: memorized"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("j.jsonl:2: memorized"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(tmp / "o" / "screen.csv"));
 }
 

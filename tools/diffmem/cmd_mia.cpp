@@ -99,9 +99,9 @@ void write_roc_figure(const fs::path& out) {
 DIFFMEM_COMMAND(500) {
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand(
-      "mia", "Membership inference (loss threshold, LiRA with shadow models, SecMI, PIA; loss and CLiD for "
-             "text-to-image pipeline folders)");
-  sub->add_option("attack", a->kind, "loss | lira | secmi | pia | clid (text-to-image: loss, clid)")
+      "mia", "Membership inference (loss threshold, LiRA with shadow models, SecMI, PIA; on text-to-image "
+             "pipeline folders also CLiD)");
+  sub->add_option("attack", a->kind, "loss | lira | secmi | pia | clid (clid: text-to-image pipelines only)")
       ->required()
       ->check(CLI::IsMember({"loss", "lira", "secmi", "pia", "clid"}));
   cli::add_shared(sub, cli::flags::kData, a->data, "the one the models were trained on")->required();
@@ -144,16 +144,21 @@ DIFFMEM_COMMAND(500) {
     cli::start();
     if (fs::exists(fs::path(a->target) / "model_index.json")) {  // a text-to-image pipeline folder
       attack::TextMiaOptions to;
-      if (a->t >= 0) to.t = a->t;
+      if (a->opt.loss.flip) fail("--flip", "not for a text-to-image pipeline: its captions describe the unflipped image");
+      if (a->t >= 0) (a->kind == "secmi" ? to.secmi_t : a->kind == "pia" ? to.pia_t : to.t) = a->t;
+      to.secmi_step = a->opt.secmi.step;
+      to.pia_p = a->opt.pia.p;
       if (sub->count("--draws") > 0) to.draws = a->opt.loss.draws;
       if (sub->count("--batch") > 0) to.batch = a->batch;
       to.seed = a->opt.loss.seed;
+      to.lira_statistic = a->opt.lira_statistic;
+      to.lira_global_variance = a->variance == "global";
       const data::Dataset ds = data::load_dataset(a->data);
       const fs::path truth = a->members.empty() ? fs::path(a->target) : fs::path(a->members);
       const auto members = data::load_members(fs::is_directory(truth) ? truth : truth.parent_path(), ds.size());
       if (!members) fail(truth.string(), "a members.npy (the ground truth; diffmem train writes one)", "none");
       const auto r = attack::run_text_mia(a->target, ds, *members, a->kind, to, a->out, cli::globals().device,
-                                          cli::terminal_progress());
+                                          cli::terminal_progress(), a->shadows);
       write_roc_figure(a->out);
       std::printf("%lld members, %lld non-members\n", static_cast<long long>(r.members),
                   static_cast<long long>(r.nonmembers));

@@ -47,10 +47,21 @@ struct TextMiaOptions {
   uint64_t seed = 0;          // example e's noise comes from derive_seed(seed, ids[e]) alone
   int64_t batch = 64;         // model inputs per forward pass
   std::string null_caption;   // CLiD's other condition ("" = unconditional)
+  // LiRA (with shadow pipelines): the transform of the caption-conditioned loss the Gaussians are
+  // fitted to (logit | raw, mia_lira.h) and the variance model.
+  std::string lira_statistic = "logit";
+  bool lira_global_variance = false;
+  // SecMI and PIA in the U-Net's space (latents, or pixels), conditioned on the caption, as
+  // SecMiOptions and PiaOptions above; their batch is `batch`.
+  int64_t secmi_t = 100;
+  int64_t secmi_step = 10;
+  int64_t pia_t = 200;
+  int64_t pia_p = 4;
 };
 
 DIFFMEM_FIELDS(LossScoreOptions, t, draws, flip, seed, batch)
-DIFFMEM_FIELDS(TextMiaOptions, t, draws, seed, batch, null_caption)
+DIFFMEM_FIELDS(TextMiaOptions, t, draws, seed, batch, null_caption, lira_statistic, lira_global_variance, secmi_t,
+               secmi_step, pia_t, pia_p)
 DIFFMEM_FIELDS(SecMiOptions, t, step, flip, batch)
 DIFFMEM_FIELDS(PiaOptions, t, p, flip, batch)
 

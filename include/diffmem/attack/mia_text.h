@@ -6,6 +6,13 @@
 //   clid  L_∅ − L_c  (Zhai et al., "Membership Inference on Text-to-Image Diffusion Models via
 //         Conditional Likelihood Discrepancy", NeurIPS 2024: a member's own caption lowers its loss
 //         more than a non-member's does)                  score L_∅ − L_c
+//   secmi SecMI's t-error (Duan et al. 2023) with the caption: a deterministic DDIM inversion of the
+//         latent 0 → … → t − step → t and one step back; score −error
+//   pia   PIA (Kong et al. 2024) with the caption: eps0 = eps(x0, 0, c) as the noise, error
+//         mean |eps(x_t, t, c) − eps0|^p; score −error
+//   lira  LiRA online and offline (mia_lira.h) fitted to L_c of shadow pipelines trained on known
+//         halves of the data set (diffmem train --conditioning text --models K --split half):
+//         lira-online, lira-offline
 // Higher scores mean "more likely a member". Outputs as `diffmem mia` (mia_run.h): per attack
 // OUT/<attack>/scores.csv, roc.csv, summary.json.
 #include <filesystem>
@@ -16,6 +23,10 @@
 #include "diffmem/attack/mia_run.h"
 #include "diffmem/core/progress.h"
 #include "diffmem/data/dataset.h"
+
+namespace diffmem::diffusion {
+class SdPipeline;
+}
 
 namespace diffmem::attack {
 
@@ -29,9 +40,35 @@ struct TextMiaErrors {
 TextMiaErrors text_mia_errors(const std::filesystem::path& model, const data::Dataset& ds, const TextMiaOptions& o,
                               const std::string& device = "cpu", const ProgressFn& progress = nullptr);
 
-/// attacks: "loss" or "clid" (CLiD, with the loss beside it). members: the ground truth over ds.
+TextMiaErrors text_mia_errors(const diffusion::SdPipeline& pipe, const data::Dataset& ds, const TextMiaOptions& o,
+                              const ProgressFn& progress = nullptr);
+
+/// One deterministic statistic per row (SecMI's t-error or PIA's error, conditioned on the row's
+/// caption) and the U-Net evaluations of one latent it cost.
+struct TextRowErrors {
+  std::vector<double> errors;
+  int64_t unet_images = 0;
+};
+
+/// SecMI with o.secmi_t and o.secmi_step: secmi_t / secmi_step + 1 U-Net evaluations per row.
+TextRowErrors text_secmi_errors(const diffusion::SdPipeline& pipe, const data::Dataset& ds, const TextMiaOptions& o,
+                                const ProgressFn& progress = nullptr);
+/// PIA with o.pia_t and o.pia_p: 2 U-Net evaluations per row.
+TextRowErrors text_pia_errors(const diffusion::SdPipeline& pipe, const data::Dataset& ds, const TextMiaOptions& o,
+                              const ProgressFn& progress = nullptr);
+
+/// The pipeline folders (model_index.json) inside `dir`, sorted by name, leaving out `exclude`.
+/// Throws naming `dir` when it is not a folder.
+std::vector<std::filesystem::path> list_pipeline_folders(const std::filesystem::path& dir,
+                                                         const std::filesystem::path& exclude = {});
+
+/// attacks: a comma list of loss, clid, secmi, pia and lira (the loss is always run beside them). members:
+/// the ground truth over ds. shadows: lira's folder of shadow pipeline folders, each with a
+/// members.npy over ds. Errors name the flag or file: an unknown attack, lira without shadows, a
+/// shadow without members.npy or of another length.
 MiaRunResult run_text_mia(const std::filesystem::path& model, const data::Dataset& ds, const std::vector<bool>& members,
                           const std::string& attacks, const TextMiaOptions& o, const std::filesystem::path& out,
-                          const std::string& device = "cpu", const ProgressFn& progress = nullptr);
+                          const std::string& device = "cpu", const ProgressFn& progress = nullptr,
+                          const std::filesystem::path& shadows = {});
 
 }  // namespace diffmem::attack

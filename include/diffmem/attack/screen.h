@@ -28,6 +28,7 @@ namespace diffmem::attack {
 
 struct ScreenRow {
   int64_t index = 0;        // the prompt's row in the file (0-based)
+  std::string id;           // its id (the file's id column, else the index: blackbox_prompts.h)
   std::string prompt;
   double wen = 0;           // mean over seeds and first steps of the norm
   double first_norm = 0;    // mean over seeds of the first step's norm
@@ -43,8 +44,8 @@ struct ScreenResult {
   io::Json summary;             // what summary.json holds
 };
 
-/// Scores every prompt and writes, under `out`: screen.csv (one row per prompt, highest wen
-/// first: rank, index, prompt, wen, anisotropy, first_norm, low_cosine, the label when given),
+/// Scores every prompt of the prompts file (read as blackbox_prompts.h reads it) and writes, under
+/// `out`: screen.csv (one row per prompt, highest wen first: rank, index, id, prompt, wen, anisotropy, first_norm, low_cosine, the label when given),
 /// summary.json (cost; per detector AUC, TPR at 1% and 0.1% FPR when the file has both labels)
 /// and manifest.json (the options). Fails before loading the model on a bad prompts file or
 /// option. `device`: cpu, cuda[:N] or auto (core/runtime.h).
