@@ -6,7 +6,7 @@
 #   1. diffmem screen over every caption (planted-in-training = positive): AUC, TPR at 1% FPR;
 #   2. diffmem extract-blackbox on the pipeline folder, without and with the screen in front:
 #      precision and recall of the flagged prompts, and the U-Net evaluations each spent;
-#   3. diffmem mia clid: loss vs CLiD on members vs held-out captions.
+#   3. diffmem mia clid|secmi|pia: loss vs CLiD, SecMI and PIA on members vs held-out captions.
 # Every step resumes. Settings come from the environment; a smoke run:
 #   STEPS=30 PER_PROMPT=8 RUN=/tmp/t2i-smoke experiments/text_to_image/run.sh
 set -euo pipefail
@@ -59,8 +59,10 @@ dm extract-blackbox "${COMMON[@]}" --per-prompt "$PER_PROMPT" --edge-threshold "
 say "2b. generate-and-filter behind the screen (top $SCREEN_TOP)"
 dm extract-blackbox "${COMMON[@]}" --per-prompt "$PER_PROMPT" --edge-threshold "$EDGE" \
   --min-clique "$MIN_CLIQUE" --batch 64 --screen-top "$SCREEN_TOP" --out "$RUN/blackbox-screened"
-say "3. membership inference: loss vs CLiD"
-dm mia clid --data "$DATA" --target "$MODEL" --out "$RUN/mia"
+say "3. membership inference: loss vs CLiD, SecMI and PIA (each run also writes the loss)"
+for attack in clid secmi pia; do
+  [ -f "$RUN/mia/$attack/summary.json" ] || dm mia "$attack" --data "$DATA" --target "$MODEL" --out "$RUN/mia"
+done
 
 say "results"
 /usr/bin/python3 - "$RUN" <<'PY'
@@ -77,7 +79,7 @@ for arm in ("blackbox-all", "blackbox-screened"):
     print(f"{arm:18s}: flagged {e['flagged']}, precision {e['precision']}, recall {e['recall']}, "
           f"U-Net evaluations {c['unet_images_from_scratch']} (unscreened {c['unscreened_unet_images']}, saving {c['saving']:.2f}x)")
     print("   by duplicates: " + ", ".join(f"{r['duplicates']}: {r['flagged']}/{r['prompts']}" for r in e["by_duplicates"]))
-for a in ("loss", "clid"):
+for a in ("loss", "clid", "secmi", "pia"):
     m = json.load(open(f"{run}/mia/{a}/summary.json"))
     print(f"mia {a:5s}: AUC {m['auc']:.3f}  TPR@1%FPR {m['tpr_at_fpr_0.01']:.3f}  ({m['members']} members, {m['nonmembers']} held out)")
 PY

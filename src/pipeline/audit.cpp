@@ -38,7 +38,7 @@ size_t from_index(const std::string& from) {
 }  // namespace
 
 const std::vector<std::string>& audit_stages() {
-  static const std::vector<std::string> s = {"data",     "train", "sample",  "extract",
+  static const std::vector<std::string> s = {"data",     "train", "sample",  "extract", "screen",
                                              "blackbox", "mia",   "inpaint", "report"};
   return s;
 }
@@ -98,6 +98,20 @@ AuditResult run_audit(const fs::path& run, const AuditOptions& options, const st
       emit(ev);
       continue;
     }
+    const std::optional<std::string> why = s.not_applicable(c);
+    // A stage that does not apply and produced nothing before either (no marker: a stage added
+    // to the pipeline after the run was made) changes nothing that later stages read.
+    if (why && (!old || old->state == StageState::kNotRun)) {
+      if (i >= first_forced || (old && !same_key)) remove_all(s.outputs(c));
+      m.state = StageState::kNotRun;
+      m.detail = *why;
+      report::write_stage_marker(c.paths, m);
+      ev.kind = StageEvent::Kind::kNotRun;
+      ev.detail = *why;
+      result.not_run.push_back(s.name());
+      emit(ev);
+      continue;
+    }
     // This stage runs: what it left under another key is stale, and everything after it depends
     // on what it is about to produce.
     if (i >= first_forced || (old && !same_key)) remove_all(s.outputs(c));
@@ -106,7 +120,7 @@ AuditResult run_audit(const fs::path& run, const AuditOptions& options, const st
       remove_all({c.paths.marker(stages[k]->name())});
     }
     upstream_ran = true;
-    if (auto why = s.not_applicable(c)) {
+    if (why) {
       m.state = StageState::kNotRun;
       m.detail = *why;
       report::write_stage_marker(c.paths, m);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "diffmem/attack/blackbox_prompts.h"
 #include "diffmem/core/error.h"
 #include "diffmem/io/json.h"
 #include "diffmem/model/checkpoint.h"
@@ -39,6 +40,57 @@ std::optional<ImageShape> data_shape(const AuditOptions& o) {
   return ImageShape{shape[1].get<int64_t>(), shape[2].get<int64_t>(), shape[3].get<int64_t>()};
 }
 
+// The images a text-to-image pipeline folder makes: unet sample_size times the VAE's scale factor
+// (2^(levels - 1)), the VAE's channels; a pixel-space folder ("vae": [null, null]) its U-Net's.
+ImageShape pipeline_image_shape(const fs::path& dir) {
+  const fs::path index_path = dir / "model_index.json", unet_path = dir / "unet" / "config.json";
+  const Json index = io::read_json(index_path);
+  const Json unet = io::read_json(unet_path);
+  auto integer = [](const Json& j, const char* key, const fs::path& file) {
+    const Json v = j.is_object() ? j.value(key, Json()) : Json();
+    if (!v.is_number_integer()) fail(file.string(), std::string("an integer \"") + key + "\"", v.dump());
+    return v.get<int64_t>();
+  };
+  const int64_t size = integer(unet, "sample_size", unet_path);
+  const Json vae_entry = index.is_object() ? index.value("vae", Json()) : Json();
+  const bool pixel = !vae_entry.is_array() || vae_entry.empty() || vae_entry[0].is_null();
+  if (pixel) {
+    const int64_t c = integer(unet, "in_channels", unet_path);
+    return ImageShape{size, size, c};
+  }
+  const fs::path vae_path = dir / "vae" / "config.json";
+  const Json vae = io::read_json(vae_path);
+  const Json levels = vae.is_object() ? vae.value("block_out_channels", Json()) : Json();
+  if (!levels.is_array() || levels.empty()) fail(vae_path.string(), "a \"block_out_channels\" list", levels.dump());
+  const int64_t scale = int64_t{1} << (levels.size() - 1);
+  return ImageShape{size * scale, size * scale, integer(vae, "out_channels", vae_path)};
+}
+
+// The text-to-image audit's own needs: a captioned data set, a prompts file that reads, a model
+// for the data's images, and no stage it does not have.
+void check_text_audit(const AuditOptions& o, const std::optional<ImageShape>& shape) {
+  if (o.shadows > 0 && !o.model.empty())
+    fail("--shadows", "0 with a given text-to-image pipeline (the audit trains LiRA's shadow pipelines beside a "
+         "target it trains itself; for a given one, train shadows with diffmem train --conditioning text --models K "
+         "--split half and run diffmem mia lira)", std::to_string(o.shadows));
+  if (o.data.empty()) {
+    if (o.builtin.captions == "none")
+      fail("builtin.captions", "auto or generated for a text-to-image audit (its attacks need captions)", "none");
+  } else if (!fs::is_regular_file(fs::path(o.data) / "captions.jsonl")) {
+    fail("--data " + o.data, "a captioned data set (captions.jsonl) for a text-to-image audit",
+         "no captions.jsonl there (diffmem data import --captions)");
+  }
+  if (!o.prompts.empty()) attack::read_prompts(o.prompts, prompt_label(o));  // names the file and the row
+  if (!o.model.empty() && shape) {
+    const ImageShape m = pipeline_image_shape(o.model);
+    if (m.height != shape->height || m.width != shape->width || m.channels != shape->channels)
+      fail("--model " + o.model, "a pipeline for the data's " + shape->str() + " images", "one that makes " + m.str());
+  }
+  if (o.text.screen_detector == "anisotropy" && o.text.probe.low_from_end == 0)
+    fail("text.screen_detector", "wen when text.probe.low_from_end is 0 (anisotropy needs the low-noise pass)",
+         "anisotropy");
+}
+
 }  // namespace
 
 void check_audit(const AuditOptions& o, const std::string& from) {
@@ -56,6 +108,10 @@ void check_audit(const AuditOptions& o, const std::string& from) {
   if (!o.model.empty() && !fs::is_directory(o.model))
     fail("--model " + o.model, "a diffusers model folder", "no such folder");
   const std::optional<ImageShape> shape = data_shape(o);
+  if (text_to_image(o)) return check_text_audit(o, shape);
+  if (!o.prompts.empty())
+    fail("--prompts " + o.prompts, "a text-to-image model (a pipeline folder as --model, or --conditioning text)",
+         o.model.empty() ? "an unconditional model to train" : "the unconditional model " + o.model);
   if (!o.model.empty()) {
     const fs::path config = model::find_diffusers_files(o.model).config;
     const model::UNet2DConfig c = model::read_unet2d_config(config);

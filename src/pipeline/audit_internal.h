@@ -15,8 +15,14 @@ namespace diffmem::pipeline::detail {
 data::Dataset select_rows(const data::Dataset& ds, const std::vector<int64_t>& rows);
 
 /// The built-in data set: members (with planted duplicates) first, then held-out non-members;
-/// members.npy marks the former.
-data::Dataset builtin_dataset(const AuditDataOptions& o, uint64_t seed, const ProgressFn& progress);
+/// members.npy marks the former. `captions`: generated captions (seeded by `seed`) on every row.
+data::Dataset builtin_dataset(const AuditDataOptions& o, bool captions, uint64_t seed, const ProgressFn& progress);
+
+/// Whether the built-in data set gets captions (builtin.captions, auto = for a text-to-image audit).
+bool builtin_captions(const AuditOptions& o);
+
+/// The prompts file of a text-to-image audit: --prompts, else the data stage's prompts.csv.
+std::filesystem::path prompts_file(const report::RunDir& paths, const AuditOptions& o);
 
 /// The member rows of ds (which must have members.npy), its manifest's planted groups restricted
 /// to the members.
@@ -44,6 +50,12 @@ class AuditStage {
   /// Does the work; returns a one-line result.
   virtual std::string run(const StageContext& c) const = 0;
 };
+
+/// The text-to-image pieces (audit_text_stages.cpp): the screen stage, and the blackbox stage's
+/// key and run for a text-to-image model (generate-and-filter per prompt).
+std::unique_ptr<AuditStage> make_screen_stage();
+io::Json text_blackbox_key(const StageContext& c);
+std::string run_text_blackbox(const StageContext& c);
 
 /// The stages in pipeline order (audit_stages() names them).
 std::vector<std::unique_ptr<AuditStage>> make_audit_stages();

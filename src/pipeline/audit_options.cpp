@@ -1,6 +1,7 @@
 // AuditOptions ↔ audit.json through the field lists (io/fields.h): a key they do not have is a
 // typo and an error, so a misspelt option never silently falls back to its default.
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <utility>
 
@@ -29,13 +30,30 @@ AuditOptions::AuditOptions() {
   inpaint.attack.rank_draws = 2;
   inpaint.attack.inpaint.steps = 25;
   extract.top_pairs_png = 32;
+  // Text-to-image: the trajectory and filter of experiments/text_to_image (32 generations of each
+  // prompt, so a clique of 8 is a quarter of them where the paper asks 10 of 500).
+  text.pipeline.steps = 20;
+  text.pipeline.guidance_scale = 3;
+  text.pipeline.batch = 64;
+  text.filter.analysis.min_clique = 8;
+}
+
+bool text_to_image(const AuditOptions& o) {
+  if (!o.model.empty()) return std::filesystem::is_regular_file(std::filesystem::path(o.model) / "model_index.json");
+  return o.train.conditioning == "text";
+}
+
+std::string prompt_label(const AuditOptions& o) {
+  if (!o.text.label.empty()) return o.text.label;
+  return o.prompts.empty() ? "planted" : "memorized";
 }
 
 namespace {
 
 // The stage seeds that derive from the run seed, and the stage each belongs to.
 const std::pair<const char*, const char*> kStageSeeds[] = {
-    {"/train/seed", "train"}, {"/mia/loss/seed", "mia"}, {"/inpaint/attack/seed", "inpaint"}};
+    {"/train/seed", "train"}, {"/mia/loss/seed", "mia"}, {"/inpaint/attack/seed", "inpaint"},
+    {"/text/mia/seed", "mia"}};
 
 // The stages' device fields that the audit's options do not have (one device per run).
 const char* const kStageDevices[] = {"train.device", "extract.device"};
@@ -123,6 +141,37 @@ void validate(const AuditOptions& o, const std::string& where) {
   diffusion::validate(o.inpaint.attack.inpaint, where + ": inpaint.attack.inpaint");
   check(o.mia.lira_statistic == "logit" || o.mia.lira_statistic == "raw",
         where + ": mia.lira_statistic", "logit or raw", "'" + o.mia.lira_statistic + "'");
+  const std::string& c = o.builtin.captions;
+  check(c == "auto" || c == "generated" || c == "none", where + ": builtin.captions", "auto, generated or none",
+        "'" + c + "'");
+  check(o.builtin.caption_copies == "same" || o.builtin.caption_copies == "varied", where + ": builtin.caption_copies",
+        "same or varied", "'" + o.builtin.caption_copies + "'");
+  const AuditTextOptions& t = o.text;
+  check(t.per_prompt >= 1, where + ": text.per_prompt", "at least 1 generation per prompt", std::to_string(t.per_prompt));
+  check(t.screen_per_prompt >= 1, where + ": text.screen_per_prompt", "at least 1 seed per prompt",
+        std::to_string(t.screen_per_prompt));
+  check(t.screen_top >= 0, where + ": text.screen_top", "0 (every prompt) or more", std::to_string(t.screen_top));
+  check(t.screen_detector == "wen" || t.screen_detector == "anisotropy", where + ": text.screen_detector",
+        "wen or anisotropy", "'" + t.screen_detector + "'");
+  diffusion::validate(t.pipeline, t.probe, where + ": text.pipeline/text.probe");
+  attack::validate(t.filter.analysis);
+  std::string name;
+  for (char ch : t.attacks + ",") {
+    if (ch != ',') {
+      name += ch;
+      continue;
+    }
+    check(name == "loss" || name == "clid" || name == "secmi" || name == "pia", where + ": text.attacks",
+          "a comma list of loss, clid, secmi and pia (lira runs when shadows > 0)", "'" + name + "' in '" + t.attacks + "'");
+    if (name == "secmi")
+      check(t.mia.secmi_step >= 1 && t.mia.secmi_t >= t.mia.secmi_step && t.mia.secmi_t % t.mia.secmi_step == 0,
+            where + ": text.mia.secmi_t", "a positive multiple of text.mia.secmi_step " + std::to_string(t.mia.secmi_step),
+            std::to_string(t.mia.secmi_t));
+    if (name == "pia")
+      check(t.mia.pia_p == 1 || t.mia.pia_p == 2 || t.mia.pia_p == 4, where + ": text.mia.pia_p", "1, 2 or 4",
+            std::to_string(t.mia.pia_p));
+    name.clear();
+  }
 }
 
 }  // namespace diffmem::pipeline

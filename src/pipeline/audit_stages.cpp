@@ -1,15 +1,17 @@
-// The eight stages of `diffmem audit`, each a thin driver of its library entry point.
+// The nine stages of `diffmem audit`, each a thin driver of its library entry point.
 #include <torch/torch.h>
 
 #include <cstdio>
 
 #include "audit_internal.h"
 #include "diffmem/attack/blackbox_run.h"
+#include "diffmem/attack/mia_text.h"
 #include "diffmem/attack/extract.h"
 #include "diffmem/attack/inpaint_run.h"
 #include "diffmem/attack/mia_attack.h"
 #include "diffmem/attack/mia_run.h"
 #include "diffmem/core/error.h"
+#include "diffmem/data/captions.h"
 #include "diffmem/data/subset.h"
 #include "diffmem/diffusion/generate.h"
 #include "diffmem/model/checkpoint.h"
@@ -66,23 +68,34 @@ Json without(Json j, std::initializer_list<const char*> keys) {
   return j;
 }
 
+const char* const kPerPrompt =
+    "a text-to-image model: the blackbox stage generates per prompt and compares each flagged clique "
+    "with its prompt's training image";
+
 class DataStage : public AuditStage {
  public:
   std::string name() const override { return "data"; }
   Json key(const StageContext& c) const override {
     const auto& o = c.options;
     Json j = to_json(o);
-    return {{"data", o.data}, {"builtin", o.data.empty() ? j["builtin"] : Json()}, {"seed", o.seed}};
+    Json builtin = o.data.empty() ? j["builtin"] : Json();
+    // Keys a pixel audit's data never had stay out of its key, so runs made before them resume.
+    if (builtin.is_object()) builtin = without(builtin, {"captions", "caption_copies"});
+    Json k = {{"data", o.data}, {"builtin", builtin}, {"seed", o.seed}};
+    if (o.data.empty() && builtin_captions(o))
+      k["captions"] = {{"generated", true}, {"copies", o.builtin.caption_copies}};
+    if (text_to_image(o) && o.prompts.empty()) k["prompts"] = "written from the captions";
+    return k;
   }
   std::vector<fs::path> outputs(const StageContext& c) const override {
-    return owned(c, {c.paths.data, c.paths.train_data});
+    return owned(c, {c.paths.data, c.paths.train_data, c.paths.prompts});
   }
   std::string run(const StageContext& c) const override {
     const auto& p = c.paths;
     data::Dataset ds;
     std::string what;
     if (c.options.data.empty()) {
-      ds = builtin_dataset(c.options.builtin, c.options.seed, c.progress);
+      ds = builtin_dataset(c.options.builtin, builtin_captions(c.options), c.options.seed, c.progress);
       data::save_dataset(p.data, ds);
       what = "built-in " + c.options.builtin.source + " set";
     } else {
@@ -99,6 +112,10 @@ class DataStage : public AuditStage {
     }
     const auto groups = data::duplicate_groups(ds.manifest);
     if (!groups.empty()) detail += ", " + std::to_string(groups.size()) + " planted duplicate groups";
+    if (text_to_image(c.options) && c.options.prompts.empty()) {
+      const int64_t n = data::write_caption_prompts(ds, p.prompts);
+      detail += ", " + std::to_string(n) + " prompts (one per distinct image)";
+    }
     return detail;
   }
 };
@@ -154,6 +171,10 @@ class SampleStage : public AuditStage {
   std::vector<fs::path> outputs(const StageContext& c) const override {
     return owned(c, {c.paths.samples});
   }
+  std::optional<std::string> not_applicable(const StageContext& c) const override {
+    if (text_to_image(c.options)) return kPerPrompt;
+    return std::nullopt;
+  }
   std::string run(const StageContext& c) const override {
     const auto& p = c.paths;
     model::LoadDenoiserOptions lo;
@@ -183,6 +204,7 @@ class ExtractStage : public AuditStage {
     return owned(c, {c.paths.extract});
   }
   std::optional<std::string> not_applicable(const StageContext& c) const override {
+    if (text_to_image(c.options)) return kPerPrompt;
     if (!fs::is_regular_file(c.paths.train_data / "manifest.json"))
       return "no training set (" + c.paths.train_data.string() + ")";
     return std::nullopt;
@@ -201,11 +223,16 @@ class ExtractStage : public AuditStage {
 class BlackboxStage : public AuditStage {
  public:
   std::string name() const override { return "blackbox"; }
-  Json key(const StageContext& c) const override { return to_json(c.options)["blackbox"]; }
+  Json key(const StageContext& c) const override {
+    if (text_to_image(c.options)) return text_blackbox_key(c);
+    return to_json(c.options)["blackbox"];
+  }
   std::vector<fs::path> outputs(const StageContext& c) const override {
     return owned(c, {c.paths.blackbox});
   }
   std::string run(const StageContext& c) const override {
+    if (text_to_image(c.options)) return run_text_blackbox(c);
+
     BlackboxRunOptions b = c.options.blackbox;
     b.analysis.device = c.device;
     BlackboxGroupInput g;
@@ -230,6 +257,8 @@ class MiaStage : public AuditStage {
  public:
   std::string name() const override { return "mia"; }
   Json key(const StageContext& c) const override {
+    if (text_to_image(c.options))
+      return {{"text_mia", io::fields_json(c.options.text.mia)}, {"attacks", text_attacks(c)}, {"shadows", c.options.shadows}};
     return {{"mia", to_json(c.options)["mia"]}, {"shadows", c.options.shadows}};
   }
   std::vector<fs::path> outputs(const StageContext& c) const override {
@@ -239,6 +268,17 @@ class MiaStage : public AuditStage {
     return membership_not_applicable(c);
   }
   std::string run(const StageContext& c) const override {
+    std::vector<MiaAttackReport> reports;
+    if (text_to_image(c.options)) {
+      const data::Dataset ds = data::load_dataset(c.paths.data);
+      const std::vector<bool> members = *data::load_members(truth(c)->dir);
+      check(members.size() == static_cast<size_t>(ds.size()), (truth(c)->dir / "members.npy").string(),
+            std::to_string(ds.size()) + " entries (one per row of " + c.paths.data.string() + ")",
+            std::to_string(members.size()));
+      reports = run_text_mia(c.paths.model, ds, members, text_attacks(c), c.options.text.mia, c.paths.mia, c.device,
+                             c.progress, c.paths.shadows).attacks;
+      return describe(reports);
+    }
     MiaRunOptions m;
     m.data = c.paths.data;
     m.target = c.paths.model;
@@ -247,7 +287,7 @@ class MiaStage : public AuditStage {
     m.loss = c.options.mia.loss;
     m.load.device = c.device;
     m.attack = "loss";
-    std::vector<MiaAttackReport> reports = run_mia(m, c.progress).attacks;
+    reports = run_mia(m, c.progress).attacks;
     if (c.options.shadows > 0) {
       m.attack = "lira";
       m.shadows = c.paths.shadows;
@@ -255,6 +295,14 @@ class MiaStage : public AuditStage {
       m.lira_global_variance = c.options.mia.lira_global_variance;
       for (auto& r : run_mia(m, c.progress).attacks) reports.push_back(r);
     }
+    return describe(reports);
+  }
+
+ private:
+  static std::string text_attacks(const StageContext& c) {
+    return c.options.text.attacks + (c.options.shadows > 0 ? ",lira" : "");
+  }
+  static std::string describe(const std::vector<MiaAttackReport>& reports) {
     std::string detail;
     for (const auto& r : reports)
       detail += (detail.empty() ? "" : "; ") + r.name +
@@ -271,6 +319,8 @@ class InpaintStage : public AuditStage {
     return owned(c, {c.paths.inpaint});
   }
   std::optional<std::string> not_applicable(const StageContext& c) const override {
+    if (text_to_image(c.options))
+      return std::string("a text-to-image model: the inpainting attack is built for unconditional pixel models");
     return membership_not_applicable(c);
   }
   std::string run(const StageContext& c) const override {
@@ -316,6 +366,7 @@ std::vector<std::unique_ptr<AuditStage>> make_audit_stages() {
   s.push_back(std::make_unique<TrainStage>());
   s.push_back(std::make_unique<SampleStage>());
   s.push_back(std::make_unique<ExtractStage>());
+  s.push_back(make_screen_stage());
   s.push_back(std::make_unique<BlackboxStage>());
   s.push_back(std::make_unique<MiaStage>());
   s.push_back(std::make_unique<InpaintStage>());

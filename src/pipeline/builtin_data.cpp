@@ -27,7 +27,12 @@ data::Dataset select_rows(const data::Dataset& ds, const std::vector<int64_t>& r
     std::memcpy(out.images.bytes.data() + i * bytes, ds.image(rows[i]), static_cast<size_t>(bytes));
     out.labels.push_back(ds.labels[rows[i]]);
     out.ids.push_back(ds.ids[rows[i]]);
+    if (ds.captions) {
+      if (!out.captions) out.captions.emplace();
+      out.captions->push_back((*ds.captions)[rows[i]]);
+    }
   }
+  if (ds.captions && !out.captions) out.captions.emplace();
   if (ds.members) {
     out.members.emplace();
     for (int64_t r : rows) out.members->push_back((*ds.members)[r]);
@@ -38,13 +43,17 @@ data::Dataset select_rows(const data::Dataset& ds, const std::vector<int64_t>& r
   return out;
 }
 
-data::Dataset builtin_dataset(const AuditDataOptions& o, uint64_t seed, const ProgressFn& progress) {
+data::Dataset builtin_dataset(const AuditDataOptions& o, bool captions, uint64_t seed, const ProgressFn& progress) {
   check(o.n >= 1, "audit builtin.n", "at least 1 member image", std::to_string(o.n));
   check(o.holdout >= 0, "audit builtin.holdout", "0 or more held-out images",
         std::to_string(o.holdout));
   data::ImportOptions io_opt;
   io_opt.source = o.source;
   io_opt.src = o.src;
+  if (captions) {
+    io_opt.captions = "generated";
+    io_opt.caption_seed = seed;
+  }
   const data::Dataset source = data::import_dataset(io_opt, progress);
 
   data::SubsetOptions pool_opt;
@@ -63,6 +72,7 @@ data::Dataset builtin_dataset(const AuditDataOptions& o, uint64_t seed, const Pr
   dup_opt.seed = seed;
   dup_opt.duplicate_counts = o.duplicate_counts;
   dup_opt.duplicate_picks = o.duplicate_picks;
+  dup_opt.caption_copies = o.caption_copies;
   const data::Dataset train = data::make_subset(select_rows(pool, member_rows), dup_opt);
   const data::Dataset holdout = select_rows(pool, holdout_rows);
 
@@ -75,6 +85,7 @@ data::Dataset builtin_dataset(const AuditDataOptions& o, uint64_t seed, const Pr
                            holdout.images.bytes.end());
   full.labels.insert(full.labels.end(), holdout.labels.begin(), holdout.labels.end());
   full.ids.insert(full.ids.end(), holdout.ids.begin(), holdout.ids.end());
+  if (full.captions) full.captions->insert(full.captions->end(), holdout.captions->begin(), holdout.captions->end());
   full.members.emplace(static_cast<size_t>(full.size()), false);
   for (int64_t i = 0; i < train.size(); ++i) (*full.members)[i] = true;
 
@@ -82,7 +93,8 @@ data::Dataset builtin_dataset(const AuditDataOptions& o, uint64_t seed, const Pr
   m["created_by"] = "diffmem audit (built-in data set)";
   m["options"] = {{"builtin", {{"source", o.source}, {"n", o.n}, {"holdout", o.holdout},
                                {"classes", o.classes}, {"duplicate_counts", o.duplicate_counts},
-                               {"duplicate_picks", o.duplicate_picks}}},
+                               {"duplicate_picks", o.duplicate_picks},
+                               {"captions", captions ? "generated" : "none"}}},
                   {"seed", seed}};
   m["shape"] = full.images.shape;
   m["count"] = full.size();
@@ -96,6 +108,14 @@ data::Dataset builtin_dataset(const AuditDataOptions& o, uint64_t seed, const Pr
   full.manifest = std::move(m);
   data::validate_dataset(full, "audit built-in data set");
   return full;
+}
+
+bool builtin_captions(const AuditOptions& o) {
+  return o.builtin.captions == "generated" || (o.builtin.captions == "auto" && text_to_image(o));
+}
+
+std::filesystem::path prompts_file(const report::RunDir& paths, const AuditOptions& o) {
+  return o.prompts.empty() ? paths.prompts / "prompts.csv" : std::filesystem::path(o.prompts);
 }
 
 data::Dataset member_dataset(const data::Dataset& ds) {

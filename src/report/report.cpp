@@ -29,6 +29,7 @@ const char* kStyle =
     ".gallery, .cliques, .strips { display: flex; flex-wrap: wrap; gap: 0.8em; }\n"
     ".pair { border: 2px solid #ccc; border-radius: 4px; padding: 4px; background: #fafafa; }\n"
     ".pair.hit { border-color: #009E73; background: #eefaf5; }\n"
+    "tr.hit td { background: #eefaf5; }\n"
     ".pair .imgs img { margin: 1px; }\n"
     ".cap { font-size: 0.8em; color: #333; }\n"
     ".badge { color: #fff; background: #009E73; border-radius: 3px; padding: 0 4px; font-weight: normal; }\n"
@@ -147,6 +148,16 @@ std::string overview(const Json& s) {
                                show(s, "/inpaint/auc", Fmt::kFixed3));
   if (s.contains("blackbox"))
     t += row("Black-box cliques", show(s, "/blackbox/flagged_cliques", Fmt::kInt) + " flagged");
+  if (s.contains("screen"))
+    t += row("Prompts screened", show(s, "/screen/prompts", Fmt::kInt) + " (" +
+                                     show(s, "/screen/unet_images", Fmt::kInt) + " U-Net evaluations)");
+  if (s.contains("text_to_image") && s["text_to_image"].value("extraction", Json()).is_object()) {
+    std::string v = "<b>" + show(s, "/text_to_image/extraction/flagged", Fmt::kInt) + "</b> of " +
+                    show(s, "/text_to_image/extraction/prompts", Fmt::kInt) + " prompts flagged";
+    if (s["text_to_image"]["extraction"].value("with_train_image", int64_t{0}) > 0)
+      v += ", " + show(s, "/text_to_image/extraction/extracted", Fmt::kInt) + " reproducing their training image";
+    t += row("Generate-and-filter", v);
+  }
   return t + "</table>\n";
 }
 
@@ -180,6 +191,17 @@ Report build_report(const ReportOptions& o) {
   add(run.extract, [&] { return distance_histogram(run, s); });
   add(run.mia, [&] { return membership(run, s); });
   add(run.inpaint, [&] { return inpainting(run, o, s); });
+  // The text-to-image sections only for a run with prompts: a pixel run leaves them out rather
+  // than showing them as "not run".
+  const fs::path blackbox_summary = run.blackbox / "summary.json";
+  const bool prompts_run = fs::exists(run.screen) || fs::exists(run.prompts) ||
+                           fs::is_regular_file(run.model / "model_index.json") ||
+                           (fs::is_regular_file(blackbox_summary) &&
+                            io::read_json(blackbox_summary).contains("text_to_image"));
+  if (prompts_run) {
+    add(run.screen, [&] { return screen_section(run, s); });
+    add(run.blackbox, [&] { return prompt_table(run, o, s); });
+  }
   add(run.blackbox, [&] { return blackbox_cliques(run, o, s); });
 
   std::string body = kStyle;

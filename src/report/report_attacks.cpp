@@ -204,12 +204,18 @@ SectionOut blackbox_cliques(const RunLayout& run, const ReportOptions& o, Json& 
        {"cliques", Json::array()}};
 
   std::map<std::string, std::string> prompts;  // group id → prompt
+  std::map<std::string, double> own_l2;        // group id → its medoid's ℓ2 to the group's training image
   if (fs::is_regular_file(run.blackbox / "prompts.csv")) {
     const auto rows = read_csv(run.blackbox / "prompts.csv");
     if (!rows.empty()) {
       const auto c = csv_columns(rows[0], {"id", "prompt"}, run.blackbox / "prompts.csv");
-      for (size_t i = 1; i < rows.size(); ++i)
-        if (rows[i].size() == rows[0].size()) prompts[rows[i][c.at("id")]] = rows[i][c.at("prompt")];
+      const auto l2 = std::find(rows[0].begin(), rows[0].end(), "train_l2_to_medoid");
+      for (size_t i = 1; i < rows.size(); ++i) {
+        if (rows[i].size() != rows[0].size()) continue;
+        prompts[rows[i][c.at("id")]] = rows[i][c.at("prompt")];
+        if (l2 != rows[0].end() && !rows[i][l2 - rows[0].begin()].empty())
+          own_l2[rows[i][c.at("id")]] = std::stod(rows[i][l2 - rows[0].begin()]);
+      }
     }
   }
   // The medoid's nearest training image, when white-box extraction ran on the same generations.
@@ -268,6 +274,7 @@ SectionOut blackbox_cliques(const RunLayout& run, const ReportOptions& o, Json& 
         const fs::path png = run.blackbox / "flagged" / (id + ".png");
         if (fs::is_regular_file(png)) imgs = png_img_tag(core::read_file(png), "clique of " + id);
       }
+      if (own_l2.count(id)) q["train_l2"] = own_l2[id];
       if (medoid.size() > 1 && medoid[0] == '#' && nearest.count(std::stoll(medoid.substr(1)))) {
         const auto& [nid, l2] = nearest[std::stoll(medoid.substr(1))];
         q["nearest_id"] = nid;
@@ -282,6 +289,9 @@ SectionOut blackbox_cliques(const RunLayout& run, const ReportOptions& o, Json& 
       if (q.contains("nearest_id"))
         cards += "; medoid's nearest training image: id " + show(summary, p + "/nearest_id", Fmt::kInt) +
                  " at ℓ2 " + show(summary, p + "/nearest_l2", Fmt::kFixed3);
+      if (q.contains("train_l2"))
+        cards += "; medoid to the prompt's training image (last in the grid): ℓ2 " +
+                 show(summary, p + "/train_l2", Fmt::kFixed3);
       if (!q["prompt"].get<std::string>().empty())
         cards += "<br>prompt: <q>" + html_escape(q["prompt"].get<std::string>()) + "</q>";
       cards += "</div><div class=\"imgs\">" + imgs + "</div></div>\n";

@@ -71,5 +71,7 @@ SectionOut distance_histogram(const RunLayout& run, io::Json& summary);
 SectionOut membership(const RunLayout& run, io::Json& summary);
 SectionOut inpainting(const RunLayout& run, const ReportOptions& o, io::Json& summary);
 SectionOut blackbox_cliques(const RunLayout& run, const ReportOptions& o, io::Json& summary);
+SectionOut screen_section(const RunLayout& run, io::Json& summary);
+SectionOut prompt_table(const RunLayout& run, const ReportOptions& o, io::Json& summary);
 
 }  // namespace diffmem::report::detail

@@ -19,7 +19,8 @@ struct Field {
 const Field kFields[] = {
     {"data", &RunDir::data, "data"},           {"train_data", &RunDir::train_data, "train-data"},
     {"model", &RunDir::model, "model"},        {"shadows", &RunDir::shadows, "shadows"},
-    {"samples", &RunDir::samples, "samples"},  {"extract", &RunDir::extract, "extract"},
+    {"prompts", &RunDir::prompts, "prompts"},  {"samples", &RunDir::samples, "samples"},
+    {"extract", &RunDir::extract, "extract"},  {"screen", &RunDir::screen, "screen"},
     {"blackbox", &RunDir::blackbox, "blackbox"}, {"mia", &RunDir::mia, "mia"},
     {"inpaint", &RunDir::inpaint, "inpaint"},  {"report", &RunDir::report, "report.html"},
     {"summary", &RunDir::summary, "summary.json"},

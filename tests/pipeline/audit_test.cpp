@@ -24,8 +24,12 @@ TEST(AuditOptions, DefaultsAreTheDemoSetting) {
   EXPECT_EQ(o.sample.sample.steps, 50);
   EXPECT_EQ(o.builtin.duplicate_counts, (std::vector<int64_t>{1, 2, 4, 8, 16}));
   EXPECT_EQ(o.shadows, 0);
-  EXPECT_EQ(audit_stages(), (std::vector<std::string>{"data", "train", "sample", "extract", "blackbox",
-                                                       "mia", "inpaint", "report"}));
+  EXPECT_EQ(audit_stages(), (std::vector<std::string>{"data", "train", "sample", "extract", "screen",
+                                                       "blackbox", "mia", "inpaint", "report"}));
+  EXPECT_FALSE(text_to_image(o));
+  EXPECT_EQ(o.builtin.captions, "auto");
+  EXPECT_EQ(o.text.per_prompt, 32);
+  EXPECT_EQ(o.text.filter.analysis.min_clique, 8);
 }
 
 TEST(AuditOptions, JsonRoundTripAndPartialFiles) {
@@ -157,6 +161,79 @@ TEST(AuditCheck, AModelForOtherImagesFailsBeforeAnyStage) {
   EXPECT_NE(test::error_of([&] { check_audit(t); }).find("no-such-preset"), std::string::npos);
   EXPECT_NE(test::error_of([&] { check_audit(AuditOptions(), "trian"); }).find("--from"),
             std::string::npos);
+}
+
+fs::path tiny_pipeline() { return fs::path(test::source_dir()) / "tests/reference/model/sd_tiny_v1"; }
+
+TEST(AuditText, APipelineFolderOrTextConditioningMakesATextToImageAudit) {
+  AuditOptions o;
+  o.train.conditioning = "text";
+  EXPECT_TRUE(text_to_image(o));
+  EXPECT_EQ(prompt_label(o), "planted");  // the prompts the audit writes from the captions
+  o.prompts = "p.csv";
+  EXPECT_EQ(prompt_label(o), "memorized");  // the public lists' column
+  o.text.label = "mine";
+  EXPECT_EQ(prompt_label(o), "mine");
+  AuditOptions m;
+  m.model = tiny_pipeline().string();
+  EXPECT_TRUE(text_to_image(m));
+  // The text options go through audit.json like every other.
+  m.text.screen_top = 5;
+  m.text.screen_threshold = 0.25;
+  m.text.mia.t = 40;
+  const AuditOptions back = audit_options_from_json(to_json(m), "x");
+  EXPECT_EQ(to_json(back), to_json(m));
+  EXPECT_EQ(*back.text.screen_threshold, 0.25);
+  EXPECT_EQ(audit_options_from_json({{"seed", 4}}, "x").text.mia.seed, 4u);  // derives from the run seed
+  EXPECT_NE(error_of({{"text", {{"screen_detector", "odd"}}}}).find("text.screen_detector"), std::string::npos);
+  EXPECT_NE(error_of({{"text", {{"per_prompt", 0}}}}).find("text.per_prompt"), std::string::npos);
+  EXPECT_NE(error_of({{"builtin", {{"captions", "some"}}}}).find("builtin.captions"), std::string::npos);
+}
+
+TEST(AuditText, WhatATextToImageAuditCannotDoFailsBeforeAnyStage) {
+  test::TempDir tmp;
+  auto refused = [&](const AuditOptions& o) {
+    const std::string e = test::error_of([&] { run_audit(tmp / "run", o); });
+    EXPECT_FALSE(fs::exists(tmp / "run" / "stages")) << "no stage may start: " << e;
+    return e;
+  };
+  // Prompts for an unconditional model.
+  AuditOptions pixel;
+  pixel.prompts = (tmp / "p.csv").string();
+  std::string e = refused(pixel);
+  EXPECT_NE(e.find("--prompts"), std::string::npos) << e;
+  EXPECT_NE(e.find("text-to-image"), std::string::npos) << e;
+  // Shadows for a given pipeline (the audit trains shadows only beside a target of its own).
+  AuditOptions given;
+  given.model = tiny_pipeline().string();
+  given.shadows = 2;
+  e = refused(given);
+  EXPECT_NE(e.find("--shadows"), std::string::npos) << e;
+  // The built-in data without captions.
+  AuditOptions t;
+  t.train.conditioning = "text";
+  t.builtin.captions = "none";
+  EXPECT_NE(refused(t).find("builtin.captions"), std::string::npos);
+  // A data set without captions.jsonl.
+  fs::create_directories(tmp / "d");
+  test::write_bytes(tmp / "d" / "manifest.json", R"({"shape": [4, 32, 32, 3], "count": 4})");
+  AuditOptions m;
+  m.model = tiny_pipeline().string();
+  m.data = (tmp / "d").string();
+  e = refused(m);
+  EXPECT_NE(e.find("captions.jsonl"), std::string::npos) << e;
+  // A prompts file without a prompt column names the file.
+  test::write_bytes(tmp / "d" / "captions.jsonl", "");
+  test::write_bytes(tmp / "bad.csv", "id,text\n1,a cat\n");
+  m.prompts = (tmp / "bad.csv").string();
+  e = refused(m);
+  EXPECT_NE(e.find("bad.csv"), std::string::npos) << e;
+  // A pipeline for other images than the data's (the built-in 28x28x1 Fashion-MNIST).
+  AuditOptions other;
+  other.model = tiny_pipeline().string();
+  e = refused(other);
+  EXPECT_NE(e.find("28x28x1"), std::string::npos) << e;
+  EXPECT_NE(e.find("--model"), std::string::npos) << e;
 }
 
 }  // namespace

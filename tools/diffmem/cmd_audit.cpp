@@ -1,4 +1,4 @@
-// `diffmem audit`: data → train → sample → extract → blackbox → mia → inpaint → report in one run
+// `diffmem audit`: data → train → sample → extract → screen → blackbox → mia → inpaint → report in one run
 // directory; every stage is skipped when its output is complete, so rerunning resumes.
 #include <cstdio>
 #include <functional>
@@ -59,6 +59,7 @@ void run(Args& a) {
   // Stored absolute, so the run's audit.json means the same from any working directory.
   if (!o.data.empty()) o.data = fs::absolute(o.data).lexically_normal().string();
   if (!o.model.empty()) o.model = fs::absolute(o.model).lexically_normal().string();
+  if (!o.prompts.empty()) o.prompts = fs::absolute(o.prompts).lexically_normal().string();
   if (a.print_config) {
     std::printf("%s\n", pipeline::to_json(o).dump(2).c_str());
     return;
@@ -97,7 +98,21 @@ DIFFMEM_COMMAND(900) {
   namespace flag = cli::flags;
   f.add<std::string>(flag::kData, "members.npy marks the rows to train on; default a built-in "
                      "Fashion-MNIST subset with planted duplicates", {"/data"});
-  f.add<std::string>(flag::kModel, "a trained one: skips training", {"/model"});
+  f.add<std::string>(flag::kModel, "a trained one: skips training (a pipeline folder: a text-to-image audit)",
+                     {"/model"});
+  f.add<std::string>("--prompts", "Text-to-image: prompts file (default: one per distinct image of the captioned "
+                     "data set)", {"/prompts"});
+  f.add<std::string>("--conditioning", "Train a text-to-image model (text) or an unconditional one (none)",
+                     {"/train/conditioning"});
+  f.add<std::string>("--label", "Text-to-image: the prompts' 0/1 ground-truth column (default planted, or "
+                     "memorized with --prompts)", {"/text/label"});
+  f.add<int64_t>("--per-prompt", "Text-to-image: generations per prompt", {"/text/per_prompt"});
+  f.add<double>("--guidance", "Text-to-image: classifier-free guidance scale", {"/text/pipeline/guidance_scale"});
+  f.add<int64_t>("--screen-top", "Text-to-image: generate only for the screen's top K prompts (0 = every prompt)",
+                 {"/text/screen_top"});
+  f.add<std::string>("--screen-detector", "Text-to-image: wen or anisotropy (what --screen-top ranks by)",
+                     {"/text/screen_detector"});
+  f.add<std::string>("--captions", "Built-in data: auto, generated or none", {"/builtin/captions"});
   f.add<uint64_t>(flag::kSeed, "the run's, from which every stage's seed derives", {"/seed"});
   f.add<int64_t>("--n", "Built-in data: distinct member images", {"/builtin/n"});
   f.add<int64_t>("--holdout", "Built-in data: held-out non-member images", {"/builtin/holdout"});
@@ -111,12 +126,14 @@ DIFFMEM_COMMAND(900) {
   f.add<int64_t>("--shadows", "Shadow models for LiRA (0 = loss attack only)", {"/shadows"});
   f.add<int64_t>("--samples", "Generations", {"/sample/n"});
   f.add<std::string>(flag::kSampler, "of the generations", {"/sample/sampler"});
-  f.add<int64_t>("--sample-steps", "Sampling steps (0 = 1000 ddpm, 50 ddim)", {"/sample/steps"});
-  f.add<double>(flag::kDelta, "white- and black-box", {"/extract/delta", "/blackbox/analysis/delta"});
+  f.add<int64_t>("--sample-steps", "Sampling steps (0 = 1000 ddpm, 50 ddim; text-to-image: at least 1)",
+                 {"/sample/steps", "/text/pipeline/steps"});
+  f.add<double>(flag::kDelta, "white- and black-box",
+                {"/extract/delta", "/blackbox/analysis/delta", "/text/filter/analysis/delta"});
   f.add<int64_t>("--min-clique", "Clique of near-identical generations that flags a memorized image",
-                 {"/blackbox/analysis/min_clique"});
-  f.add<int64_t>("--mia-t", "Timestep of the loss attack", {"/mia/loss/t"});
-  f.add<int64_t>("--draws", "Noise draws per example (loss attack)", {"/mia/loss/draws"});
+                 {"/blackbox/analysis/min_clique", "/text/filter/analysis/min_clique"});
+  f.add<int64_t>("--mia-t", "Timestep of the loss attack (and CLiD)", {"/mia/loss/t", "/text/mia/t"});
+  f.add<int64_t>("--draws", "Noise draws per example (loss attack, CLiD)", {"/mia/loss/draws", "/text/mia/draws"});
   f.add<int64_t>("--inpaint-targets", "Inpainting targets (half members)", {"/inpaint/attack/n_targets"});
   f.add<int64_t>("--candidates", "Completions per inpainting target", {"/inpaint/attack/candidates"});
   f.add<int64_t>("--inpaint-steps", "Inpainting sampler steps", {"/inpaint/attack/inpaint/steps"});

@@ -1,7 +1,14 @@
 #pragma once
 // `diffmem audit`: the whole pipeline in one run directory, one command.
 //
-//   data → train → sample → extract → blackbox → mia → inpaint → report
+//   data → train → sample → extract → screen → blackbox → mia → inpaint → report
+//
+// A text-to-image model (a pipeline folder as --model, or --conditioning text) runs its own
+// attacks through the same stages: data (captions; prompts.csv written from them unless --prompts
+// is given), train (UNet2DConditionModel), screen (first-step detectors over every prompt),
+// blackbox (native generate-and-filter, behind the screen when text.screen_top is set), mia (loss
+// and CLiD); sample, extract and inpaint do not apply and say so. A pixel model's screen does not
+// apply.
 //
 // The run directory is report/run_dir.h's (every path inside it is the audit's own; --data and
 // --model stay untouched):
@@ -10,6 +17,8 @@
 //   model/                the target model (diffusers folder, members.npy over data/)
 //   shadows/model-NNN/    LiRA's shadow models (shadows > 0)
 //   samples/              generations (data/generations.h shards)
+//   prompts/              text-to-image: prompts.csv and images/ (data::write_caption_prompts)
+//   screen/               text-to-image: the screen's screen.csv, summary.json (attack/screen.h)
 //   extract/ blackbox/ mia/ inpaint/   each attack's files (see its header)
 //   report.html, summary.json          the report (report/report.h)
 //
@@ -17,7 +26,8 @@
 // its own outputs if an earlier attempt ran under another key (a half-finished attempt under the
 // same key is resumed by the stage itself: training checkpoints, sample shards, extraction shards,
 // cached MIA errors, finished inpainting targets), and wipes every later stage's outputs and
-// markers, whose results depended on it. `from` forces a stage and those after it to run afresh.
+// markers, whose results depended on it (a stage that does not apply, now or before, wipes
+// nothing later). `from` forces a stage and those after it to run afresh.
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -29,7 +39,7 @@
 
 namespace diffmem::pipeline {
 
-/// data, train, sample, extract, blackbox, mia, inpaint, report.
+/// data, train, sample, extract, screen, blackbox, mia, inpaint, report.
 const std::vector<std::string>& audit_stages();
 
 /// The run directory for `run` under `options` (a given --data / --model is used where it is).

@@ -7,6 +7,7 @@
 // Device: `device` is resolved once for the whole run (core::resolve_device); the stage options
 // carry no device of their own here.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,8 +32,13 @@ struct AuditDataOptions {
   std::vector<int64_t> classes;           // labels to draw from; empty = all
   std::vector<int64_t> duplicate_counts = {1, 2, 4, 8, 16};
   int64_t duplicate_picks = 1;            // member images planted per count
+  // auto = generated captions (data/captions.h) for a text-to-image audit, none otherwise;
+  // generated; none.
+  std::string captions = "auto";
+  std::string caption_copies = "same";    // planted copies' captions: same | varied (data::SubsetOptions)
 };
-DIFFMEM_FIELDS(AuditDataOptions, source, src, n, holdout, classes, duplicate_counts, duplicate_picks)
+DIFFMEM_FIELDS(AuditDataOptions, source, src, n, holdout, classes, duplicate_counts, duplicate_picks, captions,
+               caption_copies)
 
 struct AuditSampleOptions {
   int64_t n = 256;              // generations
@@ -59,11 +65,41 @@ struct AuditInpaintOptions {
 };
 DIFFMEM_FIELDS(AuditInpaintOptions, attack, show, strip_scale)
 
+/// A text-to-image audit's attacks (a pipeline folder as --model, or train.conditioning "text"):
+/// the first-step screen over every prompt, generate-and-filter (every prompt, or behind the screen
+/// when screen_top / screen_threshold is set) and membership inference (loss, CLiD, SecMI, PIA; LiRA
+/// with shadows). The pixel
+/// stages' options (sample, extract, blackbox, inpaint) do not apply to it, and these not to them.
+struct AuditTextOptions {
+  // The prompts' ground-truth 0/1 column: "" = "planted" for the prompts the audit writes from a
+  // captioned data set, "memorized" for a --prompts file.
+  std::string label;
+  int64_t per_prompt = 32;                // generations per prompt (the paper: 500)
+  std::string negative_prompt;
+  diffusion::SdPipelineOptions pipeline;  // 20 steps, guidance 3, batch 64 (set in AuditOptions())
+  int64_t screen_per_prompt = 4;          // the screen's seeds per prompt
+  diffusion::SdProbeOptions probe;
+  int64_t screen_top = 0;                 // generate only for the top K of the screen; 0 = every prompt
+  std::optional<double> screen_threshold;
+  std::string screen_detector = "wen";    // wen | anisotropy: what screen_top / threshold rank by
+  attack::BlackboxRunOptions filter;      // the clique filter (min_clique 8, set in AuditOptions())
+  // Membership inference: a comma list of loss, clid, secmi, pia (the loss always runs; lira is
+  // added when shadows > 0) and their options.
+  std::string attacks = "clid,secmi,pia";
+  attack::TextMiaOptions mia;
+};
+DIFFMEM_FIELDS(AuditTextOptions, label, per_prompt, negative_prompt, pipeline, screen_per_prompt, probe, screen_top,
+               screen_threshold, screen_detector, filter, attacks, mia)
+
 struct AuditOptions {
   AuditOptions();
 
   std::string data;    // dataset directory; empty = the built-in data set (`builtin`)
   std::string model;   // a trained diffusers model folder; empty = train one (`train`)
+  // Text-to-image: the prompts file of the screen and generate-and-filter (data/prompts.h; an id,
+  // duplicates, train_image and 0/1 label column are used when present); empty = one prompt per
+  // distinct image of the captioned data set, written by the data stage (data::write_caption_prompts).
+  std::string prompts;
   uint64_t seed = 0;   // every stage's seed derives from it unless set in the stage's options
   AuditDataOptions builtin;
   train::TrainOptions train;
@@ -73,12 +109,19 @@ struct AuditOptions {
   attack::BlackboxRunOptions blackbox;
   AuditMiaOptions mia;
   AuditInpaintOptions inpaint;
+  AuditTextOptions text;
   std::string device = "cpu";  // cpu | cuda | cuda:N | auto; not part of any stage's key
 };
 /// The stages' own `device` fields (train.device, extract.device) are not part of the audit's
 /// options: the run's one device is the top-level key (to_json drops them, the reader refuses them).
-DIFFMEM_FIELDS(AuditOptions, data, model, seed, device, builtin, train, shadows, sample, extract,
-               blackbox, mia, inpaint)
+DIFFMEM_FIELDS(AuditOptions, data, model, prompts, seed, device, builtin, train, shadows, sample, extract,
+               blackbox, mia, inpaint, text)
+
+/// Whether the audit is of a text-to-image model: a pipeline folder (model_index.json) as model,
+/// or, training one, train.conditioning "text".
+bool text_to_image(const AuditOptions& o);
+/// The prompts' ground-truth column (text.label, or its default for where the prompts come from).
+std::string prompt_label(const AuditOptions& o);
 
 /// Throws diffmem::Error naming `where` and the key for a value a stage cannot use.
 void validate(const AuditOptions& o, const std::string& where);

@@ -9,7 +9,9 @@
 // inpaint/). Files read: the data set's manifest.json and images.npy, the model's config.json,
 // train_options.json and weights header, samples/manifest.json and shards, extract/summary.json
 // (+ matches.csv), blackbox/summary.json + cliques.csv, mia/<attack>/{summary.json,roc.csv},
-// inpaint/{summary.json,roc.csv,strips.png}.
+// inpaint/{summary.json,roc.csv,strips.png}; for a text-to-image model screen/{summary.json,
+// screen.csv} and blackbox/prompts.csv (a prompt table: screen scores, clique size, flagged, the
+// clique's distance to the prompt's own training image; the screen's ROC when labels are given).
 //
 // Every number the page shows in a summary cell carries data-key="<JSON pointer>" and is the
 // value at that pointer of summary.json, formatted (integers as is, rates as percentages with one
@@ -32,12 +34,13 @@ struct ReportOptions {
   int64_t image_px = 84;          // display width of one gallery image (pixelated scaling)
   int64_t cliques = 8;            // flagged cliques shown
   int64_t clique_members = 10;    // generations shown per clique
+  int64_t prompts = 64;           // text-to-image: prompt table rows shown (the screen's highest first)
 };
 
-DIFFMEM_FIELDS(ReportOptions, run, out, summary, title, gallery, image_px, cliques, clique_members)
+DIFFMEM_FIELDS(ReportOptions, run, out, summary, title, gallery, image_px, cliques, clique_members, prompts)
 
 struct ReportSection {
-  std::string id;        // overview, gallery, duplicates, distances, mia, inpaint, blackbox
+  std::string id;        // overview, gallery, duplicates, distances, mia, inpaint, screen, prompts, blackbox
   std::string title;
   bool present = false;  // false: the page says "not run" and why
   std::string note;      // why not, when absent

@@ -8,6 +8,7 @@
 //   stages/<stage>.json   a stage's marker: its key (the options it depends on) and its state;
 //                         "done" is written last, after every output of the stage is complete
 //   data/ train-data/ model/ shadows/ samples/ extract/ blackbox/ mia/ inpaint/   stage outputs
+//   prompts/ screen/      a text-to-image audit's prompts (when it writes them) and screen
 //   report.html, summary.json                                                      the report
 #include <filesystem>
 #include <optional>
@@ -24,7 +25,8 @@ struct RunDir {
   std::filesystem::path train_data;  // the training images alone (extraction's reference)
   std::filesystem::path model;
   std::filesystem::path shadows;
-  std::filesystem::path samples, extract, blackbox, mia, inpaint;
+  std::filesystem::path prompts;     // text-to-image: the prompts folder the data stage writes
+  std::filesystem::path samples, extract, screen, blackbox, mia, inpaint;
   std::filesystem::path report;      // report.html
   std::filesystem::path summary;     // summary.json
 
