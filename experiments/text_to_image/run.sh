@@ -73,6 +73,10 @@ for d in ("wen", "anisotropy"):
     j = s["detectors"][d]
     if isinstance(j, dict):
         print(f"screen {d:10s}: AUC {j['auc']:.3f}  TPR@1%FPR {j['tpr_at_fpr_0.01']:.3f}  ({j['members']} planted of {j['members'] + j['nonmembers']})")
+for r in s.get("by_duplicates", []):
+    w = r["wen"]
+    if isinstance(w, dict):
+        print(f"   planted {r['duplicates']:3d}x ({r['positives']} vs {r['negatives']}): Wen AUC {w['auc']:.3f}  TPR@1%FPR {w['tpr_at_fpr_0.01']:.3f}")
 for arm in ("blackbox-all", "blackbox-screened"):
     b = json.load(open(f"{run}/{arm}/summary.json"))
     e, c = b["extraction"], b["cost"]

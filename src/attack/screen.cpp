@@ -44,6 +44,29 @@ io::Json detector_summary(const std::vector<ScreenRow>& rows, double ScreenRow::
   return j;
 }
 
+// Per duplicates count of the positive prompts: those positives against every negative (the
+// issue's "per duplicate count"), for each detector; empty without a duplicates column.
+io::Json by_duplicates(const std::vector<ScreenRow>& rows) {
+  std::vector<int64_t> counts;
+  for (const auto& r : rows)
+    if (r.label == 1 && r.duplicates >= 0) counts.push_back(r.duplicates);
+  std::sort(counts.begin(), counts.end());
+  counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
+  io::Json out = io::Json::array();
+  for (int64_t d : counts) {
+    std::vector<ScreenRow> subset;
+    for (const auto& r : rows)
+      if (r.label == 0 || r.duplicates == d) subset.push_back(r);
+    const auto positives = std::count_if(subset.begin(), subset.end(), [](const ScreenRow& r) { return r.label == 1; });
+    out.push_back({{"duplicates", d},
+                   {"positives", positives},
+                   {"negatives", static_cast<int64_t>(subset.size()) - positives},
+                   {"wen", detector_summary(subset, &ScreenRow::wen)},
+                   {"anisotropy", detector_summary(subset, &ScreenRow::anisotropy)}});
+  }
+  return out;
+}
+
 }  // namespace
 
 void validate(const ScreenOptions& o) {
@@ -95,6 +118,7 @@ ScreenResult run_screen(const ScreenOptions& o, const diffusion::SdPipeline& pip
     row.anisotropy = o.probe.low_from_end > 0 ? o.gamma_norm * row.first_norm + o.gamma_cosine * row.low_cosine
                                               : std::nan("");
     row.label = file[static_cast<size_t>(i)].label;
+    row.duplicates = file[static_cast<size_t>(i)].duplicates;
     r.rows.push_back(row);
   }
   r.unet_images = probe.unet_images;
@@ -127,6 +151,7 @@ ScreenResult run_screen(const ScreenOptions& o, const diffusion::SdPipeline& pip
   s["detectors"]["wen"] = detector_summary(r.rows, &ScreenRow::wen);
   s["detectors"]["anisotropy"] = detector_summary(r.rows, &ScreenRow::anisotropy);
   s["labels"] = labeled ? io::Json(o.label) : io::Json(nullptr);
+  if (labeled) s["by_duplicates"] = by_duplicates(r.rows);
   io::write_json(out / "summary.json", s);
   io::Json m = io::fields_json(o);
   m["created_by"] = "diffmem screen";

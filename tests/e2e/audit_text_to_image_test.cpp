@@ -71,6 +71,14 @@ TEST_F(AuditTextE2E, RunsTheTextToImageStagesAndSaysWhichDoNotApply) {
   EXPECT_EQ(planted, 1);  // the image planted 6 times
   // Every prompt screened and generated (no --screen-top).
   EXPECT_EQ(io::read_csv(run() / "screen" / "screen.csv").size(), 15u);
+  // Per duplicate count of the planted captions: the one planted 6 times against the 13 others,
+  // which with one count is the whole screen's ROC.
+  const Json sc = io::read_json(run() / "screen" / "summary.json");
+  ASSERT_EQ(sc.at("by_duplicates").size(), 1u) << sc.dump();
+  EXPECT_EQ(sc["by_duplicates"][0]["duplicates"], 6);
+  EXPECT_EQ(sc["by_duplicates"][0]["positives"], 1);
+  EXPECT_EQ(sc["by_duplicates"][0]["negatives"], 13);
+  EXPECT_EQ(sc["by_duplicates"][0]["wen"]["auc"], sc["detectors"]["wen"]["auc"]);
   const Json b = io::read_json(run() / "blackbox" / "summary.json");
   EXPECT_EQ(b.at("groups"), 14);
   EXPECT_EQ(b.at("extraction").at("prompts"), 14);

@@ -35,6 +35,7 @@ struct ScreenRow {
   double low_cosine = 0;    // mean over seeds of the low-noise alignment (NaN without that pass)
   double anisotropy = 0;    // gamma_norm * first_norm + gamma_cosine * low_cosine
   int label = -1;           // the file's 0/1, or -1
+  int64_t duplicates = -1;  // the file's duplicates column (copies in training), or -1
 };
 
 struct ScreenResult {
@@ -46,7 +47,8 @@ struct ScreenResult {
 
 /// Scores every prompt of the prompts file (read as blackbox_prompts.h reads it) and writes, under
 /// `out`: screen.csv (one row per prompt, highest wen first: rank, index, id, prompt, wen, anisotropy, first_norm, low_cosine, the label when given),
-/// summary.json (cost; per detector AUC, TPR at 1% and 0.1% FPR when the file has both labels)
+/// summary.json (cost; per detector AUC, TPR at 1% and 0.1% FPR when the file has both labels;
+/// with a duplicates column also by_duplicates: per count of the positives, them against every negative)
 /// and manifest.json (the options). Fails before loading the model on a bad prompts file or
 /// option. `device`: cpu, cuda[:N] or auto (core/runtime.h).
 ScreenResult run_screen(const ScreenOptions& options, const std::filesystem::path& out,
