@@ -1,0 +1,64 @@
+#include "diffmem/core/ranges.h"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "diffmem/core/error.h"
+
+namespace diffmem::core {
+namespace {
+
+std::string at(const std::string& where, const std::string& key) {
+  if (key.empty()) return where;
+  return where.empty() ? key : where + ": " + key;
+}
+
+std::string num(double v) {
+  char b[48];
+  std::snprintf(b, sizeof b, "%.17g", v);
+  return b;
+}
+
+}  // namespace
+
+void check_at_least(const std::string& where, const std::string& key, int64_t value, int64_t lo) {
+  if (value < lo) fail(at(where, key), "an integer >= " + std::to_string(lo), std::to_string(value));
+}
+
+void check_between(const std::string& where, const std::string& key, int64_t value, int64_t lo,
+                   int64_t hi) {
+  if (value < lo || value > hi)
+    fail(at(where, key), "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]",
+         std::to_string(value));
+}
+
+std::string Interval::str() const {
+  const double inf = std::numeric_limits<double>::infinity();
+  if (hi == inf) return std::string(lo_open ? "> " : ">= ") + num(lo) + " (finite)";
+  return std::string(lo_open ? "in (" : "in [") + num(lo) + ", " + num(hi) + (hi_open ? ")" : "]");
+}
+
+void check_in(const std::string& where, const std::string& key, double v, const Interval& in) {
+  const bool ok = std::isfinite(v) && (in.lo_open ? v > in.lo : v >= in.lo) &&
+                  (in.hi_open ? v < in.hi : v <= in.hi);
+  if (!ok) fail(at(where, key), "a number " + in.str(), num(v));
+}
+
+namespace {
+double g_model_memory_limit_gib = 64;
+}  // namespace
+
+void set_model_memory_limit_gib(double gib) {
+  check_in("--max-memory", "", gib, positive());
+  g_model_memory_limit_gib = gib;
+}
+
+double model_memory_limit_gib() { return g_model_memory_limit_gib; }
+
+Interval positive() { return {0, std::numeric_limits<double>::infinity(), true, true}; }
+Interval non_negative() { return {0, std::numeric_limits<double>::infinity(), false, true}; }
+Interval unit_closed() { return {0, 1}; }
+Interval unit_half_open() { return {0, 1, false, true}; }
+
+}  // namespace diffmem::core
