@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "diffmem/core/error.h"
+#include "diffmem/core/ranges.h"
 #include "diffmem/data/generations.h"
 #include "diffmem/diffusion/noise.h"
 #include "diffmem/diffusion/score_sde_ve.h"
@@ -25,6 +26,15 @@ std::string class_file_name(int64_t shard) {
 }
 
 }  // namespace
+
+void validate(const GenerateOptions& o, const std::string& where) {
+  core::check_between(where, "n (--n)", o.n, 1, int64_t{1} << 40);
+  core::check_between(where, "shard_size (--shard-size)", o.shard_size, 1, (int64_t{1} << 31) - 1);
+  if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
+    fail(where + ": --shard", "an index in [0, count) and count >= 1",
+         std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count));
+  core::check_at_least(where, "class_label (--class)", o.class_label, -1);
+}
 
 GenerateResult generate(model::Denoiser& denoiser, const NoiseSchedule& schedule,
                         const fs::path& out, const GenerateOptions& given,
@@ -48,11 +58,7 @@ GenerateResult generate(model::Denoiser& denoiser, const NoiseSchedule& schedule
   if (classes > 0 && (o.class_label < -1 || o.class_label >= classes))
     fail("--class", "a class in [0, " + std::to_string(classes) + ") (or none: every class in turn)",
          std::to_string(o.class_label));
-  if (o.n <= 0) fail("--n", "a positive number of images", std::to_string(o.n));
-  if (o.shard_size <= 0) fail("--shard-size", "a positive shard size", std::to_string(o.shard_size));
-  if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
-    fail("--shard", "an index in [0, count) and count >= 1",
-         std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count));
+  validate(o, "sample options");
   if (!sc.score_sde_ve()) validate(o.sample, "sample options");
 
   // The manifest pins the run: a rerun with other options into the same folder would mix images.
@@ -126,6 +132,7 @@ GenerateResult generate(model::Denoiser& denoiser, const NoiseSchedule& schedule
                                        std::to_string(r.shards_total), true);
   }
   meter.finish();
+  data::ensure_preview(out);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.images_per_s = secs > 0 ? r.images_written / secs : 0.0;
   return r;

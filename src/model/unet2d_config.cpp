@@ -1,8 +1,10 @@
 #include "diffmem/model/unet2d_config.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "diffmem/core/error.h"
+#include "diffmem/core/ranges.h"
 
 namespace diffmem::model {
 namespace {
@@ -101,6 +103,8 @@ bool is_attn(const std::string& block_type) { return block_type.rfind("Attn", 0)
 
 UNet2DConfig UNet2DConfig::from_json(const io::Json& j, const std::string& where) {
   if (!j.is_object()) fail(where, "a JSON object", json_str(j).substr(0, 80));
+  // diffusers' defaults alone are a 1.2 GB network no one asked for: {} is a mistake.
+  if (j.empty()) fail(where, "a UNet2DModel config (at least block_out_channels)", "an empty object {}");
   Reader r{j, where};
   UNet2DConfig c;
   if (j.contains("_class_name")) {
@@ -272,6 +276,38 @@ void UNet2DConfig::validate(const std::string& where) const {
               " halvings)",
           std::to_string(side));
   check(sample_width >= 0, field("sample_size"), "a positive width", std::to_string(sample_width));
+  check_memory(where);
+}
+
+double UNet2DConfig::activation_bytes_estimate() const {
+  // Per level: the resnets' feature maps (kept for the backward pass and the skips), about
+  // 4 * layers_per_block + 4 maps of channels × side²; attention levels add the scores
+  // (heads × tokens²). Doubles: a sample_size of 2^30 squared does not fit an int64.
+  double total = 0;
+  double h = static_cast<double>(sample_size), w = static_cast<double>(width());
+  for (size_t i = 0; i < block_out_channels.size(); ++i) {
+    const double c = static_cast<double>(block_out_channels[i]), tokens = h * w;
+    total += tokens * c * (4.0 * static_cast<double>(layers_per_block) + 4.0);
+    if (is_attn(down_block_types[i]) || is_attn(up_block_types[block_out_channels.size() - 1 - i]))
+      total += static_cast<double>(attention_heads(block_out_channels[i])) * tokens * tokens;
+    h /= 2, w /= 2;
+  }
+  return 4.0 * total;
+}
+
+void UNet2DConfig::check_memory(const std::string& where) const {
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  const double params = 4.0 * static_cast<double>(parameter_count()) / gib;
+  const double acts = activation_bytes_estimate() / gib;
+  const double limit = core::model_memory_limit_gib();
+  if (params + acts > limit) {
+    char found[160];
+    std::snprintf(found, sizeof found, "%.3g GiB of parameters and %.3g GiB of activations per image",
+                  params, acts);
+    fail(where, "a network under " + number_json(limit).dump() +
+                    " GiB (--max-memory; estimated from block_out_channels, layers_per_block and sample_size)",
+         found);
+  }
 }
 
 int64_t UNet2DConfig::time_embed_dim() const {

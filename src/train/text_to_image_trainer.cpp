@@ -202,8 +202,6 @@ TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64
 
   TrainResult result;
   result.model_dir = out;
-  fs::create_directories(out);
-  detail::record_run(out, o, members);
   const torch::Device device(core::resolve_device(o.device));
   Parts parts = o.text.init.empty() ? from_scratch(ds, o, device) : from_folder(ds, o, device);
   parts.text->eval();
@@ -216,6 +214,9 @@ TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64
   const bool v_target = parts.scheduler.prediction_type == "v_prediction";
   check(v_target || parts.scheduler.prediction_type == "epsilon", "scheduler prediction_type",
         "epsilon or v_prediction for training", parts.scheduler.prediction_type);
+  // The folder is written only once the parts are loaded and checked against the data.
+  fs::create_directories(out);
+  detail::record_run(out, o, members);
   result.parameters = 0;
   for (const auto& p : parts.unet->parameters()) result.parameters += p.numel();
 

@@ -65,6 +65,7 @@ torch::Tensor training_batch(const torch::Tensor& all, const std::vector<int64_t
 TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& rows_in,
                         const std::vector<bool>& members, const fs::path& out,
                         const TrainOptions& o, const ProgressFn& progress) {
+  validate(o, "train options");
   check(o.conditioning == "none" || o.conditioning == "text", "conditioning", "none or text",
         "'" + o.conditioning + "'");
   if (o.conditioning == "text") return train_text_to_image(ds, rows_in, members, out, o, progress);
@@ -73,12 +74,8 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   if (ds.size() == 0) fail("--data", "a non-empty data set", "0 images");
   const std::vector<int64_t> rows = detail::rows_or_all(rows_in, ds.size());
 
-  TrainResult result;
-  result.model_dir = out;
-  fs::create_directories(out);
-
-  detail::record_run(out, o, members);
-
+  // Everything that can be refused is, before the first byte is written: the network (its
+  // config against the data and --max-memory), the schedule, the device.
   torch::Device device(core::resolve_device(o.device));
   model::UNet2DConfig config = make_config(ds, o);
   diffusion::SchedulerConfig sched;
@@ -86,6 +83,11 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   sched.num_train_timesteps = o.num_train_timesteps;
   diffusion::validate(sched, "training schedule");
   diffusion::NoiseSchedule schedule(sched);
+
+  TrainResult result;
+  result.model_dir = out;
+  fs::create_directories(out);
+  detail::record_run(out, o, members);
 
   model::UNet2D net{nullptr};
   {

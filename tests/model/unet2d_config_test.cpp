@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "diffmem/core/error.h"
+#include "diffmem/core/ranges.h"
 #include "diffmem/model/unet2d.h"
 #include "model_test_util.h"
 
@@ -149,4 +150,33 @@ TEST(UNet2DConfig, BadFileNamesTheFile) {
   EXPECT_NE(e.find((dir / "config.json").string()), std::string::npos) << e;
   e = test::error_of([&] { model::read_unet2d_config(dir / "absent.json"); });
   EXPECT_NE(e.find("absent.json"), std::string::npos) << e;
+}
+
+// A config that would allocate gigabytes is refused from its numbers before anything is built,
+// naming the file and --max-memory; {} (diffusers' defaults, a 1.2 GB network) is a mistake.
+TEST(UNet2DConfig, RefusesHugeAndEmptyConfigsBeforeBuilding) {
+  EXPECT_NE(test::error_of([] { UNet2DConfig::from_json(io::Json::object(), "cfg.json"); }).find("cfg.json: expected a UNet2DModel config"),
+            std::string::npos);
+  const io::Json base = {{"sample_size", 32},
+                         {"block_out_channels", {64, 64}},
+                         {"down_block_types", {"DownBlock2D", "DownBlock2D"}},
+                         {"up_block_types", {"UpBlock2D", "UpBlock2D"}}};
+  EXPECT_NO_THROW(UNet2DConfig::from_json(base, "cfg.json"));
+  for (const auto& [key, value] : std::vector<std::pair<std::string, io::Json>>{
+           {"block_out_channels", {8192, 8192}},
+           {"layers_per_block", 100000},
+           {"sample_size", int64_t{1} << 30}}) {
+    io::Json j = base;
+    j[key] = value;
+    const std::string e = test::error_of([&] { UNet2DConfig::from_json(j, "cfg.json"); });
+    EXPECT_NE(e.find("cfg.json: expected a network under 64 GiB (--max-memory"), std::string::npos) << key << ": " << e;
+    EXPECT_NE(e.find("GiB of parameters and"), std::string::npos) << e;
+  }
+  // The paper's CIFAR-10 model is far inside the default; a lower limit refuses it.
+  const UNet2DConfig cifar = UNet2DConfig::preset("ddpm-cifar10");
+  EXPECT_NO_THROW(cifar.validate("ddpm-cifar10"));
+  const double before = core::model_memory_limit_gib();
+  core::set_model_memory_limit_gib(0.05);
+  EXPECT_NE(test::error_of([&] { cifar.validate("ddpm-cifar10"); }).find("under 0.05 GiB"), std::string::npos);
+  core::set_model_memory_limit_gib(before);
 }

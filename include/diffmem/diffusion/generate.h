@@ -32,6 +32,10 @@ struct GenerateOptions {
 /// worker takes (shard_index, shard_count) is not a field.
 DIFFMEM_FIELDS(GenerateOptions, n, shard_size, seed, class_label, sample, model)
 
+/// n in [1, 2^40], shard_size in [1, 2^31), the shard in [0, count), class_label >= -1; each
+/// error naming the flag. generate() runs it; the CLI runs it before loading the model.
+void validate(const GenerateOptions& options, const std::string& where);
+
 struct GenerateResult {
   int64_t shards_total = 0;
   int64_t shards_written = 0;

@@ -45,6 +45,13 @@ DIFFMEM_FIELDS(TrainOptions, preset, unet_config, steps, batch, lr, warmup_steps
                ema_decay, flip, checkpoint_every, seed, device, beta_schedule, num_train_timesteps,
                conditioning, text)
 
+/// Every value in its range (core/ranges.h), each error naming the key and its flag: steps and
+/// batch >= 1; lr > 0; warmup and grad_clip (0 = off) >= 0; ema in [0, 1); checkpoint_every >= 0
+/// (0: the end only); num_train_timesteps in [1, 100000]; caption_dropout in [0, 1];
+/// tokenizer_merges >= 0. read_options runs it on every config and flag set; training runs it
+/// again for callers of the library.
+void validate(const TrainOptions& options, const std::string& where);
+
 
 struct ManyOptions {
   int64_t models = 1;
