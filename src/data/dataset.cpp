@@ -2,7 +2,10 @@
 
 #include <cstring>
 
+#include <unistd.h>
+
 #include "diffmem/core/error.h"
+#include "diffmem/core/run_lock.h"
 #include "diffmem/data/captions.h"
 #include "diffmem/io/npy.h"
 
@@ -100,21 +103,35 @@ void save_dataset(const fs::path& dir, const Dataset& ds) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) fail(dir.string(), "cannot create directory: " + ec.message());
+  // The new data set is written whole into a staging folder first: a full disk or a kill there
+  // leaves the old one as it was. Only then are the files renamed into place (renames need no
+  // space), manifest.json last, since a folder without it is not a data set.
+  core::remove_stale_temporaries(dir);
+  const fs::path stage = dir / (".staging." + std::to_string(::getpid()));
+  fs::remove_all(stage, ec);
+  try {
+    fs::create_directories(stage, ec);
+    if (ec) fail(stage.string(), "cannot create directory: " + ec.message());
+    io::write_npy(stage / kImages, ds.images);
+    io::write_npy(stage / kLabels, i64_array(ds.labels));
+    io::write_npy(stage / kIds, i64_array(ds.ids));
+    if (ds.members) save_members(stage, *ds.members);
+    if (ds.captions) save_captions(stage, *ds.captions);
+    io::write_json(stage / kManifest, ds.manifest);
+  } catch (...) {
+    fs::remove_all(stage, ec);
+    throw;
+  }
   fs::remove(dir / kManifest, ec);
-  io::write_npy(dir / kImages, ds.images);
-  io::write_npy(dir / kLabels, i64_array(ds.labels));
-  io::write_npy(dir / kIds, i64_array(ds.ids));
-  if (ds.members) {
-    save_members(dir, *ds.members);
-  } else {
-    fs::remove(dir / kMembers, ec);
+  for (const char* name : {kImages, kLabels, kIds, kMembers, "captions.jsonl", kManifest}) {
+    if (fs::exists(stage / name)) {
+      fs::rename(stage / name, dir / name, ec);
+      if (ec) fail((dir / name).string(), "cannot move the new file into place: " + ec.message());
+    } else {
+      fs::remove(dir / name, ec);  // the new data set has none (members, captions)
+    }
   }
-  if (ds.captions) {
-    save_captions(dir, *ds.captions);
-  } else {
-    fs::remove(dir / "captions.jsonl", ec);
-  }
-  io::write_json(dir / kManifest, ds.manifest);
+  fs::remove_all(stage, ec);
 }
 
 std::optional<std::vector<bool>> load_members(const fs::path& dir, int64_t expected_n) {

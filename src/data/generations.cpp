@@ -106,4 +106,12 @@ void write_preview(const std::filesystem::path& dir, const io::HostArray& images
   io::write_png(dir / "preview.png", io::make_grid(head, 8));
 }
 
+bool ensure_preview(const std::filesystem::path& dir) {
+  std::error_code ec;
+  const auto first = shard_files(dir, 0).images;
+  if (std::filesystem::exists(dir / "preview.png", ec) || !std::filesystem::exists(first, ec)) return false;
+  write_preview(dir, io::read_npy(first));
+  return true;
+}
+
 }  // namespace diffmem::data

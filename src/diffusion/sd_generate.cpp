@@ -92,6 +92,7 @@ GenerateResult generate_text_to_image(const SdPipeline& pipe, const std::vector<
     meter.update(r.images_written, "shard " + std::to_string(s + 1) + "/" + std::to_string(r.shards_total), true);
   }
   meter.finish();
+  data::ensure_preview(out);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.images_per_s = secs > 0 ? r.images_written / secs : 0.0;
   return r;

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <cstring>
+#include <sys/resource.h>
 
 #include "diffmem/core/error.h"
 #include "diffmem/io/npy.h"
@@ -96,6 +98,37 @@ TEST(Dataset, SavingWithoutMembersRemovesAStaleMask) {
   save_dataset(tmp.path(), ds);
   EXPECT_FALSE(fs::exists(tmp / "members.npy"));
   EXPECT_FALSE(load_dataset(tmp.path()).members.has_value());
+}
+
+// A full disk while a new data set replaces an old one (`data subset --out EXISTING`): the write
+// fails, and the old data set is still whole, manifest included; no staging folder is left.
+TEST(Dataset, AFailedSaveOverAnOldDataSetLeavesTheOldOneWhole) {
+  test::TempDir dir;
+  const fs::path d = dir / "d";
+  const Dataset old = make_dataset(3);
+  save_dataset(d, old);
+  const std::string old_manifest = test::read_bytes(d / "manifest.json");
+  const std::string old_images = test::read_bytes(d / "images.npy");
+  // RLIMIT_FSIZE stands in for the disk: a file past 16 KiB fails with EFBIG (SIGXFSZ ignored).
+  struct rlimit before {};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &before), 0);
+  auto* const old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = before;
+  small.rlim_cur = 16 * 1024;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  const std::string e = test::error_of([&] { save_dataset(d, make_dataset(100, 16, 16, 3)); });
+  setrlimit(RLIMIT_FSIZE, &before);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_NE(e, "");
+  EXPECT_EQ(test::read_bytes(d / "manifest.json"), old_manifest);
+  EXPECT_EQ(test::read_bytes(d / "images.npy"), old_images);
+  const Dataset back = load_dataset(d);
+  EXPECT_EQ(back.ids, old.ids);
+  for (const auto& entry : fs::directory_iterator(d))
+    EXPECT_EQ(entry.path().filename().string().find(".staging"), std::string::npos) << entry.path();
+  // With the space back, the same save goes through.
+  save_dataset(d, make_dataset(100, 16, 16, 3));
+  EXPECT_EQ(load_dataset(d).size(), 100);
 }
 
 TEST(Dataset, MissingFilesAreNamed) {

@@ -44,8 +44,10 @@ void validate_dataset(const Dataset& ds, const std::string& where);
 Dataset load_dataset(const std::filesystem::path& dir);
 
 /// Writes images.npy, labels.npy, ids.npy, members.npy and captions.jsonl (or removes a stale one
-/// when `ds.members` / `ds.captions` is empty) and manifest.json, each atomically. The old manifest goes first and
-/// the new one last, so a directory with a manifest is always complete and consistent.
+/// when `ds.members` / `ds.captions` is empty) and manifest.json. All of it is written into
+/// DIR/.staging.PID first, so a full disk or a kill leaves the old data set as it was; then the
+/// files are renamed into place, the old manifest removed first and the new one moved last, so a
+/// directory with a manifest is always complete and consistent.
 void save_dataset(const std::filesystem::path& dir, const Dataset& ds);
 
 /// members.npy of a directory (dataset or model folder), if present: BOOL [N]; when

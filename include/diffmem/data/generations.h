@@ -33,6 +33,9 @@ void write_shard(const std::filesystem::path& dir, int64_t index, const io::Host
 
 /// dir/preview.png: a grid of up to the first 64 of `images` (U8 [n,H,W,C]), 8 per row.
 void write_preview(const std::filesystem::path& dir, const io::HostArray& images);
+/// Writes dir/preview.png from shard 0 when it is missing and shard 0 exists (a run killed
+/// between its first shard and the preview gets it on the resume); returns whether it wrote.
+bool ensure_preview(const std::filesystem::path& dir);
 
 struct Generations {
   io::HostArray images;        // U8 [N,H,W,C], all complete shards in index order
