@@ -10,6 +10,7 @@
 #include "flags.h"
 #include "diffmem/pipeline/audit.h"
 #include "diffmem/core/error.h"
+#include "diffmem/core/run_lock.h"
 #include "diffmem/io/json.h"
 
 namespace {
@@ -71,6 +72,7 @@ void run(Args& a) {
     std::printf("%s\n", stage_line(e).c_str());
     std::fflush(stdout);
   };
+  const core::RunLock lock(run, "--run");  // one run per folder
   const auto r = pipeline::run_audit(run, o, a.from, on_stage, cli::terminal_progress());
   std::printf("audit: %zu stage(s) ran, %zu complete already, %zu not applicable, %.1f s\n",
               r.ran.size(), r.skipped.size(), r.not_run.size(), r.seconds);

@@ -8,6 +8,7 @@
 #include "flags.h"
 #include "diffmem/attack/dedup.h"
 #include "diffmem/core/error.h"
+#include "diffmem/core/run_lock.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/io/tensor_bridge.h"
 
@@ -46,6 +47,7 @@ void run(Args& a) {
                     {"embeddings", a.embeddings.empty() ? io::Json(nullptr)
                                                         : io::Json(fs::absolute(a.embeddings).string())}};
   const attack::DedupResult r = attack::find_duplicates(rows, a.opt, cli::terminal_progress());
+  const core::RunLock lock(a.out, "--out");  // one run per folder
   const io::Json s = attack::write_dedup(a.out, r, a.opt, a.data.empty() ? std::vector<int64_t>{} : ds.ids,
                                          ds.manifest, extra);
   std::printf("%lld rows: %zu near-duplicate pairs (%s %s %g), %zu groups, %lld rows removable "

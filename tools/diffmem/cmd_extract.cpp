@@ -8,6 +8,7 @@
 #include "flags.h"
 #include "diffmem/attack/extract.h"
 #include "diffmem/core/error.h"
+#include "diffmem/core/run_lock.h"
 #include "diffmem/core/runtime.h"
 
 namespace {
@@ -29,6 +30,7 @@ void run(Args& a) {
   a.opt.reuse = !a.no_reuse;
   a.opt.pairs_distinct = !a.all_pairs;
   a.set->apply(a.opt);
+  const core::RunLock lock(a.out, "--out");  // one run per folder
   const attack::ExtractResult r =
       attack::run_extract(a.generations, a.train, a.out, a.opt, io::Json::object(), cli::terminal_progress());
   const io::Json& s = r.summary;

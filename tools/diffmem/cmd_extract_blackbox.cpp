@@ -10,6 +10,7 @@
 #include "diffmem/attack/blackbox_run.h"
 #include "diffmem/attack/blackbox_text_to_image.h"
 #include "diffmem/core/error.h"
+#include "diffmem/core/run_lock.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/diffusion/generate.h"
 #include "diffmem/diffusion/schedule.h"
@@ -54,6 +55,7 @@ void run_text_to_image(Args& a) {
   a.run.reuse = !a.no_reuse;
   o.run = a.run;
   if (a.screen_threshold_flag->count() > 0) o.screen_threshold = a.screen_threshold;
+  const core::RunLock lock(a.out, "--out");  // one run per folder
   const attack::TextToImageBlackboxResult r =
       attack::run_blackbox_text_to_image(o, a.out, cli::globals().device, cli::terminal_progress());
   std::printf("%lld of %lld prompt(s) generated (%lld images each) and filtered: %lld flagged (largest clique >= %lld, "
@@ -116,6 +118,7 @@ void run(Args& a) {
   a.run.reuse = !a.no_reuse;
   attack::validate(a.run.analysis);
   const fs::path out = a.out;
+  const core::RunLock lock(out, "--out");  // one run per folder
 
   io::Json extra = io::Json::object();
   std::vector<attack::BlackboxGroupInput> groups;

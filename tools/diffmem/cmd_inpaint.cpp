@@ -6,6 +6,7 @@
 
 #include "command.h"
 #include "flags.h"
+#include "diffmem/core/run_lock.h"
 #include "diffmem/attack/inpaint_run.h"
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/metrics/roc.h"
@@ -77,6 +78,7 @@ DIFFMEM_COMMAND(600) {
     o.out = a->out;
     o.load.device = cli::globals().device;
     a->set->apply(o);
+    const core::RunLock lock(o.out, "--out");  // one run per folder
     auto r = attack::run_inpaint(o, cli::terminal_progress());
 
     report::RocSeries series;

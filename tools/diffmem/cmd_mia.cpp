@@ -13,6 +13,7 @@
 #include "diffmem/data/dataset.h"
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/error.h"
+#include "diffmem/core/run_lock.h"
 #include "diffmem/io/json.h"
 #include "diffmem/metrics/roc.h"
 #include "diffmem/report/svg.h"
@@ -157,6 +158,7 @@ DIFFMEM_COMMAND(500) {
       const fs::path truth = a->members.empty() ? fs::path(a->target) : fs::path(a->members);
       const auto members = data::load_members(fs::is_directory(truth) ? truth : truth.parent_path(), ds.size());
       if (!members) fail(truth.string(), "a members.npy (the ground truth; diffmem train writes one)", "none");
+      const core::RunLock lock(a->out, "--out");  // one run per folder
       const auto r = attack::run_text_mia(a->target, ds, *members, a->kind, to, a->out, cli::globals().device,
                                           cli::terminal_progress(), a->shadows);
       write_roc_figure(a->out);
@@ -185,6 +187,7 @@ DIFFMEM_COMMAND(500) {
     o.t_sweep = parse_sweep(a->sweep);
     a->set->apply(o);
 
+    const core::RunLock lock(o.out, "--out");  // one run per folder
     auto r = attack::run_mia(o, cli::terminal_progress());
     write_roc_figure(o.out);
     std::printf("%lld members, %lld non-members%s\n", static_cast<long long>(r.members),

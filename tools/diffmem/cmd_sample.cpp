@@ -6,6 +6,7 @@
 #include "command.h"
 #include "flags.h"
 #include "diffmem/core/error.h"
+#include "diffmem/core/run_lock.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/data/prompts.h"
 #include "diffmem/diffusion/generate.h"
@@ -23,6 +24,7 @@ struct Args {
   std::string model, torchscript, scheduler, out;
   std::string shard = "0/1";
   int64_t clip = -1;
+  int64_t in_channels = 0, sample_size = 0;  // --torchscript: the input it takes
   // Text-to-image (a pipeline folder).
   std::vector<std::string> prompt;
   std::string prompts, negative;
@@ -30,6 +32,18 @@ struct Args {
   int64_t per_prompt = 1, size = 0;
   double guidance = 7.5;
 };
+
+// "INDEX/COUNT", two plain non-negative integers (no sign, no spaces, at most 9 digits each).
+void parse_shard(const std::string& text, diffusion::GenerateOptions& o) {
+  const auto slash = text.find('/');
+  const auto plain = [](const std::string& s) {
+    return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (slash == std::string::npos || !plain(text.substr(0, slash)) || !plain(text.substr(slash + 1)))
+    fail("--shard", "INDEX/COUNT (two non-negative integers, e.g. 0/4)", "'" + text + "'");
+  o.shard_index = std::stoll(text.substr(0, slash));
+  o.shard_count = std::stoll(text.substr(slash + 1));
+}
 
 void sample_text_to_image(Args& a, CLI::App* sub) {
   if (!a.torchscript.empty() || !a.scheduler.empty() || sub->count("--eta") || sub->count("--n") ||
@@ -60,6 +74,7 @@ void sample_text_to_image(Args& a, CLI::App* sub) {
   const bool single = !a.pipeline_config.empty();
   const diffusion::SdPipeline pipe = diffusion::SdPipeline::load(single ? a.pipeline_config : a.model, device,
                                                                  single ? fs::path(a.model) : fs::path());
+  const core::RunLock lock(a.out, "--out");  // one run per folder
   const auto r = diffusion::generate_text_to_image(pipe, prompts, a.out, o, cli::terminal_progress());
   std::printf("%s: %lld images of %zu prompts in %lld new shards (%lld already complete, %lld in all), "
               "%.2f images/s\n",
@@ -76,6 +91,8 @@ DIFFMEM_COMMAND(300) {
   cli::add_shared(sub, cli::flags::kModel, a->model);
   sub->add_option("--torchscript", a->torchscript,
                   "TorchScript file with forward(x, t) -> eps (instead of --model)");
+  sub->add_option("--in-channels", a->in_channels, "With --torchscript: the channels of its input");
+  sub->add_option("--sample-size", a->sample_size, "With --torchscript: the height = width of its input");
   sub->add_option("--scheduler-config", a->scheduler,
                   "scheduler_config.json (default: the model's)");
   cli::add_shared(sub, cli::flags::kOut, a->out, "folder for images-NNNNN.npy / seeds-NNNNN.npy shards")
@@ -114,10 +131,7 @@ DIFFMEM_COMMAND(300) {
     cli::start();
     if (a->model.empty() == a->torchscript.empty())
       fail("--model/--torchscript", "exactly one of them", a->model.empty() ? "neither" : "both");
-    auto slash = a->shard.find('/');
-    if (slash == std::string::npos) fail("--shard", "INDEX/COUNT", "'" + a->shard + "'");
-    a->opt.shard_index = std::stoll(a->shard.substr(0, slash));
-    a->opt.shard_count = std::stoll(a->shard.substr(slash + 1));
+    parse_shard(a->shard, a->opt);
     if (!a->pipeline_config.empty()) {
       if (a->model.empty() || !fs::is_regular_file(a->model))
         fail("--pipeline-config", "--model naming a single-file checkpoint (.safetensors)",
@@ -135,17 +149,29 @@ DIFFMEM_COMMAND(300) {
       fail("--prompt/--prompts", "a text-to-image pipeline folder (with model_index.json) as --model",
            a->model.empty() ? a->torchscript : a->model);
     a->set->apply(a->opt);
+    diffusion::validate(a->opt, "sample options");  // before the model is loaded
+    if (a->torchscript.empty() != (sub->count("--in-channels") + sub->count("--sample-size") == 0))
+      fail("--in-channels/--sample-size",
+           a->torchscript.empty() ? "none without --torchscript (a diffusers folder says its own)"
+                                  : "both, >= 1, with --torchscript (a script module does not say what input it takes)",
+           a->torchscript.empty() ? "given" : "neither");
+    if (!a->torchscript.empty() && (a->in_channels < 1 || a->sample_size < 1))
+      fail("--in-channels/--sample-size", "both >= 1 with --torchscript",
+           std::to_string(a->in_channels) + " and " + std::to_string(a->sample_size));
 
     model::LoadDenoiserOptions lo;
     lo.device = cli::globals().device;
     fs::path src = a->model;
     if (!a->torchscript.empty()) {
       lo.format = "torchscript";
+      lo.in_channels = a->in_channels;
+      lo.sample_size = a->sample_size;
       src = a->torchscript;
     }
     auto denoiser = model::load_denoiser(src, lo);
     diffusion::NoiseSchedule schedule(diffusion::model_scheduler_config(src, a->scheduler));
     a->opt.model = src.string();
+    const core::RunLock lock(a->out, "--out");  // one run per folder
     auto r = diffusion::generate(*denoiser, schedule, a->out, a->opt, cli::terminal_progress());
     std::printf("%s: %lld images in %lld new shards (%lld already complete, %lld in all), %.2f images/s\n",
                 a->out.c_str(), static_cast<long long>(r.images_written),

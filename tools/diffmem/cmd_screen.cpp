@@ -7,6 +7,7 @@
 #include "flags.h"
 #include "diffmem/attack/screen.h"
 #include "diffmem/core/error.h"
+#include "diffmem/core/run_lock.h"
 
 namespace {
 using namespace diffmem;
@@ -54,6 +55,7 @@ DIFFMEM_COMMAND(350) {
   sub->callback([a] {
     cli::start();
     a->set->apply(a->opt);
+    const core::RunLock lock(a->out, "--out");  // one run per folder
     const auto r = attack::run_screen(a->opt, a->out, cli::globals().device, cli::terminal_progress());
     std::printf("%s: %zu prompts screened with %lld U-Net evaluations in %.1f s; screen.csv, summary.json\n",
                 a->out.c_str(), r.rows.size(), static_cast<long long>(r.unet_images), r.seconds);

@@ -5,6 +5,7 @@
 #include "command.h"
 #include "flags.h"
 #include "diffmem/core/error.h"
+#include "diffmem/core/run_lock.h"
 #include "diffmem/data/dataset.h"
 #include "diffmem/io/json.h"
 #include "diffmem/model/unet2d_config.h"
@@ -97,6 +98,7 @@ DIFFMEM_COMMAND(200) {
     opt.device = cli::globals().device;
     data::Dataset ds = data::load_dataset(a->data);
     auto progress = cli::terminal_progress();
+    const core::RunLock lock(a->out, "--out");  // one run per folder
     if (sub->count("--models") > 0 || sub->count("--split") > 0 || sub->count("--jobs") > 0) {
       auto results = train::train_many(ds, a->out, opt, a->many, progress);
       for (auto& r : results) print_result(r);

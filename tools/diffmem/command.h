@@ -15,11 +15,13 @@ struct GlobalOptions {
   std::string device = "auto";
   bool quiet = false;
   bool verbose = false;
+  double max_memory_gib = 64;  // the largest model a config may ask for (core/ranges.h)
 };
 
 GlobalOptions& globals();
 
-/// Applies the global options (threads, log level). Every command's callback calls it first.
+/// Applies the global options (threads, log level, memory limit). Every command's callback calls
+/// it first.
 void start();
 
 /// Progress callback that draws a refreshing line on a terminal and plain lines otherwise.

@@ -28,10 +28,17 @@ extern const Flag kOut, kSeed, kSteps, kBatch, kData, kModel, kSampler, kDelta, 
 /// The help of `f`, then ": " and what it holds for this command when `what` is not empty.
 std::string help_text(const Flag& f, const std::string& what = "");
 
+/// An unsigned flag refuses a leading '-' (CLI11 would wrap "-1" to 2^64 - 1).
+template <typename T>
+CLI::Option* checked(CLI::Option* opt) {
+  if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) opt->check(CLI::NonNegativeNumber);
+  return opt;
+}
+
 /// Adds the shared flag `f` bound to `value`.
 template <typename T>
 CLI::Option* add_shared(CLI::App* app, const Flag& f, T& value, const std::string& what = "") {
-  return app->add_option(f.name, value, help_text(f, what));
+  return checked<T>(app->add_option(f.name, value, help_text(f, what)));
 }
 
 /// --set KEY=VALUE, repeatable: any field of a command's options struct (io/fields.h) by its
@@ -67,7 +74,7 @@ class ConfigFlags {
   CLI::Option* add(const std::string& name, const std::string& help,
                    std::vector<std::string> pointers, T initial = T{}) {
     auto v = std::make_shared<T>(std::move(initial));
-    CLI::Option* opt = app_->add_option(name, *v, help);
+    CLI::Option* opt = checked<T>(app_->add_option(name, *v, help));
     if constexpr (std::is_same_v<T, std::vector<int64_t>>) opt->delimiter(',');
     set_.emplace_back(name, [v, pointers](io::Json& j) {
       for (const auto& p : pointers) j[io::Json::json_pointer(p)] = *v;

@@ -15,6 +15,7 @@
 #include "diffmem/core/blas_kernels.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
+#include "diffmem/core/ranges.h"
 #include "diffmem/core/runtime.h"
 
 namespace diffmem::cli {
@@ -32,6 +33,7 @@ void start() {
   if (g.verbose) log::set_level(log::Level::kDebug);
   if (g.quiet) log::set_level(log::Level::kWarn);
   core::set_threads(g.threads);
+  core::set_model_memory_limit_gib(g.max_memory_gib);
 }
 
 static std::multimap<int, Registrar>& registry() {
@@ -101,10 +103,19 @@ int main(int argc, char** argv) {
       "diffmem: measure what a diffusion model memorized from its training data\n"
       "(Carlini et al., Extracting Training Data from Diffusion Models, USENIX Security 2023)"};
   app.require_subcommand(1);
+  // A bad flag reads like every other error: one line, "diffmem: error: ...".
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "diffmem: error: " + diffmem::one_line(e.what()) + " (see --help)\n";
+  });
   app.set_version_flag("--version", "diffmem 0.1.0");
   auto& g = cli::globals();
-  cli::add_shared(&app, cli::flags::kThreads, g.threads)->capture_default_str();
+  cli::add_shared(&app, cli::flags::kThreads, g.threads)->check(CLI::Range(0, 4096))->capture_default_str();
   cli::add_shared(&app, cli::flags::kDevice, g.device)->capture_default_str();
+  app.add_option("--max-memory", g.max_memory_gib,
+                 "GiB one model may need (parameters + one image's activations, estimated from "
+                 "its config before it is built)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_flag("-q,--quiet", g.quiet, "No progress output");
   app.add_flag("-v,--verbose", g.verbose, "Debug logging");
   for (auto& [order, reg] : cli::registry()) reg(app);
@@ -113,13 +124,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const diffmem::Error& e) {
-    std::fprintf(stderr, "diffmem: error: %s\n", e.what());
+    std::fprintf(stderr, "diffmem: error: %s\n", one_line(e.what()).c_str());
     return 1;
   } catch (const c10::Error& e) {
-    std::fprintf(stderr, "diffmem: error: %s\n", e.what_without_backtrace());
+    std::fprintf(stderr, "diffmem: error: %s\n", one_line(e.what_without_backtrace()).c_str());
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "diffmem: error: %s\n", e.what());
+    std::fprintf(stderr, "diffmem: error: %s\n", one_line(e.what()).c_str());
     return 1;
   }
   return 0;

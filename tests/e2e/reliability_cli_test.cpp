@@ -1,0 +1,175 @@
+// The reliability issue's defects, as a user meets them through the CLI: values that are not
+// values, configs that would allocate gigabytes, two runs into one folder, a resume after a kill
+// between a shard and its preview, a documented TorchScript command. Each refusal is one line
+// naming the flag or key, exit non-zero, and nothing written.
+#include <gtest/gtest.h>
+#include <torch/script.h>
+#include <unistd.h>
+
+#include "diffmem/core/run_lock.h"
+#include "diffmem/data/dataset.h"
+#include "diffmem/io/json.h"
+#include "diffmem/io/npy.h"
+#include "test_support.h"
+
+namespace diffmem {
+namespace {
+namespace fs = std::filesystem;
+
+std::string q(const fs::path& p) { return test::shell_quote(p.string()); }
+
+// 8 random-looking 16×16×1 images.
+void write_small_dataset(const fs::path& dir) {
+  data::Dataset ds;
+  ds.images = io::HostArray::zeros(io::DType::kU8, {8, 16, 16, 1});
+  for (size_t k = 0; k < ds.images.bytes.size(); ++k) ds.images.bytes[k] = uint8_t((k * 2654435761u) >> 24);
+  for (int64_t i = 0; i < 8; ++i) ds.labels.push_back(i % 2), ds.ids.push_back(i);
+  ds.manifest = {{"source", "synthetic"}};
+  data::save_dataset(dir, ds);
+}
+
+// A refusal as the user sees it: non-zero exit, one "diffmem: error:" line holding `part`.
+void expect_refused(const test::RunResult& r, const std::string& part, const std::string& what) {
+  EXPECT_NE(r.exit_code, 0) << what << "\n" << r.output;
+  EXPECT_NE(r.output.find(part), std::string::npos) << what << ": no '" << part << "' in\n" << r.output;
+  int lines = 0;
+  for (char c : r.output) lines += c == '\n';
+  EXPECT_LE(lines, 1) << what << "\n" << r.output;
+}
+
+TEST(ReliabilityCli, TrainRefusesValuesThatAreNotValuesBeforeWriting) {
+  test::TempDir tmp;
+  write_small_dataset(tmp / "d");
+  const std::string base = "train --data " + q(tmp / "d") + " --out " + q(tmp / "m") + " --preset tiny --steps 2 ";
+  for (const auto& [flags, part] : std::vector<std::pair<std::string, std::string>>{
+           {"--lr -1", "lr (--lr): expected a number > 0"},
+           {"--lr 0", "lr (--lr)"},
+           {"--ema 2", "ema_decay (--ema): expected a number in [0, 1)"},
+           {"--warmup -5", "warmup_steps (--warmup)"},
+           {"--grad-clip nan", "grad_clip (--grad-clip)"},
+           {"--checkpoint-every -1", "checkpoint_every (--checkpoint-every)"},
+           {"--seed -1", "--seed"},
+           {"--batch 0", "batch (--batch)"}}) {
+    expect_refused(test::run_diffmem(base + flags), part, flags);
+    EXPECT_FALSE(fs::exists(tmp / "m")) << flags;
+  }
+  expect_refused(test::run_diffmem("--threads -4 " + base), "--threads", "--threads -4");
+  expect_refused(test::run_diffmem("--max-memory 0 " + base), "--max-memory", "--max-memory 0");
+  // A config's value of the wrong kind names the file and the key.
+  test::write_bytes(tmp / "train.json", R"({"steps": 2.5})");
+  expect_refused(test::run_diffmem("train --data " + q(tmp / "d") + " --out " + q(tmp / "m") + " --config " +
+                                   q(tmp / "train.json")),
+                 "train.json: steps: expected an integer, found 2.5", "steps 2.5");
+  EXPECT_FALSE(fs::exists(tmp / "m"));
+}
+
+TEST(ReliabilityCli, UNetConfigsThatWouldAllocateGigabytesAreRefusedFromTheirNumbers) {
+  test::TempDir tmp;
+  write_small_dataset(tmp / "d");
+  const std::string base = "train --data " + q(tmp / "d") + " --out " + q(tmp / "m") + " --steps 2 --unet-config ";
+  test::write_bytes(tmp / "empty.json", "{}");
+  expect_refused(test::run_diffmem(base + q(tmp / "empty.json")), "empty.json: expected a UNet2DModel config", "{}");
+  test::write_bytes(tmp / "wide.json",
+                    R"({"block_out_channels": [8192, 8192], "down_block_types": ["DownBlock2D", "DownBlock2D"],
+                        "up_block_types": ["UpBlock2D", "UpBlock2D"], "norm_num_groups": 32})");
+  const auto r = test::run_diffmem(base + q(tmp / "wide.json"));
+  expect_refused(r, "wide.json: expected a network under 64 GiB (--max-memory", "[8192, 8192]");
+  EXPECT_FALSE(fs::exists(tmp / "m"));
+}
+
+TEST(ReliabilityCli, SampleRefusesBadCountsAndShardsBeforeLoadingTheModel) {
+  test::TempDir tmp;
+  // No model exists at all: the options are checked first.
+  const std::string base = "sample --model " + q(tmp / "no-model") + " --out " + q(tmp / "g") + " ";
+  expect_refused(test::run_diffmem(base + "--n 9223372036854775000"), "n (--n): expected an integer in [1, ", "huge --n");
+  expect_refused(test::run_diffmem(base + "--n 0"), "n (--n)", "--n 0");
+  for (const std::string shard : {"abc/1", "1/x", "-1/2", "2/2", "0/0", "1"})
+    expect_refused(test::run_diffmem(base + "--shard " + shard), "--shard", shard);
+  expect_refused(test::run_diffmem(base + "--seed -1"), "--seed", "--seed -1");
+  EXPECT_FALSE(fs::exists(tmp / "g"));
+}
+
+// A header holding a newline and an escape code comes back escaped, on one line.
+TEST(ReliabilityCli, AnErrorQuotingInputBytesStaysOneLine) {
+  test::TempDir tmp;
+  test::write_bytes(tmp / "bad.csv", "\"id\x1b[2J\nx\",other\n1,2\n");
+  const auto r = test::run_diffmem("screen --model " + q(tmp / "no-model") + " --prompts " + q(tmp / "bad.csv") +
+                                   " --out " + q(tmp / "s"));
+  expect_refused(r, "id\\x1b[2J\\nx", "control bytes in a header");
+  EXPECT_EQ(r.output.find('\x1b'), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "s"));
+}
+
+class ReliabilitySample : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir;
+    write_small_dataset(*dir_ / "d");
+    const auto r = test::run_diffmem("train --data " + q(*dir_ / "d") + " --out " + q(*dir_ / "m") +
+                                     " --preset tiny --steps 2 --batch 4 --warmup 1");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string sample_into(const fs::path& out) {
+    return "sample --model " + q(*dir_ / "m") + " --out " + q(out) + " --n 4 --shard-size 2 --sampler ddim --steps 2";
+  }
+  static test::TempDir* dir_;
+};
+test::TempDir* ReliabilitySample::dir_ = nullptr;
+
+TEST_F(ReliabilitySample, ASecondRunIntoTheSameFolderIsRefusedNamingTheHolder) {
+  test::TempDir tmp;
+  const fs::path out = tmp / "g";
+  {
+    const core::RunLock running(out, "--out");  // a run in progress (this test process)
+    expect_refused(test::run_diffmem(sample_into(out) + " --seed 1"),
+                   "in use by pid " + std::to_string(::getpid()), "concurrent sample");
+    EXPECT_FALSE(fs::exists(out / "manifest.json"));
+  }
+  const auto r = test::run_diffmem(sample_into(out));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(out / "images-00001.npy"));
+}
+
+// A kill after the first shard and before its preview: the resume writes the preview, and the
+// temporaries killed runs left are gone.
+TEST_F(ReliabilitySample, AResumeWritesAMissingPreviewAndRemovesStaleTemporaries) {
+  test::TempDir tmp;
+  const fs::path out = tmp / "g";
+  auto r = test::run_diffmem(sample_into(out));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string preview = test::read_bytes(out / "preview.png");
+  fs::remove(out / "preview.png");
+  test::write_bytes(out / "preview.png.tmp.999999999", "half a png");
+  test::write_bytes(out / "images-00001.npy.tmp.999999999", "half a shard");
+  r = test::run_diffmem(sample_into(out));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("2 already complete"), std::string::npos) << r.output;
+  ASSERT_TRUE(fs::exists(out / "preview.png"));
+  EXPECT_EQ(test::read_bytes(out / "preview.png"), preview);
+  EXPECT_FALSE(fs::exists(out / "preview.png.tmp.999999999"));
+  EXPECT_FALSE(fs::exists(out / "images-00001.npy.tmp.999999999"));
+}
+
+// The README's `sample --torchscript model.pt --in-channels C --sample-size S --scheduler-config`.
+TEST(ReliabilityCli, SampleFromTorchScriptTakesItsInputShapeFromFlags) {
+  test::TempDir tmp;
+  torch::jit::Module m("Denoiser");
+  m.define("def forward(self, x, t):\n    return x * 0.1\n");
+  m.save((tmp / "model.pt").string());
+  test::write_bytes(tmp / "scheduler_config.json",
+                    R"({"_class_name": "DDPMScheduler", "num_train_timesteps": 1000, "beta_schedule": "linear",
+                        "beta_start": 0.0001, "beta_end": 0.02})");
+  const std::string base = "sample --torchscript " + q(tmp / "model.pt") + " --scheduler-config " +
+                           q(tmp / "scheduler_config.json") + " --n 2 --sampler ddim --steps 2 --out ";
+  expect_refused(test::run_diffmem(base + q(tmp / "a")), "--in-channels/--sample-size", "no shape");
+  expect_refused(test::run_diffmem(base + q(tmp / "a") + " --in-channels 3 --sample-size 0"), "--in-channels/--sample-size",
+                 "size 0");
+  EXPECT_FALSE(fs::exists(tmp / "a"));
+  const auto r = test::run_diffmem(base + q(tmp / "a") + " --in-channels 3 --sample-size 8");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(io::read_npy(tmp / "a" / "images-00000.npy").shape, (std::vector<int64_t>{2, 8, 8, 3}));
+}
+
+}  // namespace
+}  // namespace diffmem
