@@ -51,6 +51,8 @@ Json read_json(const std::filesystem::path& path) {
     } catch (const nlohmann::json::parse_error&) {
     }
     fail(path.string(), "valid JSON", std::string("a parse error (") + e.what() + ")");
+  } catch (const nlohmann::json::exception& e) {  // e.g. 1e400: a number past double's range
+    fail(path.string(), "valid JSON with numbers a double holds", e.what());
   }
 }
 

@@ -33,5 +33,16 @@ TEST(Json, ReadsPythonsNonFiniteTokensAsStringsAndStillRefusesBadJson) {
   EXPECT_NE(e.find("parse error"), std::string::npos) << e;
 }
 
+// 1e400 is valid JSON that no double holds: nlohmann throws out_of_range, not parse_error, and
+// the message used to reach the user without the file.
+TEST(Json, ANumberPastDoublesRangeNamesTheFile) {
+  test::TempDir tmp;
+  const auto path = tmp / "train.json";
+  test::write_bytes(path, R"({"steps": 1e400})");
+  const std::string e = test::error_of([&] { read_json(path); });
+  EXPECT_EQ(e.rfind(path.string() + ": expected valid JSON with numbers a double holds", 0), 0u) << e;
+  EXPECT_NE(e.find("number overflow"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace diffmem::io
