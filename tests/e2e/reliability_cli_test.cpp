@@ -6,6 +6,8 @@
 #include <torch/script.h>
 #include <unistd.h>
 
+#include <map>
+
 #include "diffmem/core/run_lock.h"
 #include "diffmem/data/dataset.h"
 #include "diffmem/io/json.h"
@@ -169,6 +171,54 @@ TEST(ReliabilityCli, SampleFromTorchScriptTakesItsInputShapeFromFlags) {
   const auto r = test::run_diffmem(base + q(tmp / "a") + " --in-channels 3 --sample-size 8");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(io::read_npy(tmp / "a" / "images-00000.npy").shape, (std::vector<int64_t>{2, 8, 8, 3}));
+}
+
+// Every result file of `dir` but JSON and logs (their timing fields differ run to run), by name.
+std::map<std::string, std::string> result_bytes(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file() || e.path().extension() == ".json" || name.find("log") != std::string::npos ||
+        name == ".diffmem.lock")
+      continue;
+    out[fs::relative(e.path(), dir).string()] = test::read_bytes(e.path());
+  }
+  return out;
+}
+
+// A full disk, as RLIMIT_FSIZE (ulimit -f, SIGXFSZ ignored) stands in for one: the run fails with
+// one line naming the file it could not write, leaves no temporaries, and once there is room the
+// same command resumes to the bytes of a run that never failed.
+TEST_F(ReliabilitySample, AFullDiskFailsCleanlyAndTheResumeGivesTheSameBytes) {
+  test::TempDir tmp;
+  const std::string full = "trap '' XFSZ; ulimit -f 1; ";  // files past 1 KiB cannot be written
+  struct Stage {
+    std::string name, args;
+  };
+  const std::vector<Stage> stages = {
+      {"train", "train --data " + q(*dir_ / "d") + " --preset tiny --steps 4 --batch 4 --warmup 1 --checkpoint-every 2 --out "},
+      {"sample", "sample --model " + q(*dir_ / "m") + " --n 24 --shard-size 8 --sampler ddim --steps 2 --out "},
+      {"extract", "extract --generations " + q(*dir_ / "g") + " --train " + q(*dir_ / "d") + " --delta 0.5 --out "}};
+  ASSERT_EQ(test::run_diffmem(sample_into(*dir_ / "g")).exit_code, 0);
+  for (const auto& st : stages) {
+    const fs::path ref = tmp / (st.name + "-ref"), out = tmp / st.name;
+    auto r = test::run_diffmem(st.args + q(ref));
+    ASSERT_EQ(r.exit_code, 0) << st.name << "\n" << r.output;
+    r = test::run_shell(full + test::diffmem_command() + " --quiet " + st.args + q(out));
+    expect_refused(r, out.string(), st.name + " on a full disk");
+    EXPECT_NE(r.output.find("File too large"), std::string::npos) << st.name << "\n" << r.output;
+    if (fs::exists(out))
+      for (const auto& e : fs::recursive_directory_iterator(out))
+        EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << st.name << ": " << e.path();
+    r = test::run_diffmem(st.args + q(out));
+    ASSERT_EQ(r.exit_code, 0) << st.name << "\n" << r.output;
+    const auto got = result_bytes(out), want = result_bytes(ref);
+    EXPECT_EQ(got.size(), want.size()) << st.name;
+    for (const auto& [name, bytes] : want) {
+      const auto it = got.find(name);
+      EXPECT_TRUE(it != got.end() && it->second == bytes) << st.name << ": " << name << " differs or is missing";
+    }
+  }
 }
 
 }  // namespace
