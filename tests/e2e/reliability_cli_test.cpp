@@ -173,6 +173,17 @@ TEST(ReliabilityCli, SampleFromTorchScriptTakesItsInputShapeFromFlags) {
   EXPECT_EQ(io::read_npy(tmp / "a" / "images-00000.npy").shape, (std::vector<int64_t>{2, 8, 8, 3}));
 }
 
+// An allocator's refusal (address space capped at 3 GB, a batch of 200,000 images) reads as one
+// line that says it is memory and what to change, not torch's bare "enforce fail".
+TEST_F(ReliabilitySample, OutOfMemorySaysSoOnOneLine) {
+  test::TempDir tmp;
+  const auto r = test::run_shell("ulimit -v 3000000; " + test::diffmem_command() + " --quiet --threads 1 sample --model " +
+                                 q(*dir_ / "m") + " --n 200000 --batch 200000 --shard-size 200000 --sampler ddim "
+                                 "--steps 1 --out " + q(tmp / "g"));
+  expect_refused(r, "diffmem: error: out of memory (", "a batch past the address space");
+  EXPECT_NE(r.output.find("a smaller --batch"), std::string::npos) << r.output;
+}
+
 // Every result file of `dir` but JSON and logs (their timing fields differ run to run), by name.
 std::map<std::string, std::string> result_bytes(const fs::path& dir) {
   std::map<std::string, std::string> out;

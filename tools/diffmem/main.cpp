@@ -127,7 +127,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "diffmem: error: %s\n", one_line(e.what()).c_str());
     return 1;
   } catch (const c10::Error& e) {
-    std::fprintf(stderr, "diffmem: error: %s\n", one_line(e.what_without_backtrace()).c_str());
+    std::string what = e.what_without_backtrace();
+    // An allocator's refusal says how much it wanted, not what to change.
+    if (what.find("DefaultCPUAllocator") != std::string::npos || what.find("out of memory") != std::string::npos)
+      what = "out of memory (" + what.substr(0, what.find('\n')) +
+             "); a smaller --batch, a smaller model or a larger machine needs less";
+    std::fprintf(stderr, "diffmem: error: %s\n", one_line(what).c_str());
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "diffmem: error: %s\n", one_line(e.what()).c_str());
