@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "diffmem/core/error.h"
+#include "diffmem/core/ranges.h"
 #include "model_test_util.h"
 
 namespace diffmem::model {
@@ -54,6 +55,30 @@ TEST(UNet2DCondition, UnsupportedConfigsAndBadInputsAreOneLineErrors) {
   EXPECT_NE(test::error_of([&] {
               unet->forward(torch::zeros({1, 4, 15, 16}), torch::tensor({1}), torch::zeros({1, 77, d}));
             }).find("multiples of 2"),
+            std::string::npos);
+}
+
+
+// Stable Diffusion 1.x's U-Net (the config's defaults, 860M parameters, about 3.2 GiB) fits the
+// default --max-memory; a config of 8192-channel blocks is refused from its numbers, and {} too.
+TEST(UNet2DCondition, HugeAndEmptyConfigsAreRefusedBeforeBuilding) {
+  const UNet2DConditionConfig sd;
+  EXPECT_NO_THROW(validate(sd, "sd1"));
+  // The estimate is of the right size: 860M float32 parameters are 3.2 GiB.
+  const double before = core::model_memory_limit_gib();
+  core::set_model_memory_limit_gib(2.5);
+  const std::string small = test::error_of([&] { validate(sd, "sd1"); });
+  core::set_model_memory_limit_gib(before);
+  EXPECT_NE(small.find("sd1: expected a network under 2.5 GiB"), std::string::npos) << small;
+  UNet2DConditionConfig huge = sd;
+  huge.block_out_channels = {8192, 8192, 8192, 8192};
+  huge.norm_num_groups = 32;
+  const std::string e = test::error_of([&] { validate(huge, "unet/config.json"); });
+  EXPECT_EQ(e.rfind("unet/config.json: expected a network under 64 GiB (--max-memory", 0), 0u) << e;
+  EXPECT_NE(e.find("GiB of parameters and"), std::string::npos) << e;
+  test::TempDir dir;
+  test::write_bytes(dir / "config.json", "{}");
+  EXPECT_NE(test::error_of([&] { read_unet2d_condition_config(dir / "config.json"); }).find("an empty object {}"),
             std::string::npos);
 }
 

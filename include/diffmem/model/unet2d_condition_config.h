@@ -69,6 +69,10 @@ DIFFMEM_FIELDS(UNet2DConditionConfig, sample_size, in_channels, out_channels, ce
 /// Throws diffmem::Error naming `where` unless this implementation can build the network.
 void validate(const UNet2DConditionConfig& c, const std::string& where);
 
+/// Throws diffmem::Error naming `where` and both estimates when the network's parameters plus one
+/// image's activations exceed core::model_memory_limit_gib() (--max-memory); validate() runs it.
+void check_memory(const UNet2DConditionConfig& c, const std::string& where);
+
 /// A unet/config.json.
 UNet2DConditionConfig read_unet2d_condition_config(const std::filesystem::path& path);
 
