@@ -79,6 +79,8 @@ SafetensorsHeader parse_header(detail::InFile& f) {
     header = Json::parse(text);
   } catch (const Json::parse_error& e) {
     fail(where, "a JSON header", std::string("a parse error (") + e.what() + ")");
+  } catch (const Json::exception& e) {  // a number past double's range (found by scripts/fuzz.sh)
+    fail(where, "a JSON header with numbers a double holds", e.what());
   }
   if (!header.is_object()) fail(where, "a JSON object header", header.type_name());
 
