@@ -49,6 +49,13 @@ HostArray read_image(const fs::path& path, int channels) {
   if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()))
     fail(where, "an image file below 2 GiB", std::to_string(bytes.size()) + " bytes");
   int w = 0, h = 0, file_c = 0;
+  // The header's size first: a few hundred bytes can claim 30000 × 30000 pixels, which stb would
+  // try to allocate (found by scripts/fuzz.sh).
+  if (stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()), &w, &h,
+                            &file_c) &&
+      static_cast<int64_t>(w) * h > kMaxImagePixels)
+    fail(where, "an image of at most " + std::to_string(kMaxImagePixels) + " pixels (8192 x 8192)",
+         std::to_string(w) + " x " + std::to_string(h));
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
                             static_cast<int>(bytes.size()), &w, &h, &file_c, channels),

@@ -108,6 +108,21 @@ TEST(ImageFile, UndecodableFilesNameTheFile) {
   EXPECT_THROW(read_image(dir / "missing.png"), Error);
 }
 
+// A JPEG whose frame header claims 30000 × 30000 pixels: refused from the header (stb would
+// allocate 2.7 GB first, the fuzzer's out-of-memory input; stb's PNG reader refuses such sizes
+// itself).
+TEST(ImageFile, AHeaderClaimingTooManyPixelsIsRefusedBeforeDecoding) {
+  TempDir dir;
+  std::string jpg = test::read_bytes(fs::path(test::source_dir()) / "fuzz/corpus/image/small.jpg");
+  const size_t sof = jpg.find("\xff\xc0");
+  ASSERT_NE(sof, std::string::npos);
+  const std::string side{char(30000 >> 8), char(30000 & 0xff)};
+  jpg.replace(sof + 5, 4, side + side);  // marker, length (2), precision (1), then height, width
+  test::write_bytes(dir / "huge.jpg", jpg);
+  const std::string e = test::error_of([&] { read_image(dir / "huge.jpg"); });
+  EXPECT_EQ(e, (dir / "huge.jpg").string() + ": expected an image of at most 67108864 pixels (8192 x 8192), found 30000 x 30000");
+}
+
 TEST(ImageFile, ResizeKeepsChannelsAndConstants) {
   HostArray a = HostArray::zeros(DType::kU8, {8, 6, 3});
   for (size_t i = 0; i < a.bytes.size(); ++i) a.bytes[i] = i % 3 == 0 ? 40 : i % 3 == 1 ? 120 : 250;

@@ -1,11 +1,15 @@
 #pragma once
 // Image files through stb: PNG/JPEG in, PNG out (files, or bytes to embed in an HTML report).
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
 #include "diffmem/io/array.h"
 
 namespace diffmem::io {
+
+/// The most pixels read_image decodes (8192 × 8192); a larger header is refused before decoding.
+inline constexpr int64_t kMaxImagePixels = int64_t{8192} * 8192;
 
 /// Decodes a PNG/JPEG/BMP file to U8 [H,W,C]; channels = 0 keeps the file's, 1 or 3 converts.
 HostArray read_image(const std::filesystem::path& path, int channels = 0);
