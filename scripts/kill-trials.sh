@@ -5,13 +5,15 @@
 # — *seconds, *_per_s, timings — and the counts of shards reused or computed left out, and its
 # own folder's path read as the reference's; logs left out). Prints one line per stage,
 # "STAGE: K/N identical", and exits non-zero unless every trial matched.
-#   scripts/kill-trials.sh [N=5] [WORK_DIR]      (DIFFMEM=path/to/diffmem, default build/diffmem)
+#   scripts/kill-trials.sh [N=5] [WORK_DIR]      (DIFFMEM=path/to/diffmem, default build/diffmem;
+#                                                 SCALE=k: k times the training steps and samples)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-5}
 if [ -n "${2:-}" ]; then WORK=$2; else WORK=$(mktemp -d /tmp/diffmem-kill.XXXXXX); trap 'rm -rf "$WORK"' EXIT; fi
 BIN=${DIFFMEM:-build/diffmem}
 PY=${PYTHON:-python3}
+SCALE=${SCALE:-1}
 mkdir -p "$WORK"
 D() { "$BIN" --quiet --threads 1 "$@"; }
 
@@ -75,8 +77,8 @@ PY
 
 # STAGE and its command line with OUT standing for the output folder.
 stages=(
-  "train|train --data $WORK/data --out OUT --preset tiny --steps 60 --batch 8 --warmup 5 --checkpoint-every 10 --seed 0"
-  "sample|sample --model $WORK/ref-train --out OUT --n 48 --shard-size 4 --sampler ddim --steps 8 --seed 0"
+  "train|train --data $WORK/data --out OUT --preset tiny --steps $((60 * SCALE)) --batch 8 --warmup 5 --checkpoint-every 10 --seed 0"
+  "sample|sample --model $WORK/ref-train --out OUT --n $((48 * SCALE)) --shard-size 4 --sampler ddim --steps 8 --seed 0"
   "extract|extract --generations $WORK/ref-sample --train $WORK/data --out OUT --delta 0.5"
   "mia|mia loss --target $WORK/ref-train --data $WORK/data --out OUT --draws 4"
 )

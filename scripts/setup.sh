@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist python3-numpy
   chromium  # the report browser test (tests/e2e/browser_test.sh) renders the HTML headless
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer with AddressSanitizer and UBSan
 )
 
 missing=()
