@@ -6,8 +6,9 @@
 # SECONDS; one line per target with its executions and findings; exit 1 on any crash or leak
 # (the input is kept under $FUZZ_BUILD/artifacts/TARGET/).
 #   scripts/fuzz.sh [SECONDS=20] [TARGET ...]      (FUZZ_BUILD, default build-fuzz)
-# FUZZ_RUNS=K runs K inputs per target from seed 1 instead (what CTest does: the same inputs on
-# every machine, so CI does not turn red by the luck of a timed run).
+# FUZZ_MAX_LEN caps an input's bytes (default 65536). FUZZ_RUNS=K runs K inputs per target from
+# seed 1 instead (what CTest does: the same inputs on every machine, so CI does not turn red by
+# the luck of a timed run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-20}
@@ -52,7 +53,7 @@ for t in "${TARGETS[@]}"; do
   set +e
   if [ -n "${FUZZ_RUNS:-}" ]; then budget=(-runs="$FUZZ_RUNS" -seed=1); else budget=(-max_total_time="$SECONDS_EACH"); fi
   ASAN_OPTIONS=detect_leaks=1 "$bin" "${budget[@]}" -print_final_stats=1 -rss_limit_mb=2048 \
-    -max_len=65536 -timeout=10 -artifact_prefix="$art" "$work" "fuzz/corpus/$t" >"$log" 2>&1
+    -max_len="${FUZZ_MAX_LEN:-65536}" -timeout=10 -artifact_prefix="$art" "$work" "fuzz/corpus/$t" >"$log" 2>&1
   rc=$?
   set -e
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")

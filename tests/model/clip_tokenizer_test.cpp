@@ -291,6 +291,13 @@ TEST(ClipTokenizer, ErrorsNameTheFile) {
   e = test::error_of([&] { ClipTokenizer::from_folder(lacking); });
   expect_contains(e, (lacking / "vocab.json").string());
   expect_contains(e, "in</w>");
+  // One far id would size the id table by it (found by scripts/fuzz.sh: 315,215,096 → 10 GB).
+  io::Json far = io::Json::parse(vocab);
+  far["far"] = 315215096;
+  const fs::path far_id = folder("far_id", far.dump(), merges);
+  e = test::error_of([&] { ClipTokenizer::from_folder(far_id); });
+  expect_contains(e, (far_id / "vocab.json").string());
+  expect_contains(e, "315215096 for");
   const fs::path array = folder("array", "[1, 2]", merges);
   e = test::error_of([&] { ClipTokenizer::from_folder(array); });
   expect_contains(e, (array / "vocab.json").string());
