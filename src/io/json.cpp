@@ -48,7 +48,7 @@ Json read_json(const std::filesystem::path& path) {
   } catch (const nlohmann::json::parse_error& e) {
     try {
       return Json::parse(quote_non_finite(text));
-    } catch (const nlohmann::json::parse_error&) {
+    } catch (const nlohmann::json::exception&) {  // also out_of_range (found by scripts/fuzz.sh)
     }
     fail(path.string(), "valid JSON", std::string("a parse error (") + e.what() + ")");
   } catch (const nlohmann::json::exception& e) {  // e.g. 1e400: a number past double's range

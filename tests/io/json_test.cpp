@@ -44,5 +44,15 @@ TEST(Json, ANumberPastDoublesRangeNamesTheFile) {
   EXPECT_NE(e.find("number overflow"), std::string::npos) << e;
 }
 
+// Found by scripts/fuzz.sh: invalid JSON that also holds an overflowing number threw from the
+// second parse (the one that reads NaN/Infinity tokens), past the handler.
+TEST(Json, InvalidJsonWithAnOverflowingNumberNamesTheFile) {
+  test::TempDir tmp;
+  const auto path = tmp / "vocab.json";
+  test::write_bytes(path, R"({"a": NaN, "b": 88888884.88E890)");
+  const std::string e = test::error_of([&] { read_json(path); });
+  EXPECT_EQ(e.rfind(path.string() + ": expected valid JSON", 0), 0u) << e;
+}
+
 }  // namespace
 }  // namespace diffmem::io
