@@ -56,6 +56,18 @@ void set_model_memory_limit_gib(double gib) {
 
 double model_memory_limit_gib() { return g_model_memory_limit_gib; }
 
+void check_model_memory(const std::string& where, double parameter_bytes, double activation_bytes) {
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  if ((parameter_bytes + activation_bytes) / gib <= g_model_memory_limit_gib) return;
+  char limit[32], found[160];
+  std::snprintf(limit, sizeof limit, "%g", g_model_memory_limit_gib);
+  std::snprintf(found, sizeof found, "%.3g GiB of parameters and %.3g GiB of activations per image",
+                parameter_bytes / gib, activation_bytes / gib);
+  fail(where, std::string("a network under ") + limit +
+                  " GiB (--max-memory; estimated from block_out_channels, layers_per_block and sample_size)",
+       found);
+}
+
 Interval positive() { return {0, std::numeric_limits<double>::infinity(), true, true}; }
 Interval non_negative() { return {0, std::numeric_limits<double>::infinity(), false, true}; }
 Interval unit_closed() { return {0, 1}; }

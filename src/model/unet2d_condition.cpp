@@ -2,8 +2,6 @@
 
 #include <torch/torch.h>
 
-#include <cstdio>
-
 #include "diffmem/core/error.h"
 #include "diffmem/core/ranges.h"
 #include "diffmem/io/tensor_bridge.h"
@@ -34,6 +32,37 @@ void from_json(const io::Json& j, PerBlock& p) {
   }
   p = r;
 }
+
+namespace {
+
+// Parameters and one image's float activations of a training step, roughly, in doubles (a
+// config's numbers may overflow an int64 product): resnets (two 3×3 convolutions and the time
+// projection), transformers (self- and cross-attention, a GEGLU feed-forward, the projections),
+// and the feature maps each level keeps, about 4 * layers_per_block + 4 of them.
+std::pair<double, double> memory_estimate(const UNet2DConditionConfig& c) {
+  const double T = static_cast<double>(c.time_embed_dim()), X = static_cast<double>(c.cross_attention_dim);
+  const double L = static_cast<double>(c.layers_per_block);
+  auto resnet = [&](double in, double out) { return 9 * in * out + 9 * out * out + T * out + (in != out ? in * out : 0); };
+  auto transformer = [&](double ch) { return 16 * ch * ch + 2 * X * ch; };
+  const size_t n = c.block_out_channels.size();
+  double params = 9.0 * static_cast<double>(c.in_channels) * static_cast<double>(c.block_out_channels[0]) +
+                  static_cast<double>(c.block_out_channels[0]) * T + T * T;
+  double acts = 0, side = static_cast<double>(c.sample_size), prev = static_cast<double>(c.block_out_channels[0]);
+  for (size_t i = 0; i < n; ++i) {
+    const double ch = static_cast<double>(c.block_out_channels[i]);
+    const bool down_attn = c.down_block_types[i].rfind("CrossAttn", 0) == 0;
+    const bool up_attn = c.up_block_types[n - 1 - i].rfind("CrossAttn", 0) == 0;
+    params += L * resnet(prev, ch) + (down_attn ? L * transformer(ch) : 0);
+    params += (L + 1) * resnet(2 * ch, ch) + (up_attn ? (L + 1) * transformer(ch) : 0) + 18 * ch * ch;
+    acts += side * side * ch * (4 * L + 4) * ((down_attn || up_attn) ? 2 : 1);
+    side /= 2;
+    prev = ch;
+  }
+  params += 2 * resnet(prev, prev) + transformer(prev);
+  return {4 * params, 4 * acts};
+}
+
+}  // namespace
 
 void validate(const UNet2DConditionConfig& c, const std::string& where) {
   const size_t n = c.block_out_channels.size();
@@ -70,54 +99,10 @@ void validate(const UNet2DConditionConfig& c, const std::string& where) {
         std::to_string(c.cross_attention_dim));
   check(c.layers_per_block >= 1, where + ": layers_per_block", "a positive integer",
         std::to_string(c.layers_per_block));
-  check_memory(c, where);
+  const auto [parameter_bytes, activation_bytes] = memory_estimate(c);
+  core::check_model_memory(where, parameter_bytes, activation_bytes);
 }
 
-namespace {
-
-// Parameters and one image's float activations of a training step, roughly, in doubles (a
-// config's numbers may overflow an int64 product): resnets (two 3×3 convolutions and the time
-// projection), transformers (self- and cross-attention, a GEGLU feed-forward, the projections),
-// and the feature maps each level keeps, about 4 * layers_per_block + 4 of them.
-std::pair<double, double> memory_estimate(const UNet2DConditionConfig& c) {
-  const double T = static_cast<double>(c.time_embed_dim()), X = static_cast<double>(c.cross_attention_dim);
-  const double L = static_cast<double>(c.layers_per_block);
-  auto resnet = [&](double in, double out) { return 9 * in * out + 9 * out * out + T * out + (in != out ? in * out : 0); };
-  auto transformer = [&](double ch) { return 16 * ch * ch + 2 * X * ch; };
-  const size_t n = c.block_out_channels.size();
-  double params = 9.0 * static_cast<double>(c.in_channels) * static_cast<double>(c.block_out_channels[0]) +
-                  static_cast<double>(c.block_out_channels[0]) * T + T * T;
-  double acts = 0, side = static_cast<double>(c.sample_size), prev = static_cast<double>(c.block_out_channels[0]);
-  for (size_t i = 0; i < n; ++i) {
-    const double ch = static_cast<double>(c.block_out_channels[i]);
-    const bool down_attn = c.down_block_types[i].rfind("CrossAttn", 0) == 0;
-    const bool up_attn = c.up_block_types[n - 1 - i].rfind("CrossAttn", 0) == 0;
-    params += L * resnet(prev, ch) + (down_attn ? L * transformer(ch) : 0);
-    params += (L + 1) * resnet(2 * ch, ch) + (up_attn ? (L + 1) * transformer(ch) : 0) + 18 * ch * ch;
-    acts += side * side * ch * (4 * L + 4) * ((down_attn || up_attn) ? 2 : 1);
-    side /= 2;
-    prev = ch;
-  }
-  params += 2 * resnet(prev, prev) + transformer(prev);
-  return {4 * params, 4 * acts};
-}
-
-}  // namespace
-
-void check_memory(const UNet2DConditionConfig& c, const std::string& where) {
-  const double gib = 1024.0 * 1024.0 * 1024.0;
-  const auto [params, acts] = memory_estimate(c);
-  const double limit = core::model_memory_limit_gib();
-  if ((params + acts) / gib > limit) {
-    char found[160];
-    std::snprintf(found, sizeof found, "%.3g GiB of parameters and %.3g GiB of activations per image", params / gib,
-                  acts / gib);
-    char under[32];
-    std::snprintf(under, sizeof under, "%g", limit);
-    fail(where, "a network under " + std::string(under) + " GiB (--max-memory; estimated from block_out_channels, layers_per_block and sample_size)",
-         found);
-  }
-}
 
 UNet2DConditionConfig read_unet2d_condition_config(const fs::path& path) {
   const io::Json j = io::read_json(path);

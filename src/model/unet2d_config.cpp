@@ -1,7 +1,6 @@
 #include "diffmem/model/unet2d_config.h"
 
 #include <cmath>
-#include <cstdio>
 
 #include "diffmem/core/error.h"
 #include "diffmem/core/ranges.h"
@@ -276,7 +275,7 @@ void UNet2DConfig::validate(const std::string& where) const {
               " halvings)",
           std::to_string(side));
   check(sample_width >= 0, field("sample_size"), "a positive width", std::to_string(sample_width));
-  check_memory(where);
+  core::check_model_memory(where, 4.0 * static_cast<double>(parameter_count()), activation_bytes_estimate());
 }
 
 double UNet2DConfig::activation_bytes_estimate() const {
@@ -293,21 +292,6 @@ double UNet2DConfig::activation_bytes_estimate() const {
     h /= 2, w /= 2;
   }
   return 4.0 * total;
-}
-
-void UNet2DConfig::check_memory(const std::string& where) const {
-  const double gib = 1024.0 * 1024.0 * 1024.0;
-  const double params = 4.0 * static_cast<double>(parameter_count()) / gib;
-  const double acts = activation_bytes_estimate() / gib;
-  const double limit = core::model_memory_limit_gib();
-  if (params + acts > limit) {
-    char found[160];
-    std::snprintf(found, sizeof found, "%.3g GiB of parameters and %.3g GiB of activations per image",
-                  params, acts);
-    fail(where, "a network under " + number_json(limit).dump() +
-                    " GiB (--max-memory; estimated from block_out_channels, layers_per_block and sample_size)",
-         found);
-  }
 }
 
 int64_t UNet2DConfig::time_embed_dim() const {

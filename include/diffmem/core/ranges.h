@@ -34,5 +34,8 @@ Interval unit_half_open();
 /// --max-memory sets it; default 64.
 void set_model_memory_limit_gib(double gib);
 double model_memory_limit_gib();
+/// Throws "WHERE: expected a network under LIMIT GiB (--max-memory; ...), found P GiB of
+/// parameters and A GiB of activations per image" when the two estimates exceed the limit.
+void check_model_memory(const std::string& where, double parameter_bytes, double activation_bytes);
 
 }  // namespace diffmem::core

@@ -66,12 +66,9 @@ DIFFMEM_FIELDS(UNet2DConditionConfig, sample_size, in_channels, out_channels, ce
                num_attention_heads, use_linear_projection, upcast_attention,
                resnet_time_scale_shift, time_embedding_type, transformer_layers_per_block)
 
-/// Throws diffmem::Error naming `where` unless this implementation can build the network.
+/// Throws diffmem::Error naming `where` unless this implementation can build the network and its
+/// estimated parameters plus one image's activations fit --max-memory (core::check_model_memory).
 void validate(const UNet2DConditionConfig& c, const std::string& where);
-
-/// Throws diffmem::Error naming `where` and both estimates when the network's parameters plus one
-/// image's activations exceed core::model_memory_limit_gib() (--max-memory); validate() runs it.
-void check_memory(const UNet2DConditionConfig& c, const std::string& where);
 
 /// A unet/config.json.
 UNet2DConditionConfig read_unet2d_condition_config(const std::filesystem::path& path);

@@ -78,11 +78,9 @@ struct UNet2DConfig {
   /// it).
   int64_t parameter_count() const;
   /// Bytes of float32 activations one image needs in a training step, roughly (resnet maps and
-  /// attention scores); with parameter_count, what validate() holds against --max-memory.
+  /// attention scores); with parameter_count, what validate() holds against --max-memory
+  /// (core::check_model_memory).
   double activation_bytes_estimate() const;
-  /// Throws diffmem::Error naming `where` and both estimates when they exceed
-  /// core::model_memory_limit_gib().
-  void check_memory(const std::string& where) const;
 
   /// Named configurations. "ddpm-cifar10": google/ddpm-cifar10-32 exactly (32×32×3, 35,746,307
   /// parameters). "tiny", "small", "base": 28×28×1 networks for CPU work (about 0.12M, 0.63M and
