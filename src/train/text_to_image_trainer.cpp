@@ -185,14 +185,11 @@ std::vector<std::string> text_to_image_preset_names() { return {"tiny", "small"}
 TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64_t>& rows_in,
                                 const std::vector<bool>& members, const fs::path& out, const TrainOptions& o,
                                 const ProgressFn& progress) {
-  check(o.steps > 0, "--steps", "a positive step count", std::to_string(o.steps));
-  check(o.batch > 0, "--batch", "a positive batch size", std::to_string(o.batch));
+  validate(o, "train options");
   check(ds.size() > 0, "--data", "a non-empty data set", "0 images");
   check(ds.captions.has_value(), "--data",
         "a captioned data set (captions.jsonl; diffmem data import --captions) for text-to-image training",
         "no captions.jsonl");
-  check(o.text.caption_dropout >= 0 && o.text.caption_dropout <= 1, "--caption-dropout", "a chance in [0, 1]",
-        std::to_string(o.text.caption_dropout));
   check(o.text.init.empty() || o.text.vae.empty(), "--vae", "no --vae with --init (the pipeline brings its own)",
         o.text.vae);
   check(o.unet_config.empty(), "--unet-config", "none for text-to-image training (use --preset or --init)",

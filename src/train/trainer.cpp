@@ -65,12 +65,10 @@ torch::Tensor training_batch(const torch::Tensor& all, const std::vector<int64_t
 TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& rows_in,
                         const std::vector<bool>& members, const fs::path& out,
                         const TrainOptions& o, const ProgressFn& progress) {
-  validate(o, "train options");
   check(o.conditioning == "none" || o.conditioning == "text", "conditioning", "none or text",
         "'" + o.conditioning + "'");
   if (o.conditioning == "text") return train_text_to_image(ds, rows_in, members, out, o, progress);
-  if (o.steps <= 0) fail("--steps", "a positive step count", std::to_string(o.steps));
-  if (o.batch <= 0) fail("--batch", "a positive batch size", std::to_string(o.batch));
+  validate(o, "train options");  // (train_text_to_image runs its own)
   if (ds.size() == 0) fail("--data", "a non-empty data set", "0 images");
   const std::vector<int64_t> rows = detail::rows_or_all(rows_in, ds.size());
 
