@@ -76,9 +76,9 @@ RunLock::RunLock(const fs::path& dir, const std::string& flag) : dir_(dir) {
          "one in use by pid " + holder + " (wait for it, or choose another " + flag + ")");
   }
   const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-    // The lock holds without the pid; only the message of a second run would lack it.
-  }
+  // Best effort: without the pid the lock still holds; only a second run's message would lack it.
+  const bool wrote = ::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, pid.data(), pid.size(), 0) == static_cast<ssize_t>(pid.size());
+  (void)wrote;
   remove_stale_temporaries(dir);
 }
 

@@ -150,14 +150,12 @@ DIFFMEM_COMMAND(300) {
            a->model.empty() ? a->torchscript : a->model);
     a->set->apply(a->opt);
     diffusion::validate(a->opt, "sample options");  // before the model is loaded
-    if (a->torchscript.empty() != (sub->count("--in-channels") + sub->count("--sample-size") == 0))
+    const bool shape_given = sub->count("--in-channels") + sub->count("--sample-size") > 0;
+    if (a->torchscript.empty() ? shape_given : (a->in_channels < 1 || a->sample_size < 1))
       fail("--in-channels/--sample-size",
            a->torchscript.empty() ? "none without --torchscript (a diffusers folder says its own)"
                                   : "both, >= 1, with --torchscript (a script module does not say what input it takes)",
-           a->torchscript.empty() ? "given" : "neither");
-    if (!a->torchscript.empty() && (a->in_channels < 1 || a->sample_size < 1))
-      fail("--in-channels/--sample-size", "both >= 1 with --torchscript",
-           std::to_string(a->in_channels) + " and " + std::to_string(a->sample_size));
+           shape_given ? std::to_string(a->in_channels) + " and " + std::to_string(a->sample_size) : "neither");
 
     model::LoadDenoiserOptions lo;
     lo.device = cli::globals().device;
