@@ -11,6 +11,7 @@
 #include "diffmem/core/blas_kernels.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/model/folder_info.h"
+#include "diffmem/search/int_gram.h"
 
 namespace {
 
@@ -65,5 +66,9 @@ DIFFMEM_COMMAND(900) {
     const std::string blas = diffmem::core::blas_core_name();
     std::printf("blas %s\n", blas.empty() ? "not openblas" : ("openblas, " + blas + " kernels").c_str());
     std::printf("cuda %s\n", diffmem::core::cuda_available() ? "available" : "not available");
+    // Which kernel the exact uint8 distances (k-NN, tiled ℓ2, dedup) run on.
+    const diffmem::search::IntGramKernel& ig = diffmem::search::int_gram_kernel();
+    std::printf("integer distances %s\n",
+                ig.available ? ig.name.c_str() : ("not available: " + ig.reason + "; float32 GEMMs").c_str());
   });
 }
