@@ -81,7 +81,7 @@ DedupResult find_duplicates(const torch::Tensor& rows_in, const DedupOptions& op
   const int64_t chunk = 4096;
   for (int64_t q0 = 0; q0 < n; q0 += chunk) {
     const int64_t m = std::min(chunk, n - q0);
-    const search::KnnResult knn = index.search(index.base().narrow(0, q0, m));
+    const search::KnnResult knn = index.search(index.rows(q0, m));
     const torch::Tensor idx = knn.indices.to(torch::kCPU).contiguous();
     const torch::Tensor dist = knn.distances.to(torch::kCPU).contiguous();
     const int64_t* pi = idx.data_ptr<int64_t>();

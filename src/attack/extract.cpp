@@ -222,6 +222,7 @@ ExtractResult run_extract(const fs::path& generations, const fs::path& train_dir
   const torch::Device device(options.device);
   in.device = device.str();
   const search::KnnIndex index(io::to_tensor(train.images).to(device), in.knn);
+  in.arithmetic = index.arithmetic();
   in.t_index = now_s();
   const bool cache_ok = open_cache(out, cache_key(train, options, in.n_cal), options.reuse);
   ExtractResult result;

@@ -50,6 +50,7 @@ struct ExtractInputs {
   int64_t n_cal = 0;           // calibration neighbours (≤ the training set)
   search::KnnOptions knn;      // as searched (k set)
   std::string device;
+  std::string arithmetic;      // KnnIndex::arithmetic(): which distances ran
   io::Json extra;              // merged into summary.json
   double t0 = 0, t_load = 0, t_index = 0;  // seconds on a monotonic clock
 };

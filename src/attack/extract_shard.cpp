@@ -45,7 +45,7 @@ std::vector<Match> match_images(const search::KnnIndex& index, const torch::Tens
   for (int64_t r0 = 0; r0 < n; r0 += kTileChunk) {
     const int64_t r = std::min(kTileChunk, n - r0);
     torch::Tensor g = search::to_unit_rows(images.narrow(0, r0, r).to(index.device()));
-    torch::Tensor t = index.base().index_select(0, nearest.narrow(0, r0, r).clamp_min(0));
+    torch::Tensor t = index.unit_rows(nearest.narrow(0, r0, r));
     tiled.narrow(0, r0, r).copy_(search::tiled_l2(g, t, shape, to));
   }
 

@@ -129,7 +129,10 @@ void write_extract_outputs(const ExtractInputs& in, const Scan& scan, ExtractRes
     s["histograms"]["calibrated_l2"] = histogram_json(
         scan.cals, options.histogram_bins, calibrated_rule ? *options.calibrated_threshold : 1.0);
   s["top_pairs"] = pairs_json;
-  s["knn"] = {{"k", in.knn.k}, {"device", in.device}, {"exact_recheck", in.knn.exact_recheck}};
+  s["knn"] = {{"k", in.knn.k},
+              {"device", in.device},
+              {"arithmetic", in.arithmetic},
+              {"exact_recheck", in.knn.exact_recheck}};
   const double searched = result.search_seconds;
   s["timings"] = {{"load_s", in.t_load - in.t0},
                   {"index_s", in.t_index - in.t_load},

@@ -11,11 +11,16 @@
 #include "diffmem/core/error.h"
 #include "blas_threads.h"
 #include "knn_fused.h"
+#include "knn_int.h"
 
 namespace diffmem::search {
 namespace {
 
 constexpr const char* kWhere = "search::knn";
+// Integer path blocks (bench/knn_bench.cpp): the GEMM is ~10× cheaper than float32's, so the
+// blocks matter less; these keep the int32 slab at 16 MiB as the float path's.
+constexpr int64_t kIntQueryBlock = 1024;
+constexpr int64_t kIntBaseBlock = 4096;
 
 // Rows of a query or base tensor as [n,D]: [n,H,W,C] u8 images are flattened (a view when
 // contiguous, as .npy shards are).
@@ -90,6 +95,30 @@ KnnSelect knn_select_from_name(const std::string& name, const std::string& where
 
 void to_json(io::Json& j, KnnSelect s) { j = knn_select_name(s); }
 
+std::string knn_arithmetic_name(KnnArithmetic a) {
+  switch (a) {
+    case KnnArithmetic::kAuto: return "auto";
+    case KnnArithmetic::kFloat: return "float";
+    case KnnArithmetic::kInteger: return "integer";
+  }
+  return "auto";
+}
+
+KnnArithmetic knn_arithmetic_from_name(const std::string& name, const std::string& where) {
+  if (name == "auto") return KnnArithmetic::kAuto;
+  if (name == "float") return KnnArithmetic::kFloat;
+  if (name == "integer") return KnnArithmetic::kInteger;
+  fail(where, "auto, float or integer", "'" + name + "'");
+}
+
+void to_json(io::Json& j, KnnArithmetic a) { j = knn_arithmetic_name(a); }
+
+void from_json(const io::Json& j, KnnArithmetic& a) {
+  if (!j.is_string() || (j != "auto" && j != "float" && j != "integer"))
+    throw io::FieldError{"", "auto, float or integer", j.dump()};
+  a = knn_arithmetic_from_name(j.get<std::string>(), "arithmetic");
+}
+
 void from_json(const io::Json& j, KnnSelect& s) {
   if (!j.is_string() || (j != "auto" && j != "fused" && j != "topk"))
     throw io::FieldError{"", "auto, fused or topk", j.dump()};
@@ -117,6 +146,29 @@ KnnIndex::KnnIndex(const torch::Tensor& base, KnnOptions options) : options_(opt
         "shape " + c10::str(rows.sizes()));
   check(options_.select != KnnSelect::kFused || rows.device().is_cpu(), "KnnOptions.select",
         "a CPU base for the fused selection", rows.device().str());
+  // Why the integer path does not apply here, or empty when it does.
+  std::string not_integer;
+  if (rows.scalar_type() != torch::kByte) {
+    not_integer = "a float32 base";
+  } else if (!rows.device().is_cpu()) {
+    not_integer = "a base on " + rows.device().str();
+  } else if (rows.size(1) > detail::kIntKnnMaxDim) {
+    not_integer = "rows of " + std::to_string(rows.size(1)) + " values (at most " +
+                  std::to_string(detail::kIntKnnMaxDim) + ")";
+  } else if (!int_gram_kernel().available) {
+    not_integer = int_gram_kernel().reason;
+  } else if (options_.select == KnnSelect::kTopk && options_.arithmetic == KnnArithmetic::kAuto) {
+    not_integer = "select topk";
+  }
+  check(options_.arithmetic != KnnArithmetic::kInteger || not_integer.empty(),
+        "KnnOptions.arithmetic", "a uint8 CPU base and an integer GEMM kernel for 'integer'",
+        not_integer);
+  if (options_.arithmetic != KnnArithmetic::kFloat && not_integer.empty()) {
+    base_ = rows.contiguous();
+    const int64_t block = options_.base_block > 0 ? options_.base_block : kIntBaseBlock;
+    int_base_ = std::make_shared<const detail::IntKnnBase>(base_, block);
+    return;
+  }
   base_ = prepare_block(rows, rows.device());
   base_norms_ = torch::empty({base_.size(0)}, base_.options());
   // Norms in chunks so that building the index never needs a second copy of the base.
@@ -129,8 +181,43 @@ KnnIndex::KnnIndex(const torch::Tensor& base, KnnOptions options) : options_(opt
   }
 }
 
+KnnIndex::~KnnIndex() = default;
+
+std::string KnnIndex::arithmetic() const {
+  return int_base_ ? "integer (" + int_gram_kernel().name + ")" : "float32";
+}
+
+torch::Tensor KnnIndex::rows(int64_t start, int64_t length) const {
+  return base_.narrow(0, start, length);
+}
+
+torch::Tensor KnnIndex::unit_rows(const torch::Tensor& indices) const {
+  torch::Tensor r = base_.index_select(0, indices.to(base_.device()).clamp_min(0));
+  return int_base_ ? r.to(torch::kFloat).div_(255.0f) : r;
+}
+
 KnnResult KnnIndex::search(const torch::Tensor& queries_in) const {
   const torch::Tensor queries = as_rows(queries_in, "queries");
+  if (int_base_) {
+    check(queries.size(1) == dim(), kWhere, "queries of dimension " + std::to_string(dim()),
+          "dimension " + std::to_string(queries.size(1)));
+    check(options_.k <= size(), "KnnOptions.k", "k <= base size " + std::to_string(size()),
+          std::to_string(options_.k));
+    if (queries.scalar_type() != torch::kByte) {
+      KnnOptions fo = options_;
+      fo.arithmetic = KnnArithmetic::kFloat;
+      return KnnIndex(base_, fo).search(queries);
+    }
+    KnnResult result;
+    result.query_block = options_.query_block > 0 ? options_.query_block : kIntQueryBlock;
+    result.query_block = std::max<int64_t>(1, std::min(result.query_block, queries.size(0)));
+    result.base_block = int_base_->base_block();
+    result.peak_temp_bytes =
+        int_base_->search(queries.to(torch::kCPU).contiguous(), options_.k, result.query_block,
+                          result.indices, result.distances)
+            .peak_temp_bytes;
+    return result;
+  }
   const int64_t n_queries = queries.size(0);
   const int64_t d = dim();
   const int64_t k = options_.k;

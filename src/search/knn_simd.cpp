@@ -12,7 +12,8 @@ namespace {
 
 // Offers the values flagged in `hits` (bit b = value t[b], base row first + b) in column order;
 // the threshold tightens as they go in, hence the re-test.
-inline void offer_hits(const float* t, uint64_t hits, int64_t first, RowHeap& h) {
+template <typename V>
+inline void offer_hits(const V* t, uint64_t hits, int64_t first, RowHeapOf<V>& h) {
   while (hits != 0) {
     const int b = __builtin_ctzll(hits);
     hits &= hits - 1;
@@ -23,6 +24,14 @@ inline void offer_hits(const float* t, uint64_t hits, int64_t first, RowHeap& h)
 void scan_scalar(const float* ip, const float* bn, int64_t cols, int64_t first, RowHeap& h) {
   for (int64_t j = 0; j < cols; ++j) {
     const float v = bn[j] - 2.0f * ip[j];
+    if (v < h.threshold) heap_insert(h, v, first + j);
+  }
+}
+
+void scan_i32_scalar(const int32_t* ip, const int32_t* bn, int64_t cols, int64_t first,
+                     RowHeapOf<int32_t>& h) {
+  for (int64_t j = 0; j < cols; ++j) {
+    const int32_t v = bn[j] - 2 * ip[j];
     if (v < h.threshold) heap_insert(h, v, first + j);
   }
 }
@@ -82,6 +91,41 @@ __attribute__((target("avx512f"))) void scan_avx512(const float* ip, const float
   }
 }
 
+// bn − 2 ip for 16 int32 values (a function, not a lambda: lambdas do not take the target).
+__attribute__((target("avx512f"))) inline __m512i fold_value_i32(const int32_t* ip,
+                                                                  const int32_t* bn) {
+  const __m512i x = _mm512_loadu_si512(ip);
+  return _mm512_sub_epi32(_mm512_loadu_si512(bn), _mm512_add_epi32(x, x));
+}
+
+__attribute__((target("avx512f"))) void scan_i32_avx512(const int32_t* ip, const int32_t* bn,
+                                                         int64_t cols, int64_t first,
+                                                         RowHeapOf<int32_t>& h) {
+  __m512i thr = _mm512_set1_epi32(h.threshold);
+  alignas(64) int32_t t[64];
+  int64_t j = 0;
+  for (; j + 64 <= cols; j += 64) {
+    const __m512i v0 = fold_value_i32(ip + j, bn + j), v1 = fold_value_i32(ip + j + 16, bn + j + 16),
+                  v2 = fold_value_i32(ip + j + 32, bn + j + 32),
+                  v3 = fold_value_i32(ip + j + 48, bn + j + 48);
+    const uint64_t hits = uint64_t(_mm512_cmplt_epi32_mask(v0, thr)) |
+                          uint64_t(_mm512_cmplt_epi32_mask(v1, thr)) << 16 |
+                          uint64_t(_mm512_cmplt_epi32_mask(v2, thr)) << 32 |
+                          uint64_t(_mm512_cmplt_epi32_mask(v3, thr)) << 48;
+    if (hits == 0) continue;
+    _mm512_store_si512(t, v0);
+    _mm512_store_si512(t + 16, v1);
+    _mm512_store_si512(t + 32, v2);
+    _mm512_store_si512(t + 48, v3);
+    offer_hits(t, hits, first + j, h);
+    thr = _mm512_set1_epi32(h.threshold);
+  }
+  for (; j < cols; ++j) {
+    const int32_t v = bn[j] - 2 * ip[j];
+    if (v < h.threshold) heap_insert(h, v, first + j);
+  }
+}
+
 __attribute__((target("avx512f"))) float sqdist_avx512(const float* a, const float* b,
                                                         int64_t d) {
   __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
@@ -136,6 +180,33 @@ __attribute__((target("avx2,fma"))) void scan_avx2(const float* ip, const float*
   }
 }
 
+__attribute__((target("avx2"))) void scan_i32_avx2(const int32_t* ip, const int32_t* bn,
+                                                    int64_t cols, int64_t first,
+                                                    RowHeapOf<int32_t>& h) {
+  __m256i thr = _mm256_set1_epi32(h.threshold);
+  alignas(32) int32_t t[32];
+  int64_t j = 0;
+  for (; j + 32 <= cols; j += 32) {
+    __m256i v[4];
+    uint64_t hits = 0;
+    for (int l = 0; l < 4; ++l) {
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ip + j + 8 * l));
+      v[l] = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bn + j + 8 * l)),
+                              _mm256_add_epi32(x, x));
+      const __m256i lt = _mm256_cmpgt_epi32(thr, v[l]);
+      hits |= uint64_t(_mm256_movemask_ps(_mm256_castsi256_ps(lt))) << (8 * l);
+    }
+    if (hits == 0) continue;
+    for (int l = 0; l < 4; ++l) _mm256_store_si256(reinterpret_cast<__m256i*>(t + 8 * l), v[l]);
+    offer_hits(t, hits, first + j, h);
+    thr = _mm256_set1_epi32(h.threshold);
+  }
+  for (; j < cols; ++j) {
+    const int32_t v = bn[j] - 2 * ip[j];
+    if (v < h.threshold) heap_insert(h, v, first + j);
+  }
+}
+
 __attribute__((target("avx2,fma"))) float sqdist_avx2(const float* a, const float* b, int64_t d) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   int64_t j = 0;
@@ -162,10 +233,10 @@ __attribute__((target("avx2,fma"))) float sqdist_avx2(const float* a, const floa
 }
 #endif
 
-const Kernels kScalar{scan_scalar, sqdist_scalar, "scalar"};
+const Kernels kScalar{scan_scalar, sqdist_scalar, scan_i32_scalar, "scalar"};
 #ifdef DIFFMEM_KNN_X86
-const Kernels kAvx2{scan_avx2, sqdist_avx2, "avx2"};
-const Kernels kAvx512{scan_avx512, sqdist_avx512, "avx512"};
+const Kernels kAvx2{scan_avx2, sqdist_avx2, scan_i32_avx2, "avx2"};
+const Kernels kAvx512{scan_avx512, sqdist_avx512, scan_i32_avx512, "avx512"};
 #endif
 
 }  // namespace

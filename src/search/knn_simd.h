@@ -6,37 +6,45 @@
 
 namespace diffmem::search::detail {
 
-struct Candidate {
-  float value;    // ‖b‖² − 2 q·b (‖q‖² omitted: it does not change the order within a query)
-  int64_t index;  // base row
+/// One kept candidate: its value (float: ‖b‖² − 2 q·b with ‖q‖² omitted, which does not change
+/// the order within a query; int32: the same in exact integers, see knn_int.h) and base row.
+template <typename V>
+struct CandidateOf {
+  V value;
+  int64_t index;
 };
+using Candidate = CandidateOf<float>;
 
 /// Lexicographic (value, index): equal values keep the smaller base index. A function object so
 /// that the heap and sort algorithms inline it.
 struct CandidateLess {
-  bool operator()(const Candidate& a, const Candidate& b) const {
+  template <typename C>
+  bool operator()(const C& a, const C& b) const {
     return a.value < b.value || (a.value == b.value && a.index < b.index);
   }
 };
 constexpr CandidateLess candidate_less{};
 
 /// One query's running k best: a max-heap by (value, index) and the value a newcomer must beat.
-struct RowHeap {
-  Candidate* heap;
+template <typename V>
+struct RowHeapOf {
+  CandidateOf<V>* heap;
   int64_t count;
   int64_t k;
-  float threshold;  // +inf until the heap is full
+  V threshold;  // +inf (INT32_MAX for int32) until the heap is full
 };
+using RowHeap = RowHeapOf<float>;
 
 /// Adds a candidate known to beat h.threshold. Its index is larger than every index already held
 /// (columns arrive in order), so beating the threshold strictly is the whole (value, index) test.
-inline void heap_insert(RowHeap& h, float value, int64_t index) {
+template <typename V>
+inline void heap_insert(RowHeapOf<V>& h, V value, int64_t index) {
   if (h.count < h.k) {
-    h.heap[h.count++] = Candidate{value, index};
+    h.heap[h.count++] = CandidateOf<V>{value, index};
     std::push_heap(h.heap, h.heap + h.count, candidate_less);
   } else {
     std::pop_heap(h.heap, h.heap + h.k, candidate_less);
-    h.heap[h.k - 1] = Candidate{value, index};
+    h.heap[h.k - 1] = CandidateOf<V>{value, index};
     std::push_heap(h.heap, h.heap + h.k, candidate_less);
   }
   if (h.count == h.k) h.threshold = h.heap[0].value;
@@ -47,12 +55,17 @@ inline void heap_insert(RowHeap& h, float value, int64_t index) {
 /// kernels keep the same candidates.
 using ScanFn = void (*)(const float* ip, const float* bn, int64_t cols, int64_t first_index,
                         RowHeap& h);
+/// The integer fold: value_j = bn[j] − 2 ip[j] in int32 (the caller keeps it in range), base row
+/// first_index+j.
+using ScanI32Fn = void (*)(const int32_t* ip, const int32_t* bn, int64_t cols,
+                           int64_t first_index, RowHeapOf<int32_t>& h);
 /// ‖a − b‖² over d floats, summed directly (no ‖a‖²+‖b‖²−2ab cancellation).
 using SqdistFn = float (*)(const float* a, const float* b, int64_t d);
 
 struct Kernels {
   ScanFn scan;
   SqdistFn sqdist;
+  ScanI32Fn scan_i32;
   const char* isa;  // "avx512", "avx2" or "scalar"
 };
 

@@ -50,6 +50,53 @@ TEST(KnnSimd, EveryIsaKeepsTheScalarCandidates) {
   }
 }
 
+TEST(KnnSimd, EveryIsaKeepsTheScalarIntegerCandidates) {
+  torch::manual_seed(22);
+  for (int64_t cols : {1, 15, 16, 17, 63, 64, 65, 200, 1000}) {
+    const int64_t blocks = 3;
+    // Few distinct values: many exact ties; and values near the int32 range the fold allows.
+    torch::Tensor ip = torch::randint(-4, 4, {blocks * cols}).to(torch::kInt);
+    torch::Tensor bn = torch::randint(0, 8, {blocks * cols}).to(torch::kInt);
+    if (cols > 20) {
+      ip[3] = -500000000;
+      bn[3] = 1000000000;
+      ip[9] = 500000000;
+    }
+    for (int64_t k : {1, 5, 50}) {
+      std::vector<std::vector<CandidateOf<int32_t>>> results;
+      for (const char* isa : {"scalar", "avx2", "avx512"}) {
+        const Kernels* kern = kernels_for(isa);
+        if (kern == nullptr) continue;
+        std::vector<CandidateOf<int32_t>> heap(k);
+        RowHeapOf<int32_t> h{heap.data(), 0, k, std::numeric_limits<int32_t>::max()};
+        for (int64_t b = 0; b < blocks; ++b) {
+          kern->scan_i32(ip.data_ptr<int32_t>() + b * cols, bn.data_ptr<int32_t>() + b * cols,
+                         cols, b * cols, h);
+        }
+        heap.resize(h.count);
+        std::sort(heap.begin(), heap.end(), candidate_less);
+        ASSERT_EQ(static_cast<int64_t>(heap.size()), std::min(k, blocks * cols)) << isa;
+        results.push_back(heap);
+      }
+      for (size_t r = 1; r < results.size(); ++r) {
+        ASSERT_EQ(results[r].size(), results[0].size());
+        for (size_t i = 0; i < results[0].size(); ++i) {
+          EXPECT_EQ(results[r][i].index, results[0][i].index) << "cols " << cols << " k " << k;
+          EXPECT_EQ(results[r][i].value, results[0][i].value);
+        }
+      }
+      // The scalar kernel keeps the true k smallest by (value, index).
+      std::vector<CandidateOf<int32_t>> all;
+      for (int64_t j = 0; j < blocks * cols; ++j) {
+        all.push_back({bn[j].item<int32_t>() - 2 * ip[j].item<int32_t>(), j});
+      }
+      std::sort(all.begin(), all.end(), candidate_less);
+      all.resize(static_cast<size_t>(std::min(k, blocks * cols)));
+      for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(results[0][i].index, all[i].index);
+    }
+  }
+}
+
 TEST(KnnSimd, ScalarScanKeepsTheSmallestByValueThenIndex) {
   const float ip[6] = {0.5f, 0.25f, 0.5f, 0.0f, 0.25f, 1.0f};
   const float bn[6] = {1.0f, 0.5f, 1.0f, 1.0f, 0.5f, 1.0f};  // values 0, 0, 0, 1, 0, -1

@@ -7,17 +7,25 @@
 // are then re-measured directly (‖q−b‖ without the expansion) so that the cancellation of the
 // GEMM form never reaches the reported distances; ties are ordered by base index.
 //
+// uint8 images on the CPU (KnnArithmetic::kAuto) take exact integer GEMMs instead (knn_int.h,
+// int_gram.h): the base is packed once here, distances are exact integers until the final
+// normalization, and ties are true ties, ordered by base index.
+//
 // Threads (CPU): with more than one torch thread and an OpenBLAS underneath, each torch thread
 // runs single-threaded GEMMs on its own query rows, so OpenBLAS is held to one thread for the
 // duration of a search (restored after). With one torch thread the BLAS threads the GEMM itself.
 #include <torch/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "diffmem/search/search_options.h"
 
 namespace diffmem::search {
+namespace detail {
+class IntKnnBase;
+}
 
 struct KnnResult {
   torch::Tensor indices;    ///< [Q,k] i64: base rows, nearest first; -1 where a query has no
@@ -45,23 +53,35 @@ BlockSizes default_block_sizes(const torch::Device& device, int64_t n_queries, i
 /// one shard and one block only.
 class KnnIndex {
  public:
-  /// base: [N,D] f32 in any layout, or u8 (scaled by 1/255, as to_unit_rows), on CPU or CUDA.
+  /// base: [N,D] f32 in any layout, or u8 ([N,H,W,C] u8 is flattened; scaled by 1/255, as
+  /// to_unit_rows), on CPU or CUDA.
   explicit KnnIndex(const torch::Tensor& base, KnnOptions options = {});
+  ~KnnIndex();
 
   /// queries: [Q,D] f32 or u8 ([Q,H,W,C] u8 is flattened), any device (moved block by block).
-  /// Result tensors live on the base's device.
+  /// Result tensors live on the base's device. On an integer index, u8 queries are exact; f32
+  /// queries run on a float copy of the base made for that call.
   KnnResult search(const torch::Tensor& queries) const;
 
   int64_t size() const { return base_.size(0); }
   int64_t dim() const { return base_.size(1); }
   torch::Device device() const { return base_.device(); }
   const KnnOptions& options() const { return options_; }
-  const torch::Tensor& base() const { return base_; }
+  /// Whether uint8 queries take the exact integer path.
+  bool integer() const { return int_base_ != nullptr; }
+  /// "integer (oneDNN … kernel)" or "float32".
+  std::string arithmetic() const;
+  /// Base rows [start, start+length) as stored: [n,D] u8 on an integer index, f32 otherwise (as
+  /// queries, they take the same path as the base).
+  torch::Tensor rows(int64_t start, int64_t length) const;
+  /// Base rows by index (indices: [n] i64, -1 read as row 0) as [n,D] f32 in [0,1].
+  torch::Tensor unit_rows(const torch::Tensor& indices) const;
 
  private:
   KnnOptions options_;
-  torch::Tensor base_;        // [N,D] f32 contiguous
-  torch::Tensor base_norms_;  // [N] f32, ‖b‖²
+  torch::Tensor base_;        // [N,D] f32 contiguous, or u8 contiguous on an integer index
+  torch::Tensor base_norms_;  // [N] f32, ‖b‖² (float index)
+  std::shared_ptr<const detail::IntKnnBase> int_base_;
 };
 
 /// One-shot search: KnnIndex(base, options).search(queries).

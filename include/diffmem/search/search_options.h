@@ -23,6 +23,19 @@ KnnSelect knn_select_from_name(const std::string& name, const std::string& where
 void to_json(io::Json& j, KnnSelect s);
 void from_json(const io::Json& j, KnnSelect& s);
 
+/// Which arithmetic the distances use.
+enum class KnnArithmetic {
+  kAuto,     ///< kInteger where it applies (uint8 base on the CPU, rows of at most 16,480 values,
+             ///< an integer GEMM kernel on this CPU: int_gram.h), kFloat elsewhere
+  kFloat,    ///< float32 GEMMs and a float re-check of the survivors
+  kInteger,  ///< exact integer GEMMs; an error where they do not apply
+};
+std::string knn_arithmetic_name(KnnArithmetic a);
+/// "auto", "float" or "integer"; throws diffmem::Error naming `where` otherwise.
+KnnArithmetic knn_arithmetic_from_name(const std::string& name, const std::string& where);
+void to_json(io::Json& j, KnnArithmetic a);
+void from_json(const io::Json& j, KnnArithmetic& a);
+
 struct KnnOptions {
   int64_t k = 50;
   /// Queries per GEMM block; 0 picks a default for the device (see default_block_sizes).
@@ -32,8 +45,10 @@ struct KnnOptions {
   /// Recompute the k reported distances directly from the vectors.
   bool exact_recheck = true;
   KnnSelect select = KnnSelect::kAuto;
+  /// Integer distances for uint8 images (exact; exact_recheck and select then do not apply).
+  KnnArithmetic arithmetic = KnnArithmetic::kAuto;
 };
-DIFFMEM_FIELDS(KnnOptions, k, query_block, base_block, exact_recheck, select)
+DIFFMEM_FIELDS(KnnOptions, k, query_block, base_block, exact_recheck, select, arithmetic)
 
 struct TiledOptions {
   /// Tiles per side. Tile (i,j) covers rows floor(i*H/G) .. floor((i+1)*H/G) (exclusive) and the
