@@ -11,6 +11,7 @@
 
 #include "diffmem/core/error.h"
 #include "diffmem/io/image_file.h"
+#include "diffmem/io/npy.h"
 #include "diffmem/io/tensor_bridge.h"
 #include "diffmem/search/clique.h"
 
@@ -120,12 +121,51 @@ std::vector<fs::path> list_image_files(const fs::path& dir) {
     std::string ext = e.path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
     if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".ppm" ||
-        ext == ".pgm")
+        ext == ".pgm" || ext == ".npy")
       out.push_back(e.path());
   }
   std::sort(out.begin(), out.end());
   return out;
 }
+
+namespace {
+
+bool is_npy(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".npy";
+}
+
+// A .npy file of generations as [n,H,W,3] u8 at its own size.
+torch::Tensor read_npy_images(const fs::path& path) {
+  io::HostArray a = io::read_npy(path);
+  check(a.dtype == io::DType::kU8 && (a.shape.size() == 3 || a.shape.size() == 4), path.string(),
+        "uint8 images [N,H,W,C] or [H,W,C]",
+        io::dtype_name(a.dtype) + " of " + std::to_string(a.shape.size()) + " dimensions");
+  torch::Tensor t = io::to_tensor(a);
+  if (t.dim() == 3) t = t.unsqueeze(0);
+  check(t.size(3) == 1 || t.size(3) == 3, path.string(), "1 or 3 channels",
+        std::to_string(t.size(3)));
+  check(t.size(1) > 0 && t.size(2) > 0, path.string(), "images of at least 1x1 pixels",
+        c10::str(t.sizes()));
+  return t.size(3) == 1 ? t.expand({-1, -1, -1, 3}).contiguous() : t;
+}
+
+// [N,H,W,C] u8 images resized to height × width, one image per task.
+torch::Tensor resize_images(const torch::Tensor& images, int64_t height, int64_t width) {
+  const torch::Tensor src = images.to(torch::kCPU).contiguous();
+  torch::Tensor out = torch::empty({src.size(0), height, width, src.size(3)}, torch::kByte);
+  at::parallel_for(0, src.size(0), 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const io::HostArray r = io::resize_image(io::from_tensor(src[i]), static_cast<int>(height),
+                                               static_cast<int>(width));
+      out[i].copy_(io::to_tensor(r));
+    }
+  });
+  return out;
+}
+
+}  // namespace
 
 LoadedGroup load_image_folder(const fs::path& dir, const BlackboxOptions& options) {
   LoadedGroup g;
@@ -134,18 +174,43 @@ LoadedGroup load_image_folder(const fs::path& dir, const BlackboxOptions& option
     g.images = torch::empty({0, std::max<int64_t>(options.size, 1), std::max<int64_t>(options.size, 1), 3}, torch::kByte);
     return g;
   }
+  const int64_t n_files = static_cast<int64_t>(g.files.size());
+  // Arrays first (read whole, no decoding), so that the working size and the image count are
+  // known before the image files are decoded straight into their rows.
+  std::vector<torch::Tensor> arrays(g.files.size());
+  std::vector<int64_t> first_row(g.files.size() + 1, 0);
   int64_t h = options.size, w = options.size;
   torch::Tensor first;
-  if (h == 0) {
-    first = read_working_image(g.files[0], 0, 0);  // at its own size
-    h = first.size(0);
-    w = first.size(1);
+  for (int64_t f = 0; f < n_files; ++f) {
+    const bool npy = is_npy(g.files[size_t(f)]);
+    if (npy) arrays[size_t(f)] = read_npy_images(g.files[size_t(f)]);
+    if (f == 0 && h == 0) {
+      if (!npy) first = read_working_image(g.files[0], 0, 0);  // at its own size
+      const torch::Tensor& t = npy ? arrays[0] : first;
+      h = t.size(npy ? 1 : 0);
+      w = t.size(npy ? 2 : 1);
+    }
+    first_row[size_t(f) + 1] = first_row[size_t(f)] + (npy ? arrays[size_t(f)].size(0) : 1);
   }
-  g.images = torch::empty({static_cast<int64_t>(g.files.size()), h, w, 3}, torch::kByte);
+  g.images = torch::empty({first_row.back(), h, w, 3}, torch::kByte);
+  for (int64_t f = 0; f < n_files; ++f) {
+    const std::string name = g.files[size_t(f)].filename().string();
+    if (!arrays[size_t(f)].defined()) {
+      g.labels.push_back(name);
+      continue;
+    }
+    torch::Tensor t = arrays[size_t(f)];
+    if (t.size(1) != h || t.size(2) != w) t = resize_images(t, h, w);
+    g.images.narrow(0, first_row[size_t(f)], t.size(0)).copy_(t);
+    for (int64_t i = 0; i < t.size(0); ++i) g.labels.push_back(name + "#" + std::to_string(i));
+  }
   // PNG decoding is as costly as the distances for a 500-image group: decode in parallel.
-  at::parallel_for(0, static_cast<int64_t>(g.files.size()), 1, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i)
-      g.images[i].copy_(i == 0 && first.defined() ? first : read_working_image(g.files[i], h, w));
+  at::parallel_for(0, n_files, 1, [&](int64_t b, int64_t e) {
+    for (int64_t f = b; f < e; ++f) {
+      if (arrays[size_t(f)].defined()) continue;
+      g.images[first_row[size_t(f)]].copy_(f == 0 && first.defined() ? first
+                                                 : read_working_image(g.files[size_t(f)], h, w));
+    }
   });
   return g;
 }
@@ -153,16 +218,7 @@ LoadedGroup load_image_folder(const fs::path& dir, const BlackboxOptions& option
 torch::Tensor to_working_size(const torch::Tensor& images, const BlackboxOptions& options) {
   if (options.size == 0 || (images.size(1) == options.size && images.size(2) == options.size))
     return images;
-  const torch::Tensor src = images.to(torch::kCPU).contiguous();
-  torch::Tensor out = torch::empty({src.size(0), options.size, options.size, src.size(3)}, torch::kByte);
-  at::parallel_for(0, src.size(0), 1, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const io::HostArray r = io::resize_image(io::from_tensor(src[i]), static_cast<int>(options.size),
-                                               static_cast<int>(options.size));
-      out[i].copy_(io::to_tensor(r));
-    }
-  });
-  return out;
+  return resize_images(images, options.size, options.size);
 }
 
 }  // namespace diffmem::attack

@@ -4,8 +4,13 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "diffmem/core/error.h"
+#include "diffmem/search/int_gram.h"
 
 namespace diffmem::attack {
 namespace {
@@ -32,9 +37,61 @@ void gather_tile(const torch::Tensor& src, torch::Tensor& dst, int64_t r0, int64
   });
 }
 
+// The integer path: per tile, its bytes as contiguous [n,d] rows, packed once, and one exact
+// product with themselves, x_i·(x_j − 128); then ‖x_i − x_j‖² = q_i + q_j − 2(G_ij + 128 s_i)
+// with q the squared norms and s the sums, all in int64.
+torch::Tensor self_tiled_int(const torch::Tensor& images, const std::vector<int64_t>& rows,
+                             const std::vector<int64_t>& cols, int64_t largest) {
+  const torch::Tensor src = images.contiguous();
+  const int64_t n = src.size(0), h = src.size(1), w = src.size(2), c = src.size(3);
+  const int64_t g = static_cast<int64_t>(rows.size()) - 1;
+  const uint8_t* in = src.data_ptr<uint8_t>();
+  std::vector<uint8_t> tile(static_cast<size_t>(n * largest));
+  std::vector<int32_t> gram(static_cast<size_t>(n * n));
+  std::vector<search::RowSums> sums(static_cast<size_t>(n));
+  // Max over tiles of the per-value squared distance, sqd / d.
+  std::vector<double> worst(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < g; ++i) {
+    for (int64_t j = 0; j < g; ++j) {
+      const int64_t th = rows[i + 1] - rows[i], run = (cols[j + 1] - cols[j]) * c, d = th * run;
+      if (d == 0) continue;
+      at::parallel_for(0, n, 8, [&](int64_t b, int64_t e) {
+        for (int64_t img = b; img < e; ++img) {
+          for (int64_t y = 0; y < th; ++y) {
+            std::memcpy(tile.data() + img * d + y * run,
+                        in + ((img * h + rows[i] + y) * w + cols[j]) * c, static_cast<size_t>(run));
+          }
+          sums[size_t(img)] = search::row_sums(tile.data() + img * d, d);
+        }
+      });
+      const search::PackedU8Rows packed(tile.data(), n, d, d);
+      packed.gram_shifted(tile.data(), n, d, gram.data(), n);
+      const double inv_d = 1.0 / static_cast<double>(d);
+      at::parallel_for(0, n, 16, [&](int64_t b, int64_t e) {
+        for (int64_t a = b; a < e; ++a) {
+          const int64_t qa = sums[size_t(a)].squares, sa = sums[size_t(a)].sum;
+          for (int64_t o = 0; o < n; ++o) {
+            const int64_t dot = int64_t(gram[size_t(a * n + o)]) + 128 * sa;
+            const int64_t sqd = qa + sums[size_t(o)].squares - 2 * dot;
+            double& wv = worst[size_t(a * n + o)];
+            wv = std::max(wv, static_cast<double>(sqd) * inv_d);
+          }
+        }
+      });
+    }
+  }
+  torch::Tensor out = torch::empty({n, n}, torch::kFloat);
+  float* po = out.data_ptr<float>();
+  for (int64_t t = 0; t < n * n; ++t) {
+    po[t] = static_cast<float>(std::sqrt(worst[size_t(t)] / (255.0 * 255.0)));
+  }
+  return out;
+}
+
 }  // namespace
 
-torch::Tensor self_pairwise_tiled_l2(const torch::Tensor& images, const search::TiledOptions& tiles) {
+torch::Tensor self_pairwise_tiled_l2(const torch::Tensor& images, const search::TiledOptions& tiles,
+                                     search::KnnArithmetic arithmetic) {
   check(images.defined() && images.dim() == 4 && images.scalar_type() == torch::kByte,
         "attack::self_pairwise_tiled_l2", "uint8 images [N,H,W,C]",
         images.defined() ? c10::str(images.sizes()) + " " + c10::toString(images.scalar_type())
@@ -48,6 +105,21 @@ torch::Tensor self_pairwise_tiled_l2(const torch::Tensor& images, const search::
     for (int64_t j = 0; j < g; ++j) {
       largest = std::max(largest, (rows[i + 1] - rows[i]) * (cols[j + 1] - cols[j]) * c);
     }
+  }
+  std::string not_integer;
+  if (!images.is_cpu()) {
+    not_integer = "images on " + images.device().str();
+  } else if (largest > search::kIntGramMaxK) {
+    not_integer = "tiles of " + std::to_string(largest) + " values (at most " +
+                  std::to_string(search::kIntGramMaxK) + ")";
+  } else if (!search::int_gram_kernel().available) {
+    not_integer = search::int_gram_kernel().reason;
+  }
+  check(arithmetic != search::KnnArithmetic::kInteger || not_integer.empty(),
+        "attack::self_pairwise_tiled_l2", "CPU images and an integer GEMM kernel for 'integer'",
+        not_integer);
+  if (arithmetic != search::KnnArithmetic::kFloat && not_integer.empty() && n > 0) {
+    return self_tiled_int(images, rows, cols, largest);
   }
   const auto f32 = images.options().dtype(torch::kFloat);
   // Pixels stay in 0..255 (exact in f32); the 1/255² goes into the final scale.

@@ -8,7 +8,10 @@
 
 #include "diffmem/core/error.h"
 #include "diffmem/io/image_file.h"
+#include "diffmem/io/npy.h"
 #include "diffmem/io/tensor_bridge.h"
+#include "diffmem/attack/blackbox_distances.h"
+#include "diffmem/search/int_gram.h"
 #include "test_support.h"
 
 namespace diffmem::attack {
@@ -39,6 +42,24 @@ double naive_tiled_l2(const torch::Tensor& a, const torch::Tensor& b, int64_t gr
   return std::sqrt(worst);
 }
 
+// The same from exact integer sums per tile, rounded as the integer path rounds.
+float exact_tiled_l2(const torch::Tensor& a, const torch::Tensor& b, int64_t grid) {
+  const int64_t h = a.size(0), w = a.size(1), c = a.size(2);
+  const torch::Tensor diff = a.to(torch::kLong) - b.to(torch::kLong);
+  double worst = 0;
+  for (int64_t ti = 0; ti < grid; ++ti) {
+    for (int64_t tj = 0; tj < grid; ++tj) {
+      const int64_t r0 = ti * h / grid, r1 = (ti + 1) * h / grid;
+      const int64_t c0 = tj * w / grid, c1 = (tj + 1) * w / grid;
+      if (r1 == r0 || c1 == c0) continue;
+      const torch::Tensor t = diff.slice(0, r0, r1).slice(1, c0, c1);
+      const int64_t sqd = t.mul(t).sum().item<int64_t>();
+      worst = std::max(worst, double(sqd) / double((r1 - r0) * (c1 - c0) * c));
+    }
+  }
+  return static_cast<float>(std::sqrt(worst / (255.0 * 255.0)));
+}
+
 torch::Tensor random_images(int64_t n, int64_t size, uint64_t seed) {
   torch::manual_seed(seed);
   // 4×4-pixel colour blocks, upsampled, so images look like images rather than white noise.
@@ -54,6 +75,28 @@ torch::Tensor near_copies(const torch::Tensor& base, int64_t n, int64_t amplitud
 }
 
 class BlackboxDistances : public ::testing::TestWithParam<std::pair<int64_t, int64_t>> {};
+
+TEST_P(BlackboxDistances, IntegerPathIsExactAndAgreesWithFloat) {
+  if (!search::int_gram_kernel().available) GTEST_SKIP() << search::int_gram_kernel().reason;
+  const auto [h, w] = GetParam();
+  torch::Tensor imgs = torch::cat({random_images(5, 32, 4).slice(1, 0, h).slice(2, 0, w),
+                                   near_copies(random_images(1, 32, 5)[0].slice(0, 0, h).slice(1, 0, w), 4, 20, 6),
+                                   torch::zeros({1, h, w, 3}, torch::kByte),
+                                   torch::full({1, h, w, 3}, 255, torch::kByte)})
+                           .contiguous();
+  const int64_t n = imgs.size(0);
+  const torch::Tensor di = self_pairwise_tiled_l2(imgs, {}, search::KnnArithmetic::kInteger);
+  const torch::Tensor df = self_pairwise_tiled_l2(imgs, {}, search::KnnArithmetic::kFloat);
+  ASSERT_EQ(di.sizes().vec(), (std::vector<int64_t>{n, n}));
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      ASSERT_EQ(di[i][j].item<float>(), exact_tiled_l2(imgs[i], imgs[j], 4)) << i << "," << j;
+    }
+  }
+  EXPECT_EQ(di[n - 2][n - 1].item<float>(), 1.0f);  // black against white
+  EXPECT_LT((di - df).abs().max().item<double>(), 1e-4);
+  EXPECT_TRUE(torch::equal(self_pairwise_tiled_l2(imgs), di));  // auto takes the integer path
+}
 
 // 32×32: equal tiles; 30×22: unequal tiles (4 divides neither), cut like search::tile_bounds.
 TEST_P(BlackboxDistances, MatchANaivePerPairLoop) {
@@ -198,6 +241,32 @@ TEST(Blackbox, FolderOfMixedSizesIsResizedToTheWorkingSize) {
     EXPECT_NE(std::string(e.what()).find("d.png"), std::string::npos) << e.what();
   }
   EXPECT_THROW(load_image_folder(dir / "missing", o), Error);
+}
+
+TEST(Blackbox, NpyArraysInAFolderAreReadWithoutDecoding) {
+  test::TempDir dir;
+  const torch::Tensor batch = random_images(2, 32, 50);
+  io::write_png(dir / "a.png", io::from_tensor(random_images(1, 32, 51)[0]));
+  io::write_npy(dir / "b.npy", io::from_tensor(batch));
+  io::write_npy(dir / "c.NPY", io::from_tensor(random_images(1, 16, 52)[0].narrow(2, 0, 1).contiguous()));
+  BlackboxOptions o;
+  LoadedGroup g = load_image_folder(dir.path(), o);
+  ASSERT_EQ(g.files.size(), 3u);
+  EXPECT_EQ(g.images.sizes().vec(), (std::vector<int64_t>{4, 32, 32, 3}));
+  EXPECT_EQ(g.labels, (std::vector<std::string>{"a.png", "b.npy#0", "b.npy#1", "c.NPY#0"}));
+  EXPECT_TRUE(g.images.narrow(0, 1, 2).equal(batch));  // the array's bytes, untouched
+  EXPECT_TRUE(g.images[3].select(2, 0).equal(g.images[3].select(2, 2)));  // grey replicated
+  // An array first sets the working size; a float array is refused by name.
+  test::TempDir only;
+  io::write_npy(only / "x.npy", io::from_tensor(random_images(3, 16, 53)));
+  EXPECT_EQ(load_image_folder(only.path(), o).images.sizes().vec(), (std::vector<int64_t>{3, 16, 16, 3}));
+  io::write_npy(only / "y.npy", io::from_tensor(torch::rand({2, 16, 16, 3})));
+  try {
+    load_image_folder(only.path(), o);
+    FAIL() << "a float array was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("y.npy"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Blackbox, ToWorkingSizeResizesShards) {

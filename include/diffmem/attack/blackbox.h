@@ -55,16 +55,19 @@ torch::Tensor group_distances(const torch::Tensor& images, const BlackboxOptions
 torch::Tensor read_working_image(const std::filesystem::path& path, int64_t height, int64_t width,
                                  int64_t channels = 3);
 
-/// Image files of a generations folder (.png .jpg .jpeg .bmp .ppm .pgm, any case), sorted by
-/// name; hidden files (a generator's temporaries) are skipped.
+/// Image files of a generations folder (.png .jpg .jpeg .bmp .ppm .pgm, and .npy arrays; any
+/// case), sorted by name; hidden files (a generator's temporaries) are skipped.
 std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& dir);
 
 struct LoadedGroup {
   torch::Tensor images;  ///< [N,H,W,C] u8 at the working size
   std::vector<std::filesystem::path> files;
+  std::vector<std::string> labels;  ///< one per image: the file name ("name.npy#i" in an array)
 };
 
-/// Reads every image of `dir` at the working size (options.size, or the first file's size).
+/// Reads every image of `dir` at the working size (options.size, or the first file's size). A
+/// .npy file holds uint8 images [N,H,W,C] or one [H,W,C] (C 1 or 3), read without decoding, so a
+/// generator that writes arrays skips PNG altogether.
 LoadedGroup load_image_folder(const std::filesystem::path& dir, const BlackboxOptions& options);
 
 /// Resizes [N,H,W,C] u8 images to the working size (a copy only where sizes differ).

@@ -8,6 +8,10 @@
 // tiles is folded into one [N,N] matrix. The working set is one tile of the group (24 MiB for 500
 // images at 256²×3 with 4×4 tiles), not the whole group as f32 (393 MB): bench/blackbox_bench.cpp
 // measures the whole against a plain SGEMM of the same shapes.
+//
+// On the CPU with an integer GEMM kernel (search/int_gram.h) each tile's Gram matrix is instead
+// an exact int32 product of the tile's bytes (packed once per tile): the squared distances are
+// then exact integers, and only the final division and square root round.
 #include <torch/types.h>
 
 #include "diffmem/search/distances.h"
@@ -17,6 +21,9 @@ namespace diffmem::attack {
 /// images: [N,H,W,C] u8 (any device) -> [N,N] f32 on the same device: tiled ℓ2 (max over the G×G
 /// same-position tiles of each tile's normalized ℓ2, tiles cut by search::tile_bounds, so G need
 /// not divide H or W) of every pair, equal to search::pairwise_tiled_l2(x, x) up to float rounding.
-torch::Tensor self_pairwise_tiled_l2(const torch::Tensor& images, const search::TiledOptions& tiles = {});
+/// arithmetic: kAuto takes the integer path where it applies, kFloat the float32 GEMMs, kInteger
+/// the integer path or an error.
+torch::Tensor self_pairwise_tiled_l2(const torch::Tensor& images, const search::TiledOptions& tiles = {},
+                                     search::KnnArithmetic arithmetic = search::KnnArithmetic::kAuto);
 
 }  // namespace diffmem::attack
