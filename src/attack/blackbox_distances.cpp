@@ -11,6 +11,7 @@
 
 #include "diffmem/core/error.h"
 #include "diffmem/search/int_gram.h"
+#include "diffmem/search/int_gram_device.h"
 
 namespace diffmem::attack {
 namespace {
@@ -88,6 +89,26 @@ torch::Tensor self_tiled_int(const torch::Tensor& images, const std::vector<int6
   return out;
 }
 
+// The integer path through LibTorch (a GPU's int8 tensor cores, search/int_gram_device.h): per
+// tile, its shifted bytes' Gram matrix and norms give ‖x_i − x_j‖² exactly in int64.
+torch::Tensor self_tiled_device(const torch::Tensor& images, const std::vector<int64_t>& rows,
+                                const std::vector<int64_t>& cols) {
+  const int64_t n = images.size(0), g = static_cast<int64_t>(rows.size()) - 1;
+  torch::Tensor worst = torch::zeros({n, n}, images.options().dtype(torch::kDouble));
+  for (int64_t i = 0; i < g; ++i) {
+    for (int64_t j = 0; j < g; ++j) {
+      const torch::Tensor tile =
+          images.slice(1, rows[i], rows[i + 1]).slice(2, cols[j], cols[j + 1]).reshape({n, -1});
+      if (tile.size(1) == 0) continue;
+      const torch::Tensor s = search::shift_u8_rows(tile);
+      const torch::Tensor q = search::shifted_norms(s);
+      const torch::Tensor sqd = search::shifted_gram(s, s).mul_(-2).add_(q.unsqueeze(0)).add_(q.unsqueeze(1));
+      torch::max_out(worst, worst, sqd.to(torch::kDouble).div_(static_cast<double>(tile.size(1))));
+    }
+  }
+  return worst.div_(255.0 * 255.0).sqrt_().to(torch::kFloat);
+}
+
 }  // namespace
 
 torch::Tensor self_pairwise_tiled_l2(const torch::Tensor& images, const search::TiledOptions& tiles,
@@ -115,11 +136,15 @@ torch::Tensor self_pairwise_tiled_l2(const torch::Tensor& images, const search::
   } else if (!search::int_gram_kernel().available) {
     not_integer = search::int_gram_kernel().reason;
   }
-  check(arithmetic != search::KnnArithmetic::kInteger || not_integer.empty(),
-        "attack::self_pairwise_tiled_l2", "CPU images and an integer GEMM kernel for 'integer'",
-        not_integer);
   if (arithmetic != search::KnnArithmetic::kFloat && not_integer.empty() && n > 0) {
     return self_tiled_int(images, rows, cols, largest);
+  }
+  // Elsewhere the LibTorch integer path: by default where _int_mm serves the device (a GPU), and
+  // for 'integer' wherever the oneDNN path does not apply (float64 GEMMs, still exact).
+  if (n > 0 && (arithmetic == search::KnnArithmetic::kInteger ||
+                (arithmetic == search::KnnArithmetic::kAuto && !images.is_cpu() &&
+                 search::device_int_mm_available(images.device())))) {
+    return self_tiled_device(images, rows, cols);
   }
   const auto f32 = images.options().dtype(torch::kFloat);
   // Pixels stay in 0..255 (exact in f32); the 1/255² goes into the final scale.

@@ -12,6 +12,8 @@
 #include "blas_threads.h"
 #include "knn_fused.h"
 #include "knn_int.h"
+#include "knn_int_device.h"
+#include "diffmem/search/int_gram_device.h"
 
 namespace diffmem::search {
 namespace {
@@ -160,13 +162,29 @@ KnnIndex::KnnIndex(const torch::Tensor& base, KnnOptions options) : options_(opt
   } else if (options_.select == KnnSelect::kTopk && options_.arithmetic == KnnArithmetic::kAuto) {
     not_integer = "select topk";
   }
-  check(options_.arithmetic != KnnArithmetic::kInteger || not_integer.empty(),
-        "KnnOptions.arithmetic", "a uint8 CPU base and an integer GEMM kernel for 'integer'",
-        not_integer);
   if (options_.arithmetic != KnnArithmetic::kFloat && not_integer.empty()) {
     base_ = rows.contiguous();
     const int64_t block = options_.base_block > 0 ? options_.base_block : kIntBaseBlock;
     int_base_ = std::make_shared<const detail::IntKnnBase>(base_, block);
+    return;
+  }
+  // The LibTorch integer path (int8 tensor cores on a GPU): taken by default where _int_mm serves
+  // the base's device, and for 'integer' wherever the oneDNN path does not apply (float64 GEMMs).
+  std::string not_device;
+  if (rows.scalar_type() != torch::kByte) {
+    not_device = "a float32 base";
+  } else {
+    not_device = detail::DeviceIntKnn::unsupported(rows.size(0), rows.size(1));
+  }
+  const bool device_default = !rows.device().is_cpu() && device_int_mm_available(rows.device());
+  check(options_.arithmetic != KnnArithmetic::kInteger || not_device.empty(), "KnnOptions.arithmetic",
+        "a uint8 base for 'integer'", not_device);
+  if (not_device.empty() && (options_.arithmetic == KnnArithmetic::kInteger ||
+                             (options_.arithmetic == KnnArithmetic::kAuto && device_default))) {
+    base_ = rows.contiguous();
+    const int64_t block = options_.base_block > 0 ? options_.base_block
+                                                  : default_block_sizes(base_.device(), 1, size()).base_block;
+    device_int_ = std::make_shared<const detail::DeviceIntKnn>(base_, block);
     return;
   }
   base_ = prepare_block(rows, rows.device());
@@ -183,8 +201,12 @@ KnnIndex::KnnIndex(const torch::Tensor& base, KnnOptions options) : options_(opt
 
 KnnIndex::~KnnIndex() = default;
 
+bool KnnIndex::integer() const { return int_base_ || device_int_; }
+
 std::string KnnIndex::arithmetic() const {
-  return int_base_ ? "integer (" + int_gram_kernel().name + ")" : "float32";
+  if (int_base_) return "integer (" + int_gram_kernel().name + ")";
+  if (device_int_) return "integer (" + device_int_->kernel() + ")";
+  return "float32";
 }
 
 torch::Tensor KnnIndex::rows(int64_t start, int64_t length) const {
@@ -193,7 +215,7 @@ torch::Tensor KnnIndex::rows(int64_t start, int64_t length) const {
 
 torch::Tensor KnnIndex::unit_rows(const torch::Tensor& indices) const {
   torch::Tensor r = base_.index_select(0, indices.to(base_.device()).clamp_min(0));
-  return int_base_ ? r.to(torch::kFloat).div_(255.0f) : r;
+  return integer() ? r.to(torch::kFloat).div_(255.0f) : r;
 }
 
 KnnResult KnnIndex::search(const torch::Tensor& queries_in) const {
@@ -216,6 +238,25 @@ KnnResult KnnIndex::search(const torch::Tensor& queries_in) const {
         int_base_->search(queries.to(torch::kCPU).contiguous(), options_.k, result.query_block,
                           result.indices, result.distances)
             .peak_temp_bytes;
+    return result;
+  }
+  if (device_int_) {
+    check(queries.size(1) == dim(), kWhere, "queries of dimension " + std::to_string(dim()),
+          "dimension " + std::to_string(queries.size(1)));
+    check(options_.k <= size(), "KnnOptions.k", "k <= base size " + std::to_string(size()),
+          std::to_string(options_.k));
+    if (queries.scalar_type() != torch::kByte) {
+      KnnOptions fo = options_;
+      fo.arithmetic = KnnArithmetic::kFloat;
+      return KnnIndex(base_, fo).search(queries);
+    }
+    KnnResult result;
+    const BlockSizes bs = default_block_sizes(device(), queries.size(0), size());
+    result.query_block = options_.query_block > 0 ? options_.query_block : bs.query_block;
+    result.query_block = std::max<int64_t>(1, std::min(result.query_block, queries.size(0)));
+    result.base_block = device_int_->base_block();
+    result.peak_temp_bytes = device_int_->search(queries, options_.k, result.query_block,
+                                                 result.indices, result.distances);
     return result;
   }
   const int64_t n_queries = queries.size(0);

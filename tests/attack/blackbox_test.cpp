@@ -98,6 +98,35 @@ TEST_P(BlackboxDistances, IntegerPathIsExactAndAgreesWithFloat) {
   EXPECT_TRUE(torch::equal(self_pairwise_tiled_l2(imgs), di));  // auto takes the integer path
 }
 
+// Tiles past the oneDNN path's longest product, and images on a GPU, take the LibTorch integer
+// path (float64 products on the CPU, int8 tensor cores on a GPU with LibTorch ≥ 2.2): still exact.
+TEST(BlackboxDistancesTorch, LongTilesAreExact) {
+  torch::Tensor imgs = torch::cat({random_images(3, 152, 7), torch::zeros({1, 152, 152, 3}, torch::kByte),
+                                   torch::full({1, 152, 152, 3}, 255, torch::kByte)})
+                           .contiguous();
+  const search::TiledOptions one{1};  // one 152×152×3 = 69,312-value tile
+  const torch::Tensor d = self_pairwise_tiled_l2(imgs, one, search::KnnArithmetic::kInteger);
+  for (int64_t i = 0; i < 5; ++i) {
+    for (int64_t j = 0; j < 5; ++j) {
+      ASSERT_EQ(d[i][j].item<float>(), exact_tiled_l2(imgs[i], imgs[j], 1)) << i << "," << j;
+    }
+  }
+}
+
+TEST(BlackboxDistancesTorch, GpuImagesAreExact_CUDA) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  torch::Tensor imgs = torch::cat({random_images(3, 32, 8), torch::zeros({1, 32, 32, 3}, torch::kByte),
+                                   torch::full({1, 32, 32, 3}, 255, torch::kByte)});
+  const torch::Tensor small = imgs.slice(1, 0, 30).slice(2, 0, 22).contiguous();
+  const torch::Tensor gpu = self_pairwise_tiled_l2(small.cuda(), {}, search::KnnArithmetic::kInteger);
+  EXPECT_TRUE(gpu.is_cuda());
+  for (int64_t i = 0; i < 5; ++i) {
+    for (int64_t j = 0; j < 5; ++j) {
+      ASSERT_EQ(gpu[i][j].item<float>(), exact_tiled_l2(small[i], small[j], 4)) << i << "," << j;
+    }
+  }
+}
+
 // 32×32: equal tiles; 30×22: unequal tiles (4 divides neither), cut like search::tile_bounds.
 TEST_P(BlackboxDistances, MatchANaivePerPairLoop) {
   const auto [h, w] = GetParam();

@@ -13,6 +13,7 @@
 #include "diffmem/core/error.h"
 #include "diffmem/search/int_gram.h"
 #include "diffmem/search/knn.h"
+#include "../../src/search/knn_int_device.h"
 
 namespace diffmem::search {
 namespace {
@@ -118,8 +119,13 @@ TEST(KnnInt, LargestRowsStillFitInt32) {
   base[5].fill_(254);
   const torch::Tensor queries = torch::stack({base[1], base[0], base[3], base[2]});
   expect_exact(knn(queries, base, integer_options(6)), queries, base, 6);
-  EXPECT_THROW(KnnIndex(torch::zeros({3, d + 1}, torch::kByte), integer_options(1)), Error);
-  EXPECT_FALSE(KnnIndex(torch::zeros({3, d + 1}, torch::kByte), KnnOptions{1}).integer());
+  // Longer rows: auto takes the float path; 'integer' the exact float64 products instead.
+  torch::Tensor longer = torch::zeros({3, d + 1}, torch::kByte);
+  longer[1].fill_(255);
+  EXPECT_FALSE(KnnIndex(longer, KnnOptions{1}).integer());
+  const KnnIndex exact(longer, integer_options(3));
+  EXPECT_NE(exact.arithmetic().find("float64"), std::string::npos) << exact.arithmetic();
+  expect_exact(exact.search(longer.narrow(0, 1, 2)), longer.narrow(0, 1, 2), longer, 3);
 }
 
 TEST(KnnInt, SameBytesOnOneAndTwoThreadsAndStreamed) {
@@ -168,6 +174,49 @@ TEST(KnnInt, AgreesWithTheFloatPathAndServesFloatQueries) {
   EXPECT_TRUE(torch::equal(index.rows(3, 2), base.narrow(0, 3, 2)));
   EXPECT_TRUE(torch::allclose(index.unit_rows(torch::tensor({int64_t(7), int64_t(-1)})),
                               torch::stack({base[7], base[0]}).to(torch::kFloat).div(255)));
+}
+
+// The LibTorch path (a GPU's, here on the CPU with float64 products): the same neighbours, order
+// and distance bits as the brute force, whatever the blocking.
+TEST(KnnInt, TorchPathMatchesAnInt64BruteForce) {
+  torch::manual_seed(41);
+  // Few distinct byte values, so that many distances tie.
+  torch::Tensor base = torch::randint(0, 3, {500, 45}).mul_(120).to(torch::kByte);
+  base.narrow(0, 400, 3).copy_(base.narrow(0, 10, 3));  // exact duplicates
+  const torch::Tensor queries = torch::cat({torch::randint(0, 256, {20, 45}).to(torch::kByte), base.narrow(0, 9, 5)});
+  for (const auto& [qb, bb] : {std::pair<int64_t, int64_t>{7, 64}, {25, 500}, {3, 1}}) {
+    const detail::DeviceIntKnn index(base, bb);
+    KnnResult r;
+    index.search(queries, 9, qb, r.indices, r.distances);
+    expect_exact(r, queries, base, 9);
+  }
+  EXPECT_EQ(detail::DeviceIntKnn(base, 64).kernel(), "float64 GEMM (exact)");
+  EXPECT_EQ(detail::DeviceIntKnn::unsupported(60000, 3072), "");
+  EXPECT_NE(detail::DeviceIntKnn::unsupported(int64_t(1) << 40, 786432), "");
+}
+
+TEST(KnnInt, GpuIndexEqualsTheCpuBytes_CUDA) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  torch::manual_seed(43);
+  torch::Tensor base = torch::randint(0, 256, {3000, 16, 16, 3}).to(torch::kByte);
+  base.narrow(0, 2000, 5).copy_(base.narrow(0, 100, 5));
+  const torch::Tensor queries = torch::cat({torch::randint(0, 256, {300, 16, 16, 3}).to(torch::kByte), base.narrow(0, 98, 10)});
+  KnnOptions o;
+  o.k = 12;
+  o.base_block = 1000;
+  const KnnIndex gpu(base.cuda(), o);
+  EXPECT_TRUE(gpu.integer()) << gpu.arithmetic();
+  const KnnResult g = gpu.search(queries);
+  EXPECT_TRUE(g.indices.is_cuda());
+  const detail::DeviceIntKnn cpu(base.flatten(1), 1000);
+  KnnResult c;
+  cpu.search(queries.flatten(1), 12, 128, c.indices, c.distances);
+  EXPECT_TRUE(torch::equal(g.indices.cpu(), c.indices));
+  EXPECT_TRUE(torch::equal(g.distances.cpu(), c.distances));
+  KnnResult head = c;
+  head.indices = c.indices.narrow(0, 295, 15);
+  head.distances = c.distances.narrow(0, 295, 15);
+  expect_exact(head, queries.flatten(1).narrow(0, 295, 15), base.flatten(1), 12);
 }
 
 TEST(KnnInt, IntegerOnAFloatBaseIsAnError) {

@@ -12,6 +12,7 @@
 #include "diffmem/core/runtime.h"
 #include "diffmem/model/folder_info.h"
 #include "diffmem/search/int_gram.h"
+#include "diffmem/search/int_gram_device.h"
 
 namespace {
 
@@ -70,5 +71,13 @@ DIFFMEM_COMMAND(900) {
     const diffmem::search::IntGramKernel& ig = diffmem::search::int_gram_kernel();
     std::printf("integer distances %s\n",
                 ig.available ? ig.name.c_str() : ("not available: " + ig.reason + "; float32 GEMMs").c_str());
+    if (diffmem::core::cuda_available()) {
+      const torch::Device cuda(torch::kCUDA);
+      const std::string gpu = diffmem::search::device_int_gram_name(cuda);
+      std::printf("integer distances on cuda %s\n",
+                  diffmem::search::device_int_mm_available(cuda)
+                      ? gpu.c_str()
+                      : ("not by default: float32 GEMMs (" + gpu + " with --set knn.arithmetic=integer)").c_str());
+    }
   });
 }

@@ -9,7 +9,8 @@
 //
 // uint8 images on the CPU (KnnArithmetic::kAuto) take exact integer GEMMs instead (knn_int.h,
 // int_gram.h): the base is packed once here, distances are exact integers until the final
-// normalization, and ties are true ties, ordered by base index.
+// normalization, and ties are true ties, ordered by base index. On a GPU with LibTorch ≥ 2.2 they
+// take int8 tensor cores the same way (knn_int_device.h, int_gram_device.h).
 //
 // Threads (CPU): with more than one torch thread and an OpenBLAS underneath, each torch thread
 // runs single-threaded GEMMs on its own query rows, so OpenBLAS is held to one thread for the
@@ -25,6 +26,7 @@
 namespace diffmem::search {
 namespace detail {
 class IntKnnBase;
+class DeviceIntKnn;
 }
 
 struct KnnResult {
@@ -68,8 +70,9 @@ class KnnIndex {
   torch::Device device() const { return base_.device(); }
   const KnnOptions& options() const { return options_; }
   /// Whether uint8 queries take the exact integer path.
-  bool integer() const { return int_base_ != nullptr; }
-  /// "integer (oneDNN … kernel)" or "float32".
+  bool integer() const;
+  /// "integer (oneDNN … kernel)", "integer (torch::_int_mm …)", "integer (float64 GEMM …)" or
+  /// "float32".
   std::string arithmetic() const;
   /// Base rows [start, start+length) as stored: [n,D] u8 on an integer index, f32 otherwise (as
   /// queries, they take the same path as the base).
@@ -81,7 +84,8 @@ class KnnIndex {
   KnnOptions options_;
   torch::Tensor base_;        // [N,D] f32 contiguous, or u8 contiguous on an integer index
   torch::Tensor base_norms_;  // [N] f32, ‖b‖² (float index)
-  std::shared_ptr<const detail::IntKnnBase> int_base_;
+  std::shared_ptr<const detail::IntKnnBase> int_base_;        // uint8 on the CPU, oneDNN
+  std::shared_ptr<const detail::DeviceIntKnn> device_int_;    // uint8 through LibTorch (GPU)
 };
 
 /// One-shot search: KnnIndex(base, options).search(queries).
