@@ -26,12 +26,15 @@
 #include "bench_util.h"
 #include "diffmem/attack/blackbox.h"
 #include "diffmem/attack/blackbox_distances.h"
+#include "diffmem/attack/blackbox_run.h"
 #include "diffmem/core/blas_kernels.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/io/image_file.h"
+#include "diffmem/io/npy.h"
 #include "diffmem/io/tensor_bridge.h"
 #include "diffmem/search/clique.h"
 #include "diffmem/search/distances.h"
+#include "diffmem/search/int_gram.h"
 #ifdef DIFFMEM_HAVE_CBLAS
 #include <cblas.h>
 #endif
@@ -190,15 +193,18 @@ int main(int argc, char** argv) {
         tiles.push_back(v.slice(1, rb[i], rb[i + 1]).slice(2, rb[j], rb[j + 1]).reshape({n, -1}).contiguous());
   }
   torch::Tensor c = torch::empty({n, n});
-  torch::Tensor dist, self;
+  torch::Tensor dist, self, self_f;
   diffmem::search::MaxCliqueResult mc;
   diffmem::attack::GroupAnalysis ga;
   int64_t edges = 0;
-  Best b_rows, b_dist, b_self, b_clique, b_filter, b_mm, b_cblas;
+  Best b_rows, b_dist, b_self, b_self_f, b_clique, b_filter, b_mm, b_cblas;
   for (int64_t r = 0; r < a.reps; ++r) {
     b_rows.time([&] { rows = diffmem::search::to_unit_rows(imgs).contiguous(); });
     b_dist.time([&] { dist = diffmem::search::pairwise_tiled_l2(rows, rows, shape, opt.tiles); });
     b_self.time([&] { self = diffmem::attack::self_pairwise_tiled_l2(imgs, opt.tiles); });
+    b_self_f.time([&] {
+      self_f = diffmem::attack::self_pairwise_tiled_l2(imgs, opt.tiles, diffmem::search::KnnArithmetic::kFloat);
+    });
     b_clique.time([&] {
       const diffmem::search::Graph g = diffmem::search::graph_from_distances(dist, a.threshold);
       edges = g.edge_count();
@@ -219,6 +225,22 @@ int main(int argc, char** argv) {
   }
   const double t_rows = b_rows.wall, c_rows = b_rows.cpu, t_dist = b_dist.wall, c_dist = b_dist.cpu;
   const double t_self = b_self.wall, c_self = b_self.cpu, t_clique = b_clique.wall, c_clique = b_clique.cpu;
+  const double t_self_f = b_self_f.wall, c_self_f = b_self_f.cpu;
+  // The integer and float distances must give the same graph and the same cliques.
+  const auto cliques_of = [&](const torch::Tensor& m) {
+    std::vector<std::vector<int64_t>> out;
+    const diffmem::search::Graph g = diffmem::search::graph_from_distances(m, a.threshold);
+    for (const auto& cl : diffmem::search::maximum_cliques(g, opt.tie_limit).cliques) out.push_back(cl);
+    return std::make_pair(g.edge_count(), out);
+  };
+  const auto int_cliques = cliques_of(self), float_cliques = cliques_of(self_f);
+  std::printf("integer kernel: %s; integer vs float distances: max |diff| %.2e, same edges %s, same "
+              "maximum cliques %s\n",
+              diffmem::search::int_gram_kernel().available ? diffmem::search::int_gram_kernel().name.c_str()
+                                                           : diffmem::search::int_gram_kernel().reason.c_str(),
+              (self - self_f).abs().max().item<double>(),
+              int_cliques.first == float_cliques.first ? "yes" : "NO",
+              int_cliques.second == float_cliques.second ? "yes" : "NO");
   const double t_filter = b_filter.wall, c_filter = b_filter.cpu, t_mm = b_mm.wall, c_mm = b_mm.cpu;
   double t_cblas = 0, c_cblas = 0;
 #ifdef DIFFMEM_HAVE_CBLAS
@@ -271,7 +293,9 @@ int main(int argc, char** argv) {
   // 4. The PNG path: a generator writing the group's PNG files, and the filter decoding them (what
   // reading a generations folder costs per prompt). Native generation streams the uint8 images
   // into the filter and pays neither.
-  double t_png = 0, c_png = 0, t_write = 0, c_write = 0;
+  double t_png = 0, c_png = 0, t_write = 0, c_write = 0, t_run = 0, c_run = 0;
+  double t_serial = 0, c_serial = 0, t_npy = 0, c_npy = 0, t_run_npy = 0, c_run_npy = 0;
+  constexpr int64_t kRunGroups = 4;
   if (a.png) {
     const fs::path dir = fs::temp_directory_path() / ("blackbox-bench-" + std::to_string(::getpid()));
     fs::create_directories(dir);
@@ -286,6 +310,41 @@ int main(int argc, char** argv) {
     diffmem::attack::BlackboxOptions o2;
     t_png = best_of(1, [&] { diffmem::attack::load_image_folder(dir, o2); });
     c_png = g_cpu;
+    // The same folder as kRunGroups groups through attack::run_blackbox, which reads the next
+    // group's files while this one's distances run: per group against decode + filter in turn.
+    std::vector<diffmem::attack::BlackboxGroupInput> groups(kRunGroups);
+    for (int64_t i = 0; i < kRunGroups; ++i) {
+      groups[size_t(i)].id = "g" + std::to_string(i);
+      groups[size_t(i)].folder = dir;
+    }
+    diffmem::attack::BlackboxRunOptions ro;
+    ro.analysis = opt;
+    ro.reuse = false;
+    const fs::path run_out = dir.string() + "-run";
+    // Interleaved: without read-ahead (decode, then filter, group after group), then with it.
+    for (int r = 0; r < 2; ++r) {
+      ro.read_ahead = false;
+      const double ts = best_of(1, [&] { diffmem::attack::run_blackbox(groups, run_out, ro); }) / kRunGroups;
+      const double cs = g_cpu / kRunGroups;
+      fs::remove_all(run_out);
+      ro.read_ahead = true;
+      const double tr = best_of(1, [&] { diffmem::attack::run_blackbox(groups, run_out, ro); }) / kRunGroups;
+      const double cr = g_cpu / kRunGroups;
+      fs::remove_all(run_out);
+      if (r == 0 || ts < t_serial) t_serial = ts, c_serial = cs;
+      if (r == 0 || tr < t_run) t_run = tr, c_run = cr;
+    }
+    // The same group as one .npy array (a generator that writes arrays): read without decoding.
+    const fs::path npy_dir = dir.string() + "-npy";
+    fs::create_directories(npy_dir);
+    diffmem::io::write_npy(npy_dir / "group.npy", diffmem::io::from_tensor(imgs));
+    t_npy = best_of(a.reps, [&] { diffmem::attack::load_image_folder(npy_dir, o2); });
+    c_npy = g_cpu;
+    for (auto& g : groups) g.folder = npy_dir;
+    t_run_npy = best_of(1, [&] { diffmem::attack::run_blackbox(groups, run_out, ro); }) / kRunGroups;
+    c_run_npy = g_cpu / kRunGroups;
+    fs::remove_all(run_out);
+    fs::remove_all(npy_dir);
     fs::remove_all(dir);
   }
   std::printf("load after: %s\n", loadavg().c_str());
@@ -306,7 +365,8 @@ int main(int argc, char** argv) {
   };
   const std::string best = " (best of " + std::to_string(a.reps) + " interleaved rounds)";
   row("u8 -> f32 rows" + best, t_rows, c_rows, false);
-  row("u8 -> tiled l2 matrix, streamed: attack::self_pairwise_tiled_l2 (per tile: u8->f32 copy + 1 GEMM + max)" + best, t_self, c_self, true);
+  row("u8 -> tiled l2 matrix: attack::self_pairwise_tiled_l2, integer (per tile: u8 gather + pack + 1 exact int32 GEMM + max)" + best, t_self, c_self, true);
+  row("u8 -> tiled l2 matrix: attack::self_pairwise_tiled_l2, float (per tile: u8->f32 copy + 1 SGEMM + max)" + best, t_self_f, c_self_f, true);
   row("f32 rows -> tiled l2 matrix: search::pairwise_tiled_l2 (16 GEMMs + norms + max)" + best, t_dist, c_dist, true);
   row("graph + exact maximum clique" + best, t_clique, c_clique, false);
   row("**whole filter per prompt: attack::analyze_group**" + best, t_filter, c_filter, false);
@@ -322,8 +382,26 @@ int main(int argc, char** argv) {
     row("encode + write " + std::to_string((long long)n) + " PNG files once: io::write_png (a generator writing files)",
         t_write, c_write, false);
     row("decode " + std::to_string((long long)n) + " PNG files once: attack::load_image_folder", t_png, c_png, false);
+    row("decode + filter in turn, per group (the two rows above)", t_png + t_filter, c_png + c_filter, false);
+    const std::string groups_of = " (" + std::to_string((long long)kRunGroups) + " groups of PNG files";
+    row("decode + filter per group in attack::run_blackbox" + groups_of +
+            ", read_ahead off: decode, then filter; grids and JSON written too; best of 2)",
+        t_serial, c_serial, false);
+    row("decode + filter per group in attack::run_blackbox" + groups_of +
+            ", read_ahead on: the next group decoded while this one is filtered; best of 2)",
+        t_run, c_run, false);
+    row("read one .npy array of the " + std::to_string((long long)n) + " images: attack::load_image_folder" + best,
+        t_npy, c_npy, false);
+    row("read + filter per group in attack::run_blackbox (" + std::to_string((long long)kRunGroups) +
+            " groups of one .npy array each, read_ahead on)",
+        t_run_npy, c_run_npy, false);
   }
-  std::printf("\nfilter speed-up over the direct loop: %.0fx wall, %.0fx CPU; over torch per-pair: %.0fx wall\n",
+  std::printf("\ninteger tile distances over float: %.2fx wall, %.2fx CPU s\n", t_self_f / t_self, c_self_f / c_self);
+  if (a.png)
+    std::printf("run_blackbox per group: read-ahead over decode-then-filter %.2fx wall (%.3f s vs %.3f s); "
+                ".npy groups over PNG groups %.2fx wall (%.3f s)\n",
+                t_serial / t_run, t_run, t_serial, t_run / t_run_npy, t_run_npy);
+  std::printf("filter speed-up over the direct loop: %.0fx wall, %.0fx CPU; over torch per-pair: %.0fx wall\n",
               t_direct / t_filter, c_direct_sub * x / c_filter, t_torch / t_filter);
   std::printf("per prompt: filter %.3f s wall / %.3f CPU s (+ %.3f s wall PNG decode) -> 350,000 prompts: "
               "%.1f h filter, %.1f h with decode, at this run's wall times (%d threads)\n",

@@ -1,12 +1,16 @@
-// Exact top-k search, diffmem vs FAISS IndexFlatL2 vs a bare OpenBLAS SGEMM of the same shape,
-// in one process on the same data, one after the other.
+// Exact top-k search, diffmem (integer and float32 arithmetic) vs FAISS IndexFlatL2 vs a bare
+// OpenBLAS SGEMM of the same shape, in one process on the same data, one after the other.
 //
 //   knn_bench [--queries 65536] [--k 50] [--threads 0] [--query-block 0] [--base-block 0]
 //             [--select auto|fused|topk] [--noise 0.1] [--seed 0] [--check 32]
-//             [--no-faiss] [--no-sgemm] [--no-diffmem] [--data train-images-idx3-ubyte.gz]
+//             [--shape fashion|cifar] [--no-faiss] [--no-sgemm] [--no-diffmem] [--no-float]
+//             [--data train-images-idx3-ubyte.gz]
 //
-// Base: the Fashion-MNIST training images (60,000 × 784 in [0,1]); random if the file is missing.
-// Queries: training images plus Gaussian noise (σ = --noise), clamped to [0,1].
+// Base (--shape fashion): the Fashion-MNIST training images (60,000 × 784); random if the file is
+// missing. --shape cifar: 50,000 random CIFAR-shaped images (32×32×3 = 3,072 values, 4×4 colour
+// blocks). Queries: training images plus Gaussian noise (σ = --noise of the range), rounded to
+// uint8 as generations are. diffmem gets the uint8 arrays (its integer path; the float row is the
+// same index with arithmetic float); FAISS and SGEMM their [0,1] float32 rows.
 #include <torch/torch.h>
 
 #include <chrono>
@@ -50,15 +54,16 @@ struct Args {
   double noise = 0.1;
   int64_t seed = 0;
   int64_t check = 32;
-  bool faiss = true, sgemm = true, diffmem = true;
+  bool faiss = true, sgemm = true, diffmem = true, float_path = true;
+  std::string shape = "fashion";
   std::string data = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
 };
 
 Args parse(int argc, char** argv) {
   const bench::Flags f(argc, argv,
                        {"--queries", "--k", "--threads", "--query-block", "--base-block", "--select",
-                        "--noise", "--seed", "--check", "--data"},
-                       {"--no-faiss", "--no-sgemm", "--no-diffmem"},
+                        "--noise", "--seed", "--check", "--data", "--shape"},
+                       {"--no-faiss", "--no-sgemm", "--no-diffmem", "--no-float"},
                        "see the comment at the top of bench/knn_bench.cpp");
   Args a;
   a.queries = f.num("--queries", a.queries);
@@ -74,6 +79,12 @@ Args parse(int argc, char** argv) {
   a.faiss = !f.on("--no-faiss");
   a.sgemm = !f.on("--no-sgemm");
   a.diffmem = !f.on("--no-diffmem");
+  a.float_path = !f.on("--no-float");
+  a.shape = f.str("--shape", a.shape);
+  if (a.shape != "fashion" && a.shape != "cifar") {
+    std::fprintf(stderr, "knn_bench: --shape fashion or cifar, found '%s'\n", a.shape.c_str());
+    std::exit(2);
+  }
   return a;
 }
 
@@ -110,16 +121,22 @@ std::string loadavg() {
   return s;
 }
 
+// [N,D] uint8.
 torch::Tensor load_base(const Args& a) {
+  if (a.shape == "cifar") {
+    std::printf("base: 50000 random 32×32×3 images (4×4 colour blocks)\n");
+    const torch::Tensor small = torch::randint(0, 256, {50000, 8, 8, 3}, torch::kLong);
+    return small.repeat_interleave(4, 1).repeat_interleave(4, 2).to(torch::kByte).flatten(1).contiguous();
+  }
 #ifdef DIFFMEM_HAVE_IDX
   if (std::filesystem::exists(a.data)) {
     torch::Tensor u8 = diffmem::io::to_tensor(diffmem::io::read_idx(a.data));
     std::printf("base: %s, %lld images\n", a.data.c_str(), static_cast<long long>(u8.size(0)));
-    return u8.flatten(1).to(torch::kFloat).div_(255.0f).contiguous();
+    return u8.flatten(1).contiguous();
   }
 #endif
   std::printf("base: random 60000 × 784 (no Fashion-MNIST reader or file)\n");
-  return torch::rand({60000, 784});
+  return torch::randint(0, 256, {60000, 784}).to(torch::kByte);
 }
 
 struct Row {
@@ -135,11 +152,18 @@ int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
   const int threads = diffmem::core::set_threads(a.threads);
   torch::manual_seed(a.seed);
-  const torch::Tensor base = load_base(a);
-  const int64_t n = base.size(0), d = base.size(1), q = a.queries, k = a.k;
+  const torch::Tensor base_u8 = load_base(a);
+  const int64_t n = base_u8.size(0), d = base_u8.size(1), q = a.queries, k = a.k;
   const torch::Tensor pick = torch::randint(0, n, {q});
-  const torch::Tensor queries =
-      base.index_select(0, pick).add_(torch::randn({q, d}).mul_(a.noise)).clamp_(0, 1).contiguous();
+  const torch::Tensor queries_u8 = base_u8.index_select(0, pick)
+                                       .to(torch::kFloat)
+                                       .add_(torch::randn({q, d}).mul_(255.0 * a.noise))
+                                       .round_()
+                                       .clamp_(0, 255)
+                                       .to(torch::kByte)
+                                       .contiguous();
+  const torch::Tensor base = base_u8.to(torch::kFloat).div_(255.0f).contiguous();
+  const torch::Tensor queries = queries_u8.to(torch::kFloat).div_(255.0f).contiguous();
   const double flops = 2.0 * double(q) * double(n) * double(d);
   std::printf("queries %lld, base %lld, dim %lld, k %lld, threads %d\n", (long long)q,
               (long long)n, (long long)d, (long long)k, threads);
@@ -149,28 +173,43 @@ int main(int argc, char** argv) {
   std::printf("load before: %s\n", loadavg().c_str());
   std::printf("resident before the runs (base + queries): %.0f MiB\n", status_mib("VmRSS:"));
 
-  double t_diffmem = 0, t_faiss = 0, t_sgemm = 0;
-  double c_diffmem = 0, c_faiss = 0, c_sgemm = 0;
-  double rss_diffmem = 0, rss_faiss = 0, rss_sgemm = 0;
+  double t_diffmem = 0, t_float = 0, t_faiss = 0, t_sgemm = 0;
+  double c_diffmem = 0, c_float = 0, c_faiss = 0, c_sgemm = 0;
+  double rss_diffmem = 0, rss_float = 0, rss_faiss = 0, rss_sgemm = 0;
   KnnResult ours;
-  if (a.diffmem) {
+  std::string arithmetic;
+  const auto run_diffmem = [&](diffmem::search::KnnArithmetic arith, double& t, double& c,
+                               double& rss) {
     KnnOptions o;
     o.k = k;
     o.query_block = a.query_block;
     o.base_block = a.base_block;
     o.select = a.select == "topk" ? KnnSelect::kTopk
                : a.select == "fused" ? KnnSelect::kFused : KnnSelect::kAuto;
+    o.arithmetic = arith;
     reset_peak_rss();
     const auto t0 = Clock::now();
     const double c0 = cpu_seconds();
-    const KnnIndex index(base, o);
-    ours = index.search(queries);
-    t_diffmem = seconds_since(t0);
-    c_diffmem = cpu_seconds() - c0;
-    rss_diffmem = peak_rss_mib();
-    std::printf("diffmem: %.2f s (blocks %lld × %lld, largest temporary %.1f MiB)\n", t_diffmem,
-                (long long)ours.query_block, (long long)ours.base_block,
-                ours.peak_temp_bytes / 1048576.0);
+    const KnnIndex index(base_u8, o);
+    KnnResult r = index.search(queries_u8);
+    t = seconds_since(t0);
+    c = cpu_seconds() - c0;
+    rss = peak_rss_mib();
+    std::printf("diffmem %s: %.2f s (blocks %lld × %lld, largest temporary %.1f MiB)\n",
+                index.arithmetic().c_str(), t, (long long)r.query_block, (long long)r.base_block,
+                r.peak_temp_bytes / 1048576.0);
+    if (arithmetic.empty()) arithmetic = index.arithmetic();
+    return r;
+  };
+  if (a.diffmem) {
+    ours = run_diffmem(diffmem::search::KnnArithmetic::kAuto, t_diffmem, c_diffmem, rss_diffmem);
+    if (a.float_path) {
+      const KnnResult f =
+          run_diffmem(diffmem::search::KnnArithmetic::kFloat, t_float, c_float, rss_float);
+      std::printf("integer vs float path: indices agree %.5f, max |Δ distance| %.2e\n",
+                  f.indices.eq(ours.indices).to(torch::kDouble).mean().item<double>(),
+                  (f.distances - ours.distances).abs().max().item<double>());
+    }
   }
 
 #ifdef DIFFMEM_HAVE_FAISS
@@ -228,21 +267,33 @@ int main(int argc, char** argv) {
 #endif
 
   if (a.diffmem && a.check > 0) {
-    // Exactness against a float64 brute force on a few queries.
+    // Exactness against an int64 brute force on a few queries: the k nearest by (‖q−b‖², index)
+    // and their distances rounded once.
     const int64_t m = std::min(a.check, q);
-    const torch::Tensor sq = queries.narrow(0, 0, m).to(torch::kDouble);
-    const torch::Tensor dd = torch::cdist(sq, base.to(torch::kDouble)).square_().div_(double(d)).sqrt_();
-    const auto ref = dd.topk(k, 1, /*largest=*/false);
-    const double same = std::get<1>(ref).eq(ours.indices.narrow(0, 0, m)).to(torch::kDouble).mean().item<double>();
-    const double err = (std::get<0>(ref).to(torch::kFloat) - ours.distances.narrow(0, 0, m)).abs().max().item<double>();
-    std::printf("exactness vs float64 brute force (%lld queries): indices %.5f, max |Δ distance| %.2e\n",
-                (long long)m, same, err);
+    const torch::Tensor bl = base_u8.to(torch::kLong);
+    int64_t same = 0, exact = 0;
+    for (int64_t i = 0; i < m; ++i) {
+      const torch::Tensor diff = bl - queries_u8[i].to(torch::kLong).unsqueeze(0);
+      const torch::Tensor sqd = diff.mul(diff).sum(1);
+      // Stable sort of index-ordered rows: ties by index.
+      const auto sorted = torch::sort(sqd, /*stable=*/true, 0, false);
+      const torch::Tensor want = std::get<1>(sorted).narrow(0, 0, k);
+      same += want.eq(ours.indices[i]).sum().item<int64_t>();
+      const torch::Tensor wd = std::get<0>(sorted).narrow(0, 0, k).to(torch::kDouble)
+                                   .div_(double(d) * 65025.0).sqrt_().to(torch::kFloat);
+      exact += wd.eq(ours.distances[i]).sum().item<int64_t>();
+    }
+    std::printf("exactness vs int64 brute force (%lld queries, %s): indices %lld/%lld equal, "
+                "distances %lld/%lld equal\n",
+                (long long)m, arithmetic.c_str(), (long long)same, (long long)(m * k),
+                (long long)exact, (long long)(m * k));
   }
 
   std::printf("load after: %s\n\n", loadavg().c_str());
   std::printf("| method | wall s | CPU s | queries/s | GFLOP/s | vs FAISS | %% of SGEMM FLOP rate | peak RSS MiB |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-  for (const Row& r : {Row{"diffmem KnnIndex", t_diffmem, c_diffmem, rss_diffmem},
+  for (const Row& r : {Row{"diffmem KnnIndex (auto: integer where available)", t_diffmem, c_diffmem, rss_diffmem},
+                       Row{"diffmem KnnIndex, arithmetic float", t_float, c_float, rss_float},
                        Row{"FAISS IndexFlatL2", t_faiss, c_faiss, rss_faiss},
                        Row{"OpenBLAS sgemm only", t_sgemm, c_sgemm, rss_sgemm}}) {
     if (r.seconds <= 0) continue;
@@ -251,6 +302,15 @@ int main(int argc, char** argv) {
                 t_faiss > 0 ? (std::to_string(t_faiss / r.seconds).substr(0, 4) + "×").c_str() : "–",
                 t_sgemm > 0 ? (std::to_string(100.0 * t_sgemm / r.seconds).substr(0, 5) + "%").c_str() : "–",
                 r.rss_mib);
+  }
+  // Ratios by CPU seconds too: on a shared machine they are the steadier figure.
+  if (c_diffmem > 0) {
+    std::printf("\nby CPU seconds: diffmem (auto) %.2f× faster than FAISS, %.1f%% of the SGEMM's "
+                "time, %.2f× faster than its float path\n",
+                c_faiss > 0 ? c_faiss / c_diffmem : 0.0, c_sgemm > 0 ? 100.0 * c_diffmem / c_sgemm : 0.0,
+                c_float > 0 ? c_float / c_diffmem : 0.0);
+    std::printf("by wall time: %.2f× faster than FAISS, %.1f%% of the SGEMM's time\n",
+                t_faiss > 0 ? t_faiss / t_diffmem : 0.0, t_sgemm > 0 ? 100.0 * t_diffmem / t_sgemm : 0.0);
   }
   return 0;
 }

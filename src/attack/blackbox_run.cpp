@@ -291,7 +291,7 @@ BlackboxRunResult run_blackbox(const std::vector<BlackboxGroupInput>& groups, co
         l.signature = generated_signature(in, options.analysis);
       } else {
         l = ahead.valid() && ahead_index == i ? ahead.get() : load_group(in, options.analysis);
-        load_ahead(i + 1);
+        if (options.read_ahead) load_ahead(i + 1);
       }
       row.labels = l.labels;
       torch::Tensor train;

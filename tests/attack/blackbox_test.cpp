@@ -11,6 +11,7 @@
 #include "diffmem/io/npy.h"
 #include "diffmem/io/tensor_bridge.h"
 #include "diffmem/attack/blackbox_distances.h"
+#include "diffmem/attack/blackbox_run.h"
 #include "diffmem/search/int_gram.h"
 #include "test_support.h"
 
@@ -296,6 +297,53 @@ TEST(Blackbox, NpyArraysInAFolderAreReadWithoutDecoding) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("y.npy"), std::string::npos) << e.what();
   }
+}
+
+namespace fs = std::filesystem;
+
+// Folder groups read one ahead give the same rows as read in turn, and a bad file in a later
+// group still stops the run with its name, after the earlier groups' results are written.
+TEST(Blackbox, ReadAheadChangesNothingButTime) {
+  test::TempDir dir;
+  std::vector<BlackboxGroupInput> groups;
+  for (int g = 0; g < 4; ++g) {
+    const fs::path folder = dir / ("g" + std::to_string(g));
+    fs::create_directories(folder);
+    const torch::Tensor imgs = g % 2 == 0 ? near_copies(random_images(1, 32, 60 + g)[0], 12, 6, 70 + g)
+                                          : random_images(12, 32, 80 + g);
+    io::write_npy(folder / "shard.npy", io::from_tensor(imgs));
+    BlackboxGroupInput in;
+    in.id = "g" + std::to_string(g);
+    in.folder = folder;
+    groups.push_back(in);
+  }
+  BlackboxRunOptions ro;
+  ro.analysis.min_clique = 10;
+  ro.reuse = false;
+  ro.read_ahead = false;
+  const BlackboxRunResult serial = run_blackbox(groups, dir / "serial", ro);
+  ro.read_ahead = true;
+  const BlackboxRunResult ahead = run_blackbox(groups, dir / "ahead", ro);
+  EXPECT_EQ(serial.flagged, 2);
+  ASSERT_EQ(ahead.rows.size(), serial.rows.size());
+  for (size_t i = 0; i < ahead.rows.size(); ++i) {
+    EXPECT_EQ(ahead.rows[i].input.id, serial.rows[i].input.id);
+    EXPECT_EQ(ahead.rows[i].labels, serial.rows[i].labels);
+    EXPECT_EQ(ahead.rows[i].analysis.flagged, serial.rows[i].analysis.flagged);
+    ASSERT_EQ(ahead.rows[i].analysis.cliques.size(), serial.rows[i].analysis.cliques.size());
+    EXPECT_EQ(ahead.rows[i].analysis.cliques[0].members, serial.rows[i].analysis.cliques[0].members);
+    const double a = ahead.rows[i].analysis.cliques[0].mean_distance;
+    const double b = serial.rows[i].analysis.cliques[0].mean_distance;
+    EXPECT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << a << " vs " << b;  // NaN: one member
+  }
+  io::write_npy(dir / "g3" / "shard.npy", io::from_tensor(torch::rand({2, 32, 32, 3})));
+  try {
+    run_blackbox(groups, dir / "bad", ro);
+    FAIL() << "a float array was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("shard.npy"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(fs::exists(dir / "bad" / "groups" / "g2.json"));
 }
 
 TEST(Blackbox, ToWorkingSizeResizesShards) {

@@ -43,9 +43,10 @@ struct BlackboxRunOptions {
   BlackboxOptions analysis;
   int64_t grid_members = 15;  ///< clique members shown beside the medoid in each PNG
   bool reuse = true;          ///< reuse out/groups/<group>.json when nothing changed
+  bool read_ahead = true;     ///< read the next folder group's files while this one is filtered
 };
 
-DIFFMEM_FIELDS(BlackboxRunOptions, analysis, grid_members, reuse)
+DIFFMEM_FIELDS(BlackboxRunOptions, analysis, grid_members, reuse, read_ahead)
 
 /// Generate-and-filter on a text-to-image pipeline folder (blackbox_text_to_image.h), optionally
 /// behind a first-step screen (screen.h) that picks the prompts worth 500 generations.
