@@ -79,54 +79,6 @@ void sort_rows(torch::Tensor& idx, torch::Tensor& sqd) {
 
 }  // namespace
 
-std::string knn_select_name(KnnSelect s) {
-  switch (s) {
-    case KnnSelect::kAuto: return "auto";
-    case KnnSelect::kFused: return "fused";
-    case KnnSelect::kTopk: return "topk";
-  }
-  return "auto";
-}
-
-KnnSelect knn_select_from_name(const std::string& name, const std::string& where) {
-  if (name == "auto") return KnnSelect::kAuto;
-  if (name == "fused") return KnnSelect::kFused;
-  if (name == "topk") return KnnSelect::kTopk;
-  fail(where, "auto, fused or topk", "'" + name + "'");
-}
-
-void to_json(io::Json& j, KnnSelect s) { j = knn_select_name(s); }
-
-std::string knn_arithmetic_name(KnnArithmetic a) {
-  switch (a) {
-    case KnnArithmetic::kAuto: return "auto";
-    case KnnArithmetic::kFloat: return "float";
-    case KnnArithmetic::kInteger: return "integer";
-  }
-  return "auto";
-}
-
-KnnArithmetic knn_arithmetic_from_name(const std::string& name, const std::string& where) {
-  if (name == "auto") return KnnArithmetic::kAuto;
-  if (name == "float") return KnnArithmetic::kFloat;
-  if (name == "integer") return KnnArithmetic::kInteger;
-  fail(where, "auto, float or integer", "'" + name + "'");
-}
-
-void to_json(io::Json& j, KnnArithmetic a) { j = knn_arithmetic_name(a); }
-
-void from_json(const io::Json& j, KnnArithmetic& a) {
-  if (!j.is_string() || (j != "auto" && j != "float" && j != "integer"))
-    throw io::FieldError{"", "auto, float or integer", j.dump()};
-  a = knn_arithmetic_from_name(j.get<std::string>(), "arithmetic");
-}
-
-void from_json(const io::Json& j, KnnSelect& s) {
-  if (!j.is_string() || (j != "auto" && j != "fused" && j != "topk"))
-    throw io::FieldError{"", "auto, fused or topk", j.dump()};
-  s = knn_select_from_name(j.get<std::string>(), "select");
-}
-
 BlockSizes default_block_sizes(const torch::Device& device, int64_t n_queries, int64_t n_base) {
   // CPU: swept with bench/knn_bench.cpp on Fashion-MNIST (BENCHMARKS.md): 512–4096 rows by
   // 1024–8192 columns all land within the machine's noise; 1024 × 4096 (a 16 MiB slab) was never

@@ -18,46 +18,48 @@
 namespace diffmem::attack {
 namespace {
 
-// Tiled ℓ2 of two [H,W,C] u8 images by a plain loop in double precision: the tile (i,j) covers
-// rows floor(i*H/G)..floor((i+1)*H/G) and the same for columns; the worst tile's RMS wins.
+// Calls fn(r0, r1, c0, c1) for each non-empty tile of an h × w image cut into grid × grid: tile
+// (i,j) covers rows floor(i*H/G)..floor((i+1)*H/G) and the same for columns.
+template <typename Fn>
+void for_each_tile(int64_t h, int64_t w, int64_t grid, Fn fn) {
+  for (int64_t ti = 0; ti < grid; ++ti) {
+    for (int64_t tj = 0; tj < grid; ++tj) {
+      const int64_t r0 = ti * h / grid, r1 = (ti + 1) * h / grid;
+      const int64_t c0 = tj * w / grid, c1 = (tj + 1) * w / grid;
+      if (r1 > r0 && c1 > c0) fn(r0, r1, c0, c1);
+    }
+  }
+}
+
+// Tiled ℓ2 of two [H,W,C] u8 images by a plain loop in double precision: the worst tile's RMS.
 double naive_tiled_l2(const torch::Tensor& a, const torch::Tensor& b, int64_t grid) {
   const int64_t h = a.size(0), w = a.size(1), c = a.size(2);
   const uint8_t* pa = a.contiguous().data_ptr<uint8_t>();
   const uint8_t* pb = b.contiguous().data_ptr<uint8_t>();
   double worst = 0;
-  for (int64_t ti = 0; ti < grid; ++ti) {
-    for (int64_t tj = 0; tj < grid; ++tj) {
-      const int64_t r0 = ti * h / grid, r1 = (ti + 1) * h / grid;
-      const int64_t c0 = tj * w / grid, c1 = (tj + 1) * w / grid;
-      if (r1 == r0 || c1 == c0) continue;
-      double s = 0;
-      for (int64_t y = r0; y < r1; ++y)
-        for (int64_t x = c0; x < c1; ++x)
-          for (int64_t k = 0; k < c; ++k) {
-            const double d = (pa[(y * w + x) * c + k] - pb[(y * w + x) * c + k]) / 255.0;
-            s += d * d;
-          }
-      worst = std::max(worst, s / double((r1 - r0) * (c1 - c0) * c));
-    }
-  }
+  for_each_tile(h, w, grid, [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    double s = 0;
+    for (int64_t y = r0; y < r1; ++y)
+      for (int64_t x = c0; x < c1; ++x)
+        for (int64_t k = 0; k < c; ++k) {
+          const double d = (pa[(y * w + x) * c + k] - pb[(y * w + x) * c + k]) / 255.0;
+          s += d * d;
+        }
+    worst = std::max(worst, s / double((r1 - r0) * (c1 - c0) * c));
+  });
   return std::sqrt(worst);
 }
 
 // The same from exact integer sums per tile, rounded as the integer path rounds.
 float exact_tiled_l2(const torch::Tensor& a, const torch::Tensor& b, int64_t grid) {
-  const int64_t h = a.size(0), w = a.size(1), c = a.size(2);
+  const int64_t c = a.size(2);
   const torch::Tensor diff = a.to(torch::kLong) - b.to(torch::kLong);
   double worst = 0;
-  for (int64_t ti = 0; ti < grid; ++ti) {
-    for (int64_t tj = 0; tj < grid; ++tj) {
-      const int64_t r0 = ti * h / grid, r1 = (ti + 1) * h / grid;
-      const int64_t c0 = tj * w / grid, c1 = (tj + 1) * w / grid;
-      if (r1 == r0 || c1 == c0) continue;
-      const torch::Tensor t = diff.slice(0, r0, r1).slice(1, c0, c1);
-      const int64_t sqd = t.mul(t).sum().item<int64_t>();
-      worst = std::max(worst, double(sqd) / double((r1 - r0) * (c1 - c0) * c));
-    }
-  }
+  for_each_tile(a.size(0), a.size(1), grid, [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    const torch::Tensor t = diff.slice(0, r0, r1).slice(1, c0, c1);
+    const int64_t sqd = t.mul(t).sum().item<int64_t>();
+    worst = std::max(worst, double(sqd) / double((r1 - r0) * (c1 - c0) * c));
+  });
   return static_cast<float>(std::sqrt(worst / (255.0 * 255.0)));
 }
 
