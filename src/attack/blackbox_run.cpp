@@ -10,6 +10,7 @@
 #include <future>
 
 #include "diffmem/core/atomic_file.h"
+#include "diffmem/core/content_hash.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
 #include "diffmem/io/csv.h"
@@ -80,11 +81,19 @@ struct Loaded {
   Json signature;        // what the cached result depends on
 };
 
-// What a group's result depends on of its training image: the path and the size.
+// What a group's result depends on of its training image: its bytes (not its path, so a moved
+// run keeps its cache).
 Json train_signature(const BlackboxGroupInput& g) {
   if (g.train_image.empty()) return nullptr;
   std::error_code ec;
-  return {g.train_image.string(), fs::file_size(g.train_image, ec)};
+  if (!fs::is_regular_file(g.train_image, ec)) return "missing";
+  return core::hex64(core::fnv1a_file(g.train_image));
+}
+
+// The group's images as compared (working size), by content.
+std::string images_hash(const torch::Tensor& images) {
+  const torch::Tensor c = images.contiguous();
+  return core::hex64(core::fnv1a(c.data_ptr(), static_cast<size_t>(c.numel())));
 }
 
 Loaded load_group(const BlackboxGroupInput& g, const BlackboxOptions& o) {
@@ -94,8 +103,6 @@ Loaded load_group(const BlackboxGroupInput& g, const BlackboxOptions& o) {
     const data::Generations gen = data::load_generations(g.shards);
     l.images = to_working_size(io::to_tensor(gen.images), o);
     for (int64_t i = 0; i < l.images.size(0); ++i) l.labels.push_back("#" + std::to_string(i));
-    for (const auto& s : data::list_shards(g.shards))
-      files.push_back({s.images.filename().string(), fs::file_size(s.images)});
   } else if (!fs::is_directory(g.folder)) {
     log::warn(g.folder.string() + ": no such folder; group '" + g.id + "' has no images");
     l.images = torch::empty({0, 1, 1, 3}, torch::kByte);
@@ -103,9 +110,12 @@ Loaded load_group(const BlackboxGroupInput& g, const BlackboxOptions& o) {
     LoadedGroup lg = load_image_folder(g.folder, o);
     l.images = lg.images;
     l.labels = std::move(lg.labels);
-    for (const auto& f : lg.files) files.push_back({f.filename().string(), fs::file_size(f)});
+    for (const auto& f : lg.files) files.push_back(f.filename().string());
   }
-  l.signature = {{"files", files}, {"train_image", train_signature(g)}, {"options", o}};
+  l.signature = {{"files", files},
+                 {"images", images_hash(l.images)},
+                 {"train_image", train_signature(g)},
+                 {"options", o}};
   return l;
 }
 
@@ -118,7 +128,7 @@ Json analysis_json(const GroupAnalysis& a) {
                        {"medoid", c.medoid}, {"flagged", c.flagged}});
   return {{"images", a.images},   {"edges", a.edges},   {"cliques", cliques},
           {"flagged", a.flagged}, {"train_l2", a.train_l2}, {"within_delta", a.within_delta},
-          {"seconds", a.seconds}};
+          {"timing", {{"seconds", a.seconds}}}};
 }
 
 GroupAnalysis analysis_from_json(const Json& j) {
@@ -136,7 +146,7 @@ GroupAnalysis analysis_from_json(const Json& j) {
   a.flagged = j.at("flagged").get<bool>();
   a.train_l2 = num_or_nan(j.at("train_l2"));
   a.within_delta = j.at("within_delta").get<bool>();
-  a.seconds = j.at("seconds").get<double>();
+  a.seconds = j.at("timing").at("seconds").get<double>();
   return a;
 }
 
@@ -343,11 +353,12 @@ BlackboxRunResult run_blackbox(const std::vector<BlackboxGroupInput>& groups, co
                   {"images", res.images},
                   {"flagged", res.flagged},
                   {"within_delta", res.within_delta},
-                  {"reused_groups", res.reused},
-                  {"seconds", res.seconds},
-                  {"filter_seconds", res.analysis_seconds},
-                  {"filter_seconds_per_group", analysed > 0 ? res.analysis_seconds / analysed : 0.0},
-                  {"flagged_ids", flagged}};
+                  {"flagged_ids", flagged},
+                  {"timing",
+                   {{"reused_groups", res.reused},
+                    {"seconds", res.seconds},
+                    {"filter_seconds", res.analysis_seconds},
+                    {"filter_seconds_per_group", analysed > 0 ? res.analysis_seconds / analysed : 0.0}}}};
   for (auto it = extra.begin(); it != extra.end(); ++it) summary[it.key()] = it.value();
   if (source && !source->tally().is_null()) summary["generator"] = source->tally();
   io::write_json(out / "summary.json", summary);

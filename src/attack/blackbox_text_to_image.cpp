@@ -10,6 +10,7 @@
 
 #include "diffmem/attack/blackbox_prompts.h"
 #include "diffmem/attack/screen.h"
+#include "diffmem/core/content_hash.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
 #include "diffmem/core/runtime.h"
@@ -35,21 +36,24 @@ ScreenOptions screen_options(const TextToImageBlackboxOptions& o) {
   return s;
 }
 
-// What the generated images depend on besides the prompt and the seeds: the weights' files (by
-// name and size) and the sampling options (the batch changes them by float rounding only).
+// What the generated images depend on besides the prompt and the seeds: the pipeline's files (by
+// name and content, not by the folder's path, so a moved run keeps its cache) and the sampling
+// options (the batch changes them by float rounding only).
 Json model_identity(const TextToImageBlackboxOptions& o) {
+  std::vector<std::pair<std::string, fs::path>> found;
+  std::error_code ec;
+  const fs::path root(o.model);
+  if (fs::is_regular_file(root, ec)) found.emplace_back(root.filename().string(), root);  // a single-file checkpoint
+  if (fs::is_regular_file(root / "model_index.json", ec)) found.emplace_back("model_index.json", root / "model_index.json");
+  for (const char* part : {"unet", "vae", "text_encoder", "tokenizer", "scheduler"})
+    for (const auto& e : fs::directory_iterator(root / part, ec))
+      if (e.is_regular_file()) found.emplace_back(std::string(part) + "/" + e.path().filename().string(), e.path());
+  std::sort(found.begin(), found.end());
   Json files = Json::array();
-  for (const char* part : {"unet", "vae", "text_encoder"}) {
-    std::vector<std::pair<std::string, uintmax_t>> found;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(fs::path(o.model) / part, ec))
-      if (e.is_regular_file()) found.emplace_back(std::string(part) + "/" + e.path().filename().string(), e.file_size());
-    std::sort(found.begin(), found.end());
-    for (const auto& [name, size] : found) files.push_back({name, size});
-  }
+  for (const auto& [name, path] : found) files.push_back({name, core::hex64(core::fnv1a_file(path))});
   Json pipeline = o.pipeline;
   pipeline.erase("batch");
-  return {{"model", o.model}, {"files", files}, {"pipeline", pipeline}, {"negative_prompt", o.negative_prompt}};
+  return {{"files", files}, {"pipeline", pipeline}, {"negative_prompt", o.negative_prompt}};
 }
 
 /// Generates groups' images with the pipeline, several groups per call when per_prompt is below
@@ -75,7 +79,7 @@ class PipelineSource : public GroupImageSource {
             {"unet_images", images_made_ * per_image_},
             {"unet_images_per_image", per_image_},
             {"calls", calls_},
-            {"seconds", seconds_}};
+            {"timing", {{"seconds", seconds_}}}};
   }
 
   int64_t unet_images() const { return images_made_ * per_image_; }
@@ -230,7 +234,7 @@ TextToImageBlackboxResult run_blackbox_text_to_image(const TextToImageBlackboxOp
               {"selected", rows.size()},
               {"selected_ids", picked},
               {"unet_images", s.unet_images},
-              {"seconds", s.seconds},
+              {"timing", {{"seconds", s.seconds}}},
               {"detectors", s.summary.at("detectors")},
               {"files", (out / "screen").string()}};
   }
@@ -270,8 +274,8 @@ TextToImageBlackboxResult run_blackbox_text_to_image(const TextToImageBlackboxOp
                {"generation_unet_images_this_run", r.generation_unet_images},
                {"unet_images_from_scratch", full},
                {"unscreened_unet_images", r.unscreened_unet_images},
-               {"saving", ratio_or_null(static_cast<double>(r.unscreened_unet_images), static_cast<double>(full))},
-               {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+               {"saving", ratio_or_null(static_cast<double>(r.unscreened_unet_images), static_cast<double>(full))}};
+  s["timing"]["seconds_with_screen"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s["prompts_in_file"] = r.prompts;
   s["screen"] = screen;
   s["extraction"] = extraction_summary(prompts, analysed);

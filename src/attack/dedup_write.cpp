@@ -77,7 +77,7 @@ io::Json write_dedup(const fs::path& out, const DedupResult& r, const DedupOptio
   s["largest_group"] = largest;
   s["group_sizes"] = size_json;
   s["saturated"] = r.saturated;
-  s["seconds"] = r.seconds;
+  s["timing"] = {{"seconds", r.seconds}};
 
   // Planted duplicates (data subset --duplicate-counts): the group size found for each.
   const std::vector<data::DuplicateGroup> planted = data::duplicate_groups(manifest);

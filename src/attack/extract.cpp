@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "diffmem/core/atomic_file.h"
+#include "diffmem/core/content_hash.h"
 #include "diffmem/core/error.h"
 #include "diffmem/io/npy.h"
 #include "diffmem/io/tensor_bridge.h"
@@ -79,8 +80,8 @@ std::vector<int64_t> read_seeds(const data::ShardFiles& s, int64_t n) {
 // The cache is valid only for the same training data and the options that shape the numbers;
 // δ and the calibrated threshold are applied afterwards, so changing them reuses everything.
 io::Json cache_key(const data::Dataset& train, const ExtractOptions& o, int64_t n_calibration) {
-  uint64_t h = detail::fnv1a(train.images.bytes.data(), train.images.bytes.size());
-  h = detail::fnv1a(train.ids.data(), train.ids.size() * sizeof(int64_t), h);
+  uint64_t h = core::fnv1a(train.images.bytes.data(), train.images.bytes.size());
+  h = core::fnv1a(train.ids.data(), train.ids.size() * sizeof(int64_t), h);
   return io::Json{{"version", 1},
                   {"train_shape", train.images.shape},
                   {"train_fnv1a", std::to_string(h)},

@@ -87,7 +87,4 @@ void write_pairs_png(const std::filesystem::path& path, const std::vector<Match>
                      const std::map<int64_t, data::ShardFiles>& shards, const data::Dataset& train,
                      int64_t per_row);
 
-/// 64-bit FNV-1a over bytes, to tell whether a cached shard was computed on this training set.
-uint64_t fnv1a(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ULL);
-
 }  // namespace diffmem::attack::detail

@@ -121,15 +121,6 @@ std::vector<uint8_t> read_shard_image(const fs::path& images_npy, int64_t index)
   return out;
 }
 
-uint64_t fnv1a(const void* data, size_t n, uint64_t h) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
 }  // namespace detail
 
 std::vector<Match> read_matches_csv(const std::filesystem::path& path) {

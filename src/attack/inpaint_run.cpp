@@ -8,7 +8,9 @@
 #include <cstring>
 #include <map>
 
+#include "diffmem/attack/mia_attack.h"
 #include "diffmem/core/atomic_file.h"
+#include "diffmem/core/content_hash.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
 #include "diffmem/core/rng.h"
@@ -45,20 +47,14 @@ fs::path cache_stem(const fs::path& out, int64_t row) {
 
 // FNV-1a of the mask, so a mask file edited between runs invalidates the cache.
 uint64_t mask_hash(const InpaintMask& m) {
-  uint64_t h = 1469598103934665603ULL;
-  auto k = m.known.contiguous();
-  const float* p = k.data_ptr<float>();
-  for (int64_t i = 0; i < k.numel(); ++i) {
-    h ^= p[i] > 0.5f ? 1u : 0u;
-    h *= 1099511628211ULL;
-  }
-  return h;
+  const torch::Tensor bits = (m.known > 0.5f).to(torch::kUInt8).contiguous();
+  return core::fnv1a(bits.data_ptr(), static_cast<size_t>(bits.numel()));
 }
 
-std::string canonical_str(const fs::path& p) {
-  std::error_code ec;
-  auto c = fs::weakly_canonical(p, ec);
-  return (ec ? p : c).string();
+// The data set by content, so a moved run (with its data) keeps its cache.
+std::string data_hash(const data::Dataset& ds) {
+  uint64_t h = core::fnv1a(ds.images.bytes.data(), ds.images.bytes.size());
+  return core::hex64(core::fnv1a(ds.ids.data(), ds.ids.size() * sizeof(int64_t), h));
 }
 
 void save_done(const fs::path& out, const io::Json& key, const Done& d) {
@@ -246,7 +242,8 @@ InpaintRunResult run_inpaint(const InpaintRunOptions& o, const ProgressFn& progr
             std::to_string(C) + " images",
         denoiser->describe() + " with " + std::to_string(denoiser->in_channels()) + " channels, size " +
             std::to_string(denoiser->sample_size()) + "x" + std::to_string(denoiser->sample_width()));
-  diffusion::NoiseSchedule schedule(diffusion::model_scheduler_config(o.model));
+  const diffusion::SchedulerConfig scheduler = diffusion::model_scheduler_config(o.model);
+  diffusion::NoiseSchedule schedule(scheduler);
   validate(o.attack, schedule.num_train_timesteps(), "inpaint options");
 
   const InpaintMask mask = make_mask(o.attack.mask, H, W);
@@ -261,8 +258,9 @@ InpaintRunResult run_inpaint(const InpaintRunOptions& o, const ProgressFn& progr
             " non-members");
 
   io::Json key = result_key(o.attack);
-  key["model"] = canonical_str(o.model);
-  key["data"] = canonical_str(o.data);
+  key["model"] = model_identity(o.model, o.load.format);
+  key["data"] = data_hash(ds);
+  key["scheduler"] = diffusion::to_json(scheduler);
   key["mask_hash"] = std::to_string(mask_hash(mask));
   const std::vector<int64_t> kept_shape = {o.attack.keep, H, W, C};
 
@@ -336,9 +334,9 @@ InpaintRunResult run_inpaint(const InpaintRunOptions& o, const ProgressFn& progr
                {"known_pixels", mask.known_pixels}};
   j["ground_truth"] = result.ground_truth;
   j["model"] = denoiser->describe();
-  j["targets"] = {{"computed", result.computed}, {"cached", result.cached}};
+  j["targets"] = result.computed + result.cached;
   j["options"] = io::fields_json(o);
-  j["seconds"] = result.seconds;
+  j["timing"] = {{"targets_computed", result.computed}, {"targets_cached", result.cached}, {"seconds", result.seconds}};
   io::write_json(o.out / "summary.json", j);
   return result;
 }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "diffmem/core/content_hash.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
 #include "diffmem/io/array.h"
@@ -13,23 +14,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// A file by name, size and content hash: the same bytes moved elsewhere keep their cache entries.
 io::Json file_identity(const fs::path& p) {
   std::error_code ec;
   auto size = fs::file_size(p, ec);
   if (ec) fail(p.string(), "a readable file", "none (" + ec.message() + ")");
-  auto mtime = fs::last_write_time(p, ec);
   return {{"file", p.filename().string()},
           {"size", static_cast<uint64_t>(size)},
-          {"mtime", static_cast<int64_t>(mtime.time_since_epoch().count())}};
-}
-
-uint64_t fnv1a64(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
+          {"fnv1a", core::hex64(core::fnv1a_file(p))}};
 }
 
 std::string safe_name(const std::string& s) {
@@ -46,28 +38,26 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 io::Json model_identity(const fs::path& model, const std::string& format) {
   std::error_code ec;
-  fs::path canon = fs::canonical(model, ec);
-  if (ec) fail(model.string(), "a model (folder or file)", "nothing there");
-  io::Json j = {{"path", canon.string()}, {"format", format}};
+  if (!fs::exists(model, ec)) fail(model.string(), "a model (folder or file)", "nothing there");
+  io::Json j = {{"format", format}};
   if (format == "torchscript") {
-    j["files"] = io::Json::array({file_identity(canon)});
+    j["files"] = io::Json::array({file_identity(model)});
   } else {
-    auto files = model::find_diffusers_files(canon);
+    auto files = model::find_diffusers_files(model);
     j["files"] = io::Json::array({file_identity(files.config), file_identity(files.weights)});
   }
   return j;
 }
 
-ModelScoring::ModelScoring(const data::Dataset& ds, fs::path data_dir, fs::path cache_dir,
+ModelScoring::ModelScoring(const data::Dataset& ds, fs::path cache_dir,
                            model::LoadDenoiserOptions load, ProgressFn progress)
-    : ds_(ds), data_dir_(std::move(data_dir)), cache_dir_(std::move(cache_dir)),
+    : ds_(ds), cache_dir_(std::move(cache_dir)),
       load_(std::move(load)), progress_(std::move(progress)) {
-  std::error_code ec;
-  fs::path canon = data_dir_.empty() ? fs::path() : fs::weakly_canonical(data_dir_, ec);
-  data_identity_ = {{"path", canon.string()}, {"rows", ds_.size()},
-                    {"shape", ds_.images.shape}};
-  if (!data_dir_.empty() && fs::is_regular_file(data_dir_ / "images.npy"))
-    data_identity_["images"] = file_identity(data_dir_ / "images.npy");
+  // The rows scored, by content (members.npy changes no error, so it stays out).
+  uint64_t h = core::fnv1a(ds_.images.bytes.data(), ds_.images.bytes.size());
+  h = core::fnv1a(ds_.ids.data(), ds_.ids.size() * sizeof(int64_t), h);
+  h = core::fnv1a(ds_.labels.data(), ds_.labels.size() * sizeof(ds_.labels[0]), h);
+  data_identity_ = {{"rows", ds_.size()}, {"shape", ds_.images.shape}, {"fnv1a", core::hex64(h)}};
 }
 
 io::Json ModelScoring::key(const fs::path& model, const ExampleScorer& scorer,
@@ -85,8 +75,7 @@ fs::path ModelScoring::cache_file(const fs::path& model, const ExampleScorer& sc
 
 fs::path ModelScoring::cache_file(const fs::path& model, const ExampleScorer& scorer,
                                   const io::Json& key) const {
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a64(key.dump())));
+  const std::string hex = core::hex64(core::fnv1a(key.dump()));
   fs::path name = model.filename().empty() ? model.parent_path().filename() : model.filename();
   return cache_dir_ / (scorer.name() + "-" + safe_name(name.string()) + "-" + hex + ".npy");
 }

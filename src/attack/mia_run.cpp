@@ -141,7 +141,7 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
     result.shadows = static_cast<int64_t>(inputs.shadows.size());
   }
 
-  ModelScoring scoring(ds, o.data, o.out / "cache", o.load, progress);
+  ModelScoring scoring(ds, o.out / "cache", o.load, progress);
   std::vector<io::Json> summaries;
   for (auto& attack : attacks) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -172,7 +172,7 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
     j["shadows"] = io::Json::array();
     if (attack->needs_shadows())
       for (auto& s : inputs.shadows) j["shadows"].push_back(s.path.string());
-    j["timings"] = {{"seconds", rep.seconds}, {"models", models}};
+    j["timing"] = {{"seconds", rep.seconds}, {"models", models}};
     summaries.push_back(j);
     result.attacks.push_back(rep);
     log::info("mia " + rep.name + ": AUC " + g17(rep.summary.auc));
@@ -194,7 +194,7 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
   if (!o.t_sweep.empty()) write_sweep_csv(o.out / ("t-sweep-" + o.attack + ".csv"), result.sweep);
 
   for (size_t a = 0; a < attacks.size(); ++a) {
-    summaries[a]["timings"]["run_seconds"] = seconds_since(t_run);
+    summaries[a]["timing"]["run_seconds"] = seconds_since(t_run);
     io::write_json(result.attacks[a].dir / "summary.json", summaries[a]);
   }
   return result;

@@ -218,7 +218,7 @@ MiaRunResult run_text_mia(const fs::path& model, const data::Dataset& ds, const 
     j["options"] = o;
     j["target"] = model.string();
     j["unet_images"] = is_lira ? unet_images : attack_unet_images;
-    j["timings"] = {{"seconds", rep.seconds}};
+    j["timing"] = {{"seconds", rep.seconds}};
     if (is_lira) {
       j["shadows"] = io::Json::array();
       for (const auto& d : shadow_dirs) j["shadows"].push_back(d.string());

@@ -147,7 +147,7 @@ ScreenResult run_screen(const ScreenOptions& o, const diffusion::SdPipeline& pip
   s["unet_images_per_prompt"] = n ? static_cast<double>(r.unet_images) / static_cast<double>(n) : 0.0;
   // What generate-and-filter spends per prompt at the paper's 500 generations of this trajectory.
   s["generate_and_filter_unet_images_per_prompt"] = 500 * pipe.unet_images_per_image(o.pipeline);
-  s["seconds"] = r.seconds;
+  s["timing"] = {{"seconds", r.seconds}};
   s["detectors"]["wen"] = detector_summary(r.rows, &ScreenRow::wen);
   s["detectors"]["anisotropy"] = detector_summary(r.rows, &ScreenRow::anisotropy);
   s["labels"] = labeled ? io::Json(o.label) : io::Json(nullptr);

@@ -97,7 +97,8 @@ std::optional<StageMarker> parse_marker(const fs::path& p, const std::string& st
   m.state = state == "done" ? StageState::kDone : state == "not run" ? StageState::kNotRun
                                                                      : StageState::kRunning;
   if (j.contains("detail") && j["detail"].is_string()) m.detail = j["detail"].get<std::string>();
-  if (j.contains("seconds") && j["seconds"].is_number()) m.seconds = j["seconds"].get<double>();
+  const Json t = j.value("timing", Json::object());
+  if (t.is_object() && t.contains("seconds") && t["seconds"].is_number()) m.seconds = t["seconds"].get<double>();
   return m;
 }
 
@@ -115,7 +116,7 @@ std::optional<StageMarker> read_stage_marker(const RunDir& d, const std::string&
 void write_stage_marker(const RunDir& d, const StageMarker& m) {
   Json j = {{"stage", m.stage}, {"key", m.key}, {"state", state_name(m.state)}};
   if (m.state != StageState::kRunning) j["detail"] = m.detail;
-  if (m.state == StageState::kDone) j["seconds"] = m.seconds;
+  if (m.state == StageState::kDone) j["timing"] = {{"seconds", m.seconds}};
   fs::create_directories(d.marker(m.stage).parent_path());
   io::write_json(d.marker(m.stage), j);
 }

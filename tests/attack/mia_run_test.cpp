@@ -100,17 +100,17 @@ TEST_F(MiaRun, LiraWritesEveryOutputAndReusesCachedScores) {
 
   // Four models scored once: online and offline share them.
   EXPECT_EQ(count_files(o.out / "cache", ".npy"), 4u);
-  auto first = j.at("timings").at("models");
+  auto first = j.at("timing").at("models");
   ASSERT_EQ(first.size(), 4u);
   for (auto& m : first) EXPECT_EQ(m.at("cached"), true);  // offline ran after online
-  auto online_models = io::read_json(o.out / "lira-online" / "summary.json").at("timings").at("models");
+  auto online_models = io::read_json(o.out / "lira-online" / "summary.json").at("timing").at("models");
   for (auto& m : online_models) EXPECT_EQ(m.at("cached"), false);
 
   // A rerun recomputes nothing and writes the same scores.
   const std::string before = test::read_bytes(o.out / "lira-online" / "scores.csv");
   run_mia(o);
   EXPECT_EQ(test::read_bytes(o.out / "lira-online" / "scores.csv"), before);
-  for (auto& m : io::read_json(o.out / "lira-online" / "summary.json").at("timings").at("models"))
+  for (auto& m : io::read_json(o.out / "lira-online" / "summary.json").at("timing").at("models"))
     EXPECT_EQ(m.at("cached"), true);
   // Other options are another cache entry.
   o.loss.draws = 3;
@@ -162,7 +162,7 @@ TEST_F(MiaRun, ARetrainedModelIsRescored) {
   auto before = test::read_bytes(o.out / "loss" / "scores.csv");
   model::save_unet2d(*test::tiny_unet(8, 1, 999), o.target);  // new weights, same folder
   run_mia(o);
-  EXPECT_EQ(io::read_json(o.out / "loss" / "summary.json").at("timings").at("models")[0].at("cached"),
+  EXPECT_EQ(io::read_json(o.out / "loss" / "summary.json").at("timing").at("models")[0].at("cached"),
             false);
   EXPECT_NE(test::read_bytes(o.out / "loss" / "scores.csv"), before);
   (void)a;

@@ -141,7 +141,7 @@ void run(Args& a) {
       const attack::GeneratorRunResult g = attack::run_generator(tasks, a.gen, cli::terminal_progress());
       extra["generator"] = {{"options", a.gen},       {"per_prompt", a.per_prompt}, {"seed", a.seed},
                             {"tasks", g.tasks},       {"generated", g.generated},   {"skipped", g.skipped},
-                            {"failed", g.failed},     {"retried", g.retried},       {"seconds", g.seconds},
+                            {"failed", g.failed},     {"retried", g.retried},       {"timing", {{"seconds", g.seconds}}},
                             {"failures", g.failures}, {"images", images.string()}};
       if (g.failed > 0)
         std::fprintf(stderr, "warning: %lld generation(s) failed after %lld retries (first: %s); "

@@ -26,15 +26,15 @@ struct MiaModel {
   std::vector<bool> members;  // [N] over the data set (LiRA's shadows need it; ground truth of a target)
 };
 
-/// What identifies a model's files for the cache: canonical path, and size and modification time
-/// of config.json and the weights (or of the TorchScript file). Throws naming the path when absent.
+/// What identifies a model's files for the cache: name, size and content hash (FNV-1a) of
+/// config.json and the weights (or of the TorchScript file), never their path, so a moved run
+/// directory keeps its cache. Throws naming the path when absent.
 io::Json model_identity(const std::filesystem::path& model, const std::string& format);
 
 class ModelScoring {
  public:
-  /// data_dir identifies the data in cache keys; cache_dir may be empty (no cache).
-  ModelScoring(const data::Dataset& ds, std::filesystem::path data_dir,
-               std::filesystem::path cache_dir, model::LoadDenoiserOptions load,
+  /// The data's bytes (images, ids, labels) key the cache; cache_dir may be empty (no cache).
+  ModelScoring(const data::Dataset& ds, std::filesystem::path cache_dir, model::LoadDenoiserOptions load,
                ProgressFn progress = nullptr);
 
   /// [N] errors of `scorer` for the model at `model`: read from the cache when an earlier call
@@ -61,7 +61,7 @@ class ModelScoring {
                                    const io::Json& key) const;
 
   const data::Dataset& ds_;
-  std::filesystem::path data_dir_, cache_dir_;
+  std::filesystem::path cache_dir_;
   model::LoadDenoiserOptions load_;
   ProgressFn progress_;
   io::Json data_identity_;
