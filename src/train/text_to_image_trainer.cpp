@@ -220,11 +220,13 @@ TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64
   NamedTensors params = detail::named_params(*parts.unet);
   Adam adam(params, detail::adam_options(o));
   Ema ema(params, o.ema_decay);
-  const int64_t start = detail::resume(out, params, ema, adam, device);
+  std::vector<double> recent_losses;
+  const int64_t start = detail::resume(out, params, ema, adam, device, &recent_losses);
   result.start_step = start;
   if (start >= o.steps) {
     result.steps_done = start;
     result.already_done = true;
+    result.final_loss = detail::mean_loss(recent_losses);  // what the finished run reported
     return result;
   }
 
@@ -255,6 +257,7 @@ TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64
   parts.unet->train();
   const int64_t T = parts.scheduler.num_train_timesteps;
   detail::StepLog log(progress, o, start, out);
+  log.restore(recent_losses);
   for (int64_t step = start; step < o.steps; ++step) {
     const uint64_t ss = core::derive_seed(o.seed, static_cast<uint64_t>(step));
     const torch::Tensor idx = torch::tensor(plan.rows_for(step), torch::kLong).to(device);
@@ -284,7 +287,7 @@ TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64
     if (checkpoint) {
       torch::NoGradGuard no_grad;
       save_pipeline(out, parts, ema);
-      detail::save_training_state(out / kStateFile, step + 1, params, ema, adam);
+      detail::save_training_state(out / kStateFile, step + 1, params, ema, adam, log.recent_losses());
       log.checkpointed(step + 1);
     }
   }

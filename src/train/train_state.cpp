@@ -48,9 +48,10 @@ std::map<std::string, torch::Tensor> strip_prefix(const std::string& prefix, con
 }  // namespace
 
 void save_training_state(const fs::path& path, int64_t step, const NamedTensors& params, const Ema& ema,
-                         const Adam& adam) {
+                         const Adam& adam, const std::vector<double>& recent_losses) {
   io::Safetensors state;
-  state.metadata = {{"format", "pt"}, {"step", std::to_string(step)}};
+  state.metadata = {{"format", "pt"}, {"step", std::to_string(step)},
+                    {"recent_losses", io::Json(recent_losses).dump()}};
   for (auto& [k, v] : params) state.tensors["model/" + k] = io::from_tensor(v);
   for (auto& [k, v] : ema.weights()) state.tensors["ema/" + k] = io::from_tensor(v);
   for (auto& [k, v] : adam.state()) state.tensors[k] = io::from_tensor(v);
@@ -58,7 +59,7 @@ void save_training_state(const fs::path& path, int64_t step, const NamedTensors&
 }
 
 int64_t load_training_state(const fs::path& path, NamedTensors& params, Ema& ema, Adam& adam,
-                            const torch::Device& device) {
+                            const torch::Device& device, std::vector<double>* recent_losses) {
   io::Safetensors st = io::read_safetensors(path);
   auto it = st.metadata.find("step");
   if (it == st.metadata.end()) fail(path.string(), "metadata 'step'", "none");
@@ -67,6 +68,20 @@ int64_t load_training_state(const fs::path& path, NamedTensors& params, Ema& ema
   const bool digits = !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string::npos;
   if (!digits) fail(path.string() + ": metadata 'step'", "a non-negative integer", "'" + text.substr(0, 40) + "'");
   const int64_t step = std::stoll(text);
+  if (recent_losses) {
+    recent_losses->clear();
+    auto r = st.metadata.find("recent_losses");
+    if (r != st.metadata.end()) {
+      const io::Json j = io::Json::parse(r->second, nullptr, /*allow_exceptions=*/false);
+      bool ok = j.is_array() && j.size() <= 100;
+      for (const io::Json& v : ok ? j : io::Json::array()) {
+        ok = ok && v.is_number() && std::isfinite(v.get<double>());
+        if (ok) recent_losses->push_back(v.get<double>());
+      }
+      if (!ok) fail(path.string() + ": metadata 'recent_losses'", "a JSON array of at most 100 finite numbers",
+                    "'" + r->second.substr(0, 40) + "'");
+    }
+  }
   torch::NoGradGuard no_grad;
   auto model_w = strip_prefix("model/", st);
   for (auto& [name, p] : params) {
@@ -84,6 +99,12 @@ int64_t load_training_state(const fs::path& path, NamedTensors& params, Ema& ema
   return step;
 }
 
+double mean_loss(const std::vector<double>& losses) {
+  double s = 0;
+  for (double v : losses) s += v;
+  return losses.empty() ? 0.0 : s / static_cast<double>(losses.size());
+}
+
 AdamOptions adam_options(const TrainOptions& o) {
   AdamOptions ao;
   ao.lr = o.lr;
@@ -92,10 +113,11 @@ AdamOptions adam_options(const TrainOptions& o) {
   return ao;
 }
 
-int64_t resume(const fs::path& out, NamedTensors& params, Ema& ema, Adam& adam, const torch::Device& device) {
+int64_t resume(const fs::path& out, NamedTensors& params, Ema& ema, Adam& adam, const torch::Device& device,
+               std::vector<double>* recent_losses) {
   const fs::path state = out / "training_state.safetensors";
   if (!fs::exists(state)) return 0;
-  const int64_t step = load_training_state(state, params, ema, adam, device);
+  const int64_t step = load_training_state(state, params, ema, adam, device, recent_losses);
   if (step > 0) log::info("resuming " + out.string() + " from step " + std::to_string(step));
   return step;
 }
@@ -130,11 +152,31 @@ bool StepLog::record(int64_t step, double loss) {
   return done == o_.steps || (o_.checkpoint_every > 0 && done % o_.checkpoint_every == 0);
 }
 
+std::vector<double> StepLog::recent_losses() const {
+  const size_t n = recent_.size(), first = n < 100 ? 0 : static_cast<size_t>(recorded_ % 100);
+  std::vector<double> out;
+  for (size_t k = 0; k < n; ++k) out.push_back(recent_[(first + k) % n]);
+  return out;
+}
+
+void StepLog::restore(const std::vector<double>& recent_losses) {
+  recent_.clear();
+  recent_sum_ = 0;
+  recorded_ = 0;
+  for (double v : recent_losses) {
+    recent_.push_back(v);
+    recent_sum_ += v;
+    ++recorded_;
+  }
+}
+
 void StepLog::finish(TrainResult& result) {
   meter_.finish();
   const double secs = now_s() - t0_;
   result.steps_done = o_.steps;
-  result.final_loss = recent_.empty() ? 0.0 : recent_sum_ / static_cast<double>(recent_.size());
+  // Summed afresh in step order (the running sum drifts with its subtractions), so a resumed run,
+  // whose ring was restored, gives the uninterrupted run's number to the bit.
+  result.final_loss = mean_loss(recent_losses());
   result.images_per_s = secs > 0 ? static_cast<double>((o_.steps - start_) * o_.batch) / secs : 0.0;
 }
 

@@ -35,12 +35,18 @@ class BatchPlan {
 NamedTensors named_params(torch::nn::Module& net);
 std::map<std::string, torch::Tensor> as_map(const NamedTensors& t);
 
-/// training_state.safetensors: model/<name>, ema/<name>, the Adam moments, metadata "step".
+/// training_state.safetensors: model/<name>, ema/<name>, the Adam moments, metadata "step" and
+/// "recent_losses" (the last losses, oldest first, as a JSON array: a resumed run reports the same
+/// final loss as one never interrupted).
 void save_training_state(const std::filesystem::path& path, int64_t step, const NamedTensors& params,
-                         const Ema& ema, const Adam& adam);
-/// Loads a state into params, ema and adam; returns its step. Errors name the file.
+                         const Ema& ema, const Adam& adam, const std::vector<double>& recent_losses = {});
+/// Loads a state into params, ema and adam (and, when given, the recent losses: empty for a state
+/// written before they were kept); returns its step. Errors name the file.
 int64_t load_training_state(const std::filesystem::path& path, NamedTensors& params, Ema& ema, Adam& adam,
-                            const torch::Device& device);
+                            const torch::Device& device, std::vector<double>* recent_losses = nullptr);
+
+/// The mean of recent losses (0 when there are none): a run's final loss.
+double mean_loss(const std::vector<double>& losses);
 
 /// Adam with the options' learning rate, warmup and clipping.
 AdamOptions adam_options(const TrainOptions& o);
@@ -48,7 +54,7 @@ AdamOptions adam_options(const TrainOptions& o);
 /// The step a run in `out` resumes from: its training_state.safetensors loaded into params, ema
 /// and adam when present (and logged), else 0.
 int64_t resume(const std::filesystem::path& out, NamedTensors& params, Ema& ema, Adam& adam,
-               const torch::Device& device);
+               const torch::Device& device, std::vector<double>* recent_losses = nullptr);
 
 /// A training loop's bookkeeping: a non-finite loss refused naming the last good checkpoint, the
 /// mean loss of the last 100 steps on the progress line, the checkpoint schedule, the figures of
@@ -60,8 +66,13 @@ class StepLog {
   /// done is to be checkpointed (every checkpoint_every steps, and the last).
   bool record(int64_t step, double loss);
   void checkpointed(int64_t done) { last_checkpoint_ = done; }
-  /// steps_done, final_loss and images_per_s of this invocation.
+  /// steps_done, final_loss (the mean of the run's last 100 losses, a resume's restored ones
+  /// included) and images_per_s of this invocation.
   void finish(TrainResult& result);
+  /// The losses of the last (up to 100) steps, oldest first: what a checkpoint keeps, and what a
+  /// resumed run restores before its first step, so its final loss is an uninterrupted run's.
+  std::vector<double> recent_losses() const;
+  void restore(const std::vector<double>& recent_losses);
 
  private:
   ProgressMeter meter_;

@@ -43,14 +43,14 @@ model::UNet2DConfig make_config(const data::Dataset& ds, const TrainOptions& o) 
 }
 
 void save_checkpoint(const fs::path& out, int64_t step, model::UNet2D& net, const Ema& ema,
-                     const Adam& adam, const diffusion::SchedulerConfig& sched) {
+                     const Adam& adam, const diffusion::SchedulerConfig& sched, const std::vector<double>& recent_losses) {
   torch::NoGradGuard no_grad;
   // The diffusers folder carries the EMA weights. They are written straight from the EMA: a copy
   // of the network (Module::clone) would rebuild every layer, drawing fresh initial weights from
   // torch's global generator while another model trained side by side may be seeding it.
   model::save_unet2d(net->config(), detail::as_map(ema.weights()), out);
   diffusion::write_scheduler_config(out / "scheduler_config.json", sched);
-  detail::save_training_state(out / kStateFile, step, detail::named_params(*net), ema, adam);
+  detail::save_training_state(out / kStateFile, step, detail::named_params(*net), ema, adam, recent_losses);
 }
 
 // The clean images of one step: rows `idx` of `all`, each flipped by the step's own draw.
@@ -101,11 +101,13 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   NamedTensors params = detail::named_params(*net);
   Adam adam(params, detail::adam_options(o));
   Ema ema(params, o.ema_decay);
-  const int64_t start = detail::resume(out, params, ema, adam, device);
+  std::vector<double> recent_losses;
+  const int64_t start = detail::resume(out, params, ema, adam, device, &recent_losses);
   result.start_step = start;
   if (start >= o.steps) {
     result.steps_done = start;
     result.already_done = true;
+    result.final_loss = detail::mean_loss(recent_losses);  // what the finished run reported
     return result;
   }
 
@@ -118,6 +120,7 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   net->train();
 
   detail::StepLog log(progress, o, start, out);
+  log.restore(recent_losses);
   for (int64_t step = start; step < o.steps; ++step) {
     const uint64_t ss = core::derive_seed(o.seed, static_cast<uint64_t>(step));
     const torch::Tensor x0 = training_batch(all, plan.rows_for(step), ss, o, device);
@@ -134,7 +137,7 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
     adam.step(step);
     ema.update(params, step);
     if (checkpoint) {
-      save_checkpoint(out, step + 1, net, ema, adam, sched);
+      save_checkpoint(out, step + 1, net, ema, adam, sched, log.recent_losses());
       log.checkpointed(step + 1);
     }
   }

@@ -84,10 +84,11 @@ TEST(TextToImageTrain, WritesAPipelineFolderThatSamples) {
 TEST(TextToImageTrain, KilledAndResumedEqualsUninterrupted) {
   test::TempDir dir;
   const auto ds = captioned();
-  train::train_model(ds, {}, {}, dir / "full", options(6));
+  const auto full = train::train_model(ds, {}, {}, dir / "full", options(6));
   train::train_model(ds, {}, {}, dir / "split", options(3));
   const auto r = train::train_model(ds, {}, {}, dir / "split", options(6));
   EXPECT_EQ(r.start_step, 3);
+  EXPECT_EQ(r.final_loss, full.final_loss);
   for (const char* f : {"unet/diffusion_pytorch_model.safetensors", "training_state.safetensors",
                         "text_encoder/model.safetensors", "tokenizer/vocab.json"})
     EXPECT_EQ(test::read_bytes(dir / "full" / f), test::read_bytes(dir / "split" / f)) << f;

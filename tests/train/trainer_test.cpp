@@ -68,10 +68,12 @@ TEST(Trainer, KilledAndResumedEqualsUninterrupted) {
   test::TempDir dir;
   auto ds = tiny_dataset();
   // Uninterrupted: 6 steps. Interrupted: 3 steps (a checkpoint), then the same command for 6.
-  train::train_model(ds, {}, {}, dir / "full", tiny_options(6));
+  const auto full = train::train_model(ds, {}, {}, dir / "full", tiny_options(6));
   train::train_model(ds, {}, {}, dir / "split", tiny_options(3));
   auto r = train::train_model(ds, {}, {}, dir / "split", tiny_options(6));
   EXPECT_EQ(r.start_step, 3);
+  // The final loss (the mean of the last losses) counts the steps before the kill too.
+  EXPECT_EQ(r.final_loss, full.final_loss);
   std::string a = test::read_bytes(dir / "full/diffusion_pytorch_model.safetensors");
   std::string b = test::read_bytes(dir / "split/diffusion_pytorch_model.safetensors");
   ASSERT_FALSE(a.empty());
