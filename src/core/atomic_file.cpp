@@ -42,12 +42,17 @@ void AtomicFile::write(const void* data, size_t size) {
   written_ += size;
 }
 
-void AtomicFile::commit() {
+void AtomicFile::flush() {
   if (committed_) return;
   if (std::fflush(f_) != 0 || ::fsync(::fileno(f_)) != 0) {
     int e = errno;
     fail(path_.string(), std::string("cannot flush: ") + std::strerror(e));
   }
+}
+
+void AtomicFile::commit() {
+  if (committed_) return;
+  flush();
   if (std::fclose(f_) != 0) {
     f_ = nullptr;
     fail(path_.string(), std::string("cannot close: ") + std::strerror(errno));

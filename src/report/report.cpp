@@ -228,8 +228,14 @@ ReportResult write_report(const ReportOptions& options) {
   if (o.summary == o.out) fail("--summary", "a path other than the page's", o.out.string());
   Report r = build_report(o);
   r.summary["options"] = io::fields_json(o);
+  // The page is written out in full before summary.json replaces the old one, and renamed into
+  // place only after it: a full disk leaves the old pair as it was (or, at worst, the new summary
+  // beside the old page, never a half-written file).
+  core::AtomicFile page(o.out);
+  page.write(r.html);
+  page.flush();
   io::write_json(o.summary, r.summary);
-  core::write_file_atomic(o.out, r.html);
+  page.commit();
   return {o.out, o.summary, r.html.size(), r.sections};
 }
 

@@ -232,5 +232,90 @@ TEST_F(ReliabilitySample, AFullDiskFailsCleanlyAndTheResumeGivesTheSameBytes) {
   }
 }
 
+// Every file under `dir` (JSON included), by name: what a failed run must leave as it was.
+std::map<std::string, std::string> all_bytes(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file() && e.path().filename() != ".diffmem.lock")
+      out[fs::relative(e.path(), dir).string()] = test::read_bytes(e.path());
+  return out;
+}
+
+// `data subset` and `report` over outputs of an earlier run, on a full disk: one line naming the
+// file, the earlier outputs byte for byte as they were, no temporaries or staging folders; with
+// room again the same command writes what a run that never failed writes.
+TEST_F(ReliabilitySample, SubsetAndReportOnAFullDiskLeaveTheEarlierOutputsWhole) {
+  test::TempDir tmp;
+  const std::string full = "trap '' XFSZ; ulimit -f 1; ";
+  const fs::path run = tmp / "run";
+  ASSERT_EQ(test::run_diffmem(sample_into(run / "samples")).exit_code, 0);
+  ASSERT_EQ(test::run_diffmem("extract --generations " + q(run / "samples") + " --train " + q(*dir_ / "d") +
+                              " --delta 0.5 --out " + q(run / "extract")).exit_code, 0);
+  test::write_bytes(run / "run.json", io::Json{{"data", (*dir_ / "d").string()}, {"model", (*dir_ / "m").string()}}.dump());
+  struct Stage {
+    std::string name, first, second;  // the earlier run's arguments, the failing (then resumed) one's
+    fs::path out;
+  };
+  const std::string subset = "data subset --data " + q(*dir_ / "d") + " --n 6 --out ";
+  const std::string report = "report --run " + q(run) + " --out ";
+  const std::vector<Stage> stages = {
+      {"data subset", subset + q(tmp / "s") + " --seed 0", subset + q(tmp / "s") + " --seed 1", tmp / "s"},
+      {"report", report + q(tmp / "r" / "page.html") + " --title first", report + q(tmp / "r" / "page.html") + " --title second",
+       tmp / "r"}};
+  for (const auto& st : stages) {
+    auto r = test::run_diffmem(st.first);
+    ASSERT_EQ(r.exit_code, 0) << st.name << "\n" << r.output;
+    const auto before = all_bytes(st.out);
+    r = test::run_shell(full + test::diffmem_command() + " --quiet " + st.second);
+    expect_refused(r, st.out.string(), st.name + " on a full disk");
+    EXPECT_NE(r.output.find("File too large"), std::string::npos) << st.name << "\n" << r.output;
+    EXPECT_EQ(all_bytes(st.out), before) << st.name << ": the earlier outputs changed";
+    for (const auto& e : fs::directory_iterator(tmp.path()))
+      EXPECT_TRUE(e.path().string().find(".tmp.") == std::string::npos &&
+                  e.path().string().find(".staging") == std::string::npos)
+          << st.name << " left " << e.path();
+    r = test::run_diffmem(st.second);
+    ASSERT_EQ(r.exit_code, 0) << st.name << "\n" << r.output;
+  }
+  EXPECT_NE(test::read_bytes(tmp / "r" / "page.html").find("second"), std::string::npos);
+  ASSERT_EQ(test::run_diffmem(subset + q(tmp / "s-ref") + " --seed 1").exit_code, 0);
+  EXPECT_EQ(result_bytes(tmp / "s"), result_bytes(tmp / "s-ref"));
+}
+
+// The MIA and inpainting caches are keyed by content, not by path: a run folder moved with its
+// model and data reuses every cached result and writes the same numbers.
+TEST_F(ReliabilitySample, AMovedRunReusesItsCaches) {
+  test::TempDir tmp;
+  const fs::path a = tmp / "a", b = tmp / "b";
+  fs::create_directories(a);
+  fs::copy(*dir_ / "d", a / "d", fs::copy_options::recursive);
+  fs::copy(*dir_ / "m", a / "m", fs::copy_options::recursive);
+  data::save_members(a / "m", {true, false, true, false, true, false, true, false});  // the target's truth
+  auto commands = [](const fs::path& root) {
+    return std::vector<std::string>{
+        "mia loss --target " + q(root / "m") + " --data " + q(root / "d") + " --draws 2 --out " + q(root / "mia"),
+        "inpaint --model " + q(root / "m") + " --data " + q(root / "d") + " --n-targets 2 --candidates 2 --keep 1 "
+        "--rank-draws 1 --steps 2 --out " + q(root / "inpaint")};
+  };
+  for (const auto& c : commands(a)) {
+    const auto r = test::run_diffmem(c);
+    ASSERT_EQ(r.exit_code, 0) << c << "\n" << r.output;
+  }
+  const auto scores = test::read_bytes(a / "mia" / "loss" / "scores.csv");
+  const auto inpaint = io::read_json(a / "inpaint" / "summary.json");
+  fs::rename(a, b);
+  for (const auto& c : commands(b)) {
+    const auto r = test::run_diffmem(c);
+    ASSERT_EQ(r.exit_code, 0) << c << "\n" << r.output;
+  }
+  const auto mia = io::read_json(b / "mia" / "loss" / "summary.json");
+  EXPECT_EQ(mia.at("timing").at("models")[0].at("cached"), true) << mia.dump();
+  EXPECT_EQ(test::read_bytes(b / "mia" / "loss" / "scores.csv"), scores);
+  const auto again = io::read_json(b / "inpaint" / "summary.json");
+  EXPECT_EQ(again.at("timing").at("targets_computed"), 0) << again.dump();
+  EXPECT_EQ(again.at("targets"), inpaint.at("targets"));
+  EXPECT_EQ(again.at("mean_oracle_distance_members"), inpaint.at("mean_oracle_distance_members"));
+}
+
 }  // namespace
 }  // namespace diffmem

@@ -20,6 +20,9 @@ class AtomicFile {
   /// Appends bytes; throws diffmem::Error naming the file on a short write (e.g. a full disk).
   void write(const void* data, size_t size);
   void write(std::string_view s) { write(s.data(), s.size()); }
+  /// Flushes and fsyncs the temporary file: after it, only the rename of commit() is left to fail,
+  /// so a caller writing two files can make sure both fit before either replaces an old one.
+  void flush();
   /// Flushes, fsyncs and renames onto the final path. Nothing is visible at `path` before this.
   void commit();
   const std::filesystem::path& path() const { return path_; }
