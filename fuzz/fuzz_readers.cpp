@@ -12,6 +12,9 @@
 
 #include "diffmem/attack/blackbox_prompts.h"
 #include "diffmem/core/error.h"
+#include "diffmem/data/dataset.h"
+#include "diffmem/data/subset.h"
+#include "diffmem/diffusion/scheduler_config.h"
 #include "diffmem/io/cifar.h"
 #include "diffmem/io/csv.h"
 #include "diffmem/io/idx.h"
@@ -21,6 +24,7 @@
 #include "diffmem/io/safetensors.h"
 #include "diffmem/model/clip_tokenizer.h"
 #include "diffmem/model/unet2d_config.h"
+#include "diffmem/report/run_dir.h"
 #include "diffmem/train/train_options.h"
 
 namespace {
@@ -39,6 +43,7 @@ const fs::path& scratch() {
 
 fs::path put(const std::string& name, const uint8_t* data, size_t size) {
   const fs::path p = scratch() / name;
+  fs::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(data), std::streamsize(size));
   return p;
 }
@@ -64,6 +69,31 @@ void run(const uint8_t* data, size_t size) {
     } catch (const Error&) {
     }
     io::read_options<train::TrainOptions>(j, p.string());
+  } else if (target == "scheduler_config") {
+    // scheduler_config.json, read as a model's (it reaches every sampler and attack).
+    diffusion::read_scheduler_config(put("scheduler_config.json", data, size));
+  } else if (target == "manifest") {
+    // The same bytes as a data set's manifest.json (beside valid arrays), a run's run.json and an
+    // audit stage's marker.
+    static const bool arrays = [] {
+      data::Dataset ds;
+      ds.images = io::HostArray::zeros(io::DType::kU8, {2, 2, 2, 1});
+      ds.labels = {0, 1};
+      ds.ids = {0, 1};
+      data::save_dataset(scratch() / "ds", ds);
+      return true;
+    }();
+    (void)arrays;
+    put("ds/manifest.json", data, size);
+    put("run/run.json", data, size);
+    put("run/stages/train.json", data, size);
+    try {
+      const data::Dataset ds = data::load_dataset(scratch() / "ds");
+      data::duplicate_groups(ds.manifest);
+    } catch (const Error&) {
+    }
+    const report::RunDir d = report::read_run_dir(scratch() / "run");
+    report::read_stage_marker(d, "train");
   } else if (target == "prompts") {
     // The same bytes as a CSV and as JSONL prompt file, and as a plain CSV.
     try {

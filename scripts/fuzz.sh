@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes every reader of untrusted files with libFuzzer (clang, AddressSanitizer and
 # UndefinedBehaviorSanitizer): npy, safetensors, IDX (raw and gzip), CIFAR batches, PNG/JPEG, the
-# JSON configs (a UNet's config.json, train_options.json), prompt files (CSV, JSONL) and CLIP
+# JSON configs (a UNet's config.json, train_options.json, scheduler_config.json), manifests (a data
+# set's manifest.json, a run's run.json and stage markers), prompt files (CSV, JSONL) and CLIP
 # tokenizer files. Each target starts from its committed seeds (fuzz/corpus/TARGET) and runs
 # SECONDS; one line per target with its executions and findings; exit 1 on any crash or leak
 # (the input is kept under $FUZZ_BUILD/artifacts/TARGET/).
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-20}
 shift || true
-ALL=(npy safetensors idx cifar image json_configs prompts tokenizer)
+ALL=(npy safetensors idx cifar image json_configs scheduler_config manifest prompts tokenizer)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL[@]}")
 OUT=${FUZZ_BUILD:-build-fuzz}
@@ -29,7 +30,9 @@ SRCS=(src/core/error.cpp src/core/atomic_file.cpp src/core/log.cpp src/core/rang
       src/model/unet2d_config.cpp src/train/train_options.cpp src/attack/blackbox_prompts.cpp
       src/model/clip_tokenizer.cpp src/model/clip_tokenizer_encode.cpp src/model/clip_tokenizer_ftfy.cpp
       src/model/clip_tokenizer_tables_ftfy.cpp src/model/clip_tokenizer_tables_unicode.cpp
-      src/model/clip_tokenizer_text.cpp src/model/clip_tokenizer_train.cpp)
+      src/model/clip_tokenizer_text.cpp src/model/clip_tokenizer_train.cpp
+      src/diffusion/scheduler_config.cpp src/core/rng.cpp src/core/run_lock.cpp src/data/dataset.cpp
+      src/data/captions.cpp src/data/subset.cpp src/report/run_dir.cpp)
 OBJS=()
 for s in "${SRCS[@]}"; do
   o="$OUT/obj/$(echo "$s" | tr / _).o"

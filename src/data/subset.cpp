@@ -167,8 +167,9 @@ std::vector<DuplicateGroup> duplicate_groups(const io::Json& manifest) {
   const io::Json& d = manifest["duplicates"];
   check(d.is_array(), "manifest duplicates", "an array", d.type_name());
   for (const io::Json& e : d) {
-    check(e.is_object() && e.contains("id") && e.contains("count"), "manifest duplicates",
-          "entries {id, count}", e.dump());
+    check(e.is_object() && e.contains("id") && e.contains("count") && e["id"].is_number_integer() &&
+              e["count"].is_number_integer(),
+          "manifest duplicates", "entries {id, count} of integers", e.dump());
     groups.push_back({e["id"].get<int64_t>(), e["count"].get<int64_t>()});
   }
   return groups;

@@ -1,8 +1,9 @@
 #include <cmath>
+#include <vector>
 
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
-#include "diffmem/diffusion/schedule.h"
+#include "diffmem/diffusion/scheduler_config.h"
 
 namespace diffmem::diffusion {
 namespace fs = std::filesystem;

@@ -207,6 +207,15 @@ TEST(Subset, SeveralPicksPerCountAndCopiesShareMembership) {
   EXPECT_EQ(s.manifest["members"]["count"], 8);
 }
 
+// A manifest is input: entries whose id or count is not an integer are refused as diffmem errors
+// (a string id escaped as a bare library exception).
+TEST(Subset, DuplicateGroupsRefuseEntriesThatAreNotIntegers) {
+  EXPECT_EQ(duplicate_groups(io::Json::parse(R"({"duplicates": [{"id": 3, "count": 2}]})")).size(), 1u);
+  for (const char* bad : {R"({"duplicates": [{"id": "3", "count": 2}]})", R"({"duplicates": [{"id": 3, "count": 2.5}]})",
+                          R"({"duplicates": [{"id": 3, "count": null}]})", R"({"duplicates": {"id": 3}})"})
+    EXPECT_THROW(duplicate_groups(io::Json::parse(bad)), Error) << bad;
+}
+
 TEST(Subset, RejectsWhatTheDataCannotSatisfy) {
   SubsetOptions o;
   o.n = 3;

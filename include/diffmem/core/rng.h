@@ -2,7 +2,9 @@
 // Seeding without torch: every random choice in diffmem derives from one user seed through
 // derive_seed, so each item (an image, a model, an example's noise draw) has a seed of its own
 // and can be reproduced alone. Rng is a small fixed algorithm (splitmix64), identical everywhere.
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace diffmem::core {
