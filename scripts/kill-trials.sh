@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Real kills: runs train, sample, extract and mia once uninterrupted, then N times
-# each SIGKILLed at a random moment and resumed with the same command, and compares every result
-# file of the resumed run with the uninterrupted one, byte for byte (JSON with its timing fields
-# — *seconds, *_per_s, timings — and the counts of shards reused or computed left out, and its
-# own folder's path read as the reference's; logs left out). Prints one line per stage,
-# "STAGE: K/N identical", and exits non-zero unless every trial matched.
-#   scripts/kill-trials.sh [N=5] [WORK_DIR]      (DIFFMEM=path/to/diffmem, default build/diffmem;
-#                                                 SCALE=k: k times the training steps and samples)
+# Real kills: runs train, sample, extract, extract-blackbox (a model's generations, and PNG
+# folders per prompt), mia and the audit once uninterrupted, then N times each SIGKILLed at a
+# random moment and resumed with the same command, and compares every result file of the resumed
+# run with the uninterrupted one, byte for byte (JSON without its "timing" objects — seconds,
+# rates, what was reused —, and the run's own folder's path read as the reference's; logs left
+# out). Prints one line per stage, "STAGE: K/N identical", and exits non-zero unless every trial
+# matched.
+#   scripts/kill-trials.sh [N=5] [WORK_DIR] [STAGE ...]   (DIFFMEM=path/to/diffmem, default
+#        build/diffmem; SCALE=k: k times the training steps and samples; STAGE: only these)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-5}
 if [ -n "${2:-}" ]; then WORK=$2; else WORK=$(mktemp -d /tmp/diffmem-kill.XXXXXX); trap 'rm -rf "$WORK"' EXIT; fi
+ONLY=("${@:3}")
 BIN=${DIFFMEM:-build/diffmem}
 PY=${PYTHON:-python3}
 SCALE=${SCALE:-1}
@@ -38,17 +40,38 @@ if not os.path.exists(os.path.join(d, "manifest.json")):
     npy(os.path.join(d, "labels.npy"), "<i8", (n,), b"".join(struct.pack("<q", i % 8) for i in range(n)))
     npy(os.path.join(d, "ids.npy"), "<i8", (n,), b"".join(struct.pack("<q", i) for i in range(n)))
     npy(os.path.join(d, "members.npy"), "|b1", (n,), bytes(int(i % 8 < 4) for i in range(n)))
-    json.dump({"source": "kill-trials"}, open(os.path.join(d, "manifest.json"), "w"))
+    json.dump({"source": "kill-trials", "shape": [n, h, w, 1], "count": n}, open(os.path.join(d, "manifest.json"), "w"))
+# Black-box groups as PNG folders: 6 prompts of 12 greyscale 16x16 images, in prompts 0-2 the
+# first 6 images copies of one picture (a clique), the rest noise.
+g = os.path.join(work, "groups")
+if not os.path.exists(os.path.join(work, "prompts.csv")):
+    import zlib
+    def png(path, pixels, w, h):
+        raw = b"".join(b"\x00" + pixels[r * w:(r + 1) * w] for r in range(h))
+        def chunk(t, b):
+            return struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b) & 0xffffffff)
+        with open(path, "wb") as f:
+            f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                    + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    rng = random.Random(1)
+    rows = ["id,prompt"]
+    for p in range(6):
+        os.makedirs(os.path.join(g, "p%d" % p), exist_ok=True)
+        same = bytes(rng.randrange(256) for _ in range(256))
+        for i in range(12):
+            pix = same if p < 3 and i < 6 else bytes(rng.randrange(256) for _ in range(256))
+            png(os.path.join(g, "p%d" % p, "%02d.png" % i), pix, 16, 16)
+        rows.append("p%d,prompt %d" % (p, p))
+    open(os.path.join(work, "prompts.csv"), "w").write("\n".join(rows) + "\n")
 PY
 
 compare() {  # compare REF RUN: 0 when every result file matches
   "$PY" - "$1" "$2" <<'PY'
 import json, os, sys
 ref, run = sys.argv[1], sys.argv[2]
-HISTORY = {"timings", "reused", "computed", "shards_reused", "shards_skipped"}  # what this run did, not found
-def timing(k):
-    return k in HISTORY or k.endswith("seconds") or k.endswith("_per_s")
-def strip(j):  # timing fields out; the run's own folder read as the reference's
+def timing(k):  # what this run did and how long it took, not what it found
+    return k == "timing"
+def strip(j):  # timing objects out; the run's own folder read as the reference's
     if isinstance(j, dict): return {k: strip(v) for k, v in j.items() if not timing(k)}
     if isinstance(j, list): return [strip(v) for v in j]
     if isinstance(j, str): return j.replace(run, ref)
@@ -66,8 +89,8 @@ for rel in sorted(a & b):
     pa, pb = os.path.join(ref, rel), os.path.join(run, rel)
     if rel.endswith(".json"):
         same = strip(json.load(open(pa))) == strip(json.load(open(pb)))
-    else:
-        same = open(pa, "rb").read() == open(pb, "rb").read()
+    else:  # text that names the run's folder (a CSV, the report) names the reference's once read so
+        same = open(pa, "rb").read() == open(pb, "rb").read().replace(run.encode(), ref.encode())
     if not same: bad.append(rel)
 if bad:
     print("  differs: " + ", ".join(bad[:8]), file=sys.stderr)
@@ -80,7 +103,10 @@ stages=(
   "train|train --data $WORK/data --out OUT --preset tiny --steps $((60 * SCALE)) --batch 8 --warmup 5 --checkpoint-every 10 --seed 0"
   "sample|sample --model $WORK/ref-train --out OUT --n $((48 * SCALE)) --shard-size 4 --sampler ddim --steps 8 --seed 0"
   "extract|extract --generations $WORK/ref-sample --train $WORK/data --out OUT --delta 0.5"
+  "extract-blackbox|extract-blackbox --model $WORK/ref-train --per-prompt $((64 * SCALE)) --sampler ddim --steps 16 --batch 4 --min-clique 3 --out OUT"
+  "extract-blackbox-folders|extract-blackbox --prompts $WORK/prompts.csv --images $WORK/groups --min-clique 4 --out OUT"
   "mia|mia loss --target $WORK/ref-train --data $WORK/data --out OUT --draws 4"
+  "audit|audit --run OUT --data $WORK/data --preset tiny --steps $((40 * SCALE)) --batch 8 --samples $((16 * SCALE)) --sampler ddim --sample-steps 4 --draws 2 --inpaint-targets 2 --candidates 2 --inpaint-steps 2 --seed 0 --set train.warmup_steps=5 --set train.checkpoint_every=10"
 )
 failed=0
 for entry in "${stages[@]}"; do
@@ -91,6 +117,8 @@ for entry in "${stages[@]}"; do
   start=$(date +%s.%N)
   D ${cmd//OUT/$ref} >/dev/null
   took=$("$PY" -c "import time; print(max(0.2, time.time() - $start))")
+  # A stage left out still leaves its reference run, which later stages read.
+  if [ ${#ONLY[@]} -gt 0 ] && [[ ! " ${ONLY[*]} " == *" $stage "* ]]; then continue; fi
   ok=0
   for i in $(seq 1 "$N"); do
     out="$WORK/$stage-$i"
