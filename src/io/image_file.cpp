@@ -35,6 +35,34 @@ Hwc check_image(const HostArray& image, const std::string& where) {
   return {static_cast<int>(h), static_cast<int>(w), static_cast<int>(c)};
 }
 
+// stb_image 2.27 (Debian 12's) writes past its Huffman table when a JPEG's DHT segment declares
+// more than 256 codes in one table (upstream checks it from 2.28 on; found by scripts/fuzz.sh once
+// stb was built instrumented). Such a table is refused here before stb sees the file. Every FF C4
+// is read as a DHT segment the way stb reads one (bytes past the end read as 0), wherever it
+// stands, since stb resynchronizes on any 0xFF: entropy-coded data never holds FF C4 (byte
+// stuffing), so a valid file is never refused.
+void check_jpeg_huffman_tables(const std::string& b, const std::string& where) {
+  auto byte = [&](size_t i) -> int { return i < b.size() ? static_cast<uint8_t>(b[i]) : 0; };
+  // What stb takes for a JPEG: 0xFF, any number of 0xFF fill bytes, then the SOI marker D8.
+  size_t soi = 1;
+  while (soi < b.size() && byte(soi) == 0xFF) ++soi;
+  if (byte(0) != 0xFF || byte(soi) != 0xD8) return;
+  for (size_t i = soi + 1; i + 1 < b.size(); ++i) {
+    if (byte(i) != 0xFF || byte(i + 1) != 0xC4) continue;
+    int left = ((byte(i + 2) << 8) | byte(i + 3)) - 2;
+    for (size_t p = i + 4; left > 0;) {
+      if ((byte(p) >> 4) > 1 || (byte(p) & 15) > 3) break;  // stb refuses the table itself
+      int codes = 0;
+      for (int k = 1; k <= 16; ++k) codes += byte(p + k);
+      if (codes > 256)
+        fail(where, "a JPEG whose Huffman tables hold at most 256 codes each",
+             std::to_string(codes) + " codes in the table at byte " + std::to_string(i));
+      p += 17 + static_cast<size_t>(codes);
+      left -= 17 + codes;
+    }
+  }
+}
+
 void append_bytes(void* context, void* data, int size) {
   static_cast<std::string*>(context)->append(static_cast<const char*>(data), size);
 }
@@ -48,13 +76,15 @@ HostArray read_image(const fs::path& path, int channels) {
   std::string bytes = core::read_file(path);
   if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()))
     fail(where, "an image file below 2 GiB", std::to_string(bytes.size()) + " bytes");
+  check_jpeg_huffman_tables(bytes, where);
   int w = 0, h = 0, file_c = 0;
   // The header's size first: a few hundred bytes can claim 30000 × 30000 pixels, which stb would
   // try to allocate (found by scripts/fuzz.sh).
   if (stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()), &w, &h,
                             &file_c) &&
       static_cast<int64_t>(w) * h > kMaxImagePixels)
-    fail(where, "an image of at most " + std::to_string(kMaxImagePixels) + " pixels (8192 x 8192)",
+    fail(where, "an image of at most " + std::to_string(kMaxImagePixels) + " pixels (" + std::to_string(kMaxImageSide) +
+                    " x " + std::to_string(kMaxImageSide) + ")",
          std::to_string(w) + " x " + std::to_string(h));
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),

@@ -123,6 +123,26 @@ TEST(ImageFile, AHeaderClaimingTooManyPixelsIsRefusedBeforeDecoding) {
   EXPECT_EQ(e, (dir / "huge.jpg").string() + ": expected an image of at most 67108864 pixels (8192 x 8192), found 30000 x 30000");
 }
 
+// A JPEG whose Huffman table declares 272 codes: stb_image 2.27 would write past its 257-entry
+// table (found by scripts/fuzz.sh once stb was built instrumented); refused before stb runs, also
+// behind 0xFF fill bytes before the SOI marker, which stb skips. A valid JPEG's tables pass.
+TEST(ImageFile, AJpegHuffmanTableOfMoreThan256CodesIsRefused) {
+  TempDir dir;
+  const std::string jpg = test::read_bytes(fs::path(test::source_dir()) / "fuzz/corpus/image/small.jpg");
+  const size_t dht = jpg.find("\xff\xc4");
+  ASSERT_NE(dht, std::string::npos);
+  test::write_bytes(dir / "ok.jpg", jpg);
+  EXPECT_EQ(read_image(dir / "ok.jpg").shape.size(), 3u);
+  std::string bad = jpg;
+  bad.replace(dht + 5, 16, std::string(16, char(17)));  // marker, length (2), class/id (1), 16 counts
+  for (const std::string& prefix : {std::string(), std::string("\xff")}) {
+    test::write_bytes(dir / "bad.jpg", prefix + bad);
+    const std::string e = test::error_of([&] { read_image(dir / "bad.jpg"); });
+    EXPECT_NE(e.find((dir / "bad.jpg").string() + ": expected a JPEG whose Huffman tables hold at most 256 codes each, "
+                     "found 272 codes"), std::string::npos) << e;
+  }
+}
+
 TEST(ImageFile, ResizeKeepsChannelsAndConstants) {
   HostArray a = HostArray::zeros(DType::kU8, {8, 6, 3});
   for (size_t i = 0; i < a.bytes.size(); ++i) a.bytes[i] = i % 3 == 0 ? 40 : i % 3 == 1 ? 120 : 250;
