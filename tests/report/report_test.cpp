@@ -135,10 +135,11 @@ void expect_keys_match(const std::string& html, const Json& summary, size_t at_l
 std::string base64_decode(const std::string& s) {
   const std::string abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
-  int val = 0, bits = -8;
+  uint32_t val = 0;  // unsigned: the shifts wrap instead of overflowing an int (UBSan found it)
+  int bits = -8;
   for (char c : s) {
     if (c == '=') break;
-    val = (val << 6) + static_cast<int>(abc.find(c));
+    val = (val << 6) + static_cast<uint32_t>(abc.find(c));
     bits += 6;
     if (bits >= 0) {
       out.push_back(static_cast<char>((val >> bits) & 0xff));
