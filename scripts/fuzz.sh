@@ -34,7 +34,7 @@ SRCS=(src/core/error.cpp src/core/atomic_file.cpp src/core/log.cpp src/core/rang
       src/model/clip_tokenizer_text.cpp src/model/clip_tokenizer_train.cpp
       src/diffusion/scheduler_config.cpp src/core/rng.cpp src/core/run_lock.cpp src/data/dataset.cpp
       src/data/captions.cpp src/data/subset.cpp src/report/run_dir.cpp
-      fuzz/stb_instrumented.cpp)  # stb built here, instrumented, instead of Debian's libstb.so
+      src/io/stb_impl.cpp)
 OBJS=()
 for s in "${SRCS[@]}"; do
   o="$OUT/obj/$(echo "$s" | tr / _).o"
@@ -44,7 +44,7 @@ for s in "${SRCS[@]}"; do
     # way) but not UBSan's arithmetic checks: its JPEG bit reader shifts by 32 or more on corrupt
     # data and it memcpys zero bytes from a null pointer (found by the fuzzer; x86 masks the shift
     # count, so garbage pixels result, never a memory error, which ASan would still report).
-    [ "$s" = fuzz/stb_instrumented.cpp ] && extra=(-fno-sanitize=undefined -fsanitize=bounds)
+    [ "$s" = src/io/stb_impl.cpp ] && extra=(-fno-sanitize=undefined -fsanitize=bounds)
     $CXX "${FLAGS[@]}" "${extra[@]}" -fsanitize=fuzzer-no-link -c "$s" -o "$o"
   fi
   OBJS+=("$o")
