@@ -74,6 +74,7 @@ print(f"mean best distance: members {s['mean_distance_members']:.4f}, "
       f"non-members {s['mean_distance_nonmembers']:.4f}")
 print(f"mean rank-1 distance: members {s['mean_rank1_distance_members']:.4f}, "
       f"non-members {s['mean_rank1_distance_nonmembers']:.4f}")
-print(f"AUC {s['auc']:.4f}  TPR@1%FPR {100*s['tpr_at_fpr_0.01']:.1f}%  "
+tpr = s['tpr_at_fpr_0.01']
+print(f"AUC {s['auc']:.4f}  TPR@1%FPR {'n/m' if tpr is None else f'{100*tpr:.1f}%'}  "
       f"balanced accuracy {s['balanced_accuracy']:.4f}")
 PY

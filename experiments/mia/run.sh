@@ -67,6 +67,9 @@ for a in loss lira-online lira-offline; do
   /usr/bin/python3 - "$a" "$s" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[2]))
-print(f"{sys.argv[1]:<16} {j['auc']:8.4f} {100*j['tpr_at_fpr_0.01']:11.2f}% {100*j['tpr_at_fpr_0.001']:11.2f}%")
+pct = lambda v: "n/m" if v is None else f"{100*v:.2f}%"  # n/m: too few non-members for that FPR
+ci = j.get("ci", {}).get("auc")
+print(f"{sys.argv[1]:<16} {j['auc']:8.4f} {pct(j['tpr_at_fpr_0.01']):>12} {pct(j['tpr_at_fpr_0.001']):>12}"
+      + (f"   AUC 95% CI [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
 PY
 done

@@ -68,15 +68,17 @@ say "results"
 /usr/bin/python3 - "$RUN" <<'PY'
 import json, sys
 run = sys.argv[1]
+def f3(v):  # None: a TPR the non-members cannot measure
+    return "n/m" if v is None else f"{v:.3f}"
 s = json.load(open(f"{run}/screen/summary.json"))
 for d in ("wen", "anisotropy"):
     j = s["detectors"][d]
     if isinstance(j, dict):
-        print(f"screen {d:10s}: AUC {j['auc']:.3f}  TPR@1%FPR {j['tpr_at_fpr_0.01']:.3f}  ({j['members']} planted of {j['members'] + j['nonmembers']})")
+        print(f"screen {d:10s}: AUC {j['auc']:.3f}  TPR@1%FPR {f3(j['tpr_at_fpr_0.01'])}  ({j['members']} planted of {j['members'] + j['nonmembers']})")
 for r in s.get("by_duplicates", []):
     w = r["wen"]
     if isinstance(w, dict):
-        print(f"   planted {r['duplicates']:3d}x ({r['positives']} vs {r['negatives']}): Wen AUC {w['auc']:.3f}  TPR@1%FPR {w['tpr_at_fpr_0.01']:.3f}")
+        print(f"   planted {r['duplicates']:3d}x ({r['positives']} vs {r['negatives']}): Wen AUC {w['auc']:.3f}  TPR@1%FPR {f3(w['tpr_at_fpr_0.01'])}")
 for arm in ("blackbox-all", "blackbox-screened"):
     b = json.load(open(f"{run}/{arm}/summary.json"))
     e, c = b["extraction"], b["cost"]
@@ -85,5 +87,5 @@ for arm in ("blackbox-all", "blackbox-screened"):
     print("   by duplicates: " + ", ".join(f"{r['duplicates']}: {r['flagged']}/{r['prompts']}" for r in e["by_duplicates"]))
 for a in ("loss", "clid", "secmi", "pia"):
     m = json.load(open(f"{run}/mia/{a}/summary.json"))
-    print(f"mia {a:5s}: AUC {m['auc']:.3f}  TPR@1%FPR {m['tpr_at_fpr_0.01']:.3f}  ({m['members']} members, {m['nonmembers']} held out)")
+    print(f"mia {a:5s}: AUC {m['auc']:.3f}  TPR@1%FPR {f3(m['tpr_at_fpr_0.01'])}  ({m['members']} members, {m['nonmembers']} held out)")
 PY

@@ -14,6 +14,13 @@ namespace diffmem::metrics {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+io::Json number_or_null(double v) { return std::isfinite(v) ? io::Json(v) : io::Json(nullptr); }
+
+io::Json interval_json(const Interval& i) {
+  return i.valid() ? io::Json::array({i.low, i.high}) : io::Json(nullptr);
+}
 
 std::string num(double v) {
   char buf[40];
@@ -165,28 +172,63 @@ RocSummary summarize(const RocCurve& curve, const std::vector<double>& extra_fpr
   s.members = curve.positives;
   s.nonmembers = curve.negatives;
   s.auc = curve.auc();
-  s.tpr_at_fpr_0_1pct = curve.tpr_at_fpr(0.001);
-  s.tpr_at_fpr_1pct = curve.tpr_at_fpr(0.01);
+  // With a known non-member count, a TPR at an FPR that allows no false positive is not measurable.
+  auto tpr_at = [&](double f) {
+    return curve.negatives == 0 || fpr_measurable(f, curve.negatives) ? curve.tpr_at_fpr(f) : kNaN;
+  };
+  s.tpr_at_fpr_0_1pct = tpr_at(0.001);
+  s.tpr_at_fpr_1pct = tpr_at(0.01);
   size_t b = curve.balanced_accuracy_index();
   s.balanced_accuracy = curve.balanced_accuracy();
   s.balanced_accuracy_threshold = curve.thresholds[b];
-  for (double f : extra_fprs) s.tpr_at_fpr.push_back({f, curve.tpr_at_fpr(f)});
+  for (double f : extra_fprs) {
+    check(f >= 0 && f <= 1, "summarize", "FPRs in [0, 1]", num(f));
+    s.tpr_at_fpr.push_back({f, tpr_at(f)});
+  }
+  return s;
+}
+
+RocSummary summarize(const std::vector<double>& scores, const std::vector<bool>& is_member,
+                     const std::vector<double>& extra_fprs, const BootstrapOptions& bootstrap) {
+  RocSummary s = summarize(roc_curve(scores, is_member), extra_fprs);
+  if (bootstrap.resamples > 0) s.ci = bootstrap_roc(scores, is_member, extra_fprs, bootstrap);
   return s;
 }
 
 void to_json(io::Json& j, const RocSummary& s) {
   io::Json extra = io::Json::array();
-  for (const FprTpr& p : s.tpr_at_fpr) extra.push_back({{"fpr", p.fpr}, {"tpr", p.tpr}});
+  for (const FprTpr& p : s.tpr_at_fpr) extra.push_back({{"fpr", p.fpr}, {"tpr", number_or_null(p.tpr)}});
   j = io::Json{{"members", s.members},
                {"nonmembers", s.nonmembers},
                {"auc", s.auc},
-               {"tpr_at_fpr_0.001", s.tpr_at_fpr_0_1pct},
-               {"tpr_at_fpr_0.01", s.tpr_at_fpr_1pct},
+               {"tpr_at_fpr_0.001", number_or_null(s.tpr_at_fpr_0_1pct)},
+               {"tpr_at_fpr_0.01", number_or_null(s.tpr_at_fpr_1pct)},
                {"balanced_accuracy", s.balanced_accuracy},
-               {"balanced_accuracy_threshold",
-                std::isfinite(s.balanced_accuracy_threshold) ? io::Json(s.balanced_accuracy_threshold)
-                                                             : io::Json(nullptr)},
+               {"balanced_accuracy_threshold", number_or_null(s.balanced_accuracy_threshold)},
                {"tpr_at_fpr", extra}};
+  if (s.nonmembers > 0) {
+    j["min_measurable_fpr"] = min_measurable_fpr(s.nonmembers);
+    io::Json nm = io::Json::array();
+    if (std::isnan(s.tpr_at_fpr_0_1pct)) nm.push_back("tpr_at_fpr_0.001");
+    if (std::isnan(s.tpr_at_fpr_1pct)) nm.push_back("tpr_at_fpr_0.01");
+    for (const FprTpr& p : s.tpr_at_fpr)
+      if (std::isnan(p.tpr)) nm.push_back("tpr_at_fpr=" + num(p.fpr));
+    j["not_measurable"] = nm;
+  }
+  if (s.ci) {
+    const RocIntervals& c = *s.ci;
+    io::Json extra_ci = io::Json::array();
+    for (const Interval& i : c.tpr_at_fpr) extra_ci.push_back(interval_json(i));
+    j["ci"] = {{"level", c.options.level},
+               {"resamples", c.options.resamples},
+               {"seed", c.options.seed},
+               {"method", "stratified percentile bootstrap"},
+               {"auc", interval_json(c.auc)},
+               {"tpr_at_fpr_0.001", interval_json(c.tpr_at_fpr_0_1pct)},
+               {"tpr_at_fpr_0.01", interval_json(c.tpr_at_fpr_1pct)},
+               {"balanced_accuracy", interval_json(c.balanced_accuracy)},
+               {"tpr_at_fpr", extra_ci}};
+  }
 }
 
 namespace {
@@ -199,14 +241,29 @@ const io::Json& field(const io::Json& j, const std::string& key, const char* wha
   if (!ok) fail("RocSummary JSON: \"" + key + "\"", what, it->dump());
   return *it;
 }
+// A number, or null for "not measurable" (NaN).
+double nullable(const io::Json& j, const std::string& key) {
+  auto it = j.find(key);
+  if (it != j.end() && it->is_null()) return kNaN;
+  return field(j, key, "a number").get<double>();
+}
+
+// [low, high], or null (an invalid interval).
+Interval interval(const io::Json& c, const std::string& key) {
+  auto it = c.find(key);
+  if (it == c.end() || it->is_null()) return {};
+  if (!it->is_array() || it->size() != 2 || !(*it)[0].is_number() || !(*it)[1].is_number())
+    fail("RocSummary JSON: \"ci/" + key + "\"", "[low, high] or null", it->dump());
+  return {(*it)[0].get<double>(), (*it)[1].get<double>()};
+}
 }  // namespace
 
 void from_json(const io::Json& j, RocSummary& s) {
   s.members = field(j, "members", "a count").get<uint64_t>();
   s.nonmembers = field(j, "nonmembers", "a count").get<uint64_t>();
   s.auc = field(j, "auc", "a number").get<double>();
-  s.tpr_at_fpr_0_1pct = field(j, "tpr_at_fpr_0.001", "a number").get<double>();
-  s.tpr_at_fpr_1pct = field(j, "tpr_at_fpr_0.01", "a number").get<double>();
+  s.tpr_at_fpr_0_1pct = nullable(j, "tpr_at_fpr_0.001");
+  s.tpr_at_fpr_1pct = nullable(j, "tpr_at_fpr_0.01");
   s.balanced_accuracy = field(j, "balanced_accuracy", "a number").get<double>();
   auto t = j.find("balanced_accuracy_threshold");
   if (t != j.end() && t->is_null())
@@ -217,9 +274,20 @@ void from_json(const io::Json& j, RocSummary& s) {
   auto e = j.find("tpr_at_fpr");
   if (e == j.end()) return;
   if (!e->is_array()) fail("RocSummary JSON: \"tpr_at_fpr\"", "an array", e->dump());
-  for (const io::Json& p : *e)
-    s.tpr_at_fpr.push_back(
-        {field(p, "fpr", "a number").get<double>(), field(p, "tpr", "a number").get<double>()});
+  for (const io::Json& p : *e) s.tpr_at_fpr.push_back({field(p, "fpr", "a number").get<double>(), nullable(p, "tpr")});
+  s.ci.reset();
+  auto c = j.find("ci");
+  if (c == j.end() || c->is_null()) return;
+  if (!c->is_object()) fail("RocSummary JSON: \"ci\"", "an object", c->dump());
+  RocIntervals iv;
+  iv.options.level = field(*c, "level", "a number").get<double>();
+  iv.options.resamples = static_cast<int64_t>(field(*c, "resamples", "a number").get<double>());
+  iv.options.seed = field(*c, "seed", "a count").get<uint64_t>();
+  iv.auc = interval(*c, "auc");
+  iv.tpr_at_fpr_0_1pct = interval(*c, "tpr_at_fpr_0.001");
+  iv.tpr_at_fpr_1pct = interval(*c, "tpr_at_fpr_0.01");
+  iv.balanced_accuracy = interval(*c, "balanced_accuracy");
+  s.ci = iv;
 }
 
 void write_roc_csv(const std::filesystem::path& path, const RocCurve& curve) {

@@ -80,9 +80,13 @@ class ScreenStage : public AuditStage {
     std::string detail = std::to_string(r.rows.size()) + " prompts, " + std::to_string(r.unet_images) +
                          " U-Net evaluations";
     const Json& wen = r.summary["detectors"]["wen"];
-    if (wen.is_object() && wen.contains("auc") && wen["auc"].is_number())
-      detail += percent_line("; Wen et al. AUC %.3f, TPR@1%%FPR %.1f%%", wen["auc"].get<double>(),
-                             100 * wen.value("tpr_at_fpr_0.01", 0.0));
+    if (wen.is_object() && wen.contains("auc") && wen["auc"].is_number()) {
+      const Json& tpr = wen.contains("tpr_at_fpr_0.01") ? wen["tpr_at_fpr_0.01"] : Json();
+      detail += tpr.is_number() ? percent_line("; Wen et al. AUC %.3f, TPR@1%%FPR %.1f%%", wen["auc"].get<double>(),
+                                               100 * tpr.get<double>())
+                                : percent_line("; Wen et al. AUC %.3f", wen["auc"].get<double>(), 0) +
+                                      ", TPR@1%FPR not measurable (too few non-members)";
+    }
     return detail;
   }
 };

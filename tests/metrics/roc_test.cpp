@@ -70,7 +70,8 @@ TEST(Roc, HandWorkedTprAtFprIsConservative) {
   EXPECT_DOUBLE_EQ(c.balanced_accuracy(), 0.75);
   RocSummary s = summarize(c, {0.25, 0.5});
   EXPECT_DOUBLE_EQ(s.balanced_accuracy_threshold, 0.6);
-  EXPECT_DOUBLE_EQ(s.tpr_at_fpr_1pct, 0.25);
+  // 4 non-members cannot measure a TPR at 1% FPR (it would be the TPR at FPR 0): NaN.
+  EXPECT_TRUE(std::isnan(s.tpr_at_fpr_1pct));
   ASSERT_EQ(s.tpr_at_fpr.size(), 2u);
   EXPECT_DOUBLE_EQ(s.tpr_at_fpr[1].tpr, 0.75);
 }
@@ -220,12 +221,14 @@ TEST(Roc, SummaryJsonRoundTrip) {
   RocSummary s = summarize(hand_curve(), {0.5});
   io::Json j = s;
   EXPECT_DOUBLE_EQ(j["auc"].get<double>(), 0.75);
-  EXPECT_DOUBLE_EQ(j["tpr_at_fpr_0.001"].get<double>(), 0.25);
+  EXPECT_TRUE(j["tpr_at_fpr_0.001"].is_null());  // not measurable with 4 non-members
+  EXPECT_EQ(j["not_measurable"], io::Json::array({"tpr_at_fpr_0.001", "tpr_at_fpr_0.01"}));
   EXPECT_EQ(j["members"].get<int>(), 4);
   test::TempDir dir;
   io::write_json(dir / "summary.json", j);
   RocSummary back = io::read_json(dir / "summary.json").get<RocSummary>();
   EXPECT_EQ(back.members, 4u);
+  EXPECT_TRUE(std::isnan(back.tpr_at_fpr_0_1pct));
   EXPECT_DOUBLE_EQ(back.balanced_accuracy_threshold, 0.6);
   ASSERT_EQ(back.tpr_at_fpr.size(), 1u);
   EXPECT_DOUBLE_EQ(back.tpr_at_fpr[0].tpr, 0.75);

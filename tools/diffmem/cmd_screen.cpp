@@ -61,8 +61,12 @@ DIFFMEM_COMMAND(350) {
                 a->out.c_str(), r.rows.size(), static_cast<long long>(r.unet_images), r.seconds);
     for (const char* d : {"wen", "anisotropy"}) {
       const io::Json& j = r.summary["detectors"][d];
-      if (j.is_object())
-        std::printf("  %s: AUC %.4f, TPR at 1%% FPR %.4f\n", d, j.value("auc", 0.0), j.value("tpr_at_fpr_1pct", 0.0));
+      if (!j.is_object()) continue;
+      const io::Json tpr = j.contains("tpr_at_fpr_0.01") ? j["tpr_at_fpr_0.01"] : io::Json();
+      if (tpr.is_number())
+        std::printf("  %s: AUC %.4f, TPR at 1%% FPR %.4f\n", d, j.value("auc", 0.0), tpr.get<double>());
+      else
+        std::printf("  %s: AUC %.4f, TPR at 1%% FPR not measurable (too few non-members)\n", d, j.value("auc", 0.0));
     }
   });
 }

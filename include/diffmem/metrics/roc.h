@@ -18,9 +18,11 @@
 //  * Balanced accuracy is the best over thresholds of (TPR + 1 − FPR) / 2, so never below 0.5.
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 #include "diffmem/io/json.h"
+#include "diffmem/metrics/bootstrap.h"
 
 namespace diffmem::metrics {
 
@@ -64,23 +66,35 @@ struct FprTpr {
   double tpr = 0;
 };
 
-/// What a run reports about one attack's ROC.
+/// What a run reports about one attack's ROC. A TPR at an FPR that the non-members cannot measure
+/// (fpr · nonmembers < 1, bootstrap.h) is NaN: "not measurable", never the TPR at FPR 0 in
+/// disguise. When the non-member count is unknown (0: a curve read back from roc.csv) the TPRs are
+/// kept as the curve gives them.
 struct RocSummary {
   uint64_t members = 0;
   uint64_t nonmembers = 0;
   double auc = 0;
-  double tpr_at_fpr_0_1pct = 0;  // TPR at FPR = 0.1%
-  double tpr_at_fpr_1pct = 0;    // TPR at FPR = 1%
+  double tpr_at_fpr_0_1pct = 0;  // TPR at FPR = 0.1%, NaN when not measurable
+  double tpr_at_fpr_1pct = 0;    // TPR at FPR = 1%, likewise
   double balanced_accuracy = 0;
   double balanced_accuracy_threshold = 0;  // may be +inf (then the scores carry no signal)
   std::vector<FprTpr> tpr_at_fpr;          // the extra FPRs asked for, in the order asked
+  std::optional<RocIntervals> ci;          // bootstrap intervals, when computed
 };
 
 /// Summary of a curve, with TPR at each of extra_fprs (each in [0, 1]) as well.
 RocSummary summarize(const RocCurve& curve, const std::vector<double>& extra_fprs = {});
 
-/// JSON keys: members, nonmembers, auc, tpr_at_fpr_0.001, tpr_at_fpr_0.01, balanced_accuracy,
-/// balanced_accuracy_threshold (null for +inf), tpr_at_fpr: [{fpr, tpr}, ...].
+/// The curve's summary with bootstrap intervals (bootstrap.h) when bootstrap.resamples > 0.
+RocSummary summarize(const std::vector<double>& scores, const std::vector<bool>& is_member,
+                     const std::vector<double>& extra_fprs, const BootstrapOptions& bootstrap);
+
+/// JSON keys: members, nonmembers, auc, tpr_at_fpr_0.001, tpr_at_fpr_0.01 (null when not
+/// measurable), balanced_accuracy, balanced_accuracy_threshold (null for +inf),
+/// tpr_at_fpr: [{fpr, tpr}, ...]; min_measurable_fpr (1 / nonmembers) and not_measurable (the keys
+/// that are null for that reason) when nonmembers is known; with intervals, ci: {level, resamples,
+/// seed, method, auc: [low, high], tpr_at_fpr_0.001: [low, high] or null, tpr_at_fpr_0.01,
+/// balanced_accuracy, tpr_at_fpr: [[low, high] or null, ...]}.
 void to_json(io::Json& j, const RocSummary& s);
 /// Throws diffmem::Error naming the missing or mistyped key.
 void from_json(const io::Json& j, RocSummary& s);
