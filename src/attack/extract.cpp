@@ -11,6 +11,7 @@
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/content_hash.h"
 #include "diffmem/core/error.h"
+#include "diffmem/core/memory.h"
 #include "diffmem/io/npy.h"
 #include "diffmem/io/tensor_bridge.h"
 #include "extract_internal.h"
@@ -21,6 +22,7 @@ using detail::closer;
 using detail::IdBest;
 
 void validate(const ExtractOptions& o) {
+  metrics::validate(o.bootstrap);
   check(std::isfinite(o.delta) && o.delta >= 0, "--delta", "a finite distance >= 0",
         std::to_string(o.delta));
   if (o.calibrated_threshold) {
@@ -171,6 +173,7 @@ detail::Scan scan_shards(const std::vector<ShardPlan>& plan, const detail::Extra
       result.extracted_generations += m.extracted;
       scan.l2s.push_back(m.l2);
       scan.cals.push_back(m.calibrated_l2);
+      scan.extracted_id.push_back(m.extracted ? m.nearest_id : -1);
       text += detail::match_line(m) + "\n";
       if (m.nearest_id >= 0) {
         auto [it, fresh] = scan.by_id.try_emplace(m.nearest_id, IdBest{m, 0});
@@ -202,6 +205,7 @@ ExtractResult run_extract(const fs::path& generations, const fs::path& train_dir
   validate(options);
   detail::ExtractInputs in;
   in.t0 = now_s();
+  in.peak_since_start = core::reset_peak_rss();
   if (!fs::is_directory(generations))
     fail(generations.string(), "a folder of generations (diffmem sample --out)", "no such folder");
   const data::Dataset train = data::load_dataset(train_dir);

@@ -53,6 +53,7 @@ struct ExtractInputs {
   std::string arithmetic;      // KnnIndex::arithmetic(): which distances ran
   io::Json extra;              // merged into summary.json
   double t0 = 0, t_load = 0, t_index = 0;  // seconds on a monotonic clock
+  bool peak_since_start = false;           // core::reset_peak_rss() worked at t0
 };
 
 /// What the pass over the shards leaves for the aggregate outputs.
@@ -60,6 +61,7 @@ struct Scan {
   std::map<int64_t, IdBest> by_id;  // every id that is some generation's nearest image
   std::vector<Match> closest;       // pairs_distinct = false: the top_pairs_png closest, a heap
   std::vector<double> l2s, cals;
+  std::vector<int64_t> extracted_id;  // per generation: the id it extracted, -1 = none
   int64_t within_delta = 0, within_cal = 0, computed = 0;
   std::map<int64_t, data::ShardFiles> shard_files;
 };

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "diffmem/core/memory.h"
 #include "diffmem/data/subset.h"
 #include "diffmem/metrics/histogram.h"
 #include "extract_internal.h"
@@ -81,6 +82,25 @@ void write_extract_outputs(const ExtractInputs& in, const Scan& scan, ExtractRes
     unplanted_extracted += extracted_ids.count(id);
   }
 
+  // Intervals (metrics::bootstrap_hit_rates): every distinct id, then each planted count's ids in
+  // the order of rates_json, then the never-planted ids.
+  std::vector<std::vector<int64_t>> strata(1);
+  for (const auto& [id, n] : copies) strata[0].push_back(id);
+  for (const auto& [count, r] : rates) {
+    strata.emplace_back();
+    for (const auto& g : groups)
+      if (g.count == count) strata.back().push_back(g.id);
+  }
+  strata.emplace_back();
+  for (const auto& [id, n] : copies)
+    if (!planted.count(id)) strata.back().push_back(id);
+  const std::vector<metrics::Interval> ci =
+      metrics::bootstrap_hit_rates(scan.extracted_id, strata, options.bootstrap);
+  auto ci_json = [&](size_t s) {
+    return ci[s].valid() ? io::Json::array({ci[s].low, ci[s].high}) : io::Json(nullptr);
+  };
+  for (size_t k = 0; k < rates_json.size(); ++k) rates_json[k]["rate_ci"] = ci_json(k + 1);
+
   // The closest pairs for pairs.png and the summary.
   std::vector<Match> pairs;
   if (options.pairs_distinct) {
@@ -123,7 +143,15 @@ void write_extract_outputs(const ExtractInputs& in, const Scan& scan, ExtractRes
   s["duplicate_rates"] = rates_json;
   if (!groups.empty())
     s["unplanted"] = {{"images", unplanted}, {"extracted", unplanted_extracted},
-                      {"rate", unplanted ? double(unplanted_extracted) / unplanted : 0.0}};
+                      {"rate", unplanted ? double(unplanted_extracted) / unplanted : 0.0},
+                      {"rate_ci", ci_json(strata.size() - 1)}};
+  s["extraction_rate"] = {{"rate", copies.empty() ? 0.0 : double(result.unique_extracted) / double(copies.size())},
+                          {"rate_ci", ci_json(0)}};
+  s["ci"] = {{"level", options.bootstrap.level},
+             {"resamples", options.bootstrap.resamples},
+             {"seed", options.bootstrap.seed},
+             {"method", "two-level percentile bootstrap: generations resampled, and images within each "
+                        "duplicate count"}};
   s["histograms"] = {{"l2", histogram_json(scan.l2s, options.histogram_bins, options.delta)}};
   if (in.n_cal > 0)
     s["histograms"]["calibrated_l2"] = histogram_json(
@@ -143,7 +171,10 @@ void write_extract_outputs(const ExtractInputs& in, const Scan& scan, ExtractRes
                  {"search_s", searched},
                  {"total_s", result.seconds},
                  {"generations_computed", scan.computed},
-                 {"generations_per_s", searched > 0 ? double(scan.computed) / searched : 0.0}};
+                 {"generations_per_s", searched > 0 ? double(scan.computed) / searched : 0.0},
+                 {"model_evaluations", 0},
+                 {"peak_rss_bytes", core::peak_rss_bytes()},
+                 {"peak_rss_since", in.peak_since_start ? "attack start" : "process start"}};
   const io::Json opts = io::fields_json(options);
   io::write_json(in.out / "options.json", opts);
   s["options"] = opts;

@@ -13,8 +13,10 @@
 #include "diffmem/core/content_hash.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
+#include "diffmem/core/memory.h"
 #include "diffmem/core/rng.h"
 #include "diffmem/data/dataset.h"
+#include "diffmem/diffusion/inpaint.h"
 #include "diffmem/diffusion/sampler.h"
 #include "diffmem/io/image_file.h"
 #include "diffmem/io/npy.h"
@@ -213,7 +215,9 @@ std::vector<InpaintTarget> pick_targets(const std::vector<bool>& members,
 InpaintRunResult run_inpaint(const InpaintRunOptions& o, const ProgressFn& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   check(!o.out.empty(), "--out", "an output folder", "none");
+  const core::PeakMemory memory;
   check(o.show >= 0, "--show", "an integer >= 0", std::to_string(o.show));
+  metrics::validate(o.bootstrap);
   check(o.strip_scale >= 1 && o.strip_scale <= 16, "strip_scale", "an integer in [1, 16]",
         std::to_string(o.strip_scale));
   data::Dataset ds = data::load_dataset(o.data);
@@ -311,7 +315,8 @@ InpaintRunResult run_inpaint(const InpaintRunOptions& o, const ProgressFn& progr
     is_member.push_back(d.r.target.member);
   }
   auto curve = metrics::roc_curve(scores, is_member);
-  result.summary = metrics::summarize(curve);
+  result.summary = metrics::summarize(scores, is_member, {}, o.bootstrap);
+  if (result.summary.ci) metrics::write_roc_band_csv((o.out / "roc_band.csv").string(), *result.summary.ci);
   result.mean_distance_members = mean_of(done, true, &InpaintTargetResult::best_distance);
   result.mean_distance_nonmembers = mean_of(done, false, &InpaintTargetResult::best_distance);
   write_csv(o.out / "inpaint.csv", done);
@@ -336,7 +341,16 @@ InpaintRunResult run_inpaint(const InpaintRunOptions& o, const ProgressFn& progr
   j["model"] = denoiser->describe();
   j["targets"] = result.computed + result.cached;
   j["options"] = io::fields_json(o);
-  j["timing"] = {{"targets_computed", result.computed}, {"targets_cached", result.cached}, {"seconds", result.seconds}};
+  // Cost: per target, every candidate's inpainting forwards plus its ranking draws.
+  const int64_t per_target =
+      o.attack.candidates * (diffusion::inpaint_forwards(schedule, o.attack.inpaint) + o.attack.rank_draws);
+  j["timing"] = {{"targets_computed", result.computed},
+                 {"targets_cached", result.cached},
+                 {"seconds", result.seconds},
+                 {"model_evaluations", (result.computed + result.cached) * per_target},
+                 {"model_evaluations_computed", result.computed * per_target},
+                 {"peak_rss_bytes", memory.peak()},
+                 {"peak_rss_since", memory.since_stage_start() ? "attack start" : "process start"}};
   io::write_json(o.out / "summary.json", j);
   return result;
 }

@@ -86,6 +86,7 @@ std::vector<double> ModelScoring::errors(const fs::path& model, const ExampleSco
   Timing timing;
   timing.model = model.string();
   timing.scorer = scorer.name();
+  timing.forwards = n * scorer.forwards_per_example();
   // Read once: it keys the cache and drives the scoring (and warns once when it is missing).
   const diffusion::SchedulerConfig scheduler = diffusion::model_scheduler_config(model);
   const io::Json k = key(model, scorer, scheduler);

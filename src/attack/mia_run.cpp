@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
+#include "diffmem/attack/split_check.h"
 #include "diffmem/core/atomic_file.h"
+#include "diffmem/core/memory.h"
+#include "diffmem/metrics/calibration.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
 #include "diffmem/io/npy.h"
@@ -52,13 +56,28 @@ io::Json summary_json(const metrics::RocSummary& s) {
   return j;
 }
 
+// A number, or empty for NaN (not measurable / no interval).
+std::string cell(double v) { return std::isnan(v) ? std::string() : g17(v); }
+
 void write_sweep_csv(const fs::path& path, const std::vector<MiaSweepRow>& rows) {
-  std::string s = "attack,t,auc,tpr_at_fpr_0.001,tpr_at_fpr_0.01,balanced_accuracy\n";
-  for (auto& r : rows)
+  std::string s = "attack,t,auc,tpr_at_fpr_0.001,tpr_at_fpr_0.01,balanced_accuracy,auc_low,auc_high,"
+                  "tpr_at_fpr_0.01_low,tpr_at_fpr_0.01_high\n";
+  for (auto& r : rows) {
+    const auto& ci = r.summary.ci;
     s += r.attack + "," + std::to_string(r.t) + "," + g17(r.summary.auc) + "," +
-         g17(r.summary.tpr_at_fpr_0_1pct) + "," + g17(r.summary.tpr_at_fpr_1pct) + "," +
-         g17(r.summary.balanced_accuracy) + "\n";
+         cell(r.summary.tpr_at_fpr_0_1pct) + "," + cell(r.summary.tpr_at_fpr_1pct) + "," +
+         g17(r.summary.balanced_accuracy) + "," + cell(ci ? ci->auc.low : NAN) + "," +
+         cell(ci ? ci->auc.high : NAN) + "," + cell(ci ? ci->tpr_at_fpr_1pct.low : NAN) + "," +
+         cell(ci ? ci->tpr_at_fpr_1pct.high : NAN) + "\n";
+  }
   core::write_file_atomic(path, s);
+}
+
+// The split check's numbers as an attack summary carries them.
+io::Json split_brief(const io::Json& full) {
+  if (full.contains("skipped")) return full;
+  return {{"auc", full["auc"]}, {"ci_auc", full.contains("ci") ? full["ci"]["auc"] : io::Json()},
+          {"biased", full["biased"]}, {"verdict", full["verdict"]}};
 }
 
 }  // namespace
@@ -141,10 +160,30 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
     result.shadows = static_cast<int64_t>(inputs.shadows.size());
   }
 
+  metrics::validate(o.bootstrap);
+  if (o.calibrate_on != 0) {
+    metrics::CalibrationOptions co;
+    co.fraction = o.calibrate_on;
+    metrics::validate(co);
+  }
+
+  // The model-free baseline on the same split, before any attack's numbers.
+  io::Json split = nullptr;
+  if (o.split_check) {
+    SplitCheckOptions so;
+    so.bootstrap = o.bootstrap;
+    const std::string why_not = split_check_unavailable(ds, inputs.target.members, so.folds);
+    split = why_not.empty() ? split_check_json(split_check(ds, inputs.target.members, so), so)
+                            : io::Json{{"skipped", why_not}};
+    io::write_json(o.out / "split-check.json", split);
+    log::info("mia split check: " + (why_not.empty() ? split["verdict"].get<std::string>() : "skipped, " + why_not));
+  }
+
   ModelScoring scoring(ds, o.out / "cache", o.load, progress);
   std::vector<io::Json> summaries;
   for (auto& attack : attacks) {
     const auto t0 = std::chrono::steady_clock::now();
+    const core::PeakMemory memory;
     const size_t timing_start = scoring.timings().size();
     io::Json details = io::Json::object();
     auto scores = attack->scores(scoring, inputs, details);
@@ -152,18 +191,29 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
     MiaAttackReport rep;
     rep.name = attack->name();
     rep.dir = o.out / rep.name;
-    rep.summary = metrics::summarize(curve);
+    rep.summary = metrics::summarize(scores, inputs.target.members, {}, o.bootstrap);
     rep.seconds = seconds_since(t0);
     write_scores_csv(rep.dir / "scores.csv", ds, scores, inputs.target.members);
     metrics::write_roc_csv(rep.dir / "roc.csv", metrics::compact(curve));
+    if (rep.summary.ci) metrics::write_roc_band_csv((rep.dir / "roc_band.csv").string(), *rep.summary.ci);
 
     io::Json models = io::Json::array();
+    int64_t forwards = 0, forwards_now = 0;
     for (size_t i = timing_start; i < scoring.timings().size(); ++i) {
       auto& t = scoring.timings()[i];
+      forwards += t.forwards;
+      if (!t.cached) forwards_now += t.forwards;
       models.push_back({{"model", t.model}, {"statistic", t.scorer}, {"cached", t.cached},
                         {"seconds", t.seconds}, {"forwards_per_s", t.forwards_per_s}});
     }
     io::Json j = summary_json(rep.summary);
+    if (o.calibrate_on > 0) {
+      metrics::CalibrationOptions co;
+      co.fraction = o.calibrate_on;
+      co.seed = o.bootstrap.seed;
+      metrics::to_json(j["calibrated"], metrics::calibrate(scores, inputs.target.members, co));
+    }
+    j["split_check"] = split.is_null() ? split : split_brief(split);
     j["attack"] = rep.name;
     j["options"] = attack->options();
     j["details"] = details;
@@ -172,7 +222,14 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
     j["shadows"] = io::Json::array();
     if (attack->needs_shadows())
       for (auto& s : inputs.shadows) j["shadows"].push_back(s.path.string());
-    j["timing"] = {{"seconds", rep.seconds}, {"models", models}};
+    // The attack's cost: model inputs evaluated (all of them, and those computed by this run rather
+    // than read from the cache) and the process's peak resident memory during the attack.
+    j["timing"] = {{"seconds", rep.seconds},
+                   {"model_evaluations", forwards},
+                   {"model_evaluations_computed", forwards_now},
+                   {"peak_rss_bytes", memory.peak()},
+                   {"peak_rss_since", memory.since_stage_start() ? "attack start" : "process start"},
+                   {"models", models}};
     summaries.push_back(j);
     result.attacks.push_back(rep);
     log::info("mia " + rep.name + ": AUC " + g17(rep.summary.auc));
@@ -184,7 +241,7 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
       io::Json details;
       auto scores = at->scores(scoring, inputs, details);
       MiaSweepRow row{attacks[a]->name(), t,
-                      metrics::summarize(metrics::roc_curve(scores, inputs.target.members))};
+                      metrics::summarize(scores, inputs.target.members, {}, o.bootstrap)};
       io::Json jr = summary_json(row.summary);
       jr["t"] = t;
       summaries[a]["t_sweep"].push_back(jr);

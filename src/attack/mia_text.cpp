@@ -7,6 +7,8 @@
 
 #include "diffmem/attack/mia_lira.h"
 #include "diffmem/attack/mia_scores.h"
+#include "diffmem/attack/split_check.h"
+#include "diffmem/core/memory.h"
 #include "diffmem/core/log.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/runtime.h"
@@ -142,6 +144,17 @@ MiaRunResult run_text_mia(const fs::path& model, const data::Dataset& ds, const 
     }
     result.shadows = static_cast<int64_t>(shadow_dirs.size());
   }
+  // The model-free baseline on the same split (image and caption statistics), before any model runs.
+  io::Json split;
+  {
+    SplitCheckOptions so;
+    const std::string why_not = split_check_unavailable(ds, members, so.folds);
+    split = why_not.empty() ? split_check_json(split_check(ds, members, so), so) : io::Json{{"skipped", why_not}};
+    fs::create_directories(out);
+    io::write_json(out / "split-check.json", split);
+    log::info("mia split check: " + (why_not.empty() ? split["verdict"].get<std::string>() : "skipped, " + why_not));
+  }
+  const core::PeakMemory memory;
   const auto t0 = std::chrono::steady_clock::now();
   const auto pipe = diffusion::SdPipeline::load(model, torch::Device(core::resolve_device(device)));
   const TextMiaErrors errors = text_mia_errors(pipe, ds, o, progress);
@@ -200,12 +213,13 @@ MiaRunResult run_text_mia(const fs::path& model, const data::Dataset& ds, const 
     MiaAttackReport rep;
     rep.name = name;
     rep.dir = out / name;
-    rep.summary = metrics::summarize(curve);
+    rep.summary = metrics::summarize(scores, members, {}, metrics::BootstrapOptions{});
     const bool is_lira = name.rfind("lira", 0) == 0;
     rep.seconds = is_lira ? all_seconds : attack_seconds;
     fs::create_directories(rep.dir);
     write_scores_csv(rep.dir / "scores.csv", ds, scores, members);
     metrics::write_roc_csv(rep.dir / "roc.csv", metrics::compact(curve));
+    if (rep.summary.ci) metrics::write_roc_band_csv((rep.dir / "roc_band.csv").string(), *rep.summary.ci);
     io::Json j;
     metrics::to_json(j, rep.summary);
     j["attack"] = name == "loss"    ? "loss with the caption at t (text-to-image)"
@@ -218,7 +232,15 @@ MiaRunResult run_text_mia(const fs::path& model, const data::Dataset& ds, const 
     j["options"] = o;
     j["target"] = model.string();
     j["unet_images"] = is_lira ? unet_images : attack_unet_images;
-    j["timing"] = {{"seconds", rep.seconds}};
+    j["timing"] = {{"seconds", rep.seconds},
+                   {"model_evaluations", j["unet_images"]},
+                   {"peak_rss_bytes", memory.peak()},
+                   {"peak_rss_since", memory.since_stage_start() ? "attack start" : "process start"}};
+    j["split_check"] = split.contains("skipped") ? split
+                                                 : io::Json{{"auc", split["auc"]},
+                                                            {"ci_auc", split["ci"]["auc"]},
+                                                            {"biased", split["biased"]},
+                                                            {"verdict", split["verdict"]}};
     if (is_lira) {
       j["shadows"] = io::Json::array();
       for (const auto& d : shadow_dirs) j["shadows"].push_back(d.string());

@@ -139,6 +139,10 @@ void validate(const AuditOptions& o, const std::string& where) {
   check(o.sample.n >= 1, where + ": sample.n", "at least 1 generation", std::to_string(o.sample.n));
   diffusion::validate(o.sample.sample, where + ": sample");
   diffusion::validate(o.inpaint.attack.inpaint, where + ": inpaint.attack.inpaint");
+  metrics::validate(o.mia.bootstrap);
+  metrics::validate(o.inpaint.bootstrap);
+  check(o.mia.calibrate_on == 0 || (o.mia.calibrate_on > 0 && o.mia.calibrate_on < 1),
+        where + ": mia.calibrate_on", "0 (off) or a fraction in (0, 1)", std::to_string(o.mia.calibrate_on));
   check(o.mia.lira_statistic == "logit" || o.mia.lira_statistic == "raw",
         where + ": mia.lira_statistic", "logit or raw", "'" + o.mia.lira_statistic + "'");
   const std::string& c = o.builtin.captions;

@@ -1,4 +1,5 @@
 // The nine stages of `diffmem audit`, each a thin driver of its library entry point.
+#include <cmath>
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -286,6 +287,8 @@ class MiaStage : public AuditStage {
     m.out = c.paths.mia;
     m.loss = c.options.mia.loss;
     m.load.device = c.device;
+    m.bootstrap = c.options.mia.bootstrap;
+    m.calibrate_on = c.options.mia.calibrate_on;
     m.attack = "loss";
     reports = run_mia(m, c.progress).attacks;
     if (c.options.shadows > 0) {
@@ -306,7 +309,10 @@ class MiaStage : public AuditStage {
     std::string detail;
     for (const auto& r : reports)
       detail += (detail.empty() ? "" : "; ") + r.name +
-                fmt(" AUC %.3f, TPR@1%%FPR %.1f%%", r.summary.auc, 100 * r.summary.tpr_at_fpr_1pct);
+                (std::isnan(r.summary.tpr_at_fpr_1pct)
+                     ? fmt(" AUC %.3f, TPR@1%%FPR not measurable (%.0f non-members)", r.summary.auc,
+                           double(r.summary.nonmembers))
+                     : fmt(" AUC %.3f, TPR@1%%FPR %.1f%%", r.summary.auc, 100 * r.summary.tpr_at_fpr_1pct));
     return detail;
   }
 };
@@ -331,6 +337,7 @@ class InpaintStage : public AuditStage {
     o.attack = c.options.inpaint.attack;
     o.show = c.options.inpaint.show;
     o.strip_scale = c.options.inpaint.strip_scale;
+    o.bootstrap = c.options.inpaint.bootstrap;
     o.load.device = c.device;
     const auto r = run_inpaint(o, c.progress);
     return fmt("hidden-region distance: members %.3f, non-members %.3f; AUC %.3f",

@@ -25,6 +25,9 @@ const char* kStyle =
     "td.l, th.l, .kv td { text-align: left; }\n"
     ".kv th { text-align: left; width: 16em; }\n"
     ".notrun { color: #888; font-style: italic; }\n"
+    ".ci { color: #555; font-size: 0.9em; }\n"
+    "p.warn { border-left: 4px solid #D55E00; background: #fdf0e6; padding: 0.4em 0.8em; }\n"
+    "p.ok { border-left: 4px solid #009E73; padding: 0.4em 0.8em; }\n"
     ".row { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }\n"
     ".gallery, .cliques, .strips { display: flex; flex-wrap: wrap; gap: 0.8em; }\n"
     ".pair { border: 2px solid #ccc; border-radius: 4px; padding: 4px; background: #fafafa; }\n"
@@ -136,11 +139,18 @@ std::string overview(const Json& s) {
     t += row("Training images extracted", "<span class=\"notrun\">not run</span>");
   std::string mia;
   if (s.contains("mia"))
-    for (auto it = s["mia"].begin(); it != s["mia"].end(); ++it)
+    for (auto it = s["mia"].begin(); it != s["mia"].end(); ++it) {
+      const std::string p = "/mia/" + pointer_token(it.key());
+      const bool measurable = it.value().contains("tpr_at_fpr_0.01") && it.value()["tpr_at_fpr_0.01"].is_number();
       mia += (mia.empty() ? "" : "; ") + html_escape(it.key()) + " <b>" +
-             show(s, "/mia/" + pointer_token(it.key()) + "/tpr_at_fpr_0.01", Fmt::kPercent) + "</b> (AUC " +
-             show(s, "/mia/" + pointer_token(it.key()) + "/auc", Fmt::kFixed3) + ")";
+             (measurable ? show(s, p + "/tpr_at_fpr_0.01", Fmt::kPercent) + "</b>" +
+                               show_interval(s, p + "/ci/tpr_at_fpr_0.01", Fmt::kPercent)
+                         : std::string("not measurable</b>")) +
+             " (AUC " + show(s, p + "/auc", Fmt::kFixed3) + show_interval(s, p + "/ci/auc", Fmt::kFixed3) + ")";
+    }
   t += row("Membership inference TPR@1%FPR", mia.empty() ? "<span class=\"notrun\">not run</span>" : mia);
+  if (s.contains("split_check") && s["split_check"].contains("verdict"))
+    t += row("Split check", html_escape(s["split_check"]["verdict"].get<std::string>()));
   if (s.contains("inpaint"))
     t += row("Inpainting", "hidden-region distance members " +
                                show(s, "/inpaint/mean_distance_members", Fmt::kFixed3) + " vs non-members " +

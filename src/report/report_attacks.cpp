@@ -2,6 +2,7 @@
 // and the black-box attack's flagged cliques.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/error.h"
@@ -16,33 +17,65 @@ using io::Json;
 
 namespace {
 
-Json roc_json(const metrics::RocSummary& s) {
-  return {{"members", s.members},
-          {"nonmembers", s.nonmembers},
-          {"auc", s.auc},
-          {"tpr_at_fpr_0.001", s.tpr_at_fpr_0_1pct},
-          {"tpr_at_fpr_0.01", s.tpr_at_fpr_1pct},
-          {"balanced_accuracy", s.balanced_accuracy}};
-}
-
 struct Attack {
   std::string name;     // folder name
   std::string pointer;  // where its numbers are in summary.json
   metrics::RocSummary summary;
   metrics::RocCurve curve;
+  Json raw;             // its summary.json
+  std::optional<metrics::RocBand> band;
 };
 
+// The report's copy of an attack's numbers: the ROC summary with its intervals, and (when the
+// attack wrote them) the calibrated-threshold protocol and the cost, under "timing" as in the
+// attack's own summary (what this run spent, apart from what it found).
+Json roc_json(const Attack& a) {
+  Json j;
+  metrics::to_json(j, a.summary);
+  j.erase("tpr_at_fpr");
+  if (a.raw.contains("calibrated")) j["calibrated"] = a.raw["calibrated"];
+  if (a.raw.contains("timing") && a.raw["timing"].is_object()) {
+    const Json& t = a.raw["timing"];
+    j["timing"] = {{"seconds", t.value("seconds", Json())},
+                 {"model_evaluations", t.contains("model_evaluations") ? t["model_evaluations"] : Json()},
+                 {"peak_rss_mib", t.contains("peak_rss_bytes") && t["peak_rss_bytes"].is_number()
+                                      ? Json(t["peak_rss_bytes"].get<double>() / (1 << 20))
+                                      : Json()}};
+  }
+  return j;
+}
+
 Attack read_attack(const fs::path& dir, const std::string& name, const std::string& pointer) {
-  Attack a{name, pointer, {}, {}};
+  Attack a{name, pointer, {}, {}, {}, {}};
   try {
-    metrics::from_json(io::read_json(dir / "summary.json"), a.summary);
+    a.raw = io::read_json(dir / "summary.json");
+    metrics::from_json(a.raw, a.summary);
   } catch (const nlohmann::json::exception& e) {
     fail((dir / "summary.json").string(), "an attack summary (metrics::RocSummary keys)", e.what());
   }
   a.curve = metrics::read_roc_csv(dir / "roc.csv");
   a.curve.positives = a.summary.members;
   a.curve.negatives = a.summary.nonmembers;
+  if (fs::is_regular_file(dir / "roc_band.csv")) a.band = metrics::read_roc_band_csv((dir / "roc_band.csv").string());
   return a;
+}
+
+// Held-out TPR/FPR at thresholds fixed on the calibration share (metrics/calibration.h).
+std::string calibration_rows(const Json& summary, const std::string& label, const std::string& p) {
+  const Json::json_pointer ptr(p + "/calibrated/thresholds");
+  if (!summary.contains(ptr) || !summary.at(ptr).is_array()) return "";
+  std::string rows;
+  for (size_t k = 0; k < summary.at(ptr).size(); ++k) {
+    const Json& t = summary.at(ptr)[k];
+    const std::string q = p + "/calibrated/thresholds/" + std::to_string(k);
+    rows += "<tr><td class=\"l\">" + html_escape(label) + "</td><td class=\"l\">" +
+            html_escape(t.value("target", "")) + (t.value("measurable", true) ? "" : " (not measurable)") +
+            "</td><td>" + show(summary, q + "/test_tpr", Fmt::kPercent) +
+            show_interval(summary, q + "/test_tpr_ci", Fmt::kPercent) + "</td><td>" +
+            show(summary, q + "/test_fpr", Fmt::kPercent) + show_interval(summary, q + "/test_fpr_ci", Fmt::kPercent) +
+            "</td></tr>\n";
+  }
+  return rows;
 }
 
 int attack_rank(const std::string& n) {
@@ -53,17 +86,46 @@ int attack_rank(const std::string& n) {
 }
 
 std::string roc_row(const Json& summary, const std::string& label, const std::string& p) {
+  auto with_ci = [&](const std::string& key, Fmt f) {
+    return show(summary, p + "/" + key, f) + show_interval(summary, p + "/ci/" + key, f);
+  };
   return "<tr><td class=\"l\">" + html_escape(label) + "</td><td>" + show(summary, p + "/members", Fmt::kInt) +
-         "</td><td>" + show(summary, p + "/nonmembers", Fmt::kInt) + "</td><td>" +
-         show(summary, p + "/auc", Fmt::kFixed3) + "</td><td>" +
-         show(summary, p + "/tpr_at_fpr_0.001", Fmt::kPercent) + "</td><td>" +
-         show(summary, p + "/tpr_at_fpr_0.01", Fmt::kPercent) + "</td><td>" +
-         show(summary, p + "/balanced_accuracy", Fmt::kFixed3) + "</td></tr>\n";
+         "</td><td>" + show(summary, p + "/nonmembers", Fmt::kInt) + "</td><td>" + with_ci("auc", Fmt::kFixed3) +
+         "</td><td>" + with_ci("tpr_at_fpr_0.001", Fmt::kPercent) + "</td><td>" +
+         with_ci("tpr_at_fpr_0.01", Fmt::kPercent) + "</td><td>" + with_ci("balanced_accuracy", Fmt::kFixed3) +
+         "</td><td>" + show(summary, p + "/timing/seconds", Fmt::kFixed3) + "</td><td>" +
+         show(summary, p + "/timing/model_evaluations", Fmt::kInt) + "</td><td>" +
+         show(summary, p + "/timing/peak_rss_mib", Fmt::kInt) + "</td></tr>\n";
 }
 
 const char* kRocHeader =
     "<table><tr><th>attack</th><th>members</th><th>non-members</th><th>AUC</th>"
-    "<th>TPR@0.1%FPR</th><th>TPR@1%FPR</th><th>balanced acc.</th></tr>\n";
+    "<th>TPR@0.1%FPR</th><th>TPR@1%FPR</th><th>balanced acc.</th><th>seconds</th>"
+    "<th>model evaluations</th><th>peak MiB</th></tr>\n";
+
+// The split check (attack/split_check.h) of the MIA run: its verdict, AUC and what carries it.
+std::string split_check_html(const RunLayout& run, Json& summary) {
+  const fs::path p = run.mia / "split-check.json";
+  if (!fs::is_regular_file(p)) return "";
+  const Json s = io::read_json(p);
+  if (s.contains("skipped")) {
+    summary["split_check"] = {{"skipped", s["skipped"]}};
+    return "<p class=\"notrun\">Split check skipped: " + html_escape(s.value("skipped", "")) + "</p>\n";
+  }
+  summary["split_check"] = {{"auc", s.value("auc", Json())},
+                            {"ci", s.contains("ci") ? s["ci"] : Json()},
+                            {"biased", s.value("biased", false)},
+                            {"verdict", s.value("verdict", "")},
+                            {"strongest", s.value("strongest", Json::array())}};
+  std::string strongest;
+  for (const Json& w : s.value("strongest", Json::array())) strongest += (strongest.empty() ? "" : ", ") + w.get<std::string>();
+  const bool biased = s.value("biased", false);
+  return std::string("<p class=\"") + (biased ? "warn" : "ok") + "\"><b>Split check:</b> " +
+         html_escape(s.value("verdict", "")) + ". A model-free classifier on image statistics scores AUC " +
+         show(summary, "/split_check/auc", Fmt::kFixed3) + show_interval(summary, "/split_check/ci/auc", Fmt::kFixed3) +
+         " at telling members from non-members" + (biased ? " (strongest: " + html_escape(strongest) + ")" : "") +
+         "; compare each attack's AUC with it.</p>\n";
+}
 
 bool has_roc(const fs::path& dir) {
   return fs::is_regular_file(dir / "summary.json") && fs::is_regular_file(dir / "roc.csv");
@@ -92,26 +154,34 @@ SectionOut membership(const RunLayout& run, Json& summary) {
   out.meta = {"mia", title, true, ""};
   summary["mia"] = Json::object();
   std::vector<RocSeries> series;
-  std::string table = kRocHeader;
+  std::string table = kRocHeader, calibrated;
   for (const Attack& a : attacks) {
-    summary["mia"][a.name] = roc_json(a.summary);
+    summary["mia"][a.name] = roc_json(a);
     table += roc_row(summary, a.name, a.pointer);
-    series.push_back({a.name + " (AUC " + format_fixed(a.summary.auc, 3) + ")", a.curve});
+    calibrated += calibration_rows(summary, a.name, a.pointer);
+    series.push_back({a.name + " (AUC " + format_fixed(a.summary.auc, 3) + ")", a.curve, a.band});
   }
   // The inpainting attack is a membership test too (score = −distance on the hidden region).
   if (has_roc(run.inpaint)) {
     const Attack a = read_attack(run.inpaint, "inpaint", "/inpaint");
     if (!summary["inpaint"].is_object()) summary["inpaint"] = Json::object();
-    summary["inpaint"].update(roc_json(a.summary));
-    series.push_back({"inpainting (AUC " + format_fixed(a.summary.auc, 3) + ")", a.curve});
+    summary["inpaint"].update(roc_json(a));
+    series.push_back({"inpainting (AUC " + format_fixed(a.summary.auc, 3) + ")", a.curve, a.band});
     table += roc_row(summary, "inpainting", "/inpaint");
   }
   RocPlotOptions po;
   po.title = "ROC, log-log (higher at low FPR = stronger attack)";
+  const uint64_t nonmembers = attacks.front().summary.nonmembers;
   out.body = "<p>Each attack scores every data row; members are the rows the model trained on. "
              "The true-positive rate at a low false-positive rate is the number that matters "
-             "(Carlini et al. §5.2).</p>\n<div class=\"row\">" + roc_svg(series, po) + table +
-             "</table></div>\n";
+             "(Carlini et al. §5.2). Brackets and bands: 95% bootstrap intervals (members and "
+             "non-members resampled). A TPR at an FPR below 1/" + std::to_string(nonmembers) +
+             " (one false positive among the non-members) cannot be measured and shows as —.</p>\n" +
+             split_check_html(run, summary) + "<div class=\"row\">" + roc_svg(series, po) + table + "</table></div>\n";
+  if (!calibrated.empty())
+    out.body += "<p>Thresholds fixed on a calibration share of the examples, rates measured on the held-out "
+                "rest (Wilson intervals):</p>\n<table><tr><th>attack</th><th>threshold for</th><th>held-out "
+                "TPR</th><th>held-out FPR</th></tr>\n" + calibrated + "</table>\n";
   return out;
 }
 
@@ -125,9 +195,8 @@ SectionOut inpainting(const RunLayout& run, const ReportOptions& o, Json& summar
   }
   out.meta = {"inpaint", title, true, ""};
   const Json s = io::read_json(run.inpaint / "summary.json");
-  metrics::RocSummary rs;
-  metrics::from_json(s, rs);
-  Json j = roc_json(rs);
+  const Attack a = read_attack(run.inpaint, "inpaint", "/inpaint");
+  Json j = roc_json(a);
   j["mean_distance_members"] = s.value("mean_distance_members", 0.0);
   j["mean_distance_nonmembers"] = s.value("mean_distance_nonmembers", 0.0);
   j["mask"] = s.contains("mask") ? s["mask"].value("spec", "") : "";

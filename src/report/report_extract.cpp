@@ -133,13 +133,15 @@ SectionOut duplicates_chart(const RunLayout& run, Json& summary) {
   std::vector<std::vector<std::string>> rows;
   for (const Json& r : rates) {
     const Json row = {{"count", r.at("count")}, {"planted", r.at("planted")},
-                      {"extracted", r.at("extracted")}, {"rate", r.at("rate")}};
+                      {"extracted", r.at("extracted")}, {"rate", r.at("rate")},
+                      {"rate_ci", r.contains("rate_ci") ? r["rate_ci"] : Json()}};
     d.push_back(row);
     planted.x.push_back(r.at("count").get<double>());
     planted.y.push_back(r.at("rate").get<double>());
   }
   if (s.contains("unplanted") && s["unplanted"].is_object())
     summary["extraction"]["unplanted"] = s["unplanted"];
+  if (s.contains("ci") && s["ci"].is_object()) summary["extraction"]["ci"] = s["ci"];
   ChartOptions co;
   co.title = "Extracted fraction of images planted k times";
   co.x_label = "copies in the training set (k)";
@@ -152,15 +154,23 @@ SectionOut duplicates_chart(const RunLayout& run, Json& summary) {
     table += "<tr><td>" + show(summary, k + "/count", Fmt::kInt) + "</td><td>" +
              show(summary, k + "/planted", Fmt::kInt) + "</td><td>" +
              show(summary, k + "/extracted", Fmt::kInt) + "</td><td>" +
-             show(summary, k + "/rate", Fmt::kPercent) + "</td></tr>\n";
+             show(summary, k + "/rate", Fmt::kPercent) + show_interval(summary, k + "/rate_ci", Fmt::kPercent) +
+             "</td></tr>\n";
   }
   if (summary["extraction"].contains("unplanted"))
     table += "<tr><td>1 (not planted)</td><td>" +
              show(summary, "/extraction/unplanted/images", Fmt::kInt) + "</td><td>" +
              show(summary, "/extraction/unplanted/extracted", Fmt::kInt) + "</td><td>" +
-             show(summary, "/extraction/unplanted/rate", Fmt::kPercent) + "</td></tr>\n";
+             show(summary, "/extraction/unplanted/rate", Fmt::kPercent) +
+             show_interval(summary, "/extraction/unplanted/rate_ci", Fmt::kPercent) + "</td></tr>\n";
   out.body = "<p>Carlini et al. (Fig. 5): the more often an image appears in the training set, the "
-             "likelier the model reproduces it.</p>\n<div class=\"row\">" +
+             "likelier the model reproduces it." +
+             std::string(summary["extraction"].contains("ci")
+                             ? " Brackets: " + show(summary, "/extraction/ci/level", Fmt::kPercent) +
+                                   " bootstrap intervals (generations resampled, and the images within each "
+                                   "row), so a row of few images shows how little it can say."
+                             : "") +
+             "</p>\n<div class=\"row\">" +
              chart_svg({planted}, co) + table + "</table></div>\n";
   return out;
 }

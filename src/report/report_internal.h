@@ -53,6 +53,10 @@ enum class Fmt { kInt, kFixed3, kPercent };
 /// ("—" when absent or null).
 std::string show(const io::Json& summary, const std::string& pointer, Fmt fmt);
 
+/// " [low, high]" (each a show() span, in <span class="ci">) for the [low, high] array at
+/// `pointer`; "" when absent or null (no interval computed, or not measurable).
+std::string show_interval(const io::Json& summary, const std::string& pointer, Fmt fmt);
+
 /// <img> of an image array (U8 [H,W,C]) as an embedded PNG, `px` wide.
 std::string image_tag(const io::HostArray& hwc, const std::string& alt, int64_t px);
 

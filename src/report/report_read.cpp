@@ -81,6 +81,15 @@ std::string show(const Json& summary, const std::string& pointer, Fmt fmt) {
   return "<span class=\"num\" data-key=\"" + html_escape(pointer) + "\">" + text + "</span>";
 }
 
+std::string show_interval(const Json& summary, const std::string& pointer, Fmt fmt) {
+  const Json::json_pointer ptr(pointer);
+  if (!summary.contains(ptr)) return "";
+  const Json& v = summary.at(ptr);
+  if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number()) return "";
+  return " <span class=\"ci\">[" + show(summary, pointer + "/0", fmt) + ", " + show(summary, pointer + "/1", fmt) +
+         "]</span>";
+}
+
 std::string image_tag(const io::HostArray& hwc, const std::string& alt, int64_t px) {
   return png_img_tag(io::encode_png(hwc), alt, static_cast<int>(px));
 }

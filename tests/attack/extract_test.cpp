@@ -211,6 +211,17 @@ TEST_F(Extract, MatchesAgreeWithANaiveLoopAndFindThePlantedCopies) {
   EXPECT_EQ(s["duplicate_rates"][2]["extracted"], 1);
   EXPECT_EQ(s["unplanted"]["images"], 16);
   EXPECT_EQ(s["unplanted"]["extracted"], 1);
+  // Bootstrap intervals: ×4 (one image, hit by several generations) stays near 1, ×2 (never hit)
+  // is [0, 0]; ×1 (one of two images) spans 0 to 1 once its two images are resampled.
+  ASSERT_TRUE(s["duplicate_rates"][2]["rate_ci"].is_array());
+  EXPECT_DOUBLE_EQ(s["duplicate_rates"][1]["rate_ci"][1].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(s["duplicate_rates"][0]["rate_ci"][0].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(s["duplicate_rates"][0]["rate_ci"][1].get<double>(), 1.0);
+  EXPECT_GT(s["duplicate_rates"][2]["rate_ci"][1].get<double>(), 0.99);
+  EXPECT_TRUE(s["unplanted"]["rate_ci"].is_array());
+  EXPECT_DOUBLE_EQ(s["extraction_rate"]["rate"].get<double>(), 3.0 / s["train"]["distinct_ids"].get<double>());
+  EXPECT_LE(s["extraction_rate"]["rate_ci"][0].get<double>(), s["extraction_rate"]["rate"].get<double>());
+  EXPECT_EQ(s["ci"]["resamples"], 1000);
   int64_t binned = 0;
   for (const auto& c : s["histograms"]["l2"]["counts"]) binned += c.get<int64_t>();
   EXPECT_EQ(binned, 9);

@@ -139,7 +139,9 @@ TEST_F(MiaRun, LossScoresAreTheNegatedLossAndTheSweepCoversEachT) {
   EXPECT_EQ(r.sweep[1].t, 300);
   auto sweep = lines(o.out / "t-sweep-loss.csv");
   ASSERT_EQ(sweep.size(), 3u);
-  EXPECT_EQ(sweep[0], "attack,t,auc,tpr_at_fpr_0.001,tpr_at_fpr_0.01,balanced_accuracy");
+  EXPECT_EQ(sweep[0],
+            "attack,t,auc,tpr_at_fpr_0.001,tpr_at_fpr_0.01,balanced_accuracy,auc_low,auc_high,"
+            "tpr_at_fpr_0.01_low,tpr_at_fpr_0.01_high");
   EXPECT_EQ(sweep[1].substr(0, 8), "loss,50,");
   EXPECT_EQ(io::read_json(o.out / "loss" / "summary.json").at("t_sweep").size(), 2u);
   EXPECT_EQ(count_files(o.out / "cache", ".npy"), 3u);  // t = 100, 50, 300
@@ -205,6 +207,49 @@ TEST_F(MiaRun, ShadowFoldersAreSortedAndSkipTheTarget) {
   fs::create_directories(tmp_ / "models" / "not-a-model");
   EXPECT_EQ(list_model_folders(tmp_ / "models", {}).size(), 4u);
   EXPECT_THROW(list_model_folders(tmp_ / "nowhere", {}), Error);
+}
+
+// Every summary carries its uncertainty, its protocol and its cost: bootstrap intervals (and
+// null for TPRs that 8 non-members cannot measure), the calibrated-threshold protocol, the split
+// check and the model evaluations; the ROC band is written beside the curve.
+TEST_F(MiaRun, SummariesCarryIntervalsProtocolSplitCheckAndCost) {
+  auto o = options("loss");
+  o.calibrate_on = 0.5;
+  o.bootstrap.resamples = 200;
+  auto r = run_mia(o);
+  ASSERT_TRUE(r.attacks[0].summary.ci);
+  const auto j = io::read_json(o.out / "loss" / "summary.json");
+  ASSERT_TRUE(j.at("ci").at("auc").is_array());
+  EXPECT_LE(j["ci"]["auc"][0].get<double>(), j["auc"].get<double>() + 1e-12);
+  EXPECT_GE(j["ci"]["auc"][1].get<double>(), j["auc"].get<double>() - 1e-12);
+  EXPECT_EQ(j["ci"]["resamples"], 200);
+  EXPECT_TRUE(j["tpr_at_fpr_0.01"].is_null());
+  EXPECT_TRUE(j["ci"]["tpr_at_fpr_0.01"].is_null());
+  EXPECT_DOUBLE_EQ(j["min_measurable_fpr"].get<double>(), 1.0 / 8);
+  // Calibration on 4 + 4, held out 4 + 4.
+  EXPECT_EQ(j["calibrated"]["calibration"]["members"], 4);
+  EXPECT_EQ(j["calibrated"]["test"]["nonmembers"], 4);
+  ASSERT_EQ(j["calibrated"]["thresholds"].size(), 3u);
+  EXPECT_EQ(j["calibrated"]["thresholds"][0]["measurable"], false);  // 1% of 4
+  // The split check ran on the same rows (random images: nothing to find).
+  ASSERT_TRUE(fs::is_regular_file(o.out / "split-check.json"));
+  EXPECT_TRUE(j["split_check"].contains("verdict"));
+  EXPECT_EQ(io::read_json(o.out / "split-check.json")["members"], 8);
+  // Cost: 16 examples × 2 draws.
+  EXPECT_EQ(j["timing"]["model_evaluations"], 32);
+  EXPECT_EQ(j["timing"]["model_evaluations_computed"], 32);
+  EXPECT_GT(j["timing"]["peak_rss_bytes"].get<int64_t>(), 0);
+  const auto band = metrics::read_roc_band_csv((o.out / "loss" / "roc_band.csv").string());
+  EXPECT_DOUBLE_EQ(band.fpr.front(), 1.0 / 8);
+  // A rerun reads the scores from the cache: the same numbers, no model evaluations computed.
+  run_mia(o);
+  const auto k = io::read_json(o.out / "loss" / "summary.json");
+  EXPECT_EQ(k["ci"], j["ci"]);
+  EXPECT_EQ(k["calibrated"], j["calibrated"]);
+  EXPECT_EQ(k["timing"]["model_evaluations_computed"], 0);
+  // Bad statistics options fail before any model runs.
+  o.calibrate_on = 1.5;
+  EXPECT_NE(test::error_of([&] { run_mia(o); }).find("--calibrate-on"), std::string::npos);
 }
 
 }  // namespace

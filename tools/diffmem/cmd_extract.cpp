@@ -43,9 +43,20 @@ void run(Args& a) {
     std::printf("%lld of %lld generations within delta %g; ", static_cast<long long>(r.extracted_generations),
                 static_cast<long long>(r.generations), a.opt.delta);
   std::printf("%lld unique training images extracted\n", static_cast<long long>(r.unique_extracted));
-  for (const attack::DuplicateRate& d : r.rates)
-    std::printf("  duplicated x%-4lld %3lld of %3lld extracted (%.0f%%)\n", static_cast<long long>(d.count),
-                static_cast<long long>(d.extracted), static_cast<long long>(d.planted), 100.0 * d.rate);
+  // The rates with their bootstrap intervals (summary.json: duplicate_rates[i].rate_ci).
+  const io::Json& rates = s["duplicate_rates"];
+  for (size_t i = 0; i < r.rates.size(); ++i) {
+    const attack::DuplicateRate& d = r.rates[i];
+    std::string ci;
+    if (i < rates.size() && rates[i].contains("rate_ci") && rates[i]["rate_ci"].is_array()) {
+      char b[64];
+      std::snprintf(b, sizeof b, " [%.0f%%, %.0f%%]", 100 * rates[i]["rate_ci"][0].get<double>(),
+                    100 * rates[i]["rate_ci"][1].get<double>());
+      ci = b;
+    }
+    std::printf("  duplicated x%-4lld %3lld of %3lld extracted (%.0f%%%s)\n", static_cast<long long>(d.count),
+                static_cast<long long>(d.extracted), static_cast<long long>(d.planted), 100.0 * d.rate, ci.c_str());
+  }
   std::printf("%lld shards (%lld computed, %lld reused), %.1f s; results: %s/{matches.csv,extracted.csv,"
               "summary.json,pairs.png}\n",
               static_cast<long long>(r.shards), static_cast<long long>(r.shards_computed),
@@ -82,6 +93,7 @@ DIFFMEM_COMMAND(400) {
   sub->add_option("--base-block", a->opt.knn.base_block, "k-NN: training images per GEMM block (0 = auto)")
       ->capture_default_str();
   sub->add_flag("--no-reuse", a->no_reuse, "Recompute every shard even when OUT/shards holds its result");
+  cli::add_bootstrap_flags(sub, a->opt.bootstrap);
   a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<attack::ExtractOptions>());
   sub->callback([a] { run(*a); });
 }

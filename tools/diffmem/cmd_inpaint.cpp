@@ -1,5 +1,6 @@
 // `diffmem inpaint`: the partial-knowledge attack (Carlini et al. §5.3) — hide part of member and
 // non-member images, let the model complete them, and compare how close the completions come.
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -69,6 +70,7 @@ DIFFMEM_COMMAND(600) {
   sub->add_option("--format", o.load.format, "Model format: diffusers | torchscript")
       ->check(CLI::IsMember({"diffusers", "torchscript"}))
       ->capture_default_str();
+  cli::add_bootstrap_flags(sub, o.bootstrap);
   a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<attack::InpaintRunOptions>());
   sub->callback([a] {
     cli::start();
@@ -100,10 +102,17 @@ DIFFMEM_COMMAND(600) {
                 r.ground_truth.c_str());
     std::printf("mean distance on the hidden region: members %.4f, non-members %.4f\n",
                 r.mean_distance_members, r.mean_distance_nonmembers);
-    std::printf("AUC %.4f, TPR@1%%FPR %.2f%%, TPR@0.1%%FPR %.2f%%, balanced accuracy %.4f "
-                "(%.1f s)\n",
-                r.summary.auc, 100 * r.summary.tpr_at_fpr_1pct, 100 * r.summary.tpr_at_fpr_0_1pct,
+    auto pct = [](double v) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%.2f%%", 100 * v);
+      return std::isnan(v) ? std::string("not measurable") : std::string(b);
+    };
+    std::printf("AUC %.4f, TPR@1%%FPR %s, TPR@0.1%%FPR %s, balanced accuracy %.4f (%.1f s)\n", r.summary.auc,
+                pct(r.summary.tpr_at_fpr_1pct).c_str(), pct(r.summary.tpr_at_fpr_0_1pct).c_str(),
                 r.summary.balanced_accuracy, r.seconds);
+    if (r.summary.ci)
+      std::printf("AUC %g%% interval [%.4f, %.4f] (%lld bootstrap resamples)\n", 100 * r.summary.ci->options.level,
+                  r.summary.ci->auc.low, r.summary.ci->auc.high, static_cast<long long>(r.summary.ci->options.resamples));
     std::printf("results: %s (inpaint.csv, summary.json, roc.csv, roc.svg, strips.png, strips/)\n",
                 o.out.c_str());
   });

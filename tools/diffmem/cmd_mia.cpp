@@ -1,6 +1,7 @@
 // `diffmem mia loss|lira|secmi|pia`: membership inference against a target model, scored against
 // the target's members.npy; writes per-attack CSV/JSON and one log-log ROC of every attack in --out.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -41,6 +42,27 @@ int64_t parse_int(const std::string& s, const std::string& flag) {
   }
   if (pos == 0 || pos != s.size()) fail(flag, "an integer", "'" + s + "'");
   return v;
+}
+
+// A rate as a percentage, or "n/m" (not measurable: too few non-members for that FPR).
+std::string pct(double v) {
+  if (std::isnan(v)) return "n/m";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f%%", 100 * v);
+  return b;
+}
+
+std::string fixed4(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4f", v);
+  return b;
+}
+
+std::string interval_pct(double v, const metrics::Interval& i) {
+  if (std::isnan(v) || !i.valid()) return "not measurable";
+  char b[64];
+  std::snprintf(b, sizeof b, "%.2f%% [%.2f%%, %.2f%%]", 100 * v, 100 * i.low, 100 * i.high);
+  return b;
 }
 
 // "50,100,200" or "LO:HI:STEP" (inclusive).
@@ -84,8 +106,8 @@ void write_roc_figure(const fs::path& out) {
     r.curve.positives = s.members;
     r.curve.negatives = s.nonmembers;
     char label[200];
-    std::snprintf(label, sizeof label, "%s (AUC %.3f, TPR@1%%FPR %.1f%%)", d.filename().c_str(),
-                  s.auc, 100 * s.tpr_at_fpr_1pct);
+    std::snprintf(label, sizeof label, "%s (AUC %.3f, TPR@1%%FPR %s)", d.filename().c_str(), s.auc,
+                  pct(s.tpr_at_fpr_1pct).c_str());
     r.name = label;
     series.push_back(std::move(r));
   }
@@ -140,6 +162,14 @@ DIFFMEM_COMMAND(500) {
   sub->add_option("--format", a->opt.load.format, "Model format: diffusers | torchscript")
       ->check(CLI::IsMember({"diffusers", "torchscript"}))
       ->capture_default_str();
+  cli::add_bootstrap_flags(sub, a->opt.bootstrap);
+  sub->add_option("--calibrate-on", a->opt.calibrate_on,
+                  "Fix each attack's thresholds (TPR at 1%/0.1% FPR, best balanced accuracy) on this share of "
+                  "the members and non-members and report TPR/FPR on the held-out rest (0 = off)")
+      ->check(CLI::Range(0.0, 0.99))
+      ->capture_default_str();
+  sub->add_flag("!--no-split-check", a->opt.split_check,
+                "Skip the model-free baseline that tests whether members and non-members differ in image statistics");
   a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<attack::MiaRunOptions>());
   sub->callback([a, sub] {
     cli::start();
@@ -165,8 +195,8 @@ DIFFMEM_COMMAND(500) {
       std::printf("%lld members, %lld non-members\n", static_cast<long long>(r.members),
                   static_cast<long long>(r.nonmembers));
       for (auto& rep : r.attacks)
-        std::printf("%-8s AUC %.4f  TPR@1%%FPR %.2f%%  TPR@0.1%%FPR %.2f%%\n", rep.name.c_str(), rep.summary.auc,
-                    100 * rep.summary.tpr_at_fpr_1pct, 100 * rep.summary.tpr_at_fpr_0_1pct);
+        std::printf("%-8s AUC %.4f  TPR@1%%FPR %s  TPR@0.1%%FPR %s\n", rep.name.c_str(), rep.summary.auc,
+                    pct(rep.summary.tpr_at_fpr_1pct).c_str(), pct(rep.summary.tpr_at_fpr_0_1pct).c_str());
       std::printf("results: %s (roc.svg, <attack>/summary.json, scores.csv, roc.csv)\n", a->out.c_str());
       return;
     }
@@ -196,16 +226,27 @@ DIFFMEM_COMMAND(500) {
     std::printf("%-24s %8s %14s %12s %10s %9s\n", "attack", "AUC", "TPR@0.1%FPR", "TPR@1%FPR",
                 "bal.acc", "seconds");
     for (auto& rep : r.attacks)
-      std::printf("%-24s %8.4f %13.2f%% %11.2f%% %10.4f %9.1f\n", rep.name.c_str(), rep.summary.auc,
-                  100 * rep.summary.tpr_at_fpr_0_1pct, 100 * rep.summary.tpr_at_fpr_1pct,
+      std::printf("%-24s %8.4f %14s %12s %10.4f %9.1f\n", rep.name.c_str(), rep.summary.auc,
+                  pct(rep.summary.tpr_at_fpr_0_1pct).c_str(), pct(rep.summary.tpr_at_fpr_1pct).c_str(),
                   rep.summary.balanced_accuracy, rep.seconds);
+    for (auto& rep : r.attacks)
+      if (rep.summary.ci)
+        std::printf("%-24s AUC %s [%.4f, %.4f], TPR@1%%FPR %s (%g%% intervals, %lld resamples)\n",
+                    rep.name.c_str(), fixed4(rep.summary.auc).c_str(), rep.summary.ci->auc.low,
+                    rep.summary.ci->auc.high, interval_pct(rep.summary.tpr_at_fpr_1pct, rep.summary.ci->tpr_at_fpr_1pct).c_str(),
+                    100 * rep.summary.ci->options.level, static_cast<long long>(rep.summary.ci->options.resamples));
+    if (fs::is_regular_file(o.out / "split-check.json")) {
+      const io::Json sc = io::read_json(o.out / "split-check.json");
+      std::printf("split check: %s\n", sc.contains("verdict") ? sc["verdict"].get<std::string>().c_str()
+                                                              : ("skipped, " + sc.value("skipped", std::string())).c_str());
+    }
     if (!r.sweep.empty()) {
       std::printf("\nt-sweep:\n%-24s %6s %8s %14s %12s\n", "attack", "t", "AUC", "TPR@0.1%FPR",
                   "TPR@1%FPR");
       for (auto& row : r.sweep)
-        std::printf("%-24s %6lld %8.4f %13.2f%% %11.2f%%\n", row.attack.c_str(),
-                    static_cast<long long>(row.t), row.summary.auc,
-                    100 * row.summary.tpr_at_fpr_0_1pct, 100 * row.summary.tpr_at_fpr_1pct);
+        std::printf("%-24s %6lld %8.4f %14s %12s\n", row.attack.c_str(), static_cast<long long>(row.t),
+                    row.summary.auc, pct(row.summary.tpr_at_fpr_0_1pct).c_str(),
+                    pct(row.summary.tpr_at_fpr_1pct).c_str());
     }
     std::printf("results: %s (roc.svg, <attack>/summary.json, scores.csv, roc.csv)\n",
                 o.out.c_str());

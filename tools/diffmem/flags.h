@@ -35,6 +35,21 @@ CLI::Option* checked(CLI::Option* opt) {
   return opt;
 }
 
+/// --bootstrap N, --confidence L and --stats-seed S bound to a metrics::BootstrapOptions-shaped
+/// struct (resamples, level, seed): the intervals every attack reports.
+template <typename B>
+void add_bootstrap_flags(CLI::App* app, B& b) {
+  app->add_option("--bootstrap", b.resamples,
+                  "Bootstrap resamples for the confidence intervals of AUC, TPR@FPR and rates (0 = none)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_option("--confidence", b.level, "Confidence level of the intervals")
+      ->check(CLI::Range(0.5, 0.9999))
+      ->capture_default_str();
+  checked<decltype(b.seed)>(app->add_option("--stats-seed", b.seed, "Seed of the bootstrap resamples and the calibration split"))
+      ->capture_default_str();
+}
+
 /// Adds the shared flag `f` bound to `value`.
 template <typename T>
 CLI::Option* add_shared(CLI::App* app, const Flag& f, T& value, const std::string& what = "") {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "diffmem/io/fields.h"
+#include "diffmem/metrics/bootstrap.h"
 #include "diffmem/search/search_options.h"
 
 namespace diffmem::attack {
@@ -28,6 +29,8 @@ struct ExtractOptions {
   int64_t histogram_bins = 50;
   std::string device = "cpu";                 ///< where the training set and search live
   bool reuse = true;                          ///< reuse cached shard results (resume)
+  /// Intervals of the extraction rates: generations and, per duplicate count, images resampled.
+  metrics::BootstrapOptions bootstrap;
 };
 
 DIFFMEM_VISIT_FIELDS(ExtractOptions) {
@@ -42,6 +45,7 @@ DIFFMEM_VISIT_FIELDS(ExtractOptions) {
   v("pairs_per_row", o.pairs_per_row);
   v("histogram_bins", o.histogram_bins);
   v("device", o.device);
+  v("bootstrap", o.bootstrap);
   v.note("distance", "normalized l2 = sqrt(mean((a-b)^2)) on pixels in [0,1]");
 }
 

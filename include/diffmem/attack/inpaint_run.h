@@ -31,6 +31,7 @@ struct InpaintRunOptions {
   int64_t show = 8;             // strips for the first `show` members and `show` non-members
   int64_t strip_scale = 2;      // nearest-neighbour magnification of the strips
   model::LoadDenoiserOptions load;
+  metrics::BootstrapOptions bootstrap;  // intervals of the ROC numbers (resamples 0 = none)
 };
 
 DIFFMEM_VISIT_FIELDS(InpaintRunOptions) {
@@ -42,6 +43,7 @@ DIFFMEM_VISIT_FIELDS(InpaintRunOptions) {
   v("strip_scale", o.strip_scale);
   v("format", o.load.format);
   v("device", o.load.device);
+  v("bootstrap", o.bootstrap);
 }
 
 struct InpaintRunResult {

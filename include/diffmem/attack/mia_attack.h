@@ -47,6 +47,7 @@ class ModelScoring {
     bool cached = false;
     double seconds = 0;
     double forwards_per_s = 0;  // examples × forwards_per_example / s (0 when cached)
+    int64_t forwards = 0;       // model inputs this statistic costs: examples × forwards_per_example
   };
   const std::vector<Timing>& timings() const { return timings_; }
   const data::Dataset& data() const { return ds_; }

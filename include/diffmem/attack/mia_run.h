@@ -3,7 +3,11 @@
 // members.npy is the ground truth) and the shadow models, run the attacks, and write per attack
 //   OUT/<attack>/scores.csv    row,id,score,member (score: higher = more likely a member)
 //   OUT/<attack>/roc.csv       the ROC (metrics::write_roc_csv, compacted)
-//   OUT/<attack>/summary.json  AUC, TPR@0.1%/1% FPR, balanced accuracy, options, timings
+//   OUT/<attack>/summary.json  AUC, TPR@0.1%/1% FPR, balanced accuracy with bootstrap intervals,
+//                              the calibrated-threshold protocol (--calibrate-on), the split check,
+//                              options, and the cost (seconds, model evaluations, peak memory)
+//   OUT/<attack>/roc_band.csv  the ROC's pointwise bootstrap band (metrics/bootstrap.h)
+//   OUT/split-check.json       the model-free baseline on the same members and non-members
 // plus OUT/cache/ (per-model errors, reused by later runs) and, with a t-sweep,
 // OUT/t-sweep-<kind>.csv. The ROC figure of all attacks in OUT is drawn by the CLI (report layer).
 #include <cstdint>
@@ -35,6 +39,9 @@ struct MiaRunOptions {
   bool lira_global_variance = false;
   std::vector<int64_t> t_sweep;        // also evaluate the attacks at each of these timesteps
   model::LoadDenoiserOptions load;
+  metrics::BootstrapOptions bootstrap; // intervals of every ROC number (resamples 0 = none)
+  double calibrate_on = 0;             // > 0: fix thresholds on this share, report the rest
+  bool split_check = true;             // the model-free baseline on the same split (split_check.h)
 };
 
 DIFFMEM_VISIT_FIELDS(MiaRunOptions) {
@@ -53,6 +60,9 @@ DIFFMEM_VISIT_FIELDS(MiaRunOptions) {
   v("t_sweep", o.t_sweep);
   v("format", o.load.format);
   v("device", o.load.device);
+  v("bootstrap", o.bootstrap);
+  v("calibrate_on", o.calibrate_on);
+  v("split_check", o.split_check);
 }
 
 struct MiaAttackReport {

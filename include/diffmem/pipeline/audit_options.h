@@ -55,15 +55,18 @@ struct AuditMiaOptions {
   attack::LossScoreOptions loss;  // the loss attack (and LiRA's statistic)
   std::string lira_statistic = "logit";
   bool lira_global_variance = false;
+  metrics::BootstrapOptions bootstrap;  // intervals of every ROC number
+  double calibrate_on = 0;              // > 0: the calibrated-threshold protocol (mia_run.h)
 };
-DIFFMEM_FIELDS(AuditMiaOptions, loss, lira_statistic, lira_global_variance)
+DIFFMEM_FIELDS(AuditMiaOptions, loss, lira_statistic, lira_global_variance, bootstrap, calibrate_on)
 
 struct AuditInpaintOptions {
   attack::InpaintAttackOptions attack;  // defaults sized for a CPU (set in AuditOptions' constructor)
   int64_t show = 4;             // strips per group
   int64_t strip_scale = 2;
+  metrics::BootstrapOptions bootstrap;
 };
-DIFFMEM_FIELDS(AuditInpaintOptions, attack, show, strip_scale)
+DIFFMEM_FIELDS(AuditInpaintOptions, attack, show, strip_scale, bootstrap)
 
 /// A text-to-image audit's attacks (a pipeline folder as --model, or train.conditioning "text"):
 /// the first-step screen over every prompt, generate-and-filter (every prompt, or behind the screen
