@@ -26,6 +26,7 @@ N_GEN=${N_GEN:-512}                # generations
 DELTA=${DELTA:-0.15}
 MITIGATE=${MITIGATE:-0}            # 1: also train on the deduplicated set and compare
 DEDUP_THRESHOLD=${DEDUP_THRESHOLD:-0.1}
+CAL_THRESHOLD=${CAL_THRESHOLD:-1.0}  # calibrated l2 (alpha 0.5, n 50) at or below it = extracted
 SEED=${SEED:-0}
 THREADS=${THREADS:-0}              # 0 = all cores
 
@@ -65,6 +66,10 @@ arm() {
   say "$name: extract (delta $DELTA) against $DATA"
   dm extract --generations "$gens" --train "$DATA" --out "$out" --delta "$DELTA"
   RESULTS+=("$name=$out")
+  say "$name: extract (calibrated l2 <= $CAL_THRESHOLD, alpha 0.5, n 50) against $DATA"
+  dm extract --generations "$gens" --train "$DATA" --out "$out-cal$CAL_THRESHOLD" --delta "$DELTA" \
+    --calibrated-threshold "$CAL_THRESHOLD" --alpha 0.5 --n-calibration 50
+  RESULTS+=("$name-calibrated=$out-cal$CAL_THRESHOLD")
 }
 
 RESULTS=()
@@ -84,11 +89,38 @@ name, path = sys.argv[1], sys.argv[2]
 s = json.load(open(path))
 print(f"{name}: {s['extracted_generations']} of {s['generations']} generations within delta "
       f"{s['delta']}; {s['unique_extracted']} unique training images extracted ({path})")
-print(f"  {'copies':>7} {'planted':>8} {'extracted':>10} {'rate':>7}")
+ci = lambda r: f"[{100 * r['rate_ci'][0]:.0f}, {100 * r['rate_ci'][1]:.0f}]" if r.get("rate_ci") else ""
+print(f"  {'copies':>7} {'planted':>8} {'extracted':>10} {'rate':>7} 95% CI")
 for r in s["duplicate_rates"]:
-    print(f"  {r['count']:>7} {r['planted']:>8} {r['extracted']:>10} {100 * r['rate']:>6.1f}%")
+    print(f"  {r['count']:>7} {r['planted']:>8} {r['extracted']:>10} {100 * r['rate']:>6.1f}% {ci(r)}")
 u = s.get("unplanted")
 if u:
-    print(f"  {'other':>7} {u['images']:>8} {u['extracted']:>10} {100 * u['rate']:>6.1f}%")
+    print(f"  {'other':>7} {u['images']:>8} {u['extracted']:>10} {100 * u['rate']:>6.1f}% {ci(u)}")
 PY
 done
+
+# One table and one chart over the arms: rate [95% CI] per planted count.
+/usr/bin/python3 - "$RUN" "${RESULTS[@]}" <<'PY'
+import json, subprocess, sys
+run, arms = sys.argv[1], [a.split("=", 1) for a in sys.argv[2:]]
+sums = {name: json.load(open(f"{path}/summary.json")) for name, path in arms}
+counts = [r["count"] for r in next(iter(sums.values()))["duplicate_rates"]]
+cell = lambda r: f"{r['extracted']}/{r['planted']} = {100 * r['rate']:.0f}%" + (f" [{100 * r['rate_ci'][0]:.0f}, {100 * r['rate_ci'][1]:.0f}]" if r.get("rate_ci") else "")
+table = {"columns": ["copies"] + [n for n, _ in arms], "rows": []}
+for k, c in enumerate(counts):
+    table["rows"].append([c] + [cell(sums[n]["duplicate_rates"][k]) for n, _ in arms])
+if all("unplanted" in s for s in sums.values()):
+    table["rows"].append(["not planted"] + [cell(sums[n]["unplanted"]) for n, _ in arms])
+table["rows"].append(["generations extracted"] + [f"{sums[n]['extracted_generations']}/{sums[n]['generations']}" for n, _ in arms])
+series = [{"name": n, "x": counts, "y": [r["rate"] for r in sums[n]["duplicate_rates"]],
+           "low": [(r.get("rate_ci") or [None])[0] for r in sums[n]["duplicate_rates"]],
+           "high": [(r.get("rate_ci") or [None, None])[1] for r in sums[n]["duplicate_rates"]]} for n, _ in arms]
+json.dump(table, open(f"{run}/duplicates-table.json", "w"))
+json.dump({"title": "Extraction rate against duplicate count (95% CI)", "x_label": "copies in the training set (log)",
+           "log_x": True, "y_label": "fraction extracted", "y_min": 0, "y_max": 1, "series": series},
+          open(f"{run}/duplicates-chart.json", "w"))
+lib = "experiments/lib/plot.py"
+subprocess.check_call([sys.executable, lib, "table", f"{run}/duplicates-table.json", f"{run}/duplicates.md"])
+subprocess.check_call([sys.executable, lib, "chart", f"{run}/duplicates-chart.json", f"{run}/duplicates.svg"])
+print(open(f"{run}/duplicates.md").read())
+PY
