@@ -191,7 +191,8 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
     MiaAttackReport rep;
     rep.name = attack->name();
     rep.dir = o.out / rep.name;
-    rep.summary = metrics::summarize(scores, inputs.target.members, {}, o.bootstrap);
+    // Copies of one image share its id and its score: resampled together.
+    rep.summary = metrics::summarize(scores, inputs.target.members, {}, o.bootstrap, &ds.ids);
     rep.seconds = seconds_since(t0);
     write_scores_csv(rep.dir / "scores.csv", ds, scores, inputs.target.members);
     metrics::write_roc_csv(rep.dir / "roc.csv", metrics::compact(curve));
@@ -241,7 +242,7 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
       io::Json details;
       auto scores = at->scores(scoring, inputs, details);
       MiaSweepRow row{attacks[a]->name(), t,
-                      metrics::summarize(scores, inputs.target.members, {}, o.bootstrap)};
+                      metrics::summarize(scores, inputs.target.members, {}, o.bootstrap, &ds.ids)};
       io::Json jr = summary_json(row.summary);
       jr["t"] = t;
       summaries[a]["t_sweep"].push_back(jr);

@@ -213,7 +213,7 @@ MiaRunResult run_text_mia(const fs::path& model, const data::Dataset& ds, const 
     MiaAttackReport rep;
     rep.name = name;
     rep.dir = out / name;
-    rep.summary = metrics::summarize(scores, members, {}, metrics::BootstrapOptions{});
+    rep.summary = metrics::summarize(scores, members, {}, metrics::BootstrapOptions{}, &ds.ids);
     const bool is_lira = name.rfind("lira", 0) == 0;
     rep.seconds = is_lira ? all_seconds : attack_seconds;
     fs::create_directories(rep.dir);

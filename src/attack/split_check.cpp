@@ -217,25 +217,41 @@ std::string split_check_unavailable(const data::Dataset& ds, const std::vector<b
   return "";
 }
 
-SplitCheckResult split_check(const data::Dataset& ds, const std::vector<bool>& is_member,
+SplitCheckResult split_check(const data::Dataset& ds_rows, const std::vector<bool>& rows_member,
                              const SplitCheckOptions& o) {
   check(o.folds >= 2, "split_check.folds", "at least 2 folds", std::to_string(o.folds));
   check(o.l2 > 0 && std::isfinite(o.l2), "split_check.l2", "a penalty > 0", fixed(o.l2, 6));
   metrics::validate(o.bootstrap);
-  check(static_cast<int64_t>(is_member.size()) == ds.size(), "split check",
-        std::to_string(ds.size()) + " member flags (one per row)", std::to_string(is_member.size()));
+  check(static_cast<int64_t>(rows_member.size()) == ds_rows.size(), "split check",
+        std::to_string(ds_rows.size()) + " member flags (one per row)", std::to_string(rows_member.size()));
+  // The unit is the distinct image: planted copies (rows sharing an id and a flag) count once, or
+  // an image copied 16 times would weigh 16 times in the fit and in the AUC.
+  std::map<std::pair<bool, int64_t>, int64_t> first;
+  std::vector<int64_t> keep;
+  for (int64_t i = 0; i < ds_rows.size(); ++i)
+    if (first.emplace(std::make_pair(bool(rows_member[size_t(i)]), ds_rows.ids[size_t(i)]), i).second) keep.push_back(i);
+  data::Dataset ds;
+  ds.images = io::HostArray::zeros(io::DType::kU8, {int64_t(keep.size()), ds_rows.height(), ds_rows.width(),
+                                                     ds_rows.channels()});
+  std::vector<bool> is_member;
+  for (size_t k = 0; k < keep.size(); ++k) {
+    std::copy_n(ds_rows.image(keep[k]), ds_rows.image_bytes(), ds.images.bytes.data() + k * ds_rows.image_bytes());
+    ds.ids.push_back(ds_rows.ids[size_t(keep[k])]);
+    ds.labels.push_back(ds_rows.labels[size_t(keep[k])]);
+    is_member.push_back(rows_member[size_t(keep[k])]);
+    if (ds_rows.captions) {
+      if (!ds.captions) ds.captions.emplace();
+      ds.captions->push_back((*ds_rows.captions)[size_t(keep[k])]);
+    }
+  }
   SplitCheckResult r;
+  r.ids = ds.ids;
+  r.members = is_member;
   const Matrix F = split_features(ds, o.captions, r.features);
 
-  // Folds: per class, the distinct ids in a seeded order, dealt round-robin.
-  std::map<std::pair<bool, int64_t>, std::vector<size_t>> groups;
-  for (size_t i = 0; i < is_member.size(); ++i) groups[{is_member[i], ds.ids[i]}].push_back(i);
+  // Folds: per class, the distinct images in a seeded order, dealt round-robin.
   std::vector<std::vector<size_t>> by_class(2);
-  std::vector<std::vector<size_t>> group_rows;
-  for (auto& [key, rows] : groups) {
-    by_class[key.first ? 1 : 0].push_back(group_rows.size());
-    group_rows.push_back(rows);
-  }
+  for (size_t i = 0; i < is_member.size(); ++i) by_class[is_member[i] ? 1 : 0].push_back(i);
   for (int c = 0; c < 2; ++c)
     check(static_cast<int64_t>(by_class[c].size()) >= o.folds, "split check",
           "at least " + std::to_string(o.folds) + " distinct " + (c ? "members" : "non-members") + " (one per fold)",
@@ -243,8 +259,7 @@ SplitCheckResult split_check(const data::Dataset& ds, const std::vector<bool>& i
   std::vector<int64_t> fold(is_member.size(), 0);
   for (int c = 0; c < 2; ++c) {
     core::Rng(core::derive_seed(o.seed, uint64_t(c))).shuffle(by_class[c]);
-    for (size_t k = 0; k < by_class[c].size(); ++k)
-      for (size_t row : group_rows[by_class[c][k]]) fold[row] = static_cast<int64_t>(k) % o.folds;
+    for (size_t k = 0; k < by_class[c].size(); ++k) fold[by_class[c][k]] = static_cast<int64_t>(k) % o.folds;
   }
   r.scores.assign(is_member.size(), 0.5);
   for (int64_t f = 0; f < o.folds; ++f) {

@@ -21,13 +21,17 @@ std::string num(double v) {
 
 // The examples sorted by score, highest first, cut into groups of equal score (one ROC point per
 // group, as roc_curve draws it).
+// Resampling units: one row each, or (cluster bootstrap) the rows of one group and class together;
+// a unit holds the score-group indices of its rows.
 struct Sorted {
-  std::vector<uint32_t> member_group;     // group of each member (in member order)
-  std::vector<uint32_t> nonmember_group;  // group of each non-member
+  std::vector<std::vector<uint32_t>> member_units;
+  std::vector<std::vector<uint32_t>> nonmember_units;
+  size_t member_rows = 0, nonmember_rows = 0;
   size_t groups = 0;
 };
 
-Sorted sort_groups(const std::vector<double>& scores, const std::vector<bool>& is_member) {
+Sorted sort_groups(const std::vector<double>& scores, const std::vector<bool>& is_member,
+                   const std::vector<int64_t>* clusters) {
   std::vector<size_t> order(scores.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
@@ -39,8 +43,18 @@ Sorted sort_groups(const std::vector<double>& scores, const std::vector<bool>& i
   }
   Sorted s;
   s.groups = scores.empty() ? 0 : g + 1;
-  for (size_t i = 0; i < scores.size(); ++i)
-    (is_member[i] ? s.member_group : s.nonmember_group).push_back(group[i]);
+  std::map<std::pair<bool, int64_t>, size_t> unit_of;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    auto& units = is_member[i] ? s.member_units : s.nonmember_units;
+    (is_member[i] ? s.member_rows : s.nonmember_rows) += 1;
+    if (!clusters) {
+      units.push_back({group[i]});
+      continue;
+    }
+    const auto [it, fresh] = unit_of.emplace(std::make_pair(bool(is_member[i]), (*clusters)[i]), units.size());
+    if (fresh) units.emplace_back();
+    units[it->second].push_back(group[i]);
+  }
   return s;
 }
 
@@ -96,7 +110,8 @@ double min_measurable_fpr(uint64_t negatives) {
 }
 
 RocIntervals bootstrap_roc(const std::vector<double>& scores, const std::vector<bool>& is_member,
-                           const std::vector<double>& extra_fprs, const BootstrapOptions& options) {
+                           const std::vector<double>& extra_fprs, const BootstrapOptions& options,
+                           const std::vector<int64_t>* groups) {
   validate(options);
   check(scores.size() == is_member.size(), "bootstrap_roc",
         "as many labels as scores (" + std::to_string(scores.size()) + ")",
@@ -105,13 +120,17 @@ RocIntervals bootstrap_roc(const std::vector<double>& scores, const std::vector<
     if (!std::isfinite(scores[i]))
       fail("bootstrap_roc: scores[" + std::to_string(i) + "]", "a finite score", num(scores[i]));
   for (double f : extra_fprs) check(f >= 0 && f <= 1, "bootstrap_roc", "FPRs in [0, 1]", num(f));
-  const Sorted s = sort_groups(scores, is_member);
-  const size_t P = s.member_group.size(), N = s.nonmember_group.size();
+  if (groups)
+    check(groups->size() == scores.size(), "bootstrap_roc", "one group per score (" + std::to_string(scores.size()) + ")",
+          std::to_string(groups->size()));
+  const Sorted s = sort_groups(scores, is_member, groups);
+  const size_t P = s.member_rows, N = s.nonmember_rows;
   check(P > 0 && N > 0, "bootstrap_roc", "at least one member and one non-member",
         std::to_string(P) + " members and " + std::to_string(N) + " non-members");
 
   RocIntervals r;
   r.options = options;
+  r.clustered = groups != nullptr;
   if (options.resamples == 0) {
     r.tpr_at_fpr.resize(extra_fprs.size());
     return r;
@@ -137,9 +156,14 @@ RocIntervals bootstrap_roc(const std::vector<double>& scores, const std::vector<
     core::Rng rng(core::derive_seed(options.seed, rep));
     std::fill(tp.begin(), tp.end(), 0u);
     std::fill(fp.begin(), fp.end(), 0u);
-    for (size_t k = 0; k < P; ++k) ++tp[s.member_group[rng.below(P)]];
-    for (size_t k = 0; k < N; ++k) ++fp[s.nonmember_group[rng.below(N)]];
-    sweep(tp, fp, double(P), double(N), fprs, st);
+    // As many units as each class has; with clusters the resample's row count varies, and the
+    // rates are taken over the rows drawn.
+    size_t p = 0, n = 0;
+    for (size_t k = 0, u = s.member_units.size(); k < u; ++k)
+      for (uint32_t g : s.member_units[rng.below(u)]) ++tp[g], ++p;
+    for (size_t k = 0, u = s.nonmember_units.size(); k < u; ++k)
+      for (uint32_t g : s.nonmember_units[rng.below(u)]) ++fp[g], ++n;
+    sweep(tp, fp, double(p), double(n), fprs, st);
     aucs[rep] = st.auc;
     balanced[rep] = st.balanced;
     for (size_t k = 0; k < fprs.size(); ++k) at[k][rep] = st.tpr_at[k];

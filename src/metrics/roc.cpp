@@ -189,9 +189,10 @@ RocSummary summarize(const RocCurve& curve, const std::vector<double>& extra_fpr
 }
 
 RocSummary summarize(const std::vector<double>& scores, const std::vector<bool>& is_member,
-                     const std::vector<double>& extra_fprs, const BootstrapOptions& bootstrap) {
+                     const std::vector<double>& extra_fprs, const BootstrapOptions& bootstrap,
+                     const std::vector<int64_t>* groups) {
   RocSummary s = summarize(roc_curve(scores, is_member), extra_fprs);
-  if (bootstrap.resamples > 0) s.ci = bootstrap_roc(scores, is_member, extra_fprs, bootstrap);
+  if (bootstrap.resamples > 0) s.ci = bootstrap_roc(scores, is_member, extra_fprs, bootstrap, groups);
   return s;
 }
 
@@ -222,7 +223,8 @@ void to_json(io::Json& j, const RocSummary& s) {
     j["ci"] = {{"level", c.options.level},
                {"resamples", c.options.resamples},
                {"seed", c.options.seed},
-               {"method", "stratified percentile bootstrap"},
+               {"method", c.clustered ? "stratified percentile bootstrap, planted copies resampled together"
+                                      : "stratified percentile bootstrap"},
                {"auc", interval_json(c.auc)},
                {"tpr_at_fpr_0.001", interval_json(c.tpr_at_fpr_0_1pct)},
                {"tpr_at_fpr_0.01", interval_json(c.tpr_at_fpr_1pct)},
@@ -283,6 +285,7 @@ void from_json(const io::Json& j, RocSummary& s) {
   iv.options.level = field(*c, "level", "a number").get<double>();
   iv.options.resamples = static_cast<int64_t>(field(*c, "resamples", "a number").get<double>());
   iv.options.seed = field(*c, "seed", "a count").get<uint64_t>();
+  iv.clustered = c->value("method", std::string()).find("copies") != std::string::npos;
   iv.auc = interval(*c, "auc");
   iv.tpr_at_fpr_0_1pct = interval(*c, "tpr_at_fpr_0.001");
   iv.tpr_at_fpr_1pct = interval(*c, "tpr_at_fpr_0.01");

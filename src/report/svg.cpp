@@ -231,13 +231,10 @@ std::string roc_svg(const std::vector<RocSeries>& curves, const RocPlotOptions& 
           std::to_string(c.tpr.size()));
     if (const auto& b = curves[i].band; b && !b->fpr.empty()) {  // low edge out, high edge back
       std::string pts;
-      for (size_t k = 0; k < 2 * b->fpr.size(); ++k) {
-        const size_t j = k < b->fpr.size() ? k : 2 * b->fpr.size() - 1 - k;
-        const double y = k < b->fpr.size() ? b->low[j] : b->high[j];
-        pts += px(ax.map(std::clamp(b->fpr[j], min_rate, 1.0))) + "," + px(ay.map(std::clamp(y, min_rate, 1.0))) + " ";
-      }
-      cv.raw("<polygon fill=\"" + std::string(color(i)) + "\" fill-opacity=\"0.18\" stroke=\"none\" points=\"" +
-             pts + "\"/>\n");
+      for (size_t k = 0, n = b->fpr.size(); k < 2 * n; ++k)
+        pts += px(ax.map(std::clamp(b->fpr[k < n ? k : 2 * n - 1 - k], min_rate, 1.0))) + "," +
+               px(ay.map(std::clamp(k < n ? b->low[k] : b->high[2 * n - 1 - k], min_rate, 1.0))) + " ";
+      cv.raw("<polygon fill=\"" + std::string(color(i)) + "\" fill-opacity=\"0.18\" points=\"" + pts + "\"/>\n");
     }
     std::vector<double> xs, ys;
     for (size_t k = 0; k < c.fpr.size(); ++k) {

@@ -253,3 +253,33 @@ TEST(Bootstrap, HitRatesCarryGenerationAndImageChance) {
   o.resamples = 0;
   EXPECT_FALSE(bootstrap_hit_rates(hits, {{1}}, o)[0].valid());
 }
+
+// Planted copies: every image appears 9 times with one score. A row bootstrap treats the 9 rows
+// as independent and narrows the AUC interval about 3×; resampled by image (cluster bootstrap) the
+// interval is the one of the 30 + 30 distinct images.
+TEST(Bootstrap, CopiesOfOneImageAreResampledTogether) {
+  std::vector<double> s;
+  std::vector<bool> m;
+  gaussian_scores(8, 30, 30, 1.0, s, m);
+  std::vector<double> rows;
+  std::vector<bool> rows_member;
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i < s.size(); ++i)
+    for (int k = 0; k < 9; ++k) rows.push_back(s[i]), rows_member.push_back(m[i]), ids.push_back(int64_t(i));
+  BootstrapOptions o;
+  o.resamples = 3000;
+  const Interval distinct = bootstrap_roc(s, m, {}, o).auc;
+  const Interval naive = bootstrap_roc(rows, rows_member, {}, o).auc;
+  const RocIntervals clustered = bootstrap_roc(rows, rows_member, {}, o, &ids);
+  EXPECT_TRUE(clustered.clustered);
+  const double w = distinct.high - distinct.low;
+  EXPECT_NEAR((clustered.auc.high - clustered.auc.low) / w, 1.0, 0.1);
+  EXPECT_LT(naive.high - naive.low, 0.5 * w);
+  RocSummary sum = summarize(rows, rows_member, {}, o, &ids);
+  io::Json j;
+  to_json(j, sum);
+  EXPECT_NE(j["ci"]["method"].get<std::string>().find("copies"), std::string::npos);
+  std::vector<int64_t> short_ids(3, 0);
+  EXPECT_NE(test::error_of([&] { bootstrap_roc(rows, rows_member, {}, o, &short_ids); }).find("one group per score"),
+            std::string::npos);
+}

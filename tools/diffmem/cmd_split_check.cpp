@@ -52,11 +52,11 @@ void run(Args& a) {
   io::Json j = attack::split_check_json(r, a.opt);
   j["inputs"] = one ? io::Json{{"data", a.data}, {"members", a.members}}
                     : io::Json{{"members_data", a.members_data}, {"nonmembers_data", a.nonmembers_data}};
-  std::string csv = "row,id,member,score\n";
+  std::string csv = "image,id,member,score\n";  // one row per distinct image
   for (size_t i = 0; i < r.scores.size(); ++i) {
     char b[40];
     std::snprintf(b, sizeof b, "%.17g", r.scores[i]);
-    csv += std::to_string(i) + "," + std::to_string(ds.ids[i]) + "," + (is_member[i] ? "1" : "0") + "," + b + "\n";
+    csv += std::to_string(i) + "," + std::to_string(r.ids[i]) + "," + (r.members[i] ? "1" : "0") + "," + b + "\n";
   }
   core::write_file_atomic(fs::path(a.out) / "scores.csv", csv);
   io::write_json(fs::path(a.out) / "split-check.json", j);

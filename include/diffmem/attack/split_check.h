@@ -11,9 +11,10 @@
 // mean (background), colourfulness (Hasler & Süsstrunk; colour only). Per caption: characters,
 // words, mean word length, digit, upper-case and punctuation fractions.
 // Classifier: L2-regularized logistic regression (Newton's method) on the features and their
-// squares, standardized on the training folds; k-fold cross-validation, folds stratified by class
-// and grouped by image id (copies of one image never straddle folds); the out-of-fold scores give
-// an ROC with bootstrap intervals. The split is called biased when the AUC's interval lies above
+// squares, standardized on the training folds; k-fold cross-validation, folds stratified by class.
+// The unit is the distinct image: rows that share an id (planted copies) and a member flag count
+// once, so an image copied 16 times neither weighs 16 times in the fit nor fills 16 places in the
+// ROC. The out-of-fold scores give an ROC (over distinct images) with bootstrap intervals. The split is called biased when the AUC's interval lies above
 // 0.5. Torch-free.
 #include <cstdint>
 #include <string>
@@ -37,7 +38,9 @@ DIFFMEM_FIELDS(SplitCheckOptions, folds, seed, l2, captions, bootstrap)
 
 struct SplitCheckResult {
   std::vector<std::string> features;  // names, in column order (squares not listed)
-  std::vector<double> scores;         // out-of-fold P(member) per row
+  std::vector<double> scores;         // out-of-fold P(member) per distinct image (first row's order)
+  std::vector<int64_t> ids;           // those images' ids
+  std::vector<bool> members;          // and their member flags
   metrics::RocSummary summary;        // ROC of the out-of-fold scores, with intervals
   bool biased = false;                // the AUC interval's low end is above 0.5
   /// The features that carry the signal: standardized weights of a fit on all rows, largest
@@ -54,8 +57,8 @@ std::vector<std::vector<double>> split_features(const data::Dataset& ds, bool ca
 std::string split_check_unavailable(const data::Dataset& ds, const std::vector<bool>& is_member,
                                     int64_t folds);
 
-/// Runs the check on the rows of ds with the given member flags (one per row, both classes
-/// present, at least `folds` distinct ids in each). Throws diffmem::Error naming the problem.
+/// Runs the check on the distinct images of ds with the given member flags (one per row, both
+/// classes present, at least `folds` distinct ids in each). Throws diffmem::Error naming the problem.
 SplitCheckResult split_check(const data::Dataset& ds, const std::vector<bool>& is_member,
                              const SplitCheckOptions& options = {});
 

@@ -53,6 +53,7 @@ double min_measurable_fpr(uint64_t negatives);
 
 struct RocIntervals {
   BootstrapOptions options;
+  bool clustered = false;            // rows resampled by group (planted copies together)
   Interval auc;
   Interval tpr_at_fpr_0_1pct;        // invalid where not measurable
   Interval tpr_at_fpr_1pct;          // likewise
@@ -69,8 +70,12 @@ struct RocIntervals {
 /// "member", TPR at FPR is the conservative step). scores and is_member as for roc_curve (finite
 /// scores, at least one member and one non-member); options validated. With resamples = 0 every
 /// interval is invalid and the band empty.
+/// `groups` (optional, one per score): rows sharing a group and a class — planted copies of one
+/// image — are resampled together (a cluster bootstrap), so an image copied 16 times is one draw,
+/// not 16 independent ones that would narrow the interval by up to 4×.
 RocIntervals bootstrap_roc(const std::vector<double>& scores, const std::vector<bool>& is_member,
-                           const std::vector<double>& extra_fprs, const BootstrapOptions& options);
+                           const std::vector<double>& extra_fprs, const BootstrapOptions& options,
+                           const std::vector<int64_t>* groups = nullptr);
 
 /// Rates of "items hit by at least one draw" (extraction: training images matched by at least one
 /// extracted generation), with a two-level bootstrap that carries both sources of chance: the

@@ -85,9 +85,11 @@ struct RocSummary {
 /// Summary of a curve, with TPR at each of extra_fprs (each in [0, 1]) as well.
 RocSummary summarize(const RocCurve& curve, const std::vector<double>& extra_fprs = {});
 
-/// The curve's summary with bootstrap intervals (bootstrap.h) when bootstrap.resamples > 0.
+/// The curve's summary with bootstrap intervals (bootstrap.h) when bootstrap.resamples > 0;
+/// `groups` (one per score, e.g. image ids) makes it a cluster bootstrap over planted copies.
 RocSummary summarize(const std::vector<double>& scores, const std::vector<bool>& is_member,
-                     const std::vector<double>& extra_fprs, const BootstrapOptions& bootstrap);
+                     const std::vector<double>& extra_fprs, const BootstrapOptions& bootstrap,
+                     const std::vector<int64_t>* groups = nullptr);
 
 /// JSON keys: members, nonmembers, auc, tpr_at_fpr_0.001, tpr_at_fpr_0.01 (null when not
 /// measurable), balanced_accuracy, balanced_accuracy_threshold (null for +inf),
