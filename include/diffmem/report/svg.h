@@ -15,7 +15,7 @@ namespace diffmem::report {
 struct RocSeries {
   std::string name;  // legend text (escaped when written)
   metrics::RocCurve curve;
-  std::optional<metrics::RocBand> band;  // a pointwise interval, drawn as a translucent band
+  std::optional<metrics::RocBand> band = std::nullopt;  // a pointwise interval, drawn translucent
 };
 
 struct RocPlotOptions {
