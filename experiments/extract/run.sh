@@ -26,6 +26,7 @@ N_GEN=${N_GEN:-512}                # generations
 DELTA=${DELTA:-0.15}
 MITIGATE=${MITIGATE:-0}            # 1: also train on the deduplicated set and compare
 DEDUP_THRESHOLD=${DEDUP_THRESHOLD:-0.1}
+DEDUP_STEPS=${DEDUP_STEPS:-$STEPS}  # the deduplicated arm's steps (fewer rows: fewer steps for the same epochs)
 CAL_THRESHOLD=${CAL_THRESHOLD:-1.0}  # calibrated l2 (alpha 0.5, n 50) at or below it = extracted
 SEED=${SEED:-0}
 THREADS=${THREADS:-0}              # 0 = all cores
@@ -53,12 +54,12 @@ fi
 
 # One arm: train on $1, sample, extract against the planted subset $DATA; $2 names the arm.
 arm() {
-  local train_data=$1 name=$2
-  local model="$RUN/$name/model-$PRESET-$STEPS"
+  local train_data=$1 name=$2 steps=${3:-$STEPS}
+  local model="$RUN/$name/model-$PRESET-$steps"
   local gens="$RUN/$name/generations-$SAMPLER$SAMPLE_STEPS-n$N_GEN"
   local out="$RUN/$name/extract-$SAMPLER$SAMPLE_STEPS-n$N_GEN-d$DELTA"
-  say "$name: train $PRESET for $STEPS steps (batch $BATCH; resumes)"
-  dm train --data "$train_data" --out "$model" --preset "$PRESET" --steps "$STEPS" --batch "$BATCH" \
+  say "$name: train $PRESET for $steps steps (batch $BATCH; resumes)"
+  dm train --data "$train_data" --out "$model" --preset "$PRESET" --steps "$steps" --batch "$BATCH" \
     --seed "$SEED"
   say "$name: sample $N_GEN images ($SAMPLER, $SAMPLE_STEPS steps; resumes)"
   dm sample --model "$model" --out "$gens" --n "$N_GEN" --sampler "$SAMPLER" --steps "$SAMPLE_STEPS" \
@@ -78,7 +79,11 @@ if [ "$MITIGATE" = 1 ]; then
   DEDUP="$DATA-dedup$DEDUP_THRESHOLD"
   say "dedup: near-duplicates of $DATA (normalized l2 <= $DEDUP_THRESHOLD)"
   dm dedup --data "$DATA" --threshold "$DEDUP_THRESHOLD" --out "$DEDUP-report" --write-deduplicated "$DEDUP"
-  arm "$DEDUP" deduplicated
+  if [ "$DEDUP_STEPS" = "$STEPS" ]; then
+    arm "$DEDUP" deduplicated
+  else
+    arm "$DEDUP" "deduplicated-${DEDUP_STEPS}steps" "$DEDUP_STEPS"
+  fi
 fi
 
 say "extraction rate by duplicate count (Fig. 5)"
@@ -105,7 +110,7 @@ import json, subprocess, sys
 run, arms = sys.argv[1], [a.split("=", 1) for a in sys.argv[2:]]
 sums = {name: json.load(open(f"{path}/summary.json")) for name, path in arms}
 counts = [r["count"] for r in next(iter(sums.values()))["duplicate_rates"]]
-cell = lambda r: f"{r['extracted']}/{r['planted']} = {100 * r['rate']:.0f}%" + (f" [{100 * r['rate_ci'][0]:.0f}, {100 * r['rate_ci'][1]:.0f}]" if r.get("rate_ci") else "")
+cell = lambda r: f"{r['extracted']}/{r.get('planted', r.get('images'))} = {100 * r['rate']:.0f}%" + (f" [{100 * r['rate_ci'][0]:.0f}, {100 * r['rate_ci'][1]:.0f}]" if r.get("rate_ci") else "")
 table = {"columns": ["copies"] + [n for n, _ in arms], "rows": []}
 for k, c in enumerate(counts):
     table["rows"].append([c] + [cell(sums[n]["duplicate_rates"][k]) for n, _ in arms])
