@@ -227,8 +227,7 @@ std::string roc_svg(const std::vector<RocSeries>& curves, const RocPlotOptions& 
   for (size_t i = 0; i < curves.size(); ++i) {
     const metrics::RocCurve& c = curves[i].curve;
     check(c.fpr.size() == c.tpr.size(), "roc_svg: curve \"" + curves[i].name + "\"",
-          "as many TPRs as FPRs (" + std::to_string(c.fpr.size()) + ")",
-          std::to_string(c.tpr.size()));
+          "as many TPRs as FPRs (" + std::to_string(c.fpr.size()) + ")", std::to_string(c.tpr.size()));
     if (const auto& b = curves[i].band; b && !b->fpr.empty()) {  // low edge out, high edge back
       std::string pts;
       for (size_t k = 0, n = b->fpr.size(); k < 2 * n; ++k)
