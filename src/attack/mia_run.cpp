@@ -73,12 +73,6 @@ void write_sweep_csv(const fs::path& path, const std::vector<MiaSweepRow>& rows)
   core::write_file_atomic(path, s);
 }
 
-// The split check's numbers as an attack summary carries them.
-io::Json split_brief(const io::Json& full) {
-  if (full.contains("skipped")) return full;
-  return {{"auc", full["auc"]}, {"ci_auc", full.contains("ci") ? full["ci"]["auc"] : io::Json()},
-          {"biased", full["biased"]}, {"verdict", full["verdict"]}};
-}
 
 }  // namespace
 
@@ -214,7 +208,7 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
       co.seed = o.bootstrap.seed;
       metrics::to_json(j["calibrated"], metrics::calibrate(scores, inputs.target.members, co));
     }
-    j["split_check"] = split.is_null() ? split : split_brief(split);
+    j["split_check"] = split.is_null() ? split : split_check_brief(split);
     j["attack"] = rep.name;
     j["options"] = attack->options();
     j["details"] = details;

@@ -236,11 +236,7 @@ MiaRunResult run_text_mia(const fs::path& model, const data::Dataset& ds, const 
                    {"model_evaluations", j["unet_images"]},
                    {"peak_rss_bytes", memory.peak()},
                    {"peak_rss_since", memory.since_stage_start() ? "attack start" : "process start"}};
-    j["split_check"] = split.contains("skipped") ? split
-                                                 : io::Json{{"auc", split["auc"]},
-                                                            {"ci_auc", split["ci"]["auc"]},
-                                                            {"biased", split["biased"]},
-                                                            {"verdict", split["verdict"]}};
+    j["split_check"] = split_check_brief(split);
     if (is_lira) {
       j["shadows"] = io::Json::array();
       for (const auto& d : shadow_dirs) j["shadows"].push_back(d.string());

@@ -325,6 +325,12 @@ std::string split_check_verdict(const SplitCheckResult& r) {
          auc + ")";
 }
 
+io::Json split_check_brief(const io::Json& full) {
+  if (full.contains("skipped")) return full;
+  return {{"auc", full["auc"]}, {"ci_auc", full.contains("ci") ? full["ci"]["auc"] : io::Json()},
+          {"biased", full["biased"]}, {"verdict", full["verdict"]}};
+}
+
 io::Json split_check_json(const SplitCheckResult& r, const SplitCheckOptions& o) {
   io::Json j;
   metrics::to_json(j, r.summary);

@@ -72,6 +72,10 @@ data::Dataset join_for_split_check(const data::Dataset& members, const data::Dat
 /// {method, features, folds, seed, auc, ci, tpr_at_fpr_0.01, …, biased, verdict, strongest}.
 io::Json split_check_json(const SplitCheckResult& r, const SplitCheckOptions& options);
 
+/// What an attack's summary.json keeps of split_check_json's object (or of {"skipped": why}):
+/// {auc, ci_auc, biased, verdict}, or the skipped object as it is.
+io::Json split_check_brief(const io::Json& full);
+
 /// One sentence for people: "no sign of a biased split (AUC 0.51 [0.45, 0.57])" or
 /// "biased split: image statistics alone tell members from non-members (AUC 0.78 [0.72, 0.83])".
 std::string split_check_verdict(const SplitCheckResult& r);
