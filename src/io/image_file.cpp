@@ -96,6 +96,11 @@ HostArray read_image(const fs::path& path, int channels) {
          std::string("undecodable data (") + (why ? why : "unknown reason") + ")");
   }
   int c = channels == 0 ? file_c : channels;
+  // stb can accept a header that claims no pixels at all (found by scripts/fuzz.sh): an image
+  // with no rows, columns or channels is not one diffmem can use.
+  if (w <= 0 || h <= 0 || c <= 0)
+    fail(where, "an image with at least one pixel and channel",
+         std::to_string(w) + " x " + std::to_string(h) + " x " + std::to_string(c));
   HostArray a = HostArray::zeros(DType::kU8, {h, w, c});
   std::memcpy(a.bytes.data(), pixels.get(), a.bytes.size());
   return a;
