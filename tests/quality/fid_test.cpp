@@ -9,6 +9,7 @@
 
 #include "diffmem/io/json.h"
 #include "diffmem/io/npy.h"
+#include "diffmem/io/safetensors.h"
 #include "diffmem/io/tensor_bridge.h"
 #include "test_support.h"
 
@@ -113,6 +114,28 @@ TEST(FeatureStatsFiles, RoundTripAndRefuseBrokenOnes) {
   io::write_npy(tmp / "ref" / "sigma.npy", io::from_tensor(s));
   io::write_json(tmp / "ref" / "stats.json", io::Json{{"dim", 6}});
   EXPECT_NE(test::error_of([&] { load_stats(tmp / "ref"); }).find("stats.json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace diffmem::quality
+
+namespace diffmem::quality {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(Frechet, MatchesPytorchFidOnInceptionFeatures) {
+  // pool3 features of 6 RGB and 4 grayscale images from pytorch-fid's Inception with formula
+  // weights, and pytorch_fid.fid_score.calculate_frechet_distance of their statistics
+  // (tests/reference/model/make_inception_reference.py). 2048 dimensions from 6 and 4 vectors:
+  // singular covariances, where scipy's sqrtm and the symmetric route still agree.
+  const auto ref = io::read_safetensors(fs::path(test::source_dir()) / "tests/reference/model/inception_io.safetensors");
+  const torch::Tensor rgb = io::to_tensor(ref.tensors.at("features_rgb")), gray = io::to_tensor(ref.tensors.at("features_gray"));
+  const double expected = io::to_tensor(ref.tensors.at("fid_rgb_gray")).item<double>();
+  const FrechetResult r = frechet_distance(feature_stats(rgb, "rgb"), feature_stats(gray, "gray"), "fid");
+  EXPECT_NEAR(r.distance, expected, 1e-6 * expected);
+  EXPECT_GT(expected, 1.0);
+  EXPECT_FALSE(r.warning.empty()) << "4 vectors in 2048 dimensions";
 }
 
 }  // namespace
