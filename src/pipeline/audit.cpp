@@ -38,8 +38,8 @@ size_t from_index(const std::string& from) {
 }  // namespace
 
 const std::vector<std::string>& audit_stages() {
-  static const std::vector<std::string> s = {"data",     "train", "sample",  "extract", "screen",
-                                             "blackbox", "mia",   "inpaint", "report"};
+  static const std::vector<std::string> s = {"data", "train",   "sample",  "extract", "screen", "blackbox",
+                                             "mia",  "inpaint", "quality", "report"};
   return s;
 }
 

@@ -7,6 +7,7 @@
 #include "diffmem/core/error.h"
 #include "diffmem/io/json.h"
 #include "diffmem/model/checkpoint.h"
+#include "diffmem/model/classifier.h"
 #include "diffmem/model/unet2d_config.h"
 #include "diffmem/pipeline/audit.h"
 #include "diffmem/train/train_options.h"
@@ -91,6 +92,30 @@ void check_text_audit(const AuditOptions& o, const std::optional<ImageShape>& sh
          "anisotropy");
 }
 
+// The quality stage's feature net: one named, its files there, a data-set net made for the data's
+// images. (The net itself loads in the stage; a file that does not parse fails there, in seconds.)
+void check_quality_features(const quality::FeatureSource& f, const std::optional<ImageShape>& shape) {
+  if (f.empty()) return;
+  const int named = !f.inception_weights.empty() + !f.inception_torchscript.empty() + !f.feature_net.empty();
+  if (named != 1)
+    fail("quality.features", "one feature net (inception_weights, inception_torchscript or feature_net)",
+         std::to_string(named));
+  for (const auto& [key, file] : {std::pair<const char*, std::string>{"inception_weights", f.inception_weights},
+                                  {"inception_torchscript", f.inception_torchscript}})
+    if (!file.empty() && !fs::is_regular_file(file))
+      fail(std::string("quality.features.") + key + " " + file, "a file", "no such file");
+  if (f.feature_net.empty()) return;
+  const fs::path config = fs::path(f.feature_net) / "config.json";
+  if (!fs::is_regular_file(config))
+    fail("quality.features.feature_net " + f.feature_net, "a data-set feature net (diffmem train-feature-net)",
+         "no config.json there");
+  const auto c = io::read_known_options<model::ClassifierConfig>(io::read_json(config), config.string());
+  if (shape && (c.height != shape->height || c.width != shape->width || c.channels != shape->channels))
+    fail("quality.features.feature_net " + f.feature_net, "a net for the data's " + shape->str() + " images",
+         "one trained on " + std::to_string(c.height) + "x" + std::to_string(c.width) + "x" +
+             std::to_string(c.channels));
+}
+
 }  // namespace
 
 void check_audit(const AuditOptions& o, const std::string& from) {
@@ -108,6 +133,7 @@ void check_audit(const AuditOptions& o, const std::string& from) {
   if (!o.model.empty() && !fs::is_directory(o.model))
     fail("--model " + o.model, "a diffusers model folder", "no such folder");
   const std::optional<ImageShape> shape = data_shape(o);
+  check_quality_features(o.quality.features, shape);
   if (text_to_image(o)) return check_text_audit(o, shape);
   if (!o.prompts.empty())
     fail("--prompts " + o.prompts, "a text-to-image model (a pipeline folder as --model, or --conditioning text)",

@@ -57,6 +57,13 @@ std::unique_ptr<AuditStage> make_screen_stage();
 io::Json text_blackbox_key(const StageContext& c);
 std::string run_text_blackbox(const StageContext& c);
 
+/// The quality stage (audit_quality.cpp): FD/FID, KID, precision/recall of the generations
+/// against the training images, when a feature net is named.
+std::unique_ptr<AuditStage> make_quality_stage();
+
+/// Of `ps`, the paths the audit may delete: only its own, never a --data or --model given to it.
+std::vector<std::filesystem::path> owned(const StageContext& c, std::vector<std::filesystem::path> ps);
+
 /// The stages in pipeline order (audit_stages() names them).
 std::vector<std::unique_ptr<AuditStage>> make_audit_stages();
 

@@ -141,6 +141,7 @@ void validate(const AuditOptions& o, const std::string& where) {
   diffusion::validate(o.inpaint.attack.inpaint, where + ": inpaint.attack.inpaint");
   metrics::validate(o.mia.bootstrap);
   metrics::validate(o.inpaint.bootstrap);
+  quality::validate(o.quality.metrics, where + ": quality.metrics");
   check(o.mia.calibrate_on == 0 || (o.mia.calibrate_on > 0 && o.mia.calibrate_on < 1),
         where + ": mia.calibrate_on", "0 (off) or a fraction in (0, 1)", std::to_string(o.mia.calibrate_on));
   check(o.mia.lira_statistic == "logit" || o.mia.lira_statistic == "raw",

@@ -24,20 +24,19 @@ using namespace attack;
 namespace fs = std::filesystem;
 using io::Json;
 
+std::vector<fs::path> owned(const StageContext& c, std::vector<fs::path> ps) {
+  std::vector<fs::path> out;
+  for (auto& p : ps)
+    if (c.paths.holds(p)) out.push_back(p);
+  return out;
+}
+
 namespace {
 
 std::string fmt(const char* f, double a, double b = 0, double c = 0) {
   char buf[256];
   std::snprintf(buf, sizeof buf, f, a, b, c);
   return buf;
-}
-
-// Paths the audit may delete: only its own, never a --data or --model given to it.
-std::vector<fs::path> owned(const StageContext& c, std::vector<fs::path> ps) {
-  std::vector<fs::path> out;
-  for (auto& p : ps)
-    if (c.paths.holds(p)) out.push_back(p);
-  return out;
 }
 
 // Where membership ground truth comes from: the model's members.npy, else the data set's.
@@ -377,6 +376,7 @@ std::vector<std::unique_ptr<AuditStage>> make_audit_stages() {
   s.push_back(std::make_unique<BlackboxStage>());
   s.push_back(std::make_unique<MiaStage>());
   s.push_back(std::make_unique<InpaintStage>());
+  s.push_back(make_quality_stage());
   s.push_back(std::make_unique<ReportStage>());
   return s;
 }

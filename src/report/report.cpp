@@ -156,6 +156,13 @@ std::string overview(const Json& s) {
                                show(s, "/inpaint/mean_distance_members", Fmt::kFixed3) + " vs non-members " +
                                show(s, "/inpaint/mean_distance_nonmembers", Fmt::kFixed3) + "; AUC " +
                                show(s, "/inpaint/auc", Fmt::kFixed3));
+  if (s.contains("quality"))
+    t += row("Sample quality", (s["quality"]["metric"] == "FID"
+                                        ? std::string("FID ")
+                                        : "FD in " + html_escape(s["quality"].value("features", "")) + " space ") +
+                                   show(s, "/quality/fd", Fmt::kSig4) + "; precision " +
+                                   show(s, "/quality/precision_recall/precision", Fmt::kFixed3) + ", recall " +
+                                   show(s, "/quality/precision_recall/recall", Fmt::kFixed3));
   if (s.contains("blackbox"))
     t += row("Black-box cliques", show(s, "/blackbox/flagged_cliques", Fmt::kInt) + " flagged");
   if (s.contains("screen"))
@@ -213,6 +220,7 @@ Report build_report(const ReportOptions& o) {
     add(run.blackbox, [&] { return prompt_table(run, o, s); });
   }
   add(run.blackbox, [&] { return blackbox_cliques(run, o, s); });
+  add(run.quality, [&] { return quality_section(run, s); });
 
   std::string body = kStyle;
   body += "<p>Run <code>" + html_escape(o.run.string()) +

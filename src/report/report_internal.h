@@ -47,7 +47,7 @@ int64_t safetensors_parameters(const std::filesystem::path& path);
 std::string pointer_token(const std::string& s);
 
 /// How summary numbers are shown.
-enum class Fmt { kInt, kFixed3, kPercent };
+enum class Fmt { kInt, kFixed3, kPercent, kSig4 };  // kSig4: 4 significant digits (%.4g)
 
 /// <span data-key="POINTER">formatted value</span> for the number at `pointer` in summary
 /// ("—" when absent or null).
@@ -77,5 +77,7 @@ SectionOut inpainting(const RunLayout& run, const ReportOptions& o, io::Json& su
 SectionOut blackbox_cliques(const RunLayout& run, const ReportOptions& o, io::Json& summary);
 SectionOut screen_section(const RunLayout& run, io::Json& summary);
 SectionOut prompt_table(const RunLayout& run, const ReportOptions& o, io::Json& summary);
+/// Sample quality (report_quality.cpp): quality/summary.json as a table; summary["quality"].
+SectionOut quality_section(const RunLayout& run, io::Json& summary);
 
 }  // namespace diffmem::report::detail

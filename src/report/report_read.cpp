@@ -74,6 +74,10 @@ std::string show(const Json& summary, const std::string& pointer, Fmt fmt) {
       char b[32];
       std::snprintf(b, sizeof b, "%lld", static_cast<long long>(std::llround(v)));
       text = b;
+    } else if (fmt == Fmt::kSig4) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%.4g", v);
+      text = b;
     } else {
       text = fmt == Fmt::kPercent ? format_percent(v, 1) : format_fixed(v, 3);
     }

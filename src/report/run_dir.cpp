@@ -22,7 +22,8 @@ const Field kFields[] = {
     {"prompts", &RunDir::prompts, "prompts"},  {"samples", &RunDir::samples, "samples"},
     {"extract", &RunDir::extract, "extract"},  {"screen", &RunDir::screen, "screen"},
     {"blackbox", &RunDir::blackbox, "blackbox"}, {"mia", &RunDir::mia, "mia"},
-    {"inpaint", &RunDir::inpaint, "inpaint"},  {"report", &RunDir::report, "report.html"},
+    {"inpaint", &RunDir::inpaint, "inpaint"},  {"quality", &RunDir::quality, "quality"},
+    {"report", &RunDir::report, "report.html"},
     {"summary", &RunDir::summary, "summary.json"},
 };
 

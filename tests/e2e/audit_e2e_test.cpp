@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <regex>
 
 #include "diffmem/core/atomic_file.h"
@@ -43,8 +44,22 @@ class AuditE2E : public ::testing::Test {
     if (!fs::exists(kFashion / "train-images-idx3-ubyte.gz")) return;
     tmp_ = new test::TempDir();
     run_ = tmp_->path() / kRunName;
+    // A data-set feature net for the quality stage, trained on 300 test-split images (seconds).
+    const fs::path fm = tmp_->path() / "fm", ref = tmp_->path() / "ref";
+    net_ = tmp_->path() / "net";
+    for (const std::string& args :
+         {"data import --from fashion-mnist --split test --out " + q(fm),
+          "data subset --data " + q(fm) + " --n 300 --seed 1 --out " + q(ref),
+          "train-feature-net --data " + q(ref) + " --epochs 1 --width 4 --out " + q(net_)}) {
+      const auto r = test::run_diffmem(args);
+      if (r.exit_code != 0) {
+        first_ = new test::RunResult(r);
+        return;
+      }
+    }
     const auto t0 = std::chrono::steady_clock::now();
-    first_ = new test::RunResult(test::run_diffmem("--threads 2 audit --run " + q(run_) + kTiny));
+    first_ = new test::RunResult(
+        test::run_diffmem("--threads 2 audit --run " + q(run_) + kTiny + " --feature-net " + q(net_)));
     first_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   static void TearDownTestSuite() {
@@ -61,18 +76,19 @@ class AuditE2E : public ::testing::Test {
   static Json summary() { return io::read_json(run_ / "summary.json"); }
 
   static test::TempDir* tmp_;
-  static fs::path run_;
+  static fs::path run_, net_;
   static test::RunResult* first_;
   static double first_seconds_;
 };
 test::TempDir* AuditE2E::tmp_ = nullptr;
 fs::path AuditE2E::run_;
+fs::path AuditE2E::net_;
 test::RunResult* AuditE2E::first_ = nullptr;
 double AuditE2E::first_seconds_ = 0;
 
 TEST_F(AuditE2E, RunDirectoryHoldsEveryStage) {
   std::printf("first audit run: %.1f s\n", first_seconds_);
-  for (const char* stage : {"data", "train", "sample", "extract", "blackbox", "mia", "inpaint", "report"}) {
+  for (const char* stage : {"data", "train", "sample", "extract", "blackbox", "mia", "inpaint", "quality", "report"}) {
     const Json m = io::read_json(run_ / "stages" / (std::string(stage) + ".json"));
     EXPECT_EQ(m["state"], "done") << stage << ": " << m.dump();
     EXPECT_NE(first_->output.find(std::string("] ") + stage), std::string::npos) << stage;
@@ -82,7 +98,8 @@ TEST_F(AuditE2E, RunDirectoryHoldsEveryStage) {
                         "model/diffusion_pytorch_model.safetensors", "model/members.npy",
                         "samples/images-00000.npy", "extract/matches.csv", "extract/summary.json",
                         "blackbox/summary.json", "blackbox/cliques.csv", "mia/loss/summary.json",
-                        "mia/loss/roc.csv", "inpaint/summary.json", "inpaint/strips.png", "report.html",
+                        "mia/loss/roc.csv", "inpaint/summary.json", "inpaint/strips.png", "quality/summary.json",
+                        "quality/reference-stats/mu.npy", "quality/generated-stats/sigma.npy", "report.html",
                         "summary.json"})
     EXPECT_TRUE(fs::is_regular_file(run_ / f)) << f;
   // The built-in data: 12 members (4 of them planted 1, 2, 4 times) and 8 held out.
@@ -105,7 +122,7 @@ TEST_F(AuditE2E, RunDirectoryHoldsEveryStage) {
 TEST_F(AuditE2E, ReportShowsEverySectionWithSummaryNumbers) {
   const std::string page = html();
   const Json s = summary();
-  for (const char* id : {"overview", "gallery", "duplicates", "distances", "mia", "inpaint", "blackbox"}) {
+  for (const char* id : {"overview", "gallery", "duplicates", "distances", "mia", "inpaint", "blackbox", "quality"}) {
     EXPECT_NE(page.find(std::string("<section id=\"") + id + "\">"), std::string::npos) << id;
     if (std::string(id) != "overview") {
       EXPECT_EQ(s["sections"][id], "ok") << id;
@@ -133,6 +150,16 @@ TEST_F(AuditE2E, ReportShowsEverySectionWithSummaryNumbers) {
   EXPECT_EQ(s["mia"]["loss"]["tpr_at_fpr_0.01"], loss["tpr_at_fpr_0.01"]);
   const Json inp = io::read_json(run_ / "inpaint" / "summary.json");
   EXPECT_EQ(s["inpaint"]["auc"], inp["auc"]);
+  // The quality stage measured the 24 generations against the 16 training rows, in the feature
+  // net's space: FD, never called FID.
+  const Json qual = io::read_json(run_ / "quality" / "summary.json");
+  EXPECT_EQ(s["quality"]["fd"], qual["fd"]);
+  EXPECT_EQ(qual["metric"], "FD");
+  EXPECT_EQ(qual["generated"], 24);
+  EXPECT_EQ(qual["reference"], 12 + 1 + 3);
+  EXPECT_GT(qual["fd"].get<double>(), 0.0);
+  EXPECT_NE(page.find("FD in dataset-net"), std::string::npos);
+  EXPECT_EQ(page.find(">FID<"), std::string::npos);
   // ...and every number in a summary cell of the page is summary.json's.
   const std::regex key("data-key=\"([^\"]*)\">([^<]*)<");
   int checked = 0;
@@ -142,7 +169,11 @@ TEST_F(AuditE2E, ReportShowsEverySectionWithSummaryNumbers) {
     if (text == "—") continue;
     ASSERT_TRUE(s.contains(p)) << k;
     const double v = s.at(p).get<double>();
-    if (text.back() == '%')
+    char sig4[32];
+    std::snprintf(sig4, sizeof sig4, "%.4g", v);
+    if (text == sig4) {
+      // the quality numbers: four significant digits
+    } else if (text.back() == '%')
       EXPECT_NEAR(std::stod(text), 100 * v, 0.05 + 1e-9) << k;
     else if (text.find('.') != std::string::npos)
       EXPECT_NEAR(std::stod(text), v, 0.0005 + 1e-9) << k;
@@ -174,7 +205,7 @@ TEST_F(AuditE2E, RerunSkipsEveryStageAndTouchesNothing) {
   const auto r = test::run_diffmem("audit --run " + q(run_));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(matches(r.output, "done already"), 8) << r.output;
+  EXPECT_EQ(matches(r.output, "done already"), 9) << r.output;
   EXPECT_NE(r.output.find("0 stage(s) ran"), std::string::npos) << r.output;
   EXPECT_LT(secs, 15.0);
   EXPECT_EQ(mtime(run_ / "report.html"), report_t);
@@ -193,7 +224,7 @@ TEST_F(AuditE2E, FromStageRedoesItAndWhatFollows) {
   for (const char* s : {"data", "train", "sample", "extract", "blackbox"})
     EXPECT_TRUE(std::regex_search(r.output, std::regex(std::string("\\] ") + s + " +done already")))
         << s << "\n" << r.output;
-  for (const char* s : {"mia", "inpaint", "report"})
+  for (const char* s : {"mia", "inpaint", "quality", "report"})
     EXPECT_TRUE(std::regex_search(r.output, std::regex(std::string("\\] ") + s + " +done: ")))
         << s << "\n" << r.output;
   EXPECT_EQ(mtime(run_ / "samples" / "images-00000.npy"), samples_t);

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "diffmem/core/error.h"
+#include "diffmem/io/json.h"
+#include "diffmem/model/classifier.h"
 #include "diffmem/model/unet2d_config.h"
 #include "test_support.h"
 
@@ -25,7 +27,7 @@ TEST(AuditOptions, DefaultsAreTheDemoSetting) {
   EXPECT_EQ(o.builtin.duplicate_counts, (std::vector<int64_t>{1, 2, 4, 8, 16}));
   EXPECT_EQ(o.shadows, 0);
   EXPECT_EQ(audit_stages(), (std::vector<std::string>{"data", "train", "sample", "extract", "screen",
-                                                       "blackbox", "mia", "inpaint", "report"}));
+                                                       "blackbox", "mia", "inpaint", "quality", "report"}));
   EXPECT_FALSE(text_to_image(o));
   EXPECT_EQ(o.builtin.captions, "auto");
   EXPECT_EQ(o.text.per_prompt, 32);
@@ -160,6 +162,38 @@ TEST(AuditCheck, AModelForOtherImagesFailsBeforeAnyStage) {
   t.train.preset = "no-such-preset";
   EXPECT_NE(test::error_of([&] { check_audit(t); }).find("no-such-preset"), std::string::npos);
   EXPECT_NE(test::error_of([&] { check_audit(AuditOptions(), "trian"); }).find("--from"),
+            std::string::npos);
+}
+
+TEST(AuditCheck, AFeatureNetForOtherImagesFailsBeforeAnyStage) {
+  test::TempDir tmp;
+  model::ClassifierConfig c;  // a net for 32x32x3 images; the built-in data is 28x28x1
+  c.height = c.width = 32;
+  c.channels = 3;
+  fs::create_directories(tmp / "net");
+  io::write_json(tmp / "net" / "config.json", io::fields_json(c));
+  AuditOptions o;
+  o.quality.features.feature_net = (tmp / "net").string();
+  std::string e = test::error_of([&] { run_audit(tmp / "run", o); });
+  EXPECT_NE(e.find("quality.features.feature_net"), std::string::npos) << e;
+  EXPECT_NE(e.find("28x28x1"), std::string::npos) << e;
+  EXPECT_NE(e.find("32x32x3"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(tmp / "run" / "stages")) << "no stage may start";
+  // Two nets named, a weights file that is not there, a folder without config.json.
+  o.quality.features.inception_weights = (tmp / "pt_inception.safetensors").string();
+  e = test::error_of([&] { check_audit(o); });
+  EXPECT_NE(e.find("one feature net"), std::string::npos) << e;
+  o.quality.features.feature_net.clear();
+  e = test::error_of([&] { check_audit(o); });
+  EXPECT_NE(e.find("pt_inception.safetensors"), std::string::npos) << e;
+  EXPECT_NE(e.find("no such file"), std::string::npos) << e;
+  AuditOptions empty_net;
+  empty_net.quality.features.feature_net = tmp.path().string();
+  e = test::error_of([&] { check_audit(empty_net); });
+  EXPECT_NE(e.find("no config.json"), std::string::npos) << e;
+  // The metrics' options are checked with the rest of audit.json.
+  EXPECT_NE(error_of({{"quality", {{"metrics", {{"batch", 0}}}}}}).find("quality.metrics"), std::string::npos);
+  EXPECT_NE(error_of({{"quality", {{"metrics", {{"kid", {{"subset_size", 1}}}}}}}}).find("subset_size"),
             std::string::npos);
 }
 

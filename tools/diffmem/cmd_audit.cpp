@@ -140,6 +140,12 @@ DIFFMEM_COMMAND(900) {
   f.add<int64_t>("--candidates", "Completions per inpainting target", {"/inpaint/attack/candidates"});
   f.add<int64_t>("--inpaint-steps", "Inpainting sampler steps", {"/inpaint/attack/inpaint/steps"});
   f.add<std::string>("--mask", "left | right | top | bottom | center | FILE", {"/inpaint/attack/mask"});
+  f.add<std::string>("--feature-net", "Sample quality: a data-set feature net (diffmem train-feature-net): FD",
+                     {"/quality/features/feature_net"});
+  f.add<std::string>("--inception-weights", "Sample quality: pytorch-fid's Inception-v3 weights (safetensors): FID",
+                     {"/quality/features/inception_weights"});
+  f.add<std::string>("--inception-torchscript", "Sample quality: NVIDIA's TorchScript inception-2015-12-05.pt: FID",
+                     {"/quality/features/inception_torchscript"});
   f.add_set(pipeline::audit_option_keys());
   sub->callback([a] { run(*a); });
 }

@@ -1,7 +1,7 @@
 #pragma once
 // `diffmem audit`: the whole pipeline in one run directory, one command.
 //
-//   data → train → sample → extract → screen → blackbox → mia → inpaint → report
+//   data → train → sample → extract → screen → blackbox → mia → inpaint → quality → report
 //
 // A text-to-image model (a pipeline folder as --model, or --conditioning text) runs its own
 // attacks through the same stages: data (captions; prompts.csv written from them unless --prompts
@@ -20,6 +20,8 @@
 //   prompts/              text-to-image: prompts.csv and images/ (data::write_caption_prompts)
 //   screen/               text-to-image: the screen's screen.csv, summary.json (attack/screen.h)
 //   extract/ blackbox/ mia/ inpaint/   each attack's files (see its header)
+//   quality/              sample quality (quality.features named): summary.json, reference-stats/,
+//                         generated-stats/ (quality/quality_run.h)
 //   report.html, summary.json          the report (report/report.h)
 //
 // A stage is skipped when its marker says done under the same key. A stage that runs first wipes
@@ -39,7 +41,7 @@
 
 namespace diffmem::pipeline {
 
-/// data, train, sample, extract, screen, blackbox, mia, inpaint, report.
+/// data, train, sample, extract, screen, blackbox, mia, inpaint, quality, report.
 const std::vector<std::string>& audit_stages();
 
 /// The run directory for `run` under `options` (a given --data / --model is used where it is).

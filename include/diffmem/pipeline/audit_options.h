@@ -17,6 +17,7 @@
 #include "diffmem/attack/mia_options.h"
 #include "diffmem/diffusion/sample_options.h"
 #include "diffmem/io/fields.h"
+#include "diffmem/quality/quality_options.h"
 #include "diffmem/train/train_options.h"
 
 namespace diffmem::pipeline {
@@ -94,6 +95,14 @@ struct AuditTextOptions {
 DIFFMEM_FIELDS(AuditTextOptions, label, per_prompt, negative_prompt, pipeline, screen_per_prompt, probe, screen_top,
                screen_threshold, screen_detector, filter, attacks, mia)
 
+/// Sample quality of the generations against the training images (quality/): runs when a
+/// feature net is named.
+struct AuditQualityOptions {
+  quality::FeatureSource features;
+  quality::QualityOptions metrics;
+};
+DIFFMEM_FIELDS(AuditQualityOptions, features, metrics)
+
 struct AuditOptions {
   AuditOptions();
 
@@ -113,12 +122,13 @@ struct AuditOptions {
   AuditMiaOptions mia;
   AuditInpaintOptions inpaint;
   AuditTextOptions text;
+  AuditQualityOptions quality;
   std::string device = "cpu";  // cpu | cuda | cuda:N | auto; not part of any stage's key
 };
 /// The stages' own `device` fields (train.device, extract.device) are not part of the audit's
 /// options: the run's one device is the top-level key (to_json drops them, the reader refuses them).
 DIFFMEM_FIELDS(AuditOptions, data, model, prompts, seed, device, builtin, train, shadows, sample, extract,
-               blackbox, mia, inpaint, text)
+               blackbox, mia, inpaint, text, quality)
 
 /// Whether the audit is of a text-to-image model: a pipeline folder (model_index.json) as model,
 /// or, training one, train.conditioning "text".

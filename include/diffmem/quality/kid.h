@@ -8,16 +8,9 @@
 #include <cstdint>
 #include <string>
 
-#include "diffmem/io/fields.h"
+#include "diffmem/quality/quality_options.h"
 
 namespace diffmem::quality {
-
-struct KidOptions {
-  int64_t subsets = 100;       ///< torch-fidelity's default
-  int64_t subset_size = 1000;  ///< lowered to the smaller set's size when that is smaller
-  uint64_t seed = 0;
-};
-DIFFMEM_FIELDS(KidOptions, subsets, subset_size, seed)
 
 struct KidResult {
   double mean = 0;            ///< mean MMD² over the subsets

@@ -16,7 +16,7 @@
 
 #include "diffmem/core/progress.h"
 #include "diffmem/io/array.h"
-#include "diffmem/io/fields.h"
+#include "diffmem/quality/quality_options.h"
 #include "diffmem/io/json.h"
 #include "diffmem/model/feature_net.h"
 #include "diffmem/quality/fid.h"
@@ -24,17 +24,6 @@
 #include "diffmem/quality/precision_recall.h"
 
 namespace diffmem::quality {
-
-struct QualityOptions {
-  int64_t batch = 50;  ///< images per feature-net call (pytorch-fid's default)
-  KidOptions kid;
-  int64_t pr_k = 3;   ///< neighbours for precision/recall; 0 leaves them out
-  bool kid_on = true;  ///< false leaves KID out
-};
-DIFFMEM_FIELDS(QualityOptions, batch, kid, pr_k, kid_on)
-
-/// Throws diffmem::Error naming the field for batch < 1 or pr_k < 0 (and KID's own checks).
-void validate(const QualityOptions& options, const std::string& where);
 
 /// Features [N,D] f32 of images U8 [N,H,W,C], `batch` at a time; progress under `stage`.
 torch::Tensor compute_features(model::FeatureNet& net, const io::HostArray& images, int64_t batch,

@@ -7,7 +7,7 @@
 //                         stored relative to it, so a run directory can be moved)
 //   stages/<stage>.json   a stage's marker: its key (the options it depends on) and its state;
 //                         "done" is written last, after every output of the stage is complete
-//   data/ train-data/ model/ shadows/ samples/ extract/ blackbox/ mia/ inpaint/   stage outputs
+//   data/ train-data/ model/ shadows/ samples/ extract/ blackbox/ mia/ inpaint/ quality/   stage outputs
 //   prompts/ screen/      a text-to-image audit's prompts (when it writes them) and screen
 //   report.html, summary.json                                                      the report
 #include <filesystem>
@@ -26,7 +26,7 @@ struct RunDir {
   std::filesystem::path model;
   std::filesystem::path shadows;
   std::filesystem::path prompts;     // text-to-image: the prompts folder the data stage writes
-  std::filesystem::path samples, extract, screen, blackbox, mia, inpaint;
+  std::filesystem::path samples, extract, screen, blackbox, mia, inpaint, quality;
   std::filesystem::path report;      // report.html
   std::filesystem::path summary;     // summary.json
 
