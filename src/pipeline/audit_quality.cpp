@@ -2,11 +2,9 @@
 // with Inception weights), KID and precision/recall against the images the model trained on.
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cstdio>
 
 #include "audit_internal.h"
-#include "diffmem/core/memory.h"
 #include "diffmem/io/json.h"
 #include "diffmem/quality/feature_source.h"
 #include "diffmem/quality/quality_run.h"
@@ -31,28 +29,10 @@ class QualityStage : public AuditStage {
     return std::nullopt;
   }
   std::string run(const StageContext& c) const override {
-    const quality::QualityOptions& o = c.options.quality.metrics;
-    const core::PeakMemory memory;
     const auto net = quality::open_feature_net(c.options.quality.features, torch::Device(c.device));
-    const auto t0 = std::chrono::steady_clock::now();
-    const torch::Tensor gen =
-        quality::compute_features(*net, quality::load_images(c.paths.samples), o.batch, "quality (generations)", c.progress);
-    quality::Reference ref;
-    ref.features = quality::compute_features(*net, quality::load_images(c.paths.train_data), o.batch,
-                                             "quality (training images)", c.progress);
-    ref.stats = quality::feature_stats(ref.features, c.paths.train_data.string());
-    ref.features_name = net->name();
-    ref.source = c.paths.train_data;
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    quality::save_reference(c.paths.quality / "reference-stats", ref);
-    quality::save_reference(c.paths.quality / "generated-stats",
-                            {quality::feature_stats(gen, c.paths.samples.string()), gen, net->name(), c.paths.samples});
-    quality::QualityResult r = quality::compare(gen, ref, *net, o);
-    r.seconds_features = seconds;
-    r.peak_rss_bytes = memory.peak();
-    Json j = quality::quality_json(r, o);
-    j["inputs"] = {{"generations", c.paths.samples.string()}, {"reference", c.paths.train_data.string()}};
-    io::write_json(c.paths.quality / "summary.json", j);
+    const Json inputs = {{"generations", c.paths.samples.string()}, {"reference", c.paths.train_data.string()}};
+    const quality::QualityResult r = quality::run_quality(*net, c.paths.samples, c.paths.train_data, c.paths.quality,
+                                                          c.options.quality.metrics, inputs, c.progress);
     std::string line = quality::distance_label(r);
     char b[96];
     if (r.kid) {

@@ -101,6 +101,35 @@ std::string distance_label(const QualityResult& r) {
   return r.is_fid ? "FID " + std::string(b) : "FD in " + r.features_name + " space " + b;
 }
 
+QualityResult run_quality(model::FeatureNet& net, const fs::path& generations, const fs::path& reference,
+                          const fs::path& out, const QualityOptions& o, const io::Json& inputs,
+                          const ProgressFn& progress) {
+  const core::PeakMemory memory;
+  const bool ref_is_stats = is_stats_folder(reference);
+  Reference ref;
+  if (ref_is_stats) ref = load_reference(reference, net);
+  const io::HostArray gen_images = load_images(generations);
+  const io::HostArray ref_images = ref_is_stats ? io::HostArray{} : load_images(reference);
+  const auto t0 = std::chrono::steady_clock::now();
+  const torch::Tensor gen = compute_features(net, gen_images, o.batch, "features (generations)", progress);
+  if (!ref_is_stats) {
+    ref.features = compute_features(net, ref_images, o.batch, "features (reference)", progress);
+    ref.stats = feature_stats(ref.features, reference.string());
+    ref.features_name = net.name();
+    ref.source = reference;
+    save_reference(out / "reference-stats", ref);
+  }
+  const double seconds_features = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  save_reference(out / "generated-stats", {feature_stats(gen, generations.string()), gen, net.name(), generations});
+  QualityResult r = compare(gen, ref, net, o);
+  r.seconds_features = seconds_features;
+  r.peak_rss_bytes = memory.peak();
+  io::Json j = quality_json(r, o);
+  j["inputs"] = inputs;
+  io::write_json(out / "summary.json", j);
+  return r;
+}
+
 io::Json quality_json(const QualityResult& r, const QualityOptions& o) {
   auto num = [](double v) { return std::isfinite(v) ? io::Json(v) : io::Json(nullptr); };
   io::Json j{{"metric", r.is_fid ? "FID" : "FD"},

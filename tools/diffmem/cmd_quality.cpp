@@ -1,14 +1,12 @@
 // `diffmem quality`: how good are a model's generations, in one feature space — the Fréchet
 // distance (FID with Inception-v3's real weights; "FD in <net>'s space" otherwise), KID with its
 // spread over subsets, precision/recall (quality/quality_run.h).
-#include <chrono>
 #include <cstdio>
 #include <memory>
 
 #include "command.h"
 #include "flags.h"
 #include "diffmem/core/error.h"
-#include "diffmem/core/memory.h"
 #include "diffmem/core/run_lock.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/io/json.h"
@@ -37,31 +35,10 @@ void run(Args& a) {
   const torch::Device device(core::resolve_device(cli::globals().device));
   const auto net = quality::open_feature_net(a.source, device);
   const core::RunLock lock(a.out, "--out");
-  const core::PeakMemory memory;
   const bool ref_is_stats = quality::is_stats_folder(a.reference);
-  quality::Reference ref;
-  if (ref_is_stats) ref = quality::load_reference(a.reference, *net);
-  const io::HostArray gen_images = quality::load_images(a.generations);
-  const io::HostArray ref_images = ref_is_stats ? io::HostArray{} : quality::load_images(a.reference);
-  auto progress = cli::terminal_progress();
-  const auto t0 = std::chrono::steady_clock::now();
-  const torch::Tensor gen = quality::compute_features(*net, gen_images, a.opt.batch, "features (generations)", progress);
-  if (!ref_is_stats) {
-    ref.features = quality::compute_features(*net, ref_images, a.opt.batch, "features (reference)", progress);
-    ref.stats = quality::feature_stats(ref.features, a.reference);
-    ref.features_name = net->name();
-    ref.source = a.reference;
-    quality::save_reference(fs::path(a.out) / "reference-stats", ref);
-  }
-  const double seconds_features = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  quality::Reference gen_ref{quality::feature_stats(gen, a.generations), gen, net->name(), a.generations};
-  quality::save_reference(fs::path(a.out) / "generated-stats", gen_ref);
-  quality::QualityResult r = quality::compare(gen, ref, *net, a.opt);
-  r.seconds_features = seconds_features;
-  r.peak_rss_bytes = memory.peak();
-  io::Json j = quality::quality_json(r, a.opt);
-  j["inputs"] = {{"generations", a.generations}, {"reference", a.reference}, {"features", io::fields_json(a.source)}};
-  io::write_json(fs::path(a.out) / "summary.json", j);
+  const io::Json inputs = {{"generations", a.generations}, {"reference", a.reference}, {"features", io::fields_json(a.source)}};
+  const quality::QualityResult r =
+      quality::run_quality(*net, a.generations, a.reference, a.out, a.opt, inputs, cli::terminal_progress());
   std::printf("%s (%lld generated vs %lld reference images)\n", quality::distance_label(r).c_str(),
               static_cast<long long>(r.generated), static_cast<long long>(r.reference));
   if (!r.frechet.warning.empty()) std::printf("warning: %s\n", r.frechet.warning.c_str());
@@ -69,7 +46,7 @@ void run(Args& a) {
     std::printf("KID %.5g ± %.2g (std over %lld subsets of %lld)\n", r.kid->mean, r.kid->std,
                 static_cast<long long>(r.kid->subsets), static_cast<long long>(r.kid->subset_size));
   if (r.pr) std::printf("precision %.3f, recall %.3f (k = %lld)\n", r.pr->precision, r.pr->recall, static_cast<long long>(r.pr->k));
-  if (ref_is_stats && !ref.features.defined())
+  if (ref_is_stats && !fs::exists(fs::path(a.reference) / "features.npy"))
     std::printf("(the reference is statistics alone: no KID or precision/recall)\n");
   std::printf("results: %s/summary.json; statistics for reuse as --reference: %s/%s\n", a.out.c_str(), a.out.c_str(),
               ref_is_stats ? "generated-stats" : "reference-stats");

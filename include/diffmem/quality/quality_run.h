@@ -63,6 +63,15 @@ struct QualityResult {
 QualityResult compare(const torch::Tensor& generated, const Reference& reference, const model::FeatureNet& net,
                       const QualityOptions& options);
 
+/// What `diffmem quality` and the audit's quality stage do: the reference's saved statistics read
+/// (or its images' features computed), the generations' features, both sets' statistics saved under
+/// out/reference-stats (when computed) and out/generated-stats, the metrics, and out/summary.json
+/// (`inputs` recorded there as "inputs"). Statistics of another feature space fail before any image
+/// goes through `net`.
+QualityResult run_quality(model::FeatureNet& net, const std::filesystem::path& generations,
+                          const std::filesystem::path& reference, const std::filesystem::path& out,
+                          const QualityOptions& options, const io::Json& inputs, const ProgressFn& progress = {});
+
 /// summary.json's object: {"metric": "FID" or "FD (dataset-net …)", "features", "fd", "kid", …}.
 io::Json quality_json(const QualityResult& result, const QualityOptions& options);
 /// "FID 12.3" or "FD in dataset-net (…) space 4.56", for one-line summaries.
