@@ -96,10 +96,7 @@ void check_text_audit(const AuditOptions& o, const std::optional<ImageShape>& sh
 // images. (The net itself loads in the stage; a file that does not parse fails there, in seconds.)
 void check_quality_features(const quality::FeatureSource& f, const std::optional<ImageShape>& shape) {
   if (f.empty()) return;
-  const int named = !f.inception_weights.empty() + !f.inception_torchscript.empty() + !f.feature_net.empty();
-  if (named != 1)
-    fail("quality.features", "one feature net (inception_weights, inception_torchscript or feature_net)",
-         std::to_string(named));
+  quality::check_one_net(f, "quality.features (--inception-weights, --inception-torchscript, --feature-net)");
   for (const auto& [key, file] : {std::pair<const char*, std::string>{"inception_weights", f.inception_weights},
                                   {"inception_torchscript", f.inception_torchscript}})
     if (!file.empty() && !fs::is_regular_file(file))

@@ -9,12 +9,7 @@
 namespace diffmem::quality {
 
 std::unique_ptr<model::FeatureNet> open_feature_net(const FeatureSource& s, const torch::Device& device) {
-  const int named = !s.inception_weights.empty() + !s.inception_torchscript.empty() + !s.feature_net.empty();
-  if (named != 1)
-    fail("--inception-weights / --inception-torchscript / --feature-net",
-         "exactly one feature net (Inception weights as safetensors, NVIDIA's TorchScript Inception, or a "
-         "data-set net from `diffmem train-feature-net`)",
-         named == 0 ? "none" : std::to_string(named));
+  check_one_net(s, "--inception-weights / --inception-torchscript / --feature-net");
   if (!s.inception_weights.empty()) return std::make_unique<model::InceptionFeatures>(s.inception_weights, device);
   if (!s.inception_torchscript.empty())
     return std::make_unique<model::TorchScriptInception>(s.inception_torchscript, device);

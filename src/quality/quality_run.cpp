@@ -23,6 +23,15 @@ void validate(const QualityOptions& o, const std::string& where) {
   if (o.kid.subset_size < 2) fail(where, "kid.subset_size >= 2", std::to_string(o.kid.subset_size));
 }
 
+void check_one_net(const FeatureSource& s, const std::string& keys) {
+  const int named = !s.inception_weights.empty() + !s.inception_torchscript.empty() + !s.feature_net.empty();
+  if (named != 1)
+    fail(keys,
+         "exactly one feature net (Inception weights as safetensors, NVIDIA's TorchScript Inception, or a "
+         "data-set net from `diffmem train-feature-net`)",
+         named == 0 ? "none" : std::to_string(named));
+}
+
 torch::Tensor compute_features(model::FeatureNet& net, const io::HostArray& images, int64_t batch,
                                const std::string& stage, const ProgressFn& progress) {
   if (images.dtype != io::DType::kU8 || images.shape.size() != 4)

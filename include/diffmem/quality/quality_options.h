@@ -37,4 +37,8 @@ struct FeatureSource {
 };
 DIFFMEM_FIELDS(FeatureSource, inception_weights, inception_torchscript, feature_net)
 
+/// Throws diffmem::Error naming `keys` (the flags or option keys that set them) unless exactly one
+/// net is named.
+void check_one_net(const FeatureSource& source, const std::string& keys);
+
 }  // namespace diffmem::quality
