@@ -213,7 +213,7 @@ TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64
         "epsilon or v_prediction for training", parts.scheduler.prediction_type);
   // The folder is written only once the parts are loaded and checked against the data.
   fs::create_directories(out);
-  detail::record_run(out, o, members);
+  detail::record_run(out, "train_options.json", o, members);
   result.parameters = 0;
   for (const auto& p : parts.unet->parameters()) result.parameters += p.numel();
 

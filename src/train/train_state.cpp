@@ -180,22 +180,7 @@ void StepLog::finish(TrainResult& result) {
   result.images_per_s = secs > 0 ? static_cast<double>((o_.steps - start_) * o_.batch) / secs : 0.0;
 }
 
-void record_run(const fs::path& out, const TrainOptions& o, const std::vector<bool>& members) {
-  auto identity = [](const TrainOptions& t) {
-    io::Json j = io::fields_json(t);
-    for (const char* k : {"steps", "device", "checkpoint_every"}) j.erase(k);
-    return j;
-  };
-  const fs::path opt_path = out / "train_options.json";
-  if (fs::exists(opt_path)) {
-    const io::Json prev = identity(io::read_options<TrainOptions>(io::read_json(opt_path), opt_path.string()));
-    if (prev != identity(o))
-      fail(opt_path.string(), "the same training options as the run already in this folder " + prev.dump(),
-           identity(o).dump() + " (use a new --out, or the same options to resume)");
-  }
-  io::write_json(opt_path, io::fields_json(o));
-  if (!members.empty()) data::save_members(out, members);
-}
+void save_members(const fs::path& out, const std::vector<bool>& members) { data::save_members(out, members); }
 
 std::vector<int64_t> rows_or_all(const std::vector<int64_t>& rows, int64_t n) {
   if (!rows.empty()) return rows;

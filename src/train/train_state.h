@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "diffmem/core/error.h"
 #include "diffmem/core/progress.h"
 #include "diffmem/io/json.h"
 #include "diffmem/train/optimizer.h"
@@ -85,11 +86,31 @@ class StepLog {
   double t0_;
 };
 
-/// A rerun continues the run in `out` only when it is the same run: the options that must match
-/// (all but steps, device, checkpoint_every) against out/train_options.json; then writes the
-/// options and the members, before any step.
-void record_run(const std::filesystem::path& out, const TrainOptions& o, const std::vector<bool>& members);
+/// data::save_members, kept out of this header's includes.
+void save_members(const std::filesystem::path& out, const std::vector<bool>& members);
 
+/// A rerun continues the run in `out` only when it is the same run: the options that must match
+/// (all but steps, device, checkpoint_every) against out/`file` (read strictly, so a file from
+/// before a field was added compares with its default); then writes the options and the members,
+/// before any step. Options: TrainOptions (train_options.json), GanTrainOptions (gan_options.json).
+template <typename Options>
+void record_run(const std::filesystem::path& out, const char* file, const Options& o,
+                const std::vector<bool>& members) {
+  auto identity = [](const Options& t) {
+    io::Json j = io::fields_json(t);
+    for (const char* k : {"steps", "device", "checkpoint_every"}) j.erase(k);
+    return j;
+  };
+  const std::filesystem::path opt_path = out / file;
+  if (std::filesystem::exists(opt_path)) {
+    const io::Json prev = identity(io::read_options<Options>(io::read_json(opt_path), opt_path.string()));
+    if (prev != identity(o))
+      fail(opt_path.string(), "the same training options as the run already in this folder " + prev.dump(),
+           identity(o).dump() + " (use a new --out, or the same options to resume)");
+  }
+  io::write_json(opt_path, io::fields_json(o));
+  if (!members.empty()) save_members(out, members);
+}
 /// `rows`, or every row of an n-row data set when it is empty.
 std::vector<int64_t> rows_or_all(const std::vector<int64_t>& rows, int64_t n);
 

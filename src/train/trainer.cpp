@@ -85,7 +85,7 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   TrainResult result;
   result.model_dir = out;
   fs::create_directories(out);
-  detail::record_run(out, o, members);
+  detail::record_run(out, "train_options.json", o, members);
 
   model::UNet2D net{nullptr};
   {
