@@ -14,6 +14,7 @@
 #include "diffmem/io/npy.h"
 #include "diffmem/io/image_file.h"
 #include "diffmem/io/tensor_bridge.h"
+#include "generate_shards.h"
 
 namespace diffmem::diffusion {
 namespace fs = std::filesystem;
@@ -68,74 +69,24 @@ GenerateResult generate(model::Denoiser& denoiser, const NoiseSchedule& schedule
   manifest["image_shape"] = {denoiser.sample_size(), denoiser.sample_width(),
                              denoiser.in_channels()};
   if (classes > 0) manifest["num_classes"] = classes;
-  fs::path mpath = out / "manifest.json";
-  if (fs::exists(mpath)) {
-    io::Json prev = io::read_json(mpath);
-    io::Json a = prev, b = manifest;
-    if (!a.contains("class_label")) a["class_label"] = -1;  // runs made before class labels
-    for (auto* j : {&a, &b}) j->erase("sample"), j->erase("model");
-    io::Json sa = prev.value("sample", io::Json::object()), sb = manifest["sample"];
-    sa.erase("batch");
-    sb.erase("batch");
-    if (a != b || sa != sb)
-      fail(mpath.string(), "the same sampling options as the run already in this folder",
-           "different ones (use a new --out, or the same options to resume)");
-  } else {
-    io::write_json(mpath, manifest);
-  }
+  detail::pin_manifest(out, manifest);
 
-  GenerateResult r;
-  r.shards_total = (o.n + o.shard_size - 1) / o.shard_size;
-  std::vector<int64_t> todo;
-  for (int64_t s = o.shard_index; s < r.shards_total; s += o.shard_count) {
-    if (fs::exists(data::shard_files(out, s).images))
-      ++r.shards_skipped;
-    else
-      todo.push_back(s);
-  }
-  int64_t todo_images = 0;
-  for (int64_t s : todo) todo_images += std::min(o.shard_size, o.n - s * o.shard_size);
-
-  ProgressMeter meter(progress, "sample", todo_images, "images");
-  auto t0 = std::chrono::steady_clock::now();
-  for (int64_t s : todo) {
-    const int64_t first = s * o.shard_size;
-    const int64_t count = std::min(o.shard_size, o.n - first);
-    std::vector<uint64_t> seeds = image_seeds(o.seed, first, count);
-    const int64_t done_before = r.images_written;
-    ProgressFn inner;
-    if (progress) {
-      inner = [&](const ProgressEvent& e) {
-        // Steps within this shard → images done overall, for one coherent progress line.
-        int64_t within = e.total > 0 ? count * e.done / e.total : 0;
-        meter.update(done_before + within);
-      };
-    }
+  return detail::write_shards(out, o, progress, [&](int64_t s, int64_t first, int64_t count,
+                                                   const std::vector<uint64_t>& seeds, const ProgressFn& inner) {
     std::vector<int64_t> labels;
     for (int64_t i = first; classes > 0 && i < first + count; ++i)
       labels.push_back(o.class_label >= 0 ? o.class_label : i % classes);
-    io::HostArray images = io::from_tensor(
+    torch::Tensor images =
         sc.score_sde_ve()
             ? unit_to_uint8_nhwc(sample_score_sde_ve(denoiser, sc, seeds, o.sample, inner, labels))
-            : to_uint8_nhwc(sample(denoiser, schedule, seeds, o.sample, inner, labels)));
+            : to_uint8_nhwc(sample(denoiser, schedule, seeds, o.sample, inner, labels));
     if (classes > 0) {
       io::HostArray ids = io::HostArray::zeros(io::DType::kI64, {count});
       std::memcpy(ids.bytes.data(), labels.data(), labels.size() * sizeof(int64_t));
       io::write_npy(out / class_file_name(s), ids);
     }
-    std::vector<int64_t> seeds64(seeds.begin(), seeds.end());
-    data::write_shard(out, s, images, seeds64);
-    if (s == 0) data::write_preview(out, images);
-    r.images_written += count;
-    ++r.shards_written;
-    meter.update(r.images_written, "shard " + std::to_string(s + 1) + "/" +
-                                       std::to_string(r.shards_total), true);
-  }
-  meter.finish();
-  data::ensure_preview(out);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.images_per_s = secs > 0 ? r.images_written / secs : 0.0;
-  return r;
+    return images;
+  });
 }
 
 }  // namespace diffmem::diffusion

@@ -13,6 +13,8 @@
 #include "diffmem/diffusion/sd_generate.h"
 #include "diffmem/diffusion/schedule.h"
 #include "diffmem/model/checkpoint.h"
+#include "diffmem/model/dcgan.h"
+#include "diffmem/model/torchscript_generator.h"
 
 namespace {
 using namespace diffmem;
@@ -22,6 +24,7 @@ struct Args {
   diffusion::GenerateOptions opt;
   std::unique_ptr<cli::SetFlag> set;
   std::string model, torchscript, scheduler, out;
+  std::string torchscript_generator, generator_config;  // a GAN exported from PyTorch
   std::string shard = "0/1";
   int64_t clip = -1;
   int64_t in_channels = 0, sample_size = 0;  // --torchscript: the input it takes
@@ -83,6 +86,37 @@ void sample_text_to_image(Args& a, CLI::App* sub) {
               static_cast<long long>(r.shards_total), r.images_per_s);
 }
 
+// A GAN: a folder `diffmem train-gan` wrote (--model) or a TorchScript generator with its JSON.
+void sample_gan(Args& a, CLI::App* sub) {
+  std::string refused;
+  for (const char* f : {"--torchscript", "--scheduler-config", "--sampler", "--steps", "--eta", "--class",
+                        "--in-channels", "--sample-size", "--prompt", "--prompts", "--per-prompt", "--guidance",
+                        "--negative-prompt", "--size", "--pipeline-config", "--set"})
+    if (sub->count(f) > 0) refused += (refused.empty() ? "" : ", ") + std::string(f);
+  if (!refused.empty())
+    fail(a.model.empty() ? a.torchscript_generator : a.model,
+         "only --n, --batch, --seed, --shard-size and --shard for a GAN (image i is g(z_i), z_i from seed + i)",
+         refused + " (options of diffusion sampling)");
+  if (!a.torchscript_generator.empty() && a.generator_config.empty())
+    fail("--generator-config", "a JSON with z_dim, height, width, channels and the output range, with "
+                               "--torchscript-generator", "none");
+  diffusion::validate(a.opt, "sample options");  // before the model is loaded
+  const torch::Device device(core::resolve_device(cli::globals().device));
+  std::unique_ptr<model::Generator> g;
+  if (a.torchscript_generator.empty())
+    g = std::make_unique<model::DcganSampler>(a.model, device);
+  else
+    g = std::make_unique<model::TorchScriptGenerator>(a.torchscript_generator, a.generator_config, device);
+  a.opt.model = a.model.empty() ? a.torchscript_generator : a.model;
+  const core::RunLock lock(a.out, "--out");  // one run per folder
+  const auto r = diffusion::generate(*g, a.out, a.opt, cli::terminal_progress());
+  std::printf("%s: %lld images from %s in %lld new shards (%lld already complete, %lld in all), %.2f images/s\n",
+              a.out.c_str(), static_cast<long long>(r.images_written), g->describe().c_str(),
+              static_cast<long long>(r.shards_written), static_cast<long long>(r.shards_skipped),
+              static_cast<long long>(r.shards_total), r.images_per_s);
+  std::printf("preview: %s\n", (fs::path(a.out) / "preview.png").c_str());
+}
+
 }  // namespace
 
 DIFFMEM_COMMAND(300) {
@@ -93,6 +127,12 @@ DIFFMEM_COMMAND(300) {
                   "TorchScript file with forward(x, t) -> eps (instead of --model)");
   sub->add_option("--in-channels", a->in_channels, "With --torchscript: the channels of its input");
   sub->add_option("--sample-size", a->sample_size, "With --torchscript: the height = width of its input");
+  sub->add_option("--torchscript-generator", a->torchscript_generator,
+                  "A GAN's generator as TorchScript, forward(z) -> images (instead of --model; with "
+                  "--generator-config)");
+  sub->add_option("--generator-config", a->generator_config,
+                  "With --torchscript-generator: JSON {z_dim, height, width, channels, output_low, "
+                  "output_high, layout}");
   sub->add_option("--scheduler-config", a->scheduler,
                   "scheduler_config.json (default: the model's)");
   cli::add_shared(sub, cli::flags::kOut, a->out, "folder for images-NNNNN.npy / seeds-NNNNN.npy shards")
@@ -129,9 +169,16 @@ DIFFMEM_COMMAND(300) {
   a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<diffusion::GenerateOptions>());
   sub->callback([a, sub] {
     cli::start();
-    if (a->model.empty() == a->torchscript.empty())
-      fail("--model/--torchscript", "exactly one of them", a->model.empty() ? "neither" : "both");
+    const int sources = !a->model.empty() + !a->torchscript.empty() + !a->torchscript_generator.empty();
+    if (sources != 1)
+      fail("--model/--torchscript/--torchscript-generator", "exactly one of them", sources == 0 ? "none" : "several");
+    if (!a->generator_config.empty() && a->torchscript_generator.empty())
+      fail("--generator-config", "--torchscript-generator beside it (the config says how to use that module)", "none");
     parse_shard(a->shard, a->opt);
+    if (!a->torchscript_generator.empty() || model::is_gan_folder(a->model)) {
+      sample_gan(*a, sub);
+      return;
+    }
     if (!a->pipeline_config.empty()) {
       if (a->model.empty() || !fs::is_regular_file(a->model))
         fail("--pipeline-config", "--model naming a single-file checkpoint (.safetensors)",

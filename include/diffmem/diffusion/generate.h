@@ -12,6 +12,7 @@
 
 namespace diffmem::model {
 class Denoiser;
+class Generator;
 }
 
 namespace diffmem::diffusion {
@@ -51,5 +52,16 @@ struct GenerateResult {
 GenerateResult generate(model::Denoiser& denoiser, const NoiseSchedule& schedule,
                         const std::filesystem::path& out, const GenerateOptions& options,
                         const ProgressFn& progress = nullptr);
+
+/// The same shards from a GAN: image i is generator.generate(z_i), z_i [z_dim] drawn as
+/// randn_per_image draws initial noise, from seed + i (diffusion/noise.h). Only n, shard_size,
+/// the shard, seed and sample.batch apply; class_label must be -1. The manifest records
+/// {"sampler": "generator"}, the generator's description and z_dim.
+GenerateResult generate(model::Generator& generator, const std::filesystem::path& out,
+                        const GenerateOptions& options, const ProgressFn& progress = nullptr);
+
+/// The latents of images with these seeds: [seeds.size(), z_dim] f32 CPU, row i from seeds[i]'s
+/// own generator.
+torch::Tensor gan_latents(const std::vector<uint64_t>& seeds, int64_t z_dim);
 
 }  // namespace diffmem::diffusion
