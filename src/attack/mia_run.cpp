@@ -28,21 +28,6 @@ std::string g17(double v) {
   return buf;
 }
 
-std::vector<bool> read_member_mask(const fs::path& p, int64_t n) {
-  if (fs::is_regular_file(p)) {
-    io::HostArray a = io::read_npy(p);
-    check(a.dtype == io::DType::kBool && a.shape == std::vector<int64_t>{n}, p.string(),
-          "a bool array of shape (" + std::to_string(n) + ",)",
-          io::dtype_name(a.dtype) + " " + io::shape_str(a.shape));
-    std::vector<bool> m(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) m[static_cast<size_t>(i)] = a.bytes[static_cast<size_t>(i)] != 0;
-    return m;
-  }
-  auto m = data::load_members(p, n);
-  if (!m) fail((p / "members.npy").string(), "the member mask of the model", "no such file");
-  return *m;
-}
-
 std::shared_ptr<const ExampleScorer> scorer_for(const std::string& kind, const MiaRunOptions& o) {
   if (kind == "loss") return make_loss_scorer(o.loss);
   if (kind == "secmi") return make_secmi_scorer(o.secmi);
@@ -122,6 +107,56 @@ void write_scores_csv(const fs::path& path, const data::Dataset& ds, const std::
   core::write_file_atomic(path, s);
 }
 
+io::Json write_split_check(const data::Dataset& ds, const std::vector<bool>& members,
+                           const metrics::BootstrapOptions& bootstrap, const fs::path& out) {
+  SplitCheckOptions so;
+  so.bootstrap = bootstrap;
+  const std::string why_not = split_check_unavailable(ds, members, so.folds);
+  const io::Json split =
+      why_not.empty() ? split_check_json(split_check(ds, members, so), so) : io::Json{{"skipped", why_not}};
+  io::write_json(out / "split-check.json", split);
+  log::info("mia split check: " + (why_not.empty() ? split["verdict"].get<std::string>() : "skipped, " + why_not));
+  return split;
+}
+
+io::Json write_attack_scores(const fs::path& out, const std::string& name, const data::Dataset& ds,
+                             const std::vector<double>& scores, const std::vector<bool>& members,
+                             const metrics::BootstrapOptions& bootstrap, double calibrate_on, const io::Json& split,
+                             MiaAttackReport& rep) {
+  rep.name = name;
+  rep.dir = out / name;
+  // Copies of one image share its id and its score: resampled together.
+  rep.summary = metrics::summarize(scores, members, {}, bootstrap, &ds.ids);
+  write_scores_csv(rep.dir / "scores.csv", ds, scores, members);
+  metrics::write_roc_csv(rep.dir / "roc.csv", metrics::compact(metrics::roc_curve(scores, members)));
+  if (rep.summary.ci) metrics::write_roc_band_csv((rep.dir / "roc_band.csv").string(), *rep.summary.ci);
+  io::Json j = summary_json(rep.summary);
+  if (calibrate_on > 0) {
+    metrics::CalibrationOptions co;
+    co.fraction = calibrate_on;
+    co.seed = bootstrap.seed;
+    metrics::to_json(j["calibrated"], metrics::calibrate(scores, members, co));
+  }
+  j["split_check"] = split.is_null() ? split : split_check_brief(split);
+  j["attack"] = name;
+  return j;
+}
+
+std::vector<bool> read_member_mask(const fs::path& p, int64_t n) {
+  if (fs::is_regular_file(p)) {
+    io::HostArray a = io::read_npy(p);
+    check(a.dtype == io::DType::kBool && a.shape == std::vector<int64_t>{n}, p.string(),
+          "a bool array of shape (" + std::to_string(n) + ",)",
+          io::dtype_name(a.dtype) + " " + io::shape_str(a.shape));
+    std::vector<bool> m(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) m[static_cast<size_t>(i)] = a.bytes[static_cast<size_t>(i)] != 0;
+    return m;
+  }
+  auto m = data::load_members(p, n);
+  if (!m) fail((p / "members.npy").string(), "the member mask of the model", "no such file");
+  return *m;
+}
+
 MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
   const auto t_run = std::chrono::steady_clock::now();
   check(!o.out.empty(), "--out", "an output folder", "none");
@@ -162,16 +197,7 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
   }
 
   // The model-free baseline on the same split, before any attack's numbers.
-  io::Json split = nullptr;
-  if (o.split_check) {
-    SplitCheckOptions so;
-    so.bootstrap = o.bootstrap;
-    const std::string why_not = split_check_unavailable(ds, inputs.target.members, so.folds);
-    split = why_not.empty() ? split_check_json(split_check(ds, inputs.target.members, so), so)
-                            : io::Json{{"skipped", why_not}};
-    io::write_json(o.out / "split-check.json", split);
-    log::info("mia split check: " + (why_not.empty() ? split["verdict"].get<std::string>() : "skipped, " + why_not));
-  }
+  const io::Json split = o.split_check ? write_split_check(ds, inputs.target.members, o.bootstrap, o.out) : io::Json();
 
   ModelScoring scoring(ds, o.out / "cache", o.load, progress);
   std::vector<io::Json> summaries;
@@ -181,16 +207,10 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
     const size_t timing_start = scoring.timings().size();
     io::Json details = io::Json::object();
     auto scores = attack->scores(scoring, inputs, details);
-    auto curve = metrics::roc_curve(scores, inputs.target.members);
     MiaAttackReport rep;
-    rep.name = attack->name();
-    rep.dir = o.out / rep.name;
-    // Copies of one image share its id and its score: resampled together.
-    rep.summary = metrics::summarize(scores, inputs.target.members, {}, o.bootstrap, &ds.ids);
+    io::Json j = write_attack_scores(o.out, attack->name(), ds, scores, inputs.target.members, o.bootstrap,
+                                     o.calibrate_on, split, rep);
     rep.seconds = seconds_since(t0);
-    write_scores_csv(rep.dir / "scores.csv", ds, scores, inputs.target.members);
-    metrics::write_roc_csv(rep.dir / "roc.csv", metrics::compact(curve));
-    if (rep.summary.ci) metrics::write_roc_band_csv((rep.dir / "roc_band.csv").string(), *rep.summary.ci);
 
     io::Json models = io::Json::array();
     int64_t forwards = 0, forwards_now = 0;
@@ -201,15 +221,6 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
       models.push_back({{"model", t.model}, {"statistic", t.scorer}, {"cached", t.cached},
                         {"seconds", t.seconds}, {"forwards_per_s", t.forwards_per_s}});
     }
-    io::Json j = summary_json(rep.summary);
-    if (o.calibrate_on > 0) {
-      metrics::CalibrationOptions co;
-      co.fraction = o.calibrate_on;
-      co.seed = o.bootstrap.seed;
-      metrics::to_json(j["calibrated"], metrics::calibrate(scores, inputs.target.members, co));
-    }
-    j["split_check"] = split.is_null() ? split : split_check_brief(split);
-    j["attack"] = rep.name;
     j["options"] = attack->options();
     j["details"] = details;
     j["run"] = io::fields_json(o);

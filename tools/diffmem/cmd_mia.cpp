@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "flags.h"
+#include "diffmem/attack/mia_gan.h"
 #include "diffmem/attack/mia_run.h"
 #include "diffmem/attack/mia_text.h"
 #include "diffmem/data/dataset.h"
@@ -17,6 +18,7 @@
 #include "diffmem/core/run_lock.h"
 #include "diffmem/io/json.h"
 #include "diffmem/metrics/roc.h"
+#include "diffmem/model/dcgan.h"
 #include "diffmem/report/svg.h"
 
 namespace {
@@ -117,6 +119,42 @@ void write_roc_figure(const fs::path& out) {
   core::write_file_atomic(out / "roc.svg", report::roc_svg(series, po));
 }
 
+// A GAN folder: the discriminator attack, the only one that applies to it.
+void run_gan(Args& a, CLI::App* sub) {
+  if (a.kind != "discriminator")
+    fail("mia " + a.kind, "the discriminator attack for a GAN (diffmem mia discriminator)",
+         "a GAN folder as --target: " + a.target);
+  std::string refused;
+  for (const char* f : {"--shadows", "--t", "--draws", "--seed", "--secmi-step", "--pia-p", "--lira-base",
+                        "--lira-statistic", "--variance", "--t-sweep", "--format", "--set"})
+    if (sub->count(f) > 0) refused += (refused.empty() ? "" : ", ") + std::string(f);
+  if (!refused.empty())
+    fail("mia discriminator", "only --data, --target, --members, --out, --flip, --batch, --calibrate-on, "
+                              "--no-split-check and the bootstrap flags", refused + " (options of the diffusion attacks)");
+  attack::GanMiaOptions o;
+  o.data = a.data;
+  o.target = a.target;
+  o.members = a.members;
+  o.out = a.out;
+  o.flip = a.opt.loss.flip;
+  o.batch = a.batch;
+  o.device = cli::globals().device;
+  o.bootstrap = a.opt.bootstrap;
+  o.calibrate_on = a.opt.calibrate_on;
+  o.split_check = a.opt.split_check;
+  const core::RunLock lock(o.out, "--out");  // one run per folder
+  const attack::MiaAttackReport rep = attack::run_gan_mia(o, cli::terminal_progress());
+  write_roc_figure(o.out);
+  std::printf("%lld members, %lld non-members\n", static_cast<long long>(rep.summary.members),
+              static_cast<long long>(rep.summary.nonmembers));
+  std::printf("%-18s AUC %.4f  TPR@1%%FPR %s  TPR@0.1%%FPR %s  (%.1f s)\n", rep.name.c_str(), rep.summary.auc,
+              pct(rep.summary.tpr_at_fpr_1pct).c_str(), pct(rep.summary.tpr_at_fpr_0_1pct).c_str(), rep.seconds);
+  if (rep.summary.ci)
+    std::printf("%-18s AUC [%.4f, %.4f], TPR@1%%FPR %s\n", rep.name.c_str(), rep.summary.ci->auc.low,
+                rep.summary.ci->auc.high, interval_pct(rep.summary.tpr_at_fpr_1pct, rep.summary.ci->tpr_at_fpr_1pct).c_str());
+  std::printf("results: %s (roc.svg, gan-discriminator/summary.json, scores.csv, roc.csv)\n", o.out.c_str());
+}
+
 }  // namespace
 
 DIFFMEM_COMMAND(500) {
@@ -124,9 +162,10 @@ DIFFMEM_COMMAND(500) {
   auto* sub = app.add_subcommand(
       "mia", "Membership inference (loss threshold, LiRA with shadow models, SecMI, PIA; on text-to-image "
              "pipeline folders also CLiD)");
-  sub->add_option("attack", a->kind, "loss | lira | secmi | pia | clid (clid: text-to-image pipelines only)")
+  sub->add_option("attack", a->kind, "loss | lira | secmi | pia | clid (clid: text-to-image pipelines only) | discriminator (GAN "
+                  "folders only: the discriminator's logit)")
       ->required()
-      ->check(CLI::IsMember({"loss", "lira", "secmi", "pia", "clid"}));
+      ->check(CLI::IsMember({"loss", "lira", "secmi", "pia", "clid", "discriminator"}));
   cli::add_shared(sub, cli::flags::kData, a->data, "the one the models were trained on")->required();
   sub->add_option("--target", a->target, "Target model folder (its members.npy is the truth)")
       ->required();
@@ -173,6 +212,10 @@ DIFFMEM_COMMAND(500) {
   a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<attack::MiaRunOptions>());
   sub->callback([a, sub] {
     cli::start();
+    if (a->kind == "discriminator" || model::is_gan_folder(a->target)) {
+      run_gan(*a, sub);
+      return;
+    }
     if (fs::exists(fs::path(a->target) / "model_index.json")) {  // a text-to-image pipeline folder
       attack::TextMiaOptions to;
       if (a->opt.loss.flip) fail("--flip", "not for a text-to-image pipeline: its captions describe the unflipped image");

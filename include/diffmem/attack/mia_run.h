@@ -98,6 +98,24 @@ std::vector<std::unique_ptr<MembershipAttack>> make_attacks(const MiaRunOptions&
 /// target with no members or no non-members) are diffmem::Errors naming the file or flag.
 MiaRunResult run_mia(const MiaRunOptions& options, const ProgressFn& progress = nullptr);
 
+/// The member mask at `path`: a bool members.npy of n rows, or a folder holding one; errors name the
+/// file.
+std::vector<bool> read_member_mask(const std::filesystem::path& path, int64_t n);
+
+/// The model-free split check (split_check.h) on these members, written to out/split-check.json
+/// (or {"skipped": why} when the data cannot be checked); returns what it wrote.
+io::Json write_split_check(const data::Dataset& ds, const std::vector<bool>& members,
+                           const metrics::BootstrapOptions& bootstrap, const std::filesystem::path& out);
+
+/// One attack's files in out/<name>/ (scores.csv, roc.csv, roc_band.csv) and the start of its
+/// summary.json: the ROC summary with intervals, the calibrated protocol when calibrate_on > 0, the
+/// split check's brief, the attack's name; `report` gets name, dir and summary. Every attack —
+/// on diffusion models or on GANs — reports through it.
+io::Json write_attack_scores(const std::filesystem::path& out, const std::string& name, const data::Dataset& ds,
+                             const std::vector<double>& scores, const std::vector<bool>& members,
+                             const metrics::BootstrapOptions& bootstrap, double calibrate_on, const io::Json& split,
+                             MiaAttackReport& report);
+
 /// Writes row,id,score,member (17 significant digits) atomically.
 void write_scores_csv(const std::filesystem::path& path, const data::Dataset& ds,
                       const std::vector<double>& scores, const std::vector<bool>& members);
