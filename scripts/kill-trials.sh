@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real kills: runs train, sample, extract, extract-blackbox (a model's generations, and PNG
+# Real kills: runs train, train-gan, sample (a diffusion model's and a GAN's), extract, extract-blackbox (a model's generations, and PNG
 # folders per prompt), mia and the audit once uninterrupted, then N times each SIGKILLed at a
 # random moment and resumed with the same command, and compares every result file of the resumed
 # run with the uninterrupted one, byte for byte (JSON without its "timing" objects — seconds,
@@ -105,6 +105,8 @@ PY
 # STAGE and its command line with OUT standing for the output folder.
 stages=(
   "train|train --data $WORK/data --out OUT --preset tiny --steps $((60 * SCALE)) --batch 8 --warmup 5 --checkpoint-every 10 --seed 0"
+  "train-gan|train-gan --data $WORK/data --out OUT --steps $((200 * SCALE)) --batch 8 --width 8 --z-dim 16 --checkpoint-every 20 --seed 0"
+  "sample-gan|sample --model $WORK/ref-train-gan --out OUT --n $((64 * SCALE)) --shard-size 4 --batch 3 --seed 0"
   "sample|sample --model $WORK/ref-train --out OUT --n $((48 * SCALE)) --shard-size 4 --sampler ddim --steps 8 --seed 0"
   "extract|extract --generations $WORK/ref-sample --train $WORK/data --out OUT --delta 0.5"
   "extract-blackbox|extract-blackbox --model $WORK/ref-train --per-prompt $((64 * SCALE)) --sampler ddim --steps 16 --batch 4 --min-clique 3 --out OUT"

@@ -8,6 +8,7 @@
 #include "diffmem/io/json.h"
 #include "diffmem/model/checkpoint.h"
 #include "diffmem/model/classifier.h"
+#include "diffmem/model/dcgan.h"
 #include "diffmem/model/unet2d_config.h"
 #include "diffmem/pipeline/audit.h"
 #include "diffmem/train/train_options.h"
@@ -113,6 +114,28 @@ void check_quality_features(const quality::FeatureSource& f, const std::optional
              std::to_string(c.channels));
 }
 
+// A GAN's audit: a given folder is a GAN for the data's images; one to train can make them.
+void check_gan_audit(const AuditOptions& o, const std::optional<ImageShape>& shape) {
+  if (!o.prompts.empty()) fail("--prompts " + o.prompts, "a text-to-image audit", "--target gan");
+  if (!o.model.empty()) {
+    if (!model::is_gan_folder(o.model))
+      fail("--model " + o.model, "a GAN folder (diffmem train-gan) for --target gan", "no GAN config.json there");
+    const model::DcganConfig c = model::read_dcgan_config(o.model);
+    if (shape && (c.height != shape->height || c.width != shape->width || c.channels != shape->channels))
+      fail("--model " + o.model, "a GAN for the data's " + shape->str() + " images",
+           "one that makes " + std::to_string(c.height) + "x" + std::to_string(c.width) + "x" +
+               std::to_string(c.channels));
+  } else if (shape) {
+    model::DcganConfig c;  // what training builds
+    c.height = shape->height;
+    c.width = shape->width;
+    c.channels = shape->channels;
+    c.z_dim = o.gan.z_dim;
+    c.base_width = o.gan.base_width;
+    model::validate(c, "--target gan: the data's " + shape->str() + " images");
+  }
+}
+
 }  // namespace
 
 void check_audit(const AuditOptions& o, const std::string& from) {
@@ -131,6 +154,9 @@ void check_audit(const AuditOptions& o, const std::string& from) {
     fail("--model " + o.model, "a diffusers model folder", "no such folder");
   const std::optional<ImageShape> shape = data_shape(o);
   check_quality_features(o.quality.features, shape);
+  if (gan_audit(o)) return check_gan_audit(o, shape);
+  if (!o.model.empty() && model::is_gan_folder(o.model))
+    fail("--model " + o.model, "a diffusion model folder (or --target gan for this GAN)", "a GAN folder");
   if (text_to_image(o)) return check_text_audit(o, shape);
   if (!o.prompts.empty())
     fail("--prompts " + o.prompts, "a text-to-image model (a pipeline folder as --model, or --conditioning text)",

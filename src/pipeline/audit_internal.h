@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "diffmem/pipeline/audit.h"
+#include "diffmem/attack/mia_run.h"
 #include "diffmem/data/dataset.h"
 
 namespace diffmem::pipeline::detail {
@@ -60,6 +61,17 @@ std::string run_text_blackbox(const StageContext& c);
 /// The quality stage (audit_quality.cpp): FD/FID, KID, precision/recall of the generations
 /// against the training images, when a feature net is named.
 std::unique_ptr<AuditStage> make_quality_stage();
+
+/// The GAN pieces (audit_gan.cpp), for target "gan": the train stage's key and run (the GAN on the
+/// members), the sample stage's (its generations), and the discriminator's membership attack
+/// against the ground truth in `truth_dir`.
+io::Json gan_train_key(const StageContext& c);
+std::string train_gan_target(const StageContext& c);
+io::Json gan_sample_key(const StageContext& c);
+std::string sample_gan(const StageContext& c);
+attack::MiaAttackReport gan_mia(const StageContext& c, const std::filesystem::path& truth_dir);
+/// Why the inpainting stage does not apply to a GAN.
+extern const char* const kGanNoInpaint;
 
 /// Of `ps`, the paths the audit may delete: only its own, never a --data or --model given to it.
 std::vector<std::filesystem::path> owned(const StageContext& c, std::vector<std::filesystem::path> ps);

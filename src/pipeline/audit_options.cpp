@@ -38,6 +38,8 @@ AuditOptions::AuditOptions() {
   text.filter.analysis.min_clique = 8;
 }
 
+bool gan_audit(const AuditOptions& o) { return o.target == "gan"; }
+
 bool text_to_image(const AuditOptions& o) {
   if (!o.model.empty()) return std::filesystem::is_regular_file(std::filesystem::path(o.model) / "model_index.json");
   return o.train.conditioning == "text";
@@ -53,10 +55,10 @@ namespace {
 // The stage seeds that derive from the run seed, and the stage each belongs to.
 const std::pair<const char*, const char*> kStageSeeds[] = {
     {"/train/seed", "train"}, {"/mia/loss/seed", "mia"}, {"/inpaint/attack/seed", "inpaint"},
-    {"/text/mia/seed", "mia"}};
+    {"/text/mia/seed", "mia"}, {"/gan/seed", "train"}};
 
 // The stages' device fields that the audit's options do not have (one device per run).
-const char* const kStageDevices[] = {"train.device", "extract.device"};
+const char* const kStageDevices[] = {"train.device", "extract.device", "gan.device"};
 
 Json::json_pointer pointer_of(std::string dotted) {
   std::replace(dotted.begin(), dotted.end(), '.', '/');
@@ -136,6 +138,13 @@ AuditOptions audit_options_from_json(const Json& user, const std::string& where,
 
 void validate(const AuditOptions& o, const std::string& where) {
   check(o.shadows >= 0, where + ": shadows", "0 or more shadow models", std::to_string(o.shadows));
+  check(o.target == "diffusion" || o.target == "gan", where + ": target", "diffusion or gan", "'" + o.target + "'");
+  if (gan_audit(o)) {
+    train::validate(o.gan, where + ": gan");
+    check(o.shadows == 0, where + ": shadows", "0 for a GAN (LiRA's shadow models are diffusion models)",
+          std::to_string(o.shadows));
+    check(!text_to_image(o), where + ": target", "diffusion for a text-to-image audit", "gan");
+  }
   check(o.sample.n >= 1, where + ": sample.n", "at least 1 generation", std::to_string(o.sample.n));
   diffusion::validate(o.sample.sample, where + ": sample");
   diffusion::validate(o.inpaint.attack.inpaint, where + ": inpaint.attack.inpaint");

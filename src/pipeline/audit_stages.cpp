@@ -125,6 +125,7 @@ class TrainStage : public AuditStage {
   std::string name() const override { return "train"; }
   Json key(const StageContext& c) const override {
     const auto& o = c.options;
+    if (gan_audit(o)) return gan_train_key(c);
     return {{"model", o.model},
             {"train", without(io::fields_json(o.train), {"device"})},
             {"shadows", o.shadows}};
@@ -137,6 +138,7 @@ class TrainStage : public AuditStage {
     return std::nullopt;
   }
   std::string run(const StageContext& c) const override {
+    if (gan_audit(c.options)) return train_gan_target(c);
     const auto& p = c.paths;
     const data::Dataset ds = data::load_dataset(p.data);
     train::TrainOptions t = c.options.train;
@@ -166,6 +168,7 @@ class SampleStage : public AuditStage {
  public:
   std::string name() const override { return "sample"; }
   Json key(const StageContext& c) const override {
+    if (gan_audit(c.options)) return gan_sample_key(c);
     return {{"sample", to_json(c.options)["sample"]}, {"seed", c.options.seed}};
   }
   std::vector<fs::path> outputs(const StageContext& c) const override {
@@ -176,6 +179,7 @@ class SampleStage : public AuditStage {
     return std::nullopt;
   }
   std::string run(const StageContext& c) const override {
+    if (gan_audit(c.options)) return sample_gan(c);
     const auto& p = c.paths;
     model::LoadDenoiserOptions lo;
     lo.device = c.device;
@@ -259,6 +263,7 @@ class MiaStage : public AuditStage {
   Json key(const StageContext& c) const override {
     if (text_to_image(c.options))
       return {{"text_mia", io::fields_json(c.options.text.mia)}, {"attacks", text_attacks(c)}, {"shadows", c.options.shadows}};
+    if (gan_audit(c.options)) return {{"target", "gan"}, {"mia", to_json(c.options)["mia"]}};
     return {{"mia", to_json(c.options)["mia"]}, {"shadows", c.options.shadows}};
   }
   std::vector<fs::path> outputs(const StageContext& c) const override {
@@ -279,6 +284,7 @@ class MiaStage : public AuditStage {
                              c.progress, c.paths.shadows).attacks;
       return describe(reports);
     }
+    if (gan_audit(c.options)) return describe({gan_mia(c, truth(c)->dir)});
     MiaRunOptions m;
     m.data = c.paths.data;
     m.target = c.paths.model;
@@ -326,6 +332,7 @@ class InpaintStage : public AuditStage {
   std::optional<std::string> not_applicable(const StageContext& c) const override {
     if (text_to_image(c.options))
       return std::string("a text-to-image model: the inpainting attack is built for unconditional pixel models");
+    if (gan_audit(c.options)) return std::string(kGanNoInpaint);
     return membership_not_applicable(c);
   }
   std::string run(const StageContext& c) const override {

@@ -47,6 +47,18 @@ void describe_model(const RunLayout& run, Json& summary) {
   if (!fs::is_regular_file(dir / "config.json") && fs::is_regular_file(dir / "unet" / "config.json"))
     dir = dir / "unet";
   const Json cfg = read_if(dir / "config.json");
+  if (cfg.is_object() && cfg.value("architecture", Json()) == "dcgan") {  // a GAN (model/dcgan.h)
+    m["architecture"] = "dcgan";
+    m["sample_size"] = cfg.value("height", Json());
+    m["in_channels"] = cfg.value("channels", Json());
+    const int64_t params = safetensors_parameters(dir / "generator.safetensors");
+    if (params >= 0) m["parameters"] = params;
+    const Json g = read_if(dir / "gan_options.json");
+    if (g.is_object()) m["train_steps"] = g.value("steps", int64_t{0});
+    m["found"] = true;
+    summary["model"] = m;
+    return;
+  }
   if (cfg.is_object()) {
     m["sample_size"] = cfg.value("sample_size", Json());
     m["in_channels"] = cfg.value("in_channels", Json());
@@ -100,11 +112,15 @@ std::string overview(const Json& s) {
   const Json& m = s["model"];
   std::string model = "<code>" + html_escape(m["path"].get<std::string>()) + "</code>";
   if (!m.value("found", false)) model += " (not found)";
+  const bool gan = m.value("architecture", Json()) == "dcgan";
+  if (gan) model += ", a GAN (DCGAN; parameters of its generator)";
   if (m.contains("parameters"))
     model += ": " + format_fixed(m["parameters"].get<double>() / 1e6, 2) + "M parameters";
   if (m.contains("preset") && !m["preset"].get<std::string>().empty())
     model += ", preset " + html_escape(m["preset"].get<std::string>()) + ", trained " +
              show(s, "/model/train_steps", Fmt::kInt) + " steps";
+  else if (gan && m.contains("train_steps"))
+    model += ", trained " + show(s, "/model/train_steps", Fmt::kInt) + " steps";
   t += row("Model", model);
   const Json& d = s["data"];
   std::string data = "<code>" + html_escape(d["path"].get<std::string>()) + "</code>";

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include "diffmem/core/error.h"
+#include "diffmem/data/dataset.h"
 #include "diffmem/io/json.h"
 #include "diffmem/model/classifier.h"
+#include "diffmem/model/dcgan.h"
 #include "diffmem/model/unet2d_config.h"
 #include "test_support.h"
 
@@ -163,6 +165,51 @@ TEST(AuditCheck, AModelForOtherImagesFailsBeforeAnyStage) {
   EXPECT_NE(test::error_of([&] { check_audit(t); }).find("no-such-preset"), std::string::npos);
   EXPECT_NE(test::error_of([&] { check_audit(AuditOptions(), "trian"); }).find("--from"),
             std::string::npos);
+}
+
+TEST(AuditCheck, AGanAuditIsCheckedBeforeAnyStage) {
+  test::TempDir tmp;
+  model::DcganConfig c;  // a GAN for 32x32x3 images; the built-in data is 28x28x1
+  c.height = c.width = 32;
+  c.channels = 3;
+  fs::create_directories(tmp / "gan");
+  io::write_json(tmp / "gan" / "config.json", io::fields_json(c));
+  AuditOptions o;
+  o.target = "gan";
+  o.model = (tmp / "gan").string();
+  std::string e = test::error_of([&] { run_audit(tmp / "run", o); });
+  EXPECT_NE(e.find("a GAN for the data's 28x28x1 images"), std::string::npos) << e;
+  EXPECT_NE(e.find("32x32x3"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(tmp / "run" / "stages")) << "no stage may start";
+  // A GAN folder audited as a diffusion model, a diffusion folder as a GAN, shadows for a GAN,
+  // an unknown target, images the GAN cannot make.
+  AuditOptions as_diffusion;
+  as_diffusion.model = (tmp / "gan").string();
+  EXPECT_NE(test::error_of([&] { check_audit(as_diffusion); }).find("--target gan"), std::string::npos);
+  AuditOptions not_gan;
+  not_gan.target = "gan";
+  not_gan.model = tmp.path().string();
+  EXPECT_NE(test::error_of([&] { check_audit(not_gan); }).find("no GAN config.json"), std::string::npos);
+  AuditOptions shadows;
+  shadows.target = "gan";
+  shadows.shadows = 2;
+  EXPECT_NE(test::error_of([&] { validate(shadows, "audit"); }).find("shadows"), std::string::npos);
+  AuditOptions unknown;
+  unknown.target = "vae";
+  EXPECT_NE(test::error_of([&] { validate(unknown, "audit"); }).find("diffusion or gan"), std::string::npos);
+  AuditOptions odd;
+  odd.target = "gan";
+  odd.builtin.source = "cifar10";
+  EXPECT_NO_THROW(check_audit(odd));  // 32x32 is a multiple of 4
+  data::Dataset ds;
+  ds.images = io::HostArray::zeros(io::DType::kU8, {2, 30, 30, 1});
+  ds.labels = {0, 0};
+  ds.ids = {0, 1};
+  ds.manifest = io::Json{{"shape", {2, 30, 30, 1}}, {"count", 2}};
+  data::save_dataset(tmp / "d30", ds);
+  odd.data = (tmp / "d30").string();
+  e = test::error_of([&] { check_audit(odd); });
+  EXPECT_NE(e.find("multiple of 4"), std::string::npos) << e;
 }
 
 TEST(AuditCheck, AFeatureNetForOtherImagesFailsBeforeAnyStage) {

@@ -102,6 +102,8 @@ DIFFMEM_COMMAND(900) {
                      "Fashion-MNIST subset with planted duplicates", {"/data"});
   f.add<std::string>(flag::kModel, "a trained one: skips training (a pipeline folder: a text-to-image audit)",
                      {"/model"});
+  f.add<std::string>("--target", "What is audited: diffusion (a diffusion model) or gan (a GAN: diffmem train-gan's, "
+                     "trained here or given as --model)", {"/target"});
   f.add<std::string>("--prompts", "Text-to-image: prompts file (default: one per distinct image of the captioned "
                      "data set)", {"/prompts"});
   f.add<std::string>("--conditioning", "Train a text-to-image model (text) or an unconditional one (none)",
@@ -122,9 +124,10 @@ DIFFMEM_COMMAND(900) {
                               "Built-in data: plant member images this many times, e.g. 1,2,4,8,16",
                               {"/builtin/duplicate_counts"});
   f.add<std::string>("--preset", "Model preset (tiny, small, base, ddpm-cifar10)", {"/train/preset"});
-  f.add<int64_t>(flag::kSteps, "training", {"/train/steps"});
-  f.add<int64_t>(flag::kBatch, "training", {"/train/batch"});
-  f.add<double>("--lr", "Peak learning rate", {"/train/lr"});
+  f.add<int64_t>(flag::kSteps, "training (the diffusion model's or, with --target gan, the GAN's)",
+                 {"/train/steps", "/gan/steps"});
+  f.add<int64_t>(flag::kBatch, "training (either target)", {"/train/batch", "/gan/batch"});
+  f.add<double>("--lr", "Peak learning rate (either target)", {"/train/lr", "/gan/lr"});
   f.add<int64_t>("--shadows", "Shadow models for LiRA (0 = loss attack only)", {"/shadows"});
   f.add<int64_t>("--samples", "Generations", {"/sample/n"});
   f.add<std::string>(flag::kSampler, "of the generations", {"/sample/sampler"});

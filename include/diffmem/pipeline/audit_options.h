@@ -18,6 +18,7 @@
 #include "diffmem/diffusion/sample_options.h"
 #include "diffmem/io/fields.h"
 #include "diffmem/quality/quality_options.h"
+#include "diffmem/train/gan_trainer.h"
 #include "diffmem/train/train_options.h"
 
 namespace diffmem::pipeline {
@@ -108,6 +109,11 @@ struct AuditOptions {
 
   std::string data;    // dataset directory; empty = the built-in data set (`builtin`)
   std::string model;   // a trained diffusers model folder; empty = train one (`train`)
+  // What is audited: "diffusion" (a diffusion model: `train`, below) or "gan" (a GAN: `gan`, below;
+  // with `model`, a folder diffmem train-gan wrote). A GAN's audit samples, extracts, runs the
+  // black-box filter, the discriminator's membership attack and the quality stage; inpainting and
+  // LiRA's shadows are diffusion attacks and do not apply.
+  std::string target = "diffusion";
   // Text-to-image: the prompts file of the screen and generate-and-filter (data/prompts.h; an id,
   // duplicates, train_image and 0/1 label column are used when present); empty = one prompt per
   // distinct image of the captioned data set, written by the data stage (data::write_caption_prompts).
@@ -115,6 +121,7 @@ struct AuditOptions {
   uint64_t seed = 0;   // every stage's seed derives from it unless set in the stage's options
   AuditDataOptions builtin;
   train::TrainOptions train;
+  train::GanTrainOptions gan;  // target "gan": the GAN trained on the members
   int64_t shadows = 0;  // K > 0: train K shadow models on seeded halves of data/ and run LiRA
   AuditSampleOptions sample;
   attack::ExtractOptions extract;
@@ -127,12 +134,14 @@ struct AuditOptions {
 };
 /// The stages' own `device` fields (train.device, extract.device) are not part of the audit's
 /// options: the run's one device is the top-level key (to_json drops them, the reader refuses them).
-DIFFMEM_FIELDS(AuditOptions, data, model, prompts, seed, device, builtin, train, shadows, sample, extract,
-               blackbox, mia, inpaint, text, quality)
+DIFFMEM_FIELDS(AuditOptions, data, model, target, prompts, seed, device, builtin, train, gan, shadows, sample,
+               extract, blackbox, mia, inpaint, text, quality)
 
 /// Whether the audit is of a text-to-image model: a pipeline folder (model_index.json) as model,
 /// or, training one, train.conditioning "text".
 bool text_to_image(const AuditOptions& o);
+/// Whether the audit is of a GAN (target "gan").
+bool gan_audit(const AuditOptions& o);
 /// The prompts' ground-truth column (text.label, or its default for where the prompts come from).
 std::string prompt_label(const AuditOptions& o);
 
