@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 
 void validate(const GanTrainOptions& o, const std::string& where) {
   for (auto [v, key] : {std::pair{o.z_dim, "z_dim"}, std::pair{o.base_width, "base_width"},
-                        std::pair{o.steps, "steps"}, std::pair{o.batch, "batch"}})
+                        std::pair{o.steps, "steps"}, std::pair{o.batch, "batch"}, std::pair{o.r1_every, "r1_every"}})
     if (v < 1) fail(where, std::string(key) + " >= 1", std::to_string(v));
   if (!(o.lr > 0) || !std::isfinite(o.lr)) fail(where, "lr > 0", std::to_string(o.lr));
   for (auto [v, key] : {std::pair{o.beta1, "beta1"}, std::pair{o.beta2, "beta2"}, std::pair{o.ema_decay, "ema_decay"}})
@@ -182,14 +182,14 @@ GanTrainResult train_gan(const data::Dataset& ds, const std::vector<int64_t>& gi
       torch::NoGradGuard no_grad;
       return s.g->forward(latents(o.batch, o.z_dim, core::derive_seed(step_seed, 2), device));
     }();
-    const bool r1 = o.r1_gamma > 0;
+    const bool r1 = o.r1_gamma > 0 && step % o.r1_every == 0;
     real = real.detach().requires_grad_(r1);
     const torch::Tensor d_real = s.d->forward(real);
     torch::Tensor d_loss = real_loss(d_real) + fake_loss(s.d->forward(fake));
     if (r1) {
       const torch::Tensor grad = torch::autograd::grad({d_real.sum()}, {real}, {}, /*retain_graph=*/true,
                                                        /*create_graph=*/true)[0];
-      d_loss = d_loss + 0.5 * o.r1_gamma * grad.pow(2).sum({1, 2, 3}).mean();
+      d_loss = d_loss + 0.5 * o.r1_gamma * static_cast<double>(o.r1_every) * grad.pow(2).sum({1, 2, 3}).mean();
     }
     d_loss.backward();
     s.d_adam->step(step);

@@ -48,6 +48,8 @@ DIFFMEM_COMMAND(220) {
   sub->add_option("--z-dim", a->opt.z_dim, "Latent size")->capture_default_str();
   sub->add_option("--width", a->opt.base_width, "Base channel count of both networks")->capture_default_str();
   sub->add_option("--r1-gamma", a->opt.r1_gamma, "R1 penalty weight on real images (0 = off)")->capture_default_str();
+  sub->add_option("--r1-every", a->opt.r1_every, "Apply R1 on every k-th step, scaled by k (lazy regularization)")
+      ->capture_default_str();
   sub->add_option("--ema", a->opt.ema_decay, "EMA decay of the generator")->capture_default_str();
   sub->add_option("--flip", a->opt.flip, "Random horizontal flips (true/false)")->capture_default_str();
   sub->add_option("--checkpoint-every", a->opt.checkpoint_every, "Checkpoint interval (steps)")->capture_default_str();

@@ -1,6 +1,7 @@
 #pragma once
 // GAN training (model/dcgan.h), the recipe: the non-saturating logistic loss, R1 gradient penalty
-// on real images (gamma/2 · E‖∇D(x)‖², every step), Adam (beta1 0.5, beta2 0.99) for both networks,
+// on real images (gamma/2 · E‖∇D(x)‖², applied lazily as StyleGAN2 does: every r1_every-th step,
+// scaled by r1_every, since the double backward is a third of a step's cost), Adam (beta1 0.5, beta2 0.99) for both networks,
 // one discriminator step then one generator step per batch, an EMA of the generator (diffusers'
 // warm-up, as the diffusion trainer's) that is what the folder ships, random horizontal flips of
 // the real images. Resumable as the diffusion trainer is: every random draw of step s (the batch,
@@ -30,6 +31,7 @@ struct GanTrainOptions {
   double beta1 = 0.5;
   double beta2 = 0.99;
   double r1_gamma = 0.1;           ///< 0: no penalty
+  int64_t r1_every = 4;            ///< the penalty on every r1_every-th step (1: every step)
   double ema_decay = 0.999;
   bool flip = true;
   int64_t checkpoint_every = 500;  ///< steps; the end is always checkpointed
@@ -37,10 +39,11 @@ struct GanTrainOptions {
   std::string device = "cpu";      ///< cpu | cuda[:N] | auto
 };
 /// gan_options.json.
-DIFFMEM_FIELDS(GanTrainOptions, z_dim, base_width, steps, batch, lr, beta1, beta2, r1_gamma, ema_decay, flip,
-               checkpoint_every, seed, device)
+DIFFMEM_FIELDS(GanTrainOptions, z_dim, base_width, steps, batch, lr, beta1, beta2, r1_gamma, r1_every, ema_decay,
+               flip, checkpoint_every, seed, device)
 
-/// Each value in its range, errors naming `where` and the key: z_dim, base_width, steps, batch >= 1;
+/// Each value in its range, errors naming `where` and the key: z_dim, base_width, steps, batch,
+/// r1_every >= 1;
 /// lr > 0; betas and ema_decay in [0, 1); r1_gamma >= 0; checkpoint_every >= 0.
 void validate(const GanTrainOptions& options, const std::string& where);
 
