@@ -241,19 +241,11 @@ std::vector<GanTrainResult> train_gan_many(const data::Dataset& ds, const fs::pa
   if (split != "half" && split != "all") fail("--split", "half or all", "'" + split + "'");
   std::vector<GanTrainResult> results;
   for (int64_t k = 0; k < models; ++k) {
-    char name[32];
-    std::snprintf(name, sizeof name, "model-%03lld", static_cast<long long>(k));
+    const detail::ManyMember m = detail::many_member(k, o.seed, split, ds.size());
     GanTrainOptions ok = o;
-    ok.seed = core::derive_seed(o.seed, static_cast<uint64_t>(k));
-    std::vector<bool> mask;
-    std::vector<int64_t> rows;
-    if (split == "half") {
-      mask = random_half(ds.size(), core::derive_seed(ok.seed, 0x4A1F));
-      for (int64_t i = 0; i < ds.size(); ++i)
-        if (mask[static_cast<size_t>(i)]) rows.push_back(i);
-    }
-    log::info("GAN " + std::to_string(k + 1) + "/" + std::to_string(models) + ": " + (out / name).string());
-    results.push_back(train_gan(ds, rows, mask, out / name, ok, progress));
+    ok.seed = m.seed;
+    log::info("GAN " + std::to_string(k + 1) + "/" + std::to_string(models) + ": " + (out / m.name).string());
+    results.push_back(train_gan(ds, m.rows, m.mask, out / m.name, ok, progress));
   }
   return results;
 }

@@ -1,6 +1,7 @@
 #include "train_state.h"
 
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 
 #include "diffmem/core/error.h"
@@ -181,6 +182,20 @@ void StepLog::finish(TrainResult& result) {
 }
 
 void save_members(const fs::path& out, const std::vector<bool>& members) { data::save_members(out, members); }
+
+ManyMember many_member(int64_t k, uint64_t seed, const std::string& split, int64_t n) {
+  ManyMember m;
+  char name[32];
+  std::snprintf(name, sizeof name, "model-%03lld", static_cast<long long>(k));
+  m.name = name;
+  m.seed = core::derive_seed(seed, static_cast<uint64_t>(k));
+  if (split == "half") {
+    m.mask = random_half(n, core::derive_seed(m.seed, 0x4A1F));
+    for (int64_t i = 0; i < n; ++i)
+      if (m.mask[static_cast<size_t>(i)]) m.rows.push_back(i);
+  }
+  return m;
+}
 
 std::vector<int64_t> rows_or_all(const std::vector<int64_t>& rows, int64_t n) {
   if (!rows.empty()) return rows;

@@ -111,6 +111,17 @@ void record_run(const std::filesystem::path& out, const char* file, const Option
   io::write_json(opt_path, io::fields_json(o));
   if (!members.empty()) save_members(out, members);
 }
+/// Model k of K trained side by side (train_many, train_gan_many): its folder name model-NNN, its
+/// seed derive_seed(seed, k) and, when split is "half", its seeded random half of the n rows
+/// (mask and rows; both empty for "all").
+struct ManyMember {
+  std::string name;
+  uint64_t seed = 0;
+  std::vector<bool> mask;
+  std::vector<int64_t> rows;
+};
+ManyMember many_member(int64_t k, uint64_t seed, const std::string& split, int64_t n);
+
 /// `rows`, or every row of an n-row data set when it is empty.
 std::vector<int64_t> rows_or_all(const std::vector<int64_t>& rows, int64_t n);
 

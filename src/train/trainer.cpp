@@ -171,20 +171,12 @@ std::vector<TrainResult> train_many(const data::Dataset& ds, const fs::path& out
          std::to_string(jobs));
 
   auto train_one = [&](int64_t k, const ProgressFn& prog) {
-    char name[32];
-    std::snprintf(name, sizeof name, "model-%03lld", static_cast<long long>(k));
+    const detail::ManyMember m = detail::many_member(k, options.seed, many.split, ds.size());
     TrainOptions o = options;
-    o.seed = core::derive_seed(options.seed, static_cast<uint64_t>(k));
-    std::vector<bool> mask;
-    std::vector<int64_t> rows;
-    if (many.split == "half") {
-      mask = random_half(ds.size(), core::derive_seed(o.seed, 0x4A1F));
-      for (int64_t i = 0; i < ds.size(); ++i)
-        if (mask[i]) rows.push_back(i);
-    }
+    o.seed = m.seed;
     log::info("model " + std::to_string(k + 1) + "/" + std::to_string(many.models) + ": " +
-              (out / name).string());
-    return train_model(ds, rows, mask, out / name, o, prog);
+              (out / m.name).string());
+    return train_model(ds, m.rows, m.mask, out / m.name, o, prog);
   };
 
   std::vector<TrainResult> results(static_cast<size_t>(many.models));
