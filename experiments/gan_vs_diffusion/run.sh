@@ -12,8 +12,9 @@
 # Each point is one `diffmem audit` (the first trains; later ones take the model trained on with
 # `diffmem train` / `diffmem train-gan --steps S`, which continue the same run). Writes
 # $RUN/gan-vs-diffusion.{md,json}. Every step resumes.
-#   experiments/gan_vs_diffusion/run.sh                          # defaults: about 1.5 hours on 2 cores
-#   DIFF_STAGES="20 40" GAN_STAGES="20 40" SAMPLES=32 N=16 HOLDOUT=16 COUNTS=1,2 RUN=/tmp/gvd experiments/gan_vs_diffusion/run.sh
+#   experiments/gan_vs_diffusion/run.sh                          # defaults (not yet run at this size)
+#   DIFF_STAGES="20 40" GAN_STAGES="20 40" SAMPLES=32 N=16 HOLDOUT=16 COUNTS=1,2 NET_EPOCHS=1 RUN=/tmp/gvd \
+#     experiments/gan_vs_diffusion/run.sh                        # smoke run: 5 min 48 s here (2026-12-06)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
