@@ -60,33 +60,22 @@ struct GanState {
 
   int64_t load(const fs::path& path, const torch::Device& device) {
     const io::Safetensors st = io::read_safetensors(path);
-    const auto it = st.metadata.find("step");
-    const std::string text = it == st.metadata.end() ? "" : it->second;
-    if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
-      fail(path.string() + ": metadata 'step'", "a non-negative integer", "'" + text.substr(0, 40) + "'");
-    std::map<std::string, std::map<std::string, torch::Tensor>> parts;
+    const int64_t step = detail::state_step(st, path);
+    std::map<std::string, std::map<std::string, io::HostArray>> weights;  // g/, d/: the networks
+    std::map<std::string, std::map<std::string, torch::Tensor>> parts;    // the EMA and the Adams
     for (const auto& [k, v] : st.tensors) {
       const auto slash = k.find('/');
       if (slash == std::string::npos) fail(path.string(), "tensors named g/, d/, g_ema/, g_adam/, d_adam/…", "'" + k + "'");
-      parts[k.substr(0, slash)][k.substr(slash + 1)] = io::to_tensor(v).to(device);
+      const std::string part = k.substr(0, slash), name = k.substr(slash + 1);
+      if (part == "g" || part == "d") weights[part][name] = v;
+      else parts[part][name] = io::to_tensor(v).to(device);
     }
-    torch::NoGradGuard no_grad;
-    for (auto* set : {&g_params, &d_params}) {
-      const auto& from = parts[set == &g_params ? "g" : "d"];
-      for (auto& [k, p] : *set) {
-        const auto f = from.find(k);
-        if (f == from.end() || f->second.sizes() != p.sizes())
-          fail(path.string(), std::string("a tensor ") + (set == &g_params ? "g/" : "d/") + k + " of shape " +
-                                  c10::str(p.sizes()), f == from.end() ? "none" : c10::str(f->second.sizes()));
-        if (!torch::isfinite(f->second).all().item<bool>())
-          fail(path.string(), "finite weights", "NaN or inf in " + k);
-        p.copy_(f->second);
-      }
-    }
+    model::load_weights(*g, weights["g"], path.string() + " (g/)", "only DCGAN generator parameters");
+    model::load_weights(*d, weights["d"], path.string() + " (d/)", "only DCGAN discriminator parameters");
     ema->load(parts["g_ema"], path.string());
     g_adam->load_state(parts["g_adam"], path.string());
     d_adam->load_state(parts["d_adam"], path.string());
-    return std::stoll(text);
+    return step;
   }
 };
 

@@ -48,6 +48,16 @@ std::map<std::string, torch::Tensor> strip_prefix(const std::string& prefix, con
 
 }  // namespace
 
+int64_t state_step(const io::Safetensors& st, const fs::path& path) {
+  auto it = st.metadata.find("step");
+  if (it == st.metadata.end()) fail(path.string(), "metadata 'step'", "none");
+  // A step is a plain non-negative integer: "-5", "abc", "1.5e1" and "10xyz" are refused.
+  const std::string& text = it->second;
+  const bool digits = !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits) fail(path.string() + ": metadata 'step'", "a non-negative integer", "'" + text.substr(0, 40) + "'");
+  return std::stoll(text);
+}
+
 void save_training_state(const fs::path& path, int64_t step, const NamedTensors& params, const Ema& ema,
                          const Adam& adam, const std::vector<double>& recent_losses) {
   io::Safetensors state;
@@ -62,13 +72,7 @@ void save_training_state(const fs::path& path, int64_t step, const NamedTensors&
 int64_t load_training_state(const fs::path& path, NamedTensors& params, Ema& ema, Adam& adam,
                             const torch::Device& device, std::vector<double>* recent_losses) {
   io::Safetensors st = io::read_safetensors(path);
-  auto it = st.metadata.find("step");
-  if (it == st.metadata.end()) fail(path.string(), "metadata 'step'", "none");
-  // A step is a plain non-negative integer: "-5", "abc", "1.5e1" and "10xyz" are refused.
-  const std::string& text = it->second;
-  const bool digits = !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string::npos;
-  if (!digits) fail(path.string() + ": metadata 'step'", "a non-negative integer", "'" + text.substr(0, 40) + "'");
-  const int64_t step = std::stoll(text);
+  const int64_t step = state_step(st, path);
   if (recent_losses) {
     recent_losses->clear();
     auto r = st.metadata.find("recent_losses");

@@ -13,6 +13,7 @@
 #include "diffmem/core/error.h"
 #include "diffmem/core/progress.h"
 #include "diffmem/io/json.h"
+#include "diffmem/io/safetensors.h"
 #include "diffmem/train/optimizer.h"
 #include "diffmem/train/trainer.h"
 
@@ -41,6 +42,9 @@ std::map<std::string, torch::Tensor> as_map(const NamedTensors& t);
 /// final loss as one never interrupted).
 void save_training_state(const std::filesystem::path& path, int64_t step, const NamedTensors& params,
                          const Ema& ema, const Adam& adam, const std::vector<double>& recent_losses = {});
+/// A training state's metadata "step": a plain non-negative integer, else an error naming `path`.
+int64_t state_step(const io::Safetensors& state, const std::filesystem::path& path);
+
 /// Loads a state into params, ema and adam (and, when given, the recent losses: empty for a state
 /// written before they were kept); returns its step. Errors name the file.
 int64_t load_training_state(const std::filesystem::path& path, NamedTensors& params, Ema& ema, Adam& adam,

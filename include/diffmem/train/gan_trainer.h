@@ -1,7 +1,7 @@
 #pragma once
 // GAN training (model/dcgan.h), the recipe: the non-saturating logistic loss, R1 gradient penalty
 // on real images (gamma/2 · E‖∇D(x)‖², applied lazily as StyleGAN2 does: every r1_every-th step,
-// scaled by r1_every, since the double backward is a third of a step's cost), Adam (beta1 0.5, beta2 0.99) for both networks,
+// scaled by r1_every, since the double backward is about a quarter of a step's cost), Adam (beta1 0.5, beta2 0.99) for both networks,
 // one discriminator step then one generator step per batch, an EMA of the generator (diffusers'
 // warm-up, as the diffusion trainer's) that is what the folder ships, random horizontal flips of
 // the real images. Resumable as the diffusion trainer is: every random draw of step s (the batch,
