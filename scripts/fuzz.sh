@@ -25,7 +25,7 @@ FLAGS=(-std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -f
        -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
        -Iinclude -Isrc/io -I/usr/include/stb)
 # The torch-free sources the readers need.
-SRCS=(src/core/error.cpp src/core/atomic_file.cpp src/core/log.cpp src/core/ranges.cpp
+SRCS=(src/core/error.cpp src/core/atomic_file.cpp src/core/log.cpp src/core/ranges.cpp src/core/format.cpp
       src/io/array.cpp src/io/fields.cpp src/io/io_util.cpp src/io/json.cpp src/io/npy.cpp
       src/io/safetensors.cpp src/io/idx.cpp src/io/cifar.cpp src/io/image_file.cpp src/io/csv.cpp
       src/model/unet2d_config.cpp src/train/train_options.cpp src/attack/blackbox_prompts.cpp

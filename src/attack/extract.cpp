@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "diffmem/core/atomic_file.h"
+#include "diffmem/core/clock.h"
 #include "diffmem/core/content_hash.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/memory.h"
@@ -41,10 +42,6 @@ void validate(const ExtractOptions& o) {
 }
 
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 struct ShardPlan {
   data::ShardFiles files;
@@ -150,14 +147,14 @@ detail::Scan scan_shards(const std::vector<ShardPlan>& plan, const detail::Extra
     if (!rows.empty() || p.n == 0) {
       ++result.shards_reused;
     } else {
-      const double ts = now_s();
+      const double ts = core::now_s();
       const data::Generations g = data::load_shard(p.files);
       check(static_cast<int64_t>(g.seeds.size()) == p.n, p.files.images.string(),
             std::to_string(p.n) + " images", std::to_string(g.seeds.size()));
       rows = detail::match_images(index, io::to_tensor(g.images), shape, train.ids, options, in.n_cal);
       for (size_t i = 0; i < rows.size(); ++i) rows[i].seed = seeds[i];
       detail::write_shard_cache(cache, rows);
-      result.search_seconds += now_s() - ts;
+      result.search_seconds += core::now_s() - ts;
       ++result.shards_computed;
       scan.computed += p.n;
     }
@@ -204,7 +201,7 @@ ExtractResult run_extract(const fs::path& generations, const fs::path& train_dir
   // Plan: every input checked before the index is built.
   validate(options);
   detail::ExtractInputs in;
-  in.t0 = now_s();
+  in.t0 = core::now_s();
   in.peak_since_start = core::reset_peak_rss();
   if (!fs::is_directory(generations))
     fail(generations.string(), "a folder of generations (diffmem sample --out)", "no such folder");
@@ -218,7 +215,7 @@ ExtractResult run_extract(const fs::path& generations, const fs::path& train_dir
   in.options = &options;
   in.train = &train;
   in.extra = extra;
-  in.t_load = now_s();
+  in.t_load = core::now_s();
 
   // Compute: the index, then one pass over the shards.
   in.n_cal = std::min<int64_t>(options.n_calibration, train.size());
@@ -228,7 +225,7 @@ ExtractResult run_extract(const fs::path& generations, const fs::path& train_dir
   in.device = device.str();
   const search::KnnIndex index(io::to_tensor(train.images).to(device), in.knn);
   in.arithmetic = index.arithmetic();
-  in.t_index = now_s();
+  in.t_index = core::now_s();
   const bool cache_ok = open_cache(out, cache_key(train, options, in.n_cal), options.reuse);
   ExtractResult result;
   result.shards = static_cast<int64_t>(plan.size());

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "diffmem/core/clock.h"
 #include "diffmem/core/memory.h"
 #include "diffmem/data/subset.h"
 #include "diffmem/metrics/histogram.h"
@@ -14,10 +15,6 @@ namespace diffmem::attack::detail {
 namespace fs = std::filesystem;
 
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 std::vector<double> finite(const std::vector<double>& v) {
   std::vector<double> out;
@@ -115,7 +112,7 @@ void write_extract_outputs(const ExtractInputs& in, const Scan& scan, ExtractRes
   io::Json pairs_json = io::Json::array();
   for (const Match& m : pairs) pairs_json.push_back(match_json(m));
 
-  result.seconds = now_s() - in.t0;
+  result.seconds = core::now_s() - in.t0;
   const std::vector<double> fl2 = finite(scan.l2s);
   io::Json s = in.extra.is_object() ? in.extra : io::Json::object();
   s["generations_dir"] = fs::absolute(in.generations).lexically_normal().string();

@@ -12,6 +12,7 @@
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/content_hash.h"
 #include "diffmem/core/error.h"
+#include "diffmem/core/format.h"
 #include "diffmem/core/log.h"
 #include "diffmem/core/memory.h"
 #include "diffmem/core/rng.h"
@@ -28,12 +29,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr uint64_t kMemberStream = 1, kNonmemberStream = 2;
-
-std::string g17(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 // A finished target: its numbers and its kept completions as u8 [K,H,W,C].
 struct Done {
@@ -167,9 +162,9 @@ void write_csv(const fs::path& path, const std::vector<Done>& done) {
     for (int64_t k : r.kept) mean_kept += r.distances[static_cast<size_t>(k)];
     mean_kept /= static_cast<double>(r.kept.size());
     s += std::to_string(i) + "," + std::to_string(r.target.row) + "," + std::to_string(r.target.id) +
-         "," + (r.target.member ? "1" : "0") + "," + g17(r.best_distance) + "," +
-         g17(r.rank1_distance) + "," + g17(r.rank1_loss) + "," + g17(r.oracle_distance) + "," +
-         g17(mean_kept) + "\n";
+         "," + (r.target.member ? "1" : "0") + "," + core::exact_number(r.best_distance) + "," +
+         core::exact_number(r.rank1_distance) + "," + core::exact_number(r.rank1_loss) + "," + core::exact_number(r.oracle_distance) + "," +
+         core::exact_number(mean_kept) + "\n";
   }
   core::write_file_atomic(path, s);
 }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "diffmem/core/clock.h"
 #include "diffmem/core/content_hash.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
@@ -28,10 +29,6 @@ std::string safe_name(const std::string& s) {
   std::string out;
   for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
   return out.empty() ? "model" : out;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace
@@ -99,7 +96,7 @@ std::vector<double> ModelScoring::errors(const fs::path& model, const ExampleSco
       io::HostArray a = io::read_npy(file);
       if (a.dtype == io::DType::kF64 && a.shape == std::vector<int64_t>{n}) {
         timing.cached = true;
-        timing.seconds = seconds_since(t0);
+        timing.seconds = core::seconds_since(t0);
         timings_.push_back(timing);
         return std::vector<double>(a.data<double>(), a.data<double>() + n);
       }
@@ -121,7 +118,7 @@ std::vector<double> ModelScoring::errors(const fs::path& model, const ExampleSco
              std::to_string(denoiser->in_channels()) + " channels)");
   diffusion::NoiseSchedule schedule(scheduler);
   auto e = scorer.errors(*denoiser, schedule, ds_, progress_);
-  timing.seconds = seconds_since(t0);
+  timing.seconds = core::seconds_since(t0);
   timing.forwards_per_s =
       timing.seconds > 0 ? static_cast<double>(n * scorer.forwards_per_example()) / timing.seconds : 0;
   if (!cache_dir_.empty()) {

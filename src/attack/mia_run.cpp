@@ -7,6 +7,8 @@
 
 #include "diffmem/attack/split_check.h"
 #include "diffmem/core/atomic_file.h"
+#include "diffmem/core/clock.h"
+#include "diffmem/core/format.h"
 #include "diffmem/core/memory.h"
 #include "diffmem/metrics/calibration.h"
 #include "diffmem/core/error.h"
@@ -17,16 +19,6 @@ namespace diffmem::attack {
 namespace fs = std::filesystem;
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-std::string g17(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 std::shared_ptr<const ExampleScorer> scorer_for(const std::string& kind, const MiaRunOptions& o) {
   if (kind == "loss") return make_loss_scorer(o.loss);
@@ -42,22 +34,21 @@ io::Json summary_json(const metrics::RocSummary& s) {
 }
 
 // A number, or empty for NaN (not measurable / no interval).
-std::string cell(double v) { return std::isnan(v) ? std::string() : g17(v); }
+std::string cell(double v) { return std::isnan(v) ? std::string() : core::exact_number(v); }
 
 void write_sweep_csv(const fs::path& path, const std::vector<MiaSweepRow>& rows) {
   std::string s = "attack,t,auc,tpr_at_fpr_0.001,tpr_at_fpr_0.01,balanced_accuracy,auc_low,auc_high,"
                   "tpr_at_fpr_0.01_low,tpr_at_fpr_0.01_high\n";
   for (auto& r : rows) {
     const auto& ci = r.summary.ci;
-    s += r.attack + "," + std::to_string(r.t) + "," + g17(r.summary.auc) + "," +
+    s += r.attack + "," + std::to_string(r.t) + "," + core::exact_number(r.summary.auc) + "," +
          cell(r.summary.tpr_at_fpr_0_1pct) + "," + cell(r.summary.tpr_at_fpr_1pct) + "," +
-         g17(r.summary.balanced_accuracy) + "," + cell(ci ? ci->auc.low : NAN) + "," +
+         core::exact_number(r.summary.balanced_accuracy) + "," + cell(ci ? ci->auc.low : NAN) + "," +
          cell(ci ? ci->auc.high : NAN) + "," + cell(ci ? ci->tpr_at_fpr_1pct.low : NAN) + "," +
          cell(ci ? ci->tpr_at_fpr_1pct.high : NAN) + "\n";
   }
   core::write_file_atomic(path, s);
 }
-
 
 }  // namespace
 
@@ -102,7 +93,7 @@ void write_scores_csv(const fs::path& path, const data::Dataset& ds, const std::
   std::string s = "row,id,score,member\n";
   s.reserve(s.size() + scores.size() * 40);
   for (size_t i = 0; i < scores.size(); ++i)
-    s += std::to_string(i) + "," + std::to_string(ds.ids[i]) + "," + g17(scores[i]) + "," +
+    s += std::to_string(i) + "," + std::to_string(ds.ids[i]) + "," + core::exact_number(scores[i]) + "," +
          (members[i] ? "1" : "0") + "\n";
   core::write_file_atomic(path, s);
 }
@@ -210,7 +201,7 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
     MiaAttackReport rep;
     io::Json j = write_attack_scores(o.out, attack->name(), ds, scores, inputs.target.members, o.bootstrap,
                                      o.calibrate_on, split, rep);
-    rep.seconds = seconds_since(t0);
+    rep.seconds = core::seconds_since(t0);
 
     io::Json models = io::Json::array();
     int64_t forwards = 0, forwards_now = 0;
@@ -238,7 +229,7 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
                    {"models", models}};
     summaries.push_back(j);
     result.attacks.push_back(rep);
-    log::info("mia " + rep.name + ": AUC " + g17(rep.summary.auc));
+    log::info("mia " + rep.name + ": AUC " + core::exact_number(rep.summary.auc));
   }
 
   for (int64_t t : o.t_sweep) {
@@ -257,7 +248,7 @@ MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
   if (!o.t_sweep.empty()) write_sweep_csv(o.out / ("t-sweep-" + o.attack + ".csv"), result.sweep);
 
   for (size_t a = 0; a < attacks.size(); ++a) {
-    summaries[a]["timing"]["run_seconds"] = seconds_since(t_run);
+    summaries[a]["timing"]["run_seconds"] = core::seconds_since(t_run);
     io::write_json(result.attacks[a].dir / "summary.json", summaries[a]);
   }
   return result;

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "diffmem/core/error.h"
+#include "diffmem/core/format.h"
 
 namespace diffmem::core {
 namespace {
@@ -12,12 +13,6 @@ namespace {
 std::string at(const std::string& where, const std::string& key) {
   if (key.empty()) return where;
   return where.empty() ? key : where + ": " + key;
-}
-
-std::string num(double v) {
-  char b[48];
-  std::snprintf(b, sizeof b, "%.17g", v);
-  return b;
 }
 
 }  // namespace
@@ -35,14 +30,14 @@ void check_between(const std::string& where, const std::string& key, int64_t val
 
 std::string Interval::str() const {
   const double inf = std::numeric_limits<double>::infinity();
-  if (hi == inf) return std::string(lo_open ? "> " : ">= ") + num(lo) + " (finite)";
-  return std::string(lo_open ? "in (" : "in [") + num(lo) + ", " + num(hi) + (hi_open ? ")" : "]");
+  if (hi == inf) return std::string(lo_open ? "> " : ">= ") + core::exact_number(lo) + " (finite)";
+  return std::string(lo_open ? "in (" : "in [") + core::exact_number(lo) + ", " + core::exact_number(hi) + (hi_open ? ")" : "]");
 }
 
 void check_in(const std::string& where, const std::string& key, double v, const Interval& in) {
   const bool ok = std::isfinite(v) && (in.lo_open ? v > in.lo : v >= in.lo) &&
                   (in.hi_open ? v < in.hi : v <= in.hi);
-  if (!ok) fail(at(where, key), "a number " + in.str(), num(v));
+  if (!ok) fail(at(where, key), "a number " + in.str(), core::exact_number(v));
 }
 
 namespace {

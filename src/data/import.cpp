@@ -29,7 +29,7 @@ bool exists_file(const fs::path& p) {
   return fs::is_regular_file(p, ec);
 }
 
-void check_options(const ImportOptions& o) {
+void check_import_options(const ImportOptions& o) {
   static const std::set<std::string> sources = {"fashion-mnist", "mnist", "cifar10", "images"};
   check(sources.count(o.source) == 1, "import source", "fashion-mnist, mnist, cifar10 or images",
         "'" + o.source + "'");
@@ -219,7 +219,7 @@ fs::path default_source_dir(const std::string& source) {
 }
 
 Dataset import_dataset(const ImportOptions& options, const ProgressFn& progress) {
-  check_options(options);
+  check_import_options(options);
   fs::path src = options.src.empty() ? default_source_dir(options.source) : options.src;
   if (src.empty()) fail("import src", "a source path for " + options.source, "none given");
   std::error_code ec;

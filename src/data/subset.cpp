@@ -17,7 +17,7 @@ namespace {
 // which images were selected, and so on.
 enum Stream : uint64_t { kSelect = 1, kPick = 2, kOrder = 3, kSplit = 4 };
 
-void check_options(const SubsetOptions& o) {
+void check_subset_options(const SubsetOptions& o) {
   check(o.n >= 0, "subset n", "n >= 0", std::to_string(o.n));
   check(o.split == "none" || o.split == "half", "subset split", "none or half",
         "'" + o.split + "'");
@@ -53,7 +53,7 @@ std::vector<int64_t> filter_classes(const Dataset& src, const std::vector<int64_
 }  // namespace
 
 Dataset make_subset(const Dataset& source, const SubsetOptions& o) {
-  check_options(o);
+  check_subset_options(o);
   validate_dataset(source, "subset source");
 
   const std::vector<int64_t> candidates = filter_classes(source, o.classes);

@@ -6,13 +6,9 @@
 #include <cmath>
 
 #include "diffmem/core/error.h"
+#include "coefficient.h"
 
 namespace diffmem::diffusion {
-namespace {
-// See ddpm.cpp: float coefficients as diffusers' 0-d float32 tensors.
-torch::Tensor s(float v) { return torch::scalar_tensor(v, torch::kFloat32); }
-}  // namespace
-
 DdimScheduler::DdimScheduler(NoiseSchedule schedule, int64_t num_inference_steps, double eta)
     : schedule_(std::move(schedule)),
       timesteps_(inference_timesteps(schedule_.config(), num_inference_steps)),
@@ -38,8 +34,8 @@ StepOutput DdimScheduler::do_step(const torch::Tensor& model_output, int64_t t,
   const float std_dev_t = static_cast<float>(eta_) * std::sqrt(variance);
   // Mathematically >= 0; rounding could dip below, where diffusers would produce NaN.
   const float dir_var = std::max(1.0f - alpha_prod_t_prev - std_dev_t * std_dev_t, 0.0f);
-  auto prev = s(std::sqrt(alpha_prod_t_prev)) * x0 + s(std::sqrt(dir_var)) * p.eps;
-  if (eta_ > 0) prev = prev + s(std_dev_t) * noise;
+  auto prev = detail::coefficient(std::sqrt(alpha_prod_t_prev)) * x0 + detail::coefficient(std::sqrt(dir_var)) * p.eps;
+  if (eta_ > 0) prev = prev + detail::coefficient(std_dev_t) * noise;
   return {prev, x0};
 }
 

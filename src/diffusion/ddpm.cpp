@@ -7,14 +7,9 @@
 
 #include "diffmem/core/error.h"
 #include "diffmem/io/tensor_bridge.h"
+#include "coefficient.h"
 
 namespace diffmem::diffusion {
-namespace {
-// diffusers holds these coefficients as 0-d float32 tensors; float arithmetic here rounds the same
-// way, and 0-d CPU tensors make the tensor ops below run the very kernels diffusers runs.
-torch::Tensor s(float v) { return torch::scalar_tensor(v, torch::kFloat32); }
-}  // namespace
-
 DdpmScheduler::DdpmScheduler(NoiseSchedule schedule, int64_t num_inference_steps)
     : schedule_(std::move(schedule)),
       timesteps_(inference_timesteps(schedule_.config(), num_inference_steps)) {}
@@ -52,7 +47,7 @@ StepOutput DdpmScheduler::do_step(const torch::Tensor& model_output_in, int64_t 
   const torch::Tensor x0 = limit_x0(cfg, split_prediction(cfg, model_output, sample, alpha_prod_t).x0);
   const float x0_coeff = (std::sqrt(alpha_prod_t_prev) * current_beta_t) / beta_prod_t;
   const float xt_coeff = std::sqrt(current_alpha_t) * beta_prod_t_prev / beta_prod_t;
-  auto prev = s(x0_coeff) * x0 + s(xt_coeff) * sample;
+  auto prev = detail::coefficient(x0_coeff) * x0 + detail::coefficient(xt_coeff) * sample;
 
   if (t > 0) {
     // The posterior variance, clamped as diffusers does so that sqrt and log never see 0.
@@ -63,7 +58,7 @@ StepOutput DdpmScheduler::do_step(const torch::Tensor& model_output_in, int64_t 
         fail(name() + " step at t=" + std::to_string(t), "a model output of 2x the sample's channels "
              "(variance_type learned_range)", io::shape_str(model_output_in));
       // Interpolate log-variance between the posterior's and beta_t's, as improved DDPM does.
-      const torch::Tensor min_log = torch::log(s(posterior)), max_log = torch::log(s(current_beta_t));
+      const torch::Tensor min_log = torch::log(detail::coefficient(posterior)), max_log = torch::log(detail::coefficient(current_beta_t));
       const torch::Tensor frac = (predicted_variance + 1) / 2;
       const torch::Tensor log_var = frac * max_log + (1 - frac) * min_log;
       prev = prev + torch::exp(0.5 * log_var) * noise;
@@ -74,7 +69,7 @@ StepOutput DdpmScheduler::do_step(const torch::Tensor& model_output_in, int64_t 
       prev = prev + predicted_variance.pow(0.5) * noise;
     } else {
       const float variance = cfg.variance_type == "fixed_large" ? current_beta_t : posterior;
-      prev = prev + s(std::sqrt(variance)) * noise;
+      prev = prev + detail::coefficient(std::sqrt(variance)) * noise;
     }
   }
   return {prev, x0};

@@ -8,11 +8,9 @@
 #include "diffmem/core/error.h"
 #include "diffmem/diffusion/schedule.h"
 #include "diffmem/io/tensor_bridge.h"
+#include "coefficient.h"
 
 namespace diffmem::diffusion {
-namespace {
-torch::Tensor s(float v) { return torch::scalar_tensor(v, torch::kFloat32); }
-}  // namespace
 
 Prediction split_prediction(const SchedulerConfig& c, const torch::Tensor& output,
                             const torch::Tensor& sample, float alpha_prod_t) {
@@ -20,14 +18,14 @@ Prediction split_prediction(const SchedulerConfig& c, const torch::Tensor& outpu
   const float sa = std::sqrt(alpha_prod_t), sb = std::sqrt(beta_prod_t);
   Prediction p;
   if (c.prediction_type == "epsilon") {
-    p.x0 = (sample - s(sb) * output) / s(sa);
+    p.x0 = (sample - detail::coefficient(sb) * output) / detail::coefficient(sa);
     p.eps = output;
   } else if (c.prediction_type == "v_prediction") {
-    p.x0 = s(sa) * sample - s(sb) * output;
-    p.eps = s(sa) * output + s(sb) * sample;
+    p.x0 = detail::coefficient(sa) * sample - detail::coefficient(sb) * output;
+    p.eps = detail::coefficient(sa) * output + detail::coefficient(sb) * sample;
   } else if (c.prediction_type == "sample") {
     p.x0 = output;
-    p.eps = (sample - s(sa) * output) / s(sb);
+    p.eps = (sample - detail::coefficient(sa) * output) / detail::coefficient(sb);
   } else {
     fail("prediction_type", "epsilon, v_prediction or sample", "\"" + c.prediction_type + "\"");
   }

@@ -14,7 +14,7 @@
 namespace diffmem::diffusion::detail {
 namespace {
 
-double round_half_even(double v) { return std::nearbyint(v); }
+double nearbyint_even(double v) { return std::nearbyint(v); }
 
 // _sigma_to_t: the fractional training timestep whose log-sigma interpolates to log(sigma).
 double sigma_to_t(double sigma, const std::vector<float>& log_sigmas) {
@@ -44,7 +44,7 @@ class DpmSolver : public SdScheduler {
     std::vector<double> ts;  // lambda_min_clipped = -inf: the last timestep is T
     if (c.timestep_spacing == "linspace") {
       const double step = double(T - 1) / double(steps);
-      for (int64_t i = steps; i >= 1; --i) ts.push_back(round_half_even(i == steps ? double(T - 1) : i * step));
+      for (int64_t i = steps; i >= 1; --i) ts.push_back(nearbyint_even(i == steps ? double(T - 1) : i * step));
     } else if (c.timestep_spacing == "leading") {
       const int64_t ratio = T / (steps + 1);
       for (int64_t i = steps; i >= 1; --i) ts.push_back(double(i * ratio + c.steps_offset));
@@ -64,7 +64,7 @@ class DpmSolver : public SdScheduler {
         const double s = std::pow(max_inv + ramp * (min_inv - max_inv), rho);
         sigmas.push_back(static_cast<float>(s));
         const double t = sigma_to_t(s, log_sigmas);
-        ts.push_back(c.beta_schedule != "squaredcos_cap_v2" ? round_half_even(t) : t);
+        ts.push_back(c.beta_schedule != "squaredcos_cap_v2" ? nearbyint_even(t) : t);
       }
     } else {
       for (double t : ts) {

@@ -7,17 +7,12 @@
 
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/error.h"
+#include "diffmem/core/format.h"
 #include "diffmem/core/rng.h"
 #include "diffmem/metrics/histogram.h"
 
 namespace diffmem::metrics {
 namespace {
-
-std::string num(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 // The examples sorted by score, highest first, cut into groups of equal score (one ROC point per
 // group, as roc_curve draws it).
@@ -87,13 +82,17 @@ void sweep(const std::vector<uint32_t>& tp, const std::vector<uint32_t>& fp, dou
 
 }  // namespace
 
+io::Json interval_json(const Interval& i) {
+  return i.valid() ? io::Json::array({i.low, i.high}) : io::Json(nullptr);
+}
+
 void validate(const BootstrapOptions& o) {
   check(o.resamples >= 0, "bootstrap.resamples", "a count >= 0", std::to_string(o.resamples));
-  check(o.level > 0 && o.level < 1, "bootstrap.level", "a confidence level in (0, 1)", num(o.level));
+  check(o.level > 0 && o.level < 1, "bootstrap.level", "a confidence level in (0, 1)", core::exact_number(o.level));
 }
 
 Interval percentile_interval(std::vector<double> statistics, double level) {
-  check(level > 0 && level < 1, "percentile_interval", "a level in (0, 1)", num(level));
+  check(level > 0 && level < 1, "percentile_interval", "a level in (0, 1)", core::exact_number(level));
   statistics.erase(std::remove_if(statistics.begin(), statistics.end(), [](double v) { return std::isnan(v); }),
                    statistics.end());
   if (statistics.empty()) return {};
@@ -118,8 +117,8 @@ RocIntervals bootstrap_roc(const std::vector<double>& scores, const std::vector<
         std::to_string(is_member.size()) + " labels");
   for (size_t i = 0; i < scores.size(); ++i)
     if (!std::isfinite(scores[i]))
-      fail("bootstrap_roc: scores[" + std::to_string(i) + "]", "a finite score", num(scores[i]));
-  for (double f : extra_fprs) check(f >= 0 && f <= 1, "bootstrap_roc", "FPRs in [0, 1]", num(f));
+      fail("bootstrap_roc: scores[" + std::to_string(i) + "]", "a finite score", core::exact_number(scores[i]));
+  for (double f : extra_fprs) check(f >= 0 && f <= 1, "bootstrap_roc", "FPRs in [0, 1]", core::exact_number(f));
   if (groups)
     check(groups->size() == scores.size(), "bootstrap_roc", "one group per score (" + std::to_string(scores.size()) + ")",
           std::to_string(groups->size()));
@@ -230,7 +229,7 @@ std::vector<Interval> bootstrap_hit_rates(const std::vector<int64_t>& hit_of_dra
 void write_roc_band_csv(const std::string& path, const RocIntervals& iv) {
   std::string text = "fpr,tpr_low,tpr_high\n";
   for (size_t i = 0; i < iv.band_fpr.size(); ++i)
-    text += num(iv.band_fpr[i]) + "," + num(iv.band_low[i]) + "," + num(iv.band_high[i]) + "\n";
+    text += core::exact_number(iv.band_fpr[i]) + "," + core::exact_number(iv.band_low[i]) + "," + core::exact_number(iv.band_high[i]) + "\n";
   core::write_file_atomic(path, text);
 }
 

@@ -6,22 +6,13 @@
 #include <limits>
 
 #include "diffmem/core/error.h"
+#include "diffmem/core/format.h"
 #include "diffmem/core/rng.h"
 #include "diffmem/metrics/gaussian.h"
 #include "diffmem/metrics/roc.h"
 
 namespace diffmem::metrics {
 namespace {
-
-std::string num(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-io::Json interval_json(const Interval& i) {
-  return i.valid() ? io::Json::array({i.low, i.high}) : io::Json(nullptr);
-}
 
 // The calibrating share of one class: round(fraction · n), at least 1 and at most n − 1.
 size_t calibrating(size_t n, double fraction) {
@@ -32,13 +23,13 @@ size_t calibrating(size_t n, double fraction) {
 }  // namespace
 
 void validate(const CalibrationOptions& o) {
-  check(o.fraction > 0 && o.fraction < 1, "--calibrate-on", "a fraction in (0, 1)", num(o.fraction));
-  check(o.level > 0 && o.level < 1, "calibration.level", "a confidence level in (0, 1)", num(o.level));
-  for (double f : o.fprs) check(f > 0 && f < 1, "calibration.fprs", "target FPRs in (0, 1)", num(f));
+  check(o.fraction > 0 && o.fraction < 1, "--calibrate-on", "a fraction in (0, 1)", core::exact_number(o.fraction));
+  check(o.level > 0 && o.level < 1, "calibration.level", "a confidence level in (0, 1)", core::exact_number(o.level));
+  for (double f : o.fprs) check(f > 0 && f < 1, "calibration.fprs", "target FPRs in (0, 1)", core::exact_number(f));
 }
 
 Interval wilson_interval(uint64_t successes, uint64_t n, double level) {
-  check(level > 0 && level < 1, "wilson_interval", "a level in (0, 1)", num(level));
+  check(level > 0 && level < 1, "wilson_interval", "a level in (0, 1)", core::exact_number(level));
   check(successes <= n, "wilson_interval", "successes <= n (" + std::to_string(n) + ")",
         std::to_string(successes));
   if (n == 0) return {};
@@ -98,7 +89,7 @@ Calibration calibrate(const std::vector<double>& scores, const std::vector<bool>
   };
   for (double f : options.fprs) {
     CalibratedThreshold t;
-    t.target = "fpr=" + num(f);
+    t.target = "fpr=" + core::exact_number(f);
     t.target_fpr = f;
     t.measurable = fpr_measurable(f, cn) && fpr_measurable(f, c.test_nonmembers);
     size_t point = 0;

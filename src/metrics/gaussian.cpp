@@ -6,6 +6,7 @@
 #include <string>
 
 #include "diffmem/core/error.h"
+#include "diffmem/core/format.h"
 
 namespace diffmem::metrics {
 namespace {
@@ -13,12 +14,6 @@ namespace {
 constexpr double kLogSqrt2Pi = 0.91893853320467274178;  // log(sqrt(2π))
 constexpr double kSqrt2Pi = 2.50662827463100050242;
 constexpr double kInvSqrt2 = 0.70710678118654752440;
-
-std::string num(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 // Acklam's approximation for p in (0, 0.5]; relative error below 1.15e-9 before refinement.
 double acklam_lower(double p) {
@@ -43,14 +38,14 @@ double acklam_lower(double p) {
 }  // namespace
 
 MeanVariance mean_variance(const std::vector<double>& values, double variance_floor, int ddof) {
-  if (!(variance_floor >= 0)) fail("mean_variance", "a variance floor >= 0", num(variance_floor));
+  if (!(variance_floor >= 0)) fail("mean_variance", "a variance floor >= 0", core::exact_number(variance_floor));
   check(ddof >= 0 && values.size() > static_cast<size_t>(ddof), "mean_variance",
         "more values than ddof (" + std::to_string(ddof) + " >= 0)",
         std::to_string(values.size()) + " values");
   double sum = 0;
   for (size_t i = 0; i < values.size(); ++i) {
     if (!std::isfinite(values[i]))
-      fail("mean_variance: values[" + std::to_string(i) + "]", "a finite value", num(values[i]));
+      fail("mean_variance: values[" + std::to_string(i) + "]", "a finite value", core::exact_number(values[i]));
     sum += values[i];
   }
   MeanVariance r;
@@ -70,7 +65,7 @@ MeanVariance mean_variance(const std::vector<double>& values, double variance_fl
 }
 
 double normal_log_pdf(double x, double mean, double variance) {
-  if (!(variance > 0)) fail("normal_log_pdf", "a variance > 0", num(variance));
+  if (!(variance > 0)) fail("normal_log_pdf", "a variance > 0", core::exact_number(variance));
   const double z = x - mean;
   return -0.5 * z * z / variance - 0.5 * std::log(variance) - kLogSqrt2Pi;
 }
@@ -87,7 +82,7 @@ double normal_log_sf(double z) {
 }
 
 double normal_quantile(double p) {
-  if (!(p >= 0 && p <= 1)) fail("normal_quantile", "p in [0, 1]", num(p));
+  if (!(p >= 0 && p <= 1)) fail("normal_quantile", "p in [0, 1]", core::exact_number(p));
   if (p == 0) return -std::numeric_limits<double>::infinity();
   if (p == 1) return std::numeric_limits<double>::infinity();
   // Work in the lower half, where p keeps full relative precision (1 − p is exact for p >= 0.5).

@@ -5,15 +5,10 @@
 #include <string>
 
 #include "diffmem/core/error.h"
+#include "diffmem/core/format.h"
 
 namespace diffmem::metrics {
 namespace {
-
-std::string num(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 // numpy's lerp: exact at both ends (t = 0 gives a, t = 1 gives b).
 double lerp(double a, double b, double t) {
@@ -22,7 +17,7 @@ double lerp(double a, double b, double t) {
 }
 
 double sorted_quantile(const std::vector<double>& sorted, double q) {
-  if (!(q >= 0 && q <= 1)) fail("quantile", "q in [0, 1]", num(q));
+  if (!(q >= 0 && q <= 1)) fail("quantile", "q in [0, 1]", core::exact_number(q));
   const size_t n = sorted.size();
   const double v = static_cast<double>(n - 1) * q;
   const double prev = std::floor(v);
@@ -77,7 +72,7 @@ Histogram histogram(const std::vector<double>& values, const HistogramOptions& o
   if (options.lo) lo = *options.lo;
   if (options.hi) hi = *options.hi;
   if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi)
-    fail("histogram", "a finite range with lo <= hi", "[" + num(lo) + ", " + num(hi) + "]");
+    fail("histogram", "a finite range with lo <= hi", "[" + core::exact_number(lo) + ", " + core::exact_number(hi) + "]");
   if (lo == hi) lo -= 0.5, hi += 0.5;
 
   Histogram h;
@@ -137,7 +132,7 @@ void from_json(const io::Json& j, Histogram& h) {
     if (!j[key].is_number_unsigned()) fail(std::string(where) + ": \"" + key + "\"", "a count", j[key].dump());
     *dst = j[key].get<uint64_t>();
   }
-  if (!(r.lo < r.hi)) fail(where, "lo < hi", "[" + num(r.lo) + ", " + num(r.hi) + "]");
+  if (!(r.lo < r.hi)) fail(where, "lo < hi", "[" + core::exact_number(r.lo) + ", " + core::exact_number(r.hi) + "]");
   h = r;
 }
 

@@ -9,6 +9,7 @@
 
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/error.h"
+#include "diffmem/core/format.h"
 
 namespace diffmem::metrics {
 namespace {
@@ -17,16 +18,6 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 io::Json number_or_null(double v) { return std::isfinite(v) ? io::Json(v) : io::Json(nullptr); }
-
-io::Json interval_json(const Interval& i) {
-  return i.valid() ? io::Json::array({i.low, i.high}) : io::Json(nullptr);
-}
-
-std::string num(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 struct Counts {
   uint64_t positives = 0;
@@ -40,7 +31,7 @@ Counts check_input(const char* where, const std::vector<double>& scores,
   Counts c;
   for (size_t i = 0; i < scores.size(); ++i) {
     if (!std::isfinite(scores[i]))
-      fail(std::string(where) + ": scores[" + std::to_string(i) + "]", "a finite score", num(scores[i]));
+      fail(std::string(where) + ": scores[" + std::to_string(i) + "]", "a finite score", core::exact_number(scores[i]));
     (is_member[i] ? c.positives : c.negatives) += 1;
   }
   check(c.positives > 0 && c.negatives > 0, where, "at least one member and one non-member",
@@ -64,7 +55,7 @@ std::vector<size_t> order_by_score(const std::vector<double>& scores, bool desce
 bool fpr_within(double fpr, double target) { return fpr <= target * (1 + 1e-12); }
 
 void check_rate(const char* where, double target) {
-  if (!(target >= 0 && target <= 1)) fail(where, "a target FPR in [0, 1]", num(target));
+  if (!(target >= 0 && target <= 1)) fail(where, "a target FPR in [0, 1]", core::exact_number(target));
 }
 
 }  // namespace
@@ -182,7 +173,7 @@ RocSummary summarize(const RocCurve& curve, const std::vector<double>& extra_fpr
   s.balanced_accuracy = curve.balanced_accuracy();
   s.balanced_accuracy_threshold = curve.thresholds[b];
   for (double f : extra_fprs) {
-    check(f >= 0 && f <= 1, "summarize", "FPRs in [0, 1]", num(f));
+    check(f >= 0 && f <= 1, "summarize", "FPRs in [0, 1]", core::exact_number(f));
     s.tpr_at_fpr.push_back({f, tpr_at(f)});
   }
   return s;
@@ -213,7 +204,7 @@ void to_json(io::Json& j, const RocSummary& s) {
     if (std::isnan(s.tpr_at_fpr_0_1pct)) nm.push_back("tpr_at_fpr_0.001");
     if (std::isnan(s.tpr_at_fpr_1pct)) nm.push_back("tpr_at_fpr_0.01");
     for (const FprTpr& p : s.tpr_at_fpr)
-      if (std::isnan(p.tpr)) nm.push_back("tpr_at_fpr=" + num(p.fpr));
+      if (std::isnan(p.tpr)) nm.push_back("tpr_at_fpr=" + core::exact_number(p.fpr));
     j["not_measurable"] = nm;
   }
   if (s.ci) {
@@ -300,7 +291,7 @@ void write_roc_csv(const std::filesystem::path& path, const RocCurve& curve) {
             std::to_string(curve.thresholds.size()));
   std::string text = "fpr,tpr,threshold\n";
   for (size_t i = 0; i < curve.size(); ++i)
-    text += num(curve.fpr[i]) + "," + num(curve.tpr[i]) + "," + num(curve.thresholds[i]) + "\n";
+    text += core::exact_number(curve.fpr[i]) + "," + core::exact_number(curve.tpr[i]) + "," + core::exact_number(curve.thresholds[i]) + "\n";
   core::write_file_atomic(path, text);
 }
 
@@ -346,8 +337,8 @@ RocCurve read_roc_csv(const std::filesystem::path& path) {
             r.tpr.back() == 1,
         path.string(), "a full ROC curve from (0, 0) to (1, 1)",
         r.size() < 2 ? std::to_string(r.size()) + " points"
-                     : "(" + num(r.fpr.front()) + ", " + num(r.tpr.front()) + ") to (" +
-                           num(r.fpr.back()) + ", " + num(r.tpr.back()) + ")");
+                     : "(" + core::exact_number(r.fpr.front()) + ", " + core::exact_number(r.tpr.front()) + ") to (" +
+                           core::exact_number(r.fpr.back()) + ", " + core::exact_number(r.tpr.back()) + ")");
   return r;
 }
 

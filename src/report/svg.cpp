@@ -7,6 +7,7 @@
 #include <set>
 
 #include "diffmem/core/error.h"
+#include "diffmem/core/format.h"
 #include "diffmem/report/html.h"
 
 namespace diffmem::report {
@@ -19,12 +20,6 @@ const char* color(size_t i) { return kColors[i % (sizeof kColors / sizeof kColor
 std::string px(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", v);
-  return buf;
-}
-
-std::string num(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
   return buf;
 }
 
@@ -211,7 +206,7 @@ std::string roc_svg(const std::vector<RocSeries>& curves, const RocPlotOptions& 
     // At least one decade is shown, even for a single non-member (FPR steps of 1).
     min_rate = std::clamp(std::pow(10, std::floor(std::log10(finest) + 1e-9)), 1e-4, 0.1);
   }
-  if (!(min_rate > 0 && min_rate < 1)) fail("roc_svg", "min_rate in (0, 1)", num(min_rate));
+  if (!(min_rate > 0 && min_rate < 1)) fail("roc_svg", "min_rate in (0, 1)", core::exact_number(min_rate));
   Canvas cv(o.width, o.height, o.title, o.x_label, o.y_label);
   Axis ax = cv.x_axis(min_rate, 1, true), ay = cv.y_axis(min_rate, 1, true);
   for (int k = static_cast<int>(std::ceil(std::log10(min_rate) - 1e-9)); k <= 0; ++k) {
@@ -256,7 +251,7 @@ std::string histogram_svg(const std::vector<HistogramSeries>& series,
     const metrics::Histogram& h = s.histogram;
     check(h.bins() >= 1 && std::isfinite(h.lo) && std::isfinite(h.hi) && h.lo < h.hi,
           "histogram_svg: series \"" + s.name + "\"", "at least one bin over a finite range",
-          std::to_string(h.bins()) + " bins over [" + num(h.lo) + ", " + num(h.hi) + "]");
+          std::to_string(h.bins()) + " bins over [" + core::exact_number(h.lo) + ", " + core::exact_number(h.hi) + "]");
     lo = std::min(lo, h.lo);
     hi = std::max(hi, h.hi);
     std::vector<double> v = o.density ? h.density() : std::vector<double>(h.counts.begin(), h.counts.end());
@@ -264,7 +259,7 @@ std::string histogram_svg(const std::vector<HistogramSeries>& series,
     heights.push_back(std::move(v));
   }
   if (o.threshold) {
-    if (!std::isfinite(*o.threshold)) fail("histogram_svg", "a finite threshold", num(*o.threshold));
+    if (!std::isfinite(*o.threshold)) fail("histogram_svg", "a finite threshold", core::exact_number(*o.threshold));
     lo = std::min(lo, *o.threshold);
     hi = std::max(hi, *o.threshold);
   }
@@ -317,9 +312,9 @@ std::string chart_svg(const std::vector<ChartSeries>& series, const ChartOptions
           std::to_string(s.x.size()) + ")", std::to_string(s.y.size()));
     for (size_t k = 0; k < s.x.size(); ++k) {
       if (!std::isfinite(s.x[k]) || !std::isfinite(s.y[k]))
-        fail(where + " point " + std::to_string(k), "finite x and y", num(s.x[k]) + ", " + num(s.y[k]));
+        fail(where + " point " + std::to_string(k), "finite x and y", core::exact_number(s.x[k]) + ", " + core::exact_number(s.y[k]));
       if (o.log_x && !bars && !(s.x[k] > 0))
-        fail(where + " point " + std::to_string(k), "x > 0 on a log x axis", num(s.x[k]));
+        fail(where + " point " + std::to_string(k), "x > 0 on a log x axis", core::exact_number(s.x[k]));
       xlo = std::min(xlo, s.x[k]);
       xhi = std::max(xhi, s.x[k]);
       ymax = std::max(ymax, s.y[k]);
@@ -332,7 +327,7 @@ std::string chart_svg(const std::vector<ChartSeries>& series, const ChartOptions
     double step = nice_step(ylo, yhi > ylo ? yhi : ylo + 1);
     yhi = std::max(ylo + step, std::ceil(yhi / step - 1e-9) * step);
   }
-  if (!(ylo < yhi)) fail("chart_svg", "y_min < y_max", num(ylo) + " >= " + num(yhi));
+  if (!(ylo < yhi)) fail("chart_svg", "y_min < y_max", core::exact_number(ylo) + " >= " + core::exact_number(yhi));
   Canvas cv(o.width, o.height, o.title, o.x_label, o.y_label);
   Axis ay = cv.y_axis(ylo, yhi, false);
   cv.linear_ticks(ay, false);

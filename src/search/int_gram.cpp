@@ -13,7 +13,7 @@
 
 namespace diffmem::search {
 namespace {
-constexpr const char* kWhere = "search::PackedU8Rows";
+constexpr const char* kIntGramWhere = "search::PackedU8Rows";
 
 // b − 128 as a signed byte is b with its top bit flipped.
 void shift_rows(const uint8_t* src, int64_t n, int64_t ld, int64_t k0, int64_t kc, int8_t* dst) {
@@ -96,7 +96,7 @@ struct PackedU8Rows::Impl {
     try {
       pd = make_pd(m, c.kc, n, lda, ldo, c.desc);
     } catch (const dnnl::error& e) {
-      fail(kWhere, "a kernel for " + std::to_string(m) + " x " + std::to_string(c.kc) + " x " +
+      fail(kIntGramWhere, "a kernel for " + std::to_string(m) + " x " + std::to_string(c.kc) + " x " +
                        std::to_string(n) + " on the packed rows",
            e.what());
     }
@@ -140,8 +140,8 @@ void PackedU8Rows::Impl::pack(const uint8_t* rows, int64_t rows_n, int64_t dim, 
 
 PackedU8Rows::PackedU8Rows(const uint8_t* rows, int64_t n, int64_t k, int64_t ld)
     : impl_(std::make_unique<Impl>()) {
-  check(int_gram_kernel().available, kWhere, "an integer GEMM kernel", int_gram_kernel().reason);
-  check(n >= 1 && k >= 1 && ld >= k, kWhere, "n >= 1 rows of k >= 1 bytes, ld >= k",
+  check(int_gram_kernel().available, kIntGramWhere, "an integer GEMM kernel", int_gram_kernel().reason);
+  check(n >= 1 && k >= 1 && ld >= k, kIntGramWhere, "n >= 1 rows of k >= 1 bytes, ld >= k",
         "n " + std::to_string(n) + ", k " + std::to_string(k) + ", ld " + std::to_string(ld));
   impl_->pack(rows, n, k, ld);
 }
@@ -154,7 +154,7 @@ int64_t PackedU8Rows::bytes() const {
 
 void PackedU8Rows::gram_shifted(const uint8_t* a, int64_t m, int64_t lda, int32_t* out,
                                 int64_t ldo) const {
-  check(impl_->chunks.size() == 1, kWhere, "rows of at most " + std::to_string(kIntGramMaxK) +
+  check(impl_->chunks.size() == 1, kIntGramWhere, "rows of at most " + std::to_string(kIntGramMaxK) +
         " bytes for an int32 product", std::to_string(impl_->k));
   if (m == 0) return;
   impl_->run(impl_->chunks[0], a, m, lda, out, ldo);
@@ -243,7 +243,7 @@ struct PackedU8Rows::Impl {
 };
 
 PackedU8Rows::PackedU8Rows(const uint8_t*, int64_t, int64_t, int64_t) {
-  fail(kWhere, "an integer GEMM kernel", int_gram_kernel().reason);
+  fail(kIntGramWhere, "an integer GEMM kernel", int_gram_kernel().reason);
 }
 int64_t PackedU8Rows::bytes() const { return 0; }
 void PackedU8Rows::gram_shifted(const uint8_t*, int64_t, int64_t, int32_t*, int64_t) const {}

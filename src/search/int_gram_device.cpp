@@ -14,7 +14,7 @@
 namespace diffmem::search {
 namespace {
 
-constexpr const char* kWhere = "search::shifted_gram";
+constexpr const char* kDeviceGramWhere = "search::shifted_gram";
 // Columns per int32 product: |a'·b'| ≤ 128² · 65,536 = 2^30 < 2^31.
 constexpr int64_t kInt32Chunk = 65536;
 // The float64 path converts a column chunk of both operands at once; this bounds that copy to
@@ -25,14 +25,14 @@ int64_t round_up8(int64_t v) { return (v + 7) / 8 * 8; }
 
 void check_operands(const torch::Tensor& a, const torch::Tensor& b) {
   for (const torch::Tensor* t : {&a, &b}) {
-    check(t->defined() && t->dim() == 2 && t->scalar_type() == torch::kChar, kWhere,
+    check(t->defined() && t->dim() == 2 && t->scalar_type() == torch::kChar, kDeviceGramWhere,
           "shifted rows [N,K] int8 (shift_u8_rows)",
           t->defined() ? c10::str(t->sizes()) + " " + c10::toString(t->scalar_type())
                        : std::string("an undefined tensor"));
   }
-  check(a.size(1) == b.size(1), kWhere, "operands of one row length",
+  check(a.size(1) == b.size(1), kDeviceGramWhere, "operands of one row length",
         std::to_string(a.size(1)) + " and " + std::to_string(b.size(1)));
-  check(a.device() == b.device(), kWhere, "operands on one device",
+  check(a.device() == b.device(), kDeviceGramWhere, "operands on one device",
         a.device().str() + " and " + b.device().str());
 }
 
@@ -105,7 +105,7 @@ torch::Tensor shifted_gram(const torch::Tensor& a, const torch::Tensor& b) {
   if (!device_int_mm_available(a.device())) return shifted_gram_f64(a, b);
 #ifdef DIFFMEM_HAVE_INT_MM
   const int64_t m = a.size(0), n = b.size(0), k = a.size(1);
-  check(k % 8 == 0, kWhere, "a row length that is a multiple of 8 (shift_u8_rows pads it)",
+  check(k % 8 == 0, kDeviceGramWhere, "a row length that is a multiple of 8 (shift_u8_rows pads it)",
         std::to_string(k));
   torch::Tensor out = torch::zeros({m, n}, a.options().dtype(torch::kLong));
   if (m == 0 || n == 0 || k == 0) return out;

@@ -18,7 +18,7 @@
 namespace diffmem::search {
 namespace {
 
-constexpr const char* kWhere = "search::knn";
+constexpr const char* kKnnWhere = "search::knn";
 // Integer path blocks (bench/knn_bench.cpp): the GEMM is ~10× cheaper than float32's, so the
 // blocks matter less; these keep the int32 slab at 16 MiB as the float path's.
 constexpr int64_t kIntQueryBlock = 1024;
@@ -27,11 +27,11 @@ constexpr int64_t kIntBaseBlock = 4096;
 // Rows of a query or base tensor as [n,D]: [n,H,W,C] u8 images are flattened (a view when
 // contiguous, as .npy shards are).
 torch::Tensor as_rows(const torch::Tensor& t, const char* what) {
-  check(t.defined(), kWhere, std::string(what) + " tensor", "an undefined tensor");
-  check(t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kByte, kWhere,
+  check(t.defined(), kKnnWhere, std::string(what) + " tensor", "an undefined tensor");
+  check(t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kByte, kKnnWhere,
         std::string(what) + " of dtype float32 or uint8", std::string(c10::toString(t.scalar_type())));
   if (t.dim() == 2) return t;
-  check(t.dim() == 4 && t.scalar_type() == torch::kByte, kWhere,
+  check(t.dim() == 4 && t.scalar_type() == torch::kByte, kKnnWhere,
         std::string(what) + " [N,D] (or [N,H,W,C] uint8)", "shape " + c10::str(t.sizes()));
   return t.flatten(1);
 }
@@ -96,7 +96,7 @@ KnnIndex::KnnIndex(const torch::Tensor& base, KnnOptions options) : options_(opt
         "block sizes >= 0 (0 = default)",
         std::to_string(options_.query_block) + ", " + std::to_string(options_.base_block));
   torch::Tensor rows = as_rows(base, "base");
-  check(rows.size(0) >= 1 && rows.size(1) >= 1, kWhere, "a non-empty base",
+  check(rows.size(0) >= 1 && rows.size(1) >= 1, kKnnWhere, "a non-empty base",
         "shape " + c10::str(rows.sizes()));
   check(options_.select != KnnSelect::kFused || rows.device().is_cpu(), "KnnOptions.select",
         "a CPU base for the fused selection", rows.device().str());
@@ -173,7 +173,7 @@ torch::Tensor KnnIndex::unit_rows(const torch::Tensor& indices) const {
 KnnResult KnnIndex::search(const torch::Tensor& queries_in) const {
   const torch::Tensor queries = as_rows(queries_in, "queries");
   if (int_base_) {
-    check(queries.size(1) == dim(), kWhere, "queries of dimension " + std::to_string(dim()),
+    check(queries.size(1) == dim(), kKnnWhere, "queries of dimension " + std::to_string(dim()),
           "dimension " + std::to_string(queries.size(1)));
     check(options_.k <= size(), "KnnOptions.k", "k <= base size " + std::to_string(size()),
           std::to_string(options_.k));
@@ -193,7 +193,7 @@ KnnResult KnnIndex::search(const torch::Tensor& queries_in) const {
     return result;
   }
   if (device_int_) {
-    check(queries.size(1) == dim(), kWhere, "queries of dimension " + std::to_string(dim()),
+    check(queries.size(1) == dim(), kKnnWhere, "queries of dimension " + std::to_string(dim()),
           "dimension " + std::to_string(queries.size(1)));
     check(options_.k <= size(), "KnnOptions.k", "k <= base size " + std::to_string(size()),
           std::to_string(options_.k));
@@ -214,7 +214,7 @@ KnnResult KnnIndex::search(const torch::Tensor& queries_in) const {
   const int64_t n_queries = queries.size(0);
   const int64_t d = dim();
   const int64_t k = options_.k;
-  check(queries.size(1) == d, kWhere, "queries of dimension " + std::to_string(d),
+  check(queries.size(1) == d, kKnnWhere, "queries of dimension " + std::to_string(d),
         "dimension " + std::to_string(queries.size(1)));
   check(k <= size(), "KnnOptions.k", "k <= base size " + std::to_string(size()),
         std::to_string(k));

@@ -12,15 +12,15 @@
 
 namespace diffmem::search::detail {
 namespace {
-constexpr const char* kWhere = "search::knn (integer)";
+constexpr const char* kKnnIntWhere = "search::knn (integer)";
 using Cand = CandidateOf<int32_t>;
 }  // namespace
 
 IntKnnBase::IntKnnBase(const torch::Tensor& rows, int64_t base_block)
     : size_(rows.size(0)), dim_(rows.size(1)), base_block_(std::max<int64_t>(1, base_block)) {
-  check(rows.scalar_type() == torch::kByte && rows.is_cpu() && rows.is_contiguous(), kWhere,
+  check(rows.scalar_type() == torch::kByte && rows.is_cpu() && rows.is_contiguous(), kKnnIntWhere,
         "a contiguous uint8 CPU base", c10::toString(rows.scalar_type()));
-  check(dim_ <= kIntKnnMaxDim, kWhere, "rows of at most " + std::to_string(kIntKnnMaxDim) + " values",
+  check(dim_ <= kIntKnnMaxDim, kKnnIntWhere, "rows of at most " + std::to_string(kIntKnnMaxDim) + " values",
         std::to_string(dim_));
   base_block_ = std::min(base_block_, size_);
   const uint8_t* p = rows.data_ptr<uint8_t>();
@@ -38,9 +38,9 @@ IntKnnBase::Output IntKnnBase::search(const torch::Tensor& queries, int64_t k, i
                                       torch::Tensor& indices, torch::Tensor& distances) const {
   check(queries.scalar_type() == torch::kByte && queries.is_cpu() && queries.is_contiguous() &&
             queries.dim() == 2 && queries.size(1) == dim_,
-        kWhere, "contiguous uint8 CPU queries [Q," + std::to_string(dim_) + "]",
+        kKnnIntWhere, "contiguous uint8 CPU queries [Q," + std::to_string(dim_) + "]",
         c10::str(queries.sizes()) + " " + c10::toString(queries.scalar_type()));
-  check(k >= 1 && k <= size_, kWhere, "1 <= k <= " + std::to_string(size_), std::to_string(k));
+  check(k >= 1 && k <= size_, kKnnIntWhere, "1 <= k <= " + std::to_string(size_), std::to_string(k));
   const int64_t n_queries = queries.size(0);
   const int64_t d = dim_;
   indices = torch::empty({n_queries, k}, torch::kLong);

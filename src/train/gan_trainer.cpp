@@ -37,8 +37,6 @@ void validate(const GanTrainOptions& o, const std::string& where) {
 
 namespace {
 
-constexpr const char* kState = "training_state.safetensors";
-
 // Everything a step changes, as named tensors: what training_state.safetensors holds.
 struct GanState {
   model::DcganGenerator g{nullptr};
@@ -92,7 +90,7 @@ void finite_or_fail(double v, const char* what, int64_t step, const fs::path& ou
   if (!std::isfinite(v))
     fail(out.string(), std::string("a finite ") + what + " loss",
          std::to_string(v) + " at step " + std::to_string(step) +
-             " (lower --lr or raise --r1-gamma; the last checkpoint in " + (out / kState).string() + " is intact)");
+             " (lower --lr or raise --r1-gamma; the last checkpoint in " + (out / detail::kStateFile).string() + " is intact)");
 }
 
 }  // namespace
@@ -135,7 +133,7 @@ GanTrainResult train_gan(const data::Dataset& ds, const std::vector<int64_t>& gi
   s.g_adam = std::make_unique<Adam>(s.g_params, ao);
   s.d_adam = std::make_unique<Adam>(s.d_params, ao);
   s.ema = std::make_unique<Ema>(s.g_params, o.ema_decay);
-  const fs::path state_path = out / kState;
+  const fs::path state_path = out / detail::kStateFile;
   if (fs::exists(state_path)) {
     r.start_step = s.load(state_path, device);
     if (r.start_step > 0) log::info("resuming " + out.string() + " at step " + std::to_string(r.start_step));

@@ -26,8 +26,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kStateFile = "training_state.safetensors";
-
 struct Preset {
   std::vector<int64_t> channels;
   int64_t heads, text_hidden, text_layers, text_heads;
@@ -44,6 +42,7 @@ Preset preset(const std::string& name) {
 
 // Everything the run trains with: the networks, the frozen parts, the schedule.
 struct Parts {
+  explicit Parts(model::ClipTokenizer t) : tokenizer(std::move(t)) {}
   model::ClipTokenizer tokenizer;
   model::ClipTextModel text{nullptr};
   model::UNet2DConditionModel unet{nullptr};
@@ -287,7 +286,7 @@ TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64
     if (checkpoint) {
       torch::NoGradGuard no_grad;
       save_pipeline(out, parts, ema);
-      detail::save_training_state(out / kStateFile, step + 1, params, ema, adam, log.recent_losses());
+      detail::save_training_state(out / detail::kStateFile, step + 1, params, ema, adam, log.recent_losses());
       log.checkpointed(step + 1);
     }
   }

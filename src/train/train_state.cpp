@@ -120,7 +120,7 @@ AdamOptions adam_options(const TrainOptions& o) {
 
 int64_t resume(const fs::path& out, NamedTensors& params, Ema& ema, Adam& adam, const torch::Device& device,
                std::vector<double>* recent_losses) {
-  const fs::path state = out / "training_state.safetensors";
+  const fs::path state = out / kStateFile;
   if (!fs::exists(state)) return 0;
   const int64_t step = load_training_state(state, params, ema, adam, device, recent_losses);
   if (step > 0) log::info("resuming " + out.string() + " from step " + std::to_string(step));
@@ -141,7 +141,7 @@ bool StepLog::record(int64_t step, double loss) {
   if (!std::isfinite(loss))
     fail(out_.string(), "a finite loss at step " + std::to_string(step),
          std::to_string(loss) + "; the last good checkpoint is step " + std::to_string(last_checkpoint_) + " in " +
-             (out_ / "training_state.safetensors").string());
+             (out_ / kStateFile).string());
   if (recent_.size() < 100) {
     recent_.push_back(loss);
   } else {

@@ -19,6 +19,9 @@
 
 namespace diffmem::train::detail {
 
+/// A run's checkpoint file in its output folder (every trainer, diffusion and GAN alike).
+inline constexpr const char* kStateFile = "training_state.safetensors";
+
 /// Batch rows for a step: consecutive slices of per-epoch seeded permutations of `rows`.
 class BatchPlan {
  public:

@@ -28,8 +28,6 @@
 namespace diffmem::train {
 namespace fs = std::filesystem;
 
-static constexpr const char* kStateFile = "training_state.safetensors";
-
 std::vector<bool> random_half(int64_t n, uint64_t seed) {
   std::vector<bool> mask(n, false);
   for (int64_t i : core::sample_without_replacement(n, n / 2, seed)) mask[i] = true;
@@ -50,7 +48,7 @@ void save_checkpoint(const fs::path& out, int64_t step, model::UNet2D& net, cons
   // torch's global generator while another model trained side by side may be seeding it.
   model::save_unet2d(net->config(), detail::as_map(ema.weights()), out);
   diffusion::write_scheduler_config(out / "scheduler_config.json", sched);
-  detail::save_training_state(out / kStateFile, step, detail::named_params(*net), ema, adam, recent_losses);
+  detail::save_training_state(out / detail::kStateFile, step, detail::named_params(*net), ema, adam, recent_losses);
 }
 
 // The clean images of one step: rows `idx` of `all`, each flipped by the step's own draw.

@@ -39,6 +39,9 @@ struct Interval {
   bool valid() const { return std::isfinite(low) && std::isfinite(high); }
 };
 
+/// An interval as summary.json shows it: [low, high], or null when it is not valid.
+io::Json interval_json(const Interval& i);
+
 /// The ((1 − level)/2, (1 + level)/2) quantiles of the statistics (numpy "linear"), NaNs left out;
 /// an invalid interval when no finite statistic is left.
 Interval percentile_interval(std::vector<double> statistics, double level);
