@@ -19,7 +19,7 @@ namespace diffmem::attack {
 namespace {
 namespace fs = std::filesystem;
 
-const char* kPython = "/usr/bin/python3";
+const char* kRunPython = "/usr/bin/python3";
 
 std::map<std::string, std::map<std::string, std::string>> read_prompts_csv(const fs::path& p,
                                                                            std::vector<std::string>* order) {
@@ -36,17 +36,17 @@ std::map<std::string, std::map<std::string, std::string>> read_prompts_csv(const
 
 // Prompts with "memorized" in them make near-copies of one image; the others, fresh images.
 TEST(BlackboxRun, FakeGeneratorMemorizedPromptsAreFoundExactly) {
-  if (!fs::exists(kPython)) GTEST_SKIP() << kPython << " is needed for the fake generator";
+  if (!fs::exists(kRunPython)) GTEST_SKIP() << kRunPython << " is needed for the fake generator";
   test::TempDir dir;
   const std::string script = test::source_dir() + "/tests/attack/fake_generator.py";
   // A training image for m1: one more near-copy, made by the generator itself with another seed.
   fs::create_directories(dir / "train");
-  ASSERT_EQ(test::run_shell(std::string(kPython) + " " + test::shell_quote(script) +
+  ASSERT_EQ(test::run_shell(std::string(kRunPython) + " " + test::shell_quote(script) +
                             " --prompt 'a memorized, \"famous\" painting' --seed 999 --out " +
                             test::shell_quote((dir / "train" / "m1.png").string()))
                 .exit_code,
             0);
-  ASSERT_EQ(test::run_shell(std::string(kPython) + " " + test::shell_quote(script) +
+  ASSERT_EQ(test::run_shell(std::string(kRunPython) + " " + test::shell_quote(script) +
                             " --prompt 'something else' --seed 1 --out " +
                             test::shell_quote((dir / "train" / "v1.png").string()))
                 .exit_code,
@@ -65,7 +65,7 @@ TEST(BlackboxRun, FakeGeneratorMemorizedPromptsAreFoundExactly) {
   ASSERT_EQ(tasks.size(), 72u);
   EXPECT_EQ(tasks[13].out, images / "v1" / "000101.png");
   GeneratorOptions go;
-  go.command = std::string(kPython) + " -S " + test::shell_quote(script) + " --prompt {prompt} --seed {seed} --out {out}";
+  go.command = std::string(kRunPython) + " -S " + test::shell_quote(script) + " --prompt {prompt} --seed {seed} --out {out}";
   go.jobs = 2;
   const GeneratorRunResult gen = run_generator(tasks, go);
   ASSERT_EQ(gen.generated, 72) << (gen.failures.empty() ? "" : gen.failures[0]);

@@ -16,14 +16,14 @@ namespace diffmem::attack {
 namespace {
 namespace fs = std::filesystem;
 
-std::vector<std::string> lines(const fs::path& p) {
+std::vector<std::string> mia_lines(const fs::path& p) {
   std::ifstream f(p);
   std::vector<std::string> out;
   for (std::string l; std::getline(f, l);) out.push_back(l);
   return out;
 }
 
-size_t count_files(const fs::path& dir, const std::string& ext) {
+size_t count_mia_files(const fs::path& dir, const std::string& ext) {
   size_t n = 0;
   if (!fs::is_directory(dir)) return 0;
   for (auto& e : fs::directory_iterator(dir)) n += e.path().extension() == ext;
@@ -71,7 +71,7 @@ TEST_F(MiaRun, LiraWritesEveryOutputAndReusesCachedScores) {
   EXPECT_EQ(r.attacks[0].name, "lira-online");
   EXPECT_EQ(r.attacks[1].name, "lira-offline");
 
-  auto csv = lines(o.out / "lira-online" / "scores.csv");
+  auto csv = mia_lines(o.out / "lira-online" / "scores.csv");
   ASSERT_EQ(csv.size(), 17u);
   EXPECT_EQ(csv[0], "row,id,score,member");
   for (int i = 0; i < 16; ++i) {
@@ -99,7 +99,7 @@ TEST_F(MiaRun, LiraWritesEveryOutputAndReusesCachedScores) {
   EXPECT_EQ(j.at("details").at("shadows"), 3);
 
   // Four models scored once: online and offline share them.
-  EXPECT_EQ(count_files(o.out / "cache", ".npy"), 4u);
+  EXPECT_EQ(count_mia_files(o.out / "cache", ".npy"), 4u);
   auto first = j.at("timing").at("models");
   ASSERT_EQ(first.size(), 4u);
   for (auto& m : first) EXPECT_EQ(m.at("cached"), true);  // offline ran after online
@@ -117,7 +117,7 @@ TEST_F(MiaRun, LiraWritesEveryOutputAndReusesCachedScores) {
   // Other options are another cache entry.
   o.loss.draws = 3;
   run_mia(o);
-  EXPECT_EQ(count_files(o.out / "cache", ".npy"), 8u);
+  EXPECT_EQ(count_mia_files(o.out / "cache", ".npy"), 8u);
 }
 
 TEST_F(MiaRun, LossScoresAreTheNegatedLossAndTheSweepCoversEachT) {
@@ -128,7 +128,7 @@ TEST_F(MiaRun, LossScoresAreTheNegatedLossAndTheSweepCoversEachT) {
   auto d = model::load_denoiser(o.target);
   diffusion::NoiseSchedule sched;
   auto loss = loss_errors(*d, sched, ds_, o.loss);
-  auto csv = lines(o.out / "loss" / "scores.csv");
+  auto csv = mia_lines(o.out / "loss" / "scores.csv");
   for (int i = 0; i < 16; ++i) {
     std::string score = csv[i + 1].substr(0, csv[i + 1].rfind(','));
     score = score.substr(score.rfind(',') + 1);
@@ -137,14 +137,14 @@ TEST_F(MiaRun, LossScoresAreTheNegatedLossAndTheSweepCoversEachT) {
   ASSERT_EQ(r.sweep.size(), 2u);
   EXPECT_EQ(r.sweep[0].t, 50);
   EXPECT_EQ(r.sweep[1].t, 300);
-  auto sweep = lines(o.out / "t-sweep-loss.csv");
+  auto sweep = mia_lines(o.out / "t-sweep-loss.csv");
   ASSERT_EQ(sweep.size(), 3u);
   EXPECT_EQ(sweep[0],
             "attack,t,auc,tpr_at_fpr_0.001,tpr_at_fpr_0.01,balanced_accuracy,auc_low,auc_high,"
             "tpr_at_fpr_0.01_low,tpr_at_fpr_0.01_high");
   EXPECT_EQ(sweep[1].substr(0, 8), "loss,50,");
   EXPECT_EQ(io::read_json(o.out / "loss" / "summary.json").at("t_sweep").size(), 2u);
-  EXPECT_EQ(count_files(o.out / "cache", ".npy"), 3u);  // t = 100, 50, 300
+  EXPECT_EQ(count_mia_files(o.out / "cache", ".npy"), 3u);  // t = 100, 50, 300
 }
 
 TEST_F(MiaRun, SecMiAndPiaRunThroughTheSameInterface) {
@@ -156,7 +156,7 @@ TEST_F(MiaRun, SecMiAndPiaRunThroughTheSameInterface) {
     EXPECT_EQ(r.attacks[0].name, kind);
     EXPECT_GE(r.attacks[0].summary.auc, 0.0);
     EXPECT_LE(r.attacks[0].summary.auc, 1.0);
-    EXPECT_EQ(lines(o.out / kind / "scores.csv").size(), 17u);
+    EXPECT_EQ(mia_lines(o.out / kind / "scores.csv").size(), 17u);
   }
 }
 

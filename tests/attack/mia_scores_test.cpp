@@ -64,7 +64,7 @@ TEST(MiaLoss, MatchesANaiveLoopOverExamplesDrawsAndFlips) {
 }
 
 // Elementwise, so its outputs cannot depend on the batch: whatever differs is the pipeline's doing.
-class AffineDenoiser : public model::Denoiser {
+class AffineScoreDenoiser : public model::Denoiser {
  public:
   torch::Tensor predict_noise(const torch::Tensor& x, const torch::Tensor& t) override {
     return x * 0.7 - t.to(torch::kFloat32).reshape({-1, 1, 1, 1}) / 3000.0;
@@ -77,7 +77,7 @@ class AffineDenoiser : public model::Denoiser {
 
 TEST(MiaLoss, IdenticalAcrossBatchSizesAndRuns) {
   auto ds = test::random_dataset(7, 8, 1, 12);
-  AffineDenoiser affine;
+  AffineScoreDenoiser affine;
   model::UNet2DDenoiser unet(test::tiny_unet(8, 1, 4));
   diffusion::NoiseSchedule sched;
   LossScoreOptions o;

@@ -15,7 +15,7 @@ namespace diffmem::data {
 namespace {
 namespace fs = std::filesystem;
 
-void expect_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
+void expect_import_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
   const std::string msg = test::error_of(f);
   for (const auto& p : parts)
     EXPECT_NE(msg.find(p), std::string::npos) << "message '" << msg << "' lacks '" << p << "'";
@@ -129,47 +129,47 @@ TEST(ImportIdx, BadInputsNameTheFile) {
   test::TempDir tmp;
   ImportOptions o;
   o.src = tmp / "absent";
-  expect_error([&] { import_dataset(o); }, {(tmp / "absent").string(), "directory"});
+  expect_import_error([&] { import_dataset(o); }, {(tmp / "absent").string(), "directory"});
 
   o.src = tmp.path();
   write_idx_pair(tmp.path(), "train", 5, true);
   fs::remove(tmp / "train-labels-idx1-ubyte.gz");
-  expect_error([&] { import_dataset(o); },
+  expect_import_error([&] { import_dataset(o); },
                {(tmp / "train-labels-idx1-ubyte.gz").string(), "no such file"});
 
   // Shape mismatch: 5 images, 4 labels.
   write_idx_pair(tmp.path(), "train", 5, true, "-", 4);
-  expect_error([&] { import_dataset(o); },
+  expect_import_error([&] { import_dataset(o); },
                {"train-labels-idx1-ubyte.gz", "5 labels", "found 4"});
 
   // Labels outside the 10 classes.
   write_gz(tmp / "train-labels-idx1-ubyte.gz", idx_file({5}, {0, 1, 12, 3, 4}));
-  expect_error([&] { import_dataset(o); }, {"train-labels-idx1-ubyte.gz", "12 at index 2"});
+  expect_import_error([&] { import_dataset(o); }, {"train-labels-idx1-ubyte.gz", "12 at index 2"});
 
   // A labels file where the images file should be (wrong rank).
   write_gz(tmp / "train-images-idx3-ubyte.gz", idx_file({5}, {0, 1, 2, 3, 4}));
-  expect_error([&] { import_dataset(o); }, {"train-images-idx3-ubyte.gz", "[N,H,W]"});
+  expect_import_error([&] { import_dataset(o); }, {"train-images-idx3-ubyte.gz", "[N,H,W]"});
 
   // Truncated gzip data: the io layer names the file.
   write_idx_pair(tmp.path(), "train", 5, true);
   std::string gz = test::read_bytes(tmp / "train-images-idx3-ubyte.gz");
   test::write_bytes(tmp / "train-images-idx3-ubyte.gz", gz.substr(0, gz.size() / 2));
-  expect_error([&] { import_dataset(o); }, {"train-images-idx3-ubyte.gz"});
+  expect_import_error([&] { import_dataset(o); }, {"train-images-idx3-ubyte.gz"});
 }
 
 TEST(ImportOptionsCheck, RejectsUnknownValuesAndMissingSrc) {
   ImportOptions o;
   o.source = "svhn";
-  expect_error([&] { import_dataset(o); }, {"source", "svhn"});
+  expect_import_error([&] { import_dataset(o); }, {"source", "svhn"});
   o = ImportOptions{};
   o.split = "val";
-  expect_error([&] { import_dataset(o); }, {"split", "val"});
+  expect_import_error([&] { import_dataset(o); }, {"split", "val"});
   o = ImportOptions{};
   o.channels = 2;
-  expect_error([&] { import_dataset(o); }, {"channels", "2"});
+  expect_import_error([&] { import_dataset(o); }, {"channels", "2"});
   o = ImportOptions{};
   o.source = "cifar10";
-  expect_error([&] { import_dataset(o); }, {"src", "cifar10"});
+  expect_import_error([&] { import_dataset(o); }, {"src", "cifar10"});
   EXPECT_EQ(default_source_dir("fashion-mnist"), fs::path("/usr/share/datasets/fashion-mnist"));
   EXPECT_TRUE(default_source_dir("mnist").empty());
 }
@@ -235,10 +235,10 @@ TEST(ImportCifar, LimitReadsOnlyTheBatchesItNeedsAndMissingBatchIsNamed) {
   EXPECT_EQ(ds.manifest["source_files"].size(), 2u);
   EXPECT_EQ(ds.image(2)[0], cifar_px(2, 0, 0, 0));
   o.limit = 0;
-  expect_error([&] { import_dataset(o); }, {(tmp / "data_batch_3.bin").string(), "no such file"});
+  expect_import_error([&] { import_dataset(o); }, {(tmp / "data_batch_3.bin").string(), "no such file"});
   test::write_bytes(tmp / "data_batch_3.bin", std::string(3000, '\0'));
   o.limit = 5;
-  expect_error([&] { import_dataset(o); }, {"data_batch_3.bin", "3073"});
+  expect_import_error([&] { import_dataset(o); }, {"data_batch_3.bin", "3073"});
 }
 
 // ---- image folders ------------------------------------------------------------------------
@@ -296,7 +296,7 @@ TEST(ImportImages, GrayFirstFileSetsChannelsAndSizesMustAgreeUnlessResized) {
   ImportOptions o;
   o.source = "images";
   o.src = tmp.path();
-  expect_error([&] { import_dataset(o); }, {(tmp / "c.png").string(), "4x4", "7x3"});
+  expect_import_error([&] { import_dataset(o); }, {(tmp / "c.png").string(), "4x4", "7x3"});
   o.size = 4;
   Dataset ds = import_dataset(o);
   ASSERT_EQ(ds.images.shape, (std::vector<int64_t>{3, 4, 4, 1}));
@@ -310,9 +310,9 @@ TEST(ImportImages, GrayFirstFileSetsChannelsAndSizesMustAgreeUnlessResized) {
 
   test::TempDir empty;
   o.src = empty.path();
-  expect_error([&] { import_dataset(o); }, {empty.path().string(), "PNG/JPEG"});
+  expect_import_error([&] { import_dataset(o); }, {empty.path().string(), "PNG/JPEG"});
   test::write_bytes(empty / "broken.png", "\x89PNG not really");
-  expect_error([&] { import_dataset(o); }, {"broken.png"});
+  expect_import_error([&] { import_dataset(o); }, {"broken.png"});
 }
 
 // ---- captions ------------------------------------------------------------------------------
@@ -341,9 +341,9 @@ TEST(ImportCaptions, GeneratedFromClassNamesSeededAndSaved) {
   save_dataset(tmp / "ds", ds);
   EXPECT_EQ(*load_dataset(tmp / "ds").captions, *ds.captions);
   test::write_bytes(tmp / "ds" / "captions.jsonl", "{\"caption\": \"only one\"}\n");
-  expect_error([&] { load_dataset(tmp / "ds"); }, {"captions.jsonl", "12 captions"});
+  expect_import_error([&] { load_dataset(tmp / "ds"); }, {"captions.jsonl", "12 captions"});
   test::write_bytes(tmp / "ds" / "captions.jsonl", "{\"text\": \"x\"}\n");
-  expect_error([&] { load_dataset(tmp / "ds"); }, {"captions.jsonl: line 1", "caption"});
+  expect_import_error([&] { load_dataset(tmp / "ds"); }, {"captions.jsonl: line 1", "caption"});
   // Saved again without captions: the stale file goes.
   Dataset plain = ds;
   plain.captions.reset();
@@ -371,21 +371,21 @@ TEST(ImportCaptions, FolderWithACaptionFileInLaionOrImagefolderShape) {
   }
   test::write_bytes(tmp / "short.csv", "file,caption\na.png,x\n");
   o.captions = (tmp / "short.csv").string();
-  expect_error([&] { import_dataset(o); }, {"short.csv", "sub/b.png"});
+  expect_import_error([&] { import_dataset(o); }, {"short.csv", "sub/b.png"});
   test::write_bytes(tmp / "twice.csv", "file,caption\na.png,x\na.png,y\n");
   o.captions = (tmp / "twice.csv").string();
-  expect_error([&] { import_dataset(o); }, {"twice.csv: record 2", "a.png"});
+  expect_import_error([&] { import_dataset(o); }, {"twice.csv: record 2", "a.png"});
   test::write_bytes(tmp / "nocol.csv", "name,caption\na.png,x\n");
   o.captions = (tmp / "nocol.csv").string();
-  expect_error([&] { import_dataset(o); }, {"nocol.csv", "file"});
+  expect_import_error([&] { import_dataset(o); }, {"nocol.csv", "file"});
   test::write_bytes(tmp / "empty.jsonl", "{\"file\": \"a.png\", \"caption\": \"\"}\n");
   o.captions = (tmp / "empty.jsonl").string();
-  expect_error([&] { import_dataset(o); }, {"empty.jsonl: line 1", "non-empty caption"});
+  expect_import_error([&] { import_dataset(o); }, {"empty.jsonl: line 1", "non-empty caption"});
   // A caption file is for folders; other sources generate theirs.
   ImportOptions idx;
   idx.src = tmp.path();
   idx.captions = (tmp / "caps.csv").string();
-  expect_error([&] { import_dataset(idx); }, {"import captions", "generated"});
+  expect_import_error([&] { import_dataset(idx); }, {"import captions", "generated"});
 }
 
 }  // namespace

@@ -85,7 +85,7 @@ torch::Tensor per_image_mask(int64_t n, int64_t s) {
   return m;
 }
 
-InpaintOptions opts(const std::string& sampler, int64_t steps, int64_t r = 1) {
+InpaintOptions inpaint_opts(const std::string& sampler, int64_t steps, int64_t r = 1) {
   InpaintOptions o;
   o.sampler = sampler;
   o.steps = steps;
@@ -99,7 +99,7 @@ InpaintOptions opts(const std::string& sampler, int64_t steps, int64_t r = 1) {
 TEST(Inpaint, PerfectDenoiserReconstructsTheOriginal) {
   NoiseSchedule s;
   auto x0 = images(3, 2, 8, 7);
-  for (auto o : {opts("ddpm", 1000), opts("ddpm", 100), opts("ddim", 50), opts("ddim", 20, 3)}) {
+  for (auto o : {inpaint_opts("ddpm", 1000), inpaint_opts("ddpm", 100), inpaint_opts("ddim", 50), inpaint_opts("ddim", 20, 3)}) {
     SCOPED_TRACE(o.sampler + " steps=" + std::to_string(o.steps) +
                  " r=" + std::to_string(o.resample_jumps));
     PerfectDenoiser model(s, x0);
@@ -115,7 +115,7 @@ TEST(Inpaint, KnownRegionIsNeverAltered) {
   auto x0 = images(3, 2, 8, 11);
   auto mask = per_image_mask(3, 8);
   auto keep = (mask > 0.5).expand({3, 2, 8, 8});
-  for (auto o : {opts("ddpm", 30), opts("ddim", 10, 2)}) {
+  for (auto o : {inpaint_opts("ddpm", 30), inpaint_opts("ddim", 10, 2)}) {
     test::AffineDenoiser model(2, 8);
     auto out = inpaint(model, s, x0, mask, {5, 6, 7}, o);
     EXPECT_TRUE(torch::equal(out.masked_select(keep), x0.masked_select(keep)));
@@ -125,7 +125,7 @@ TEST(Inpaint, KnownRegionIsNeverAltered) {
   // One mask for the whole batch ([1,1,H,W]) as well.
   auto one = per_image_mask(1, 8);
   test::AffineDenoiser model(2, 8);
-  auto out = inpaint(model, s, x0, one, {5, 6, 7}, opts("ddim", 10));
+  auto out = inpaint(model, s, x0, one, {5, 6, 7}, inpaint_opts("ddim", 10));
   auto k1 = (one > 0.5).expand({3, 2, 8, 8});
   EXPECT_TRUE(torch::equal(out.masked_select(k1), x0.masked_select(k1)));
 }
@@ -140,7 +140,7 @@ TEST(Inpaint, UnknownHalfFollowsTheKnownHalf) {
   auto known = torch::cat({a.expand({4, 1, 8, 8}), b.expand({4, 1, 8, 8})}, 0);
   auto mask = torch::zeros({1, 1, 8, 8});
   mask.slice(3, 0, 4).fill_(1);  // left half known
-  for (auto o : {opts("ddpm", 100), opts("ddim", 25), opts("ddim", 25, 4)}) {
+  for (auto o : {inpaint_opts("ddpm", 100), inpaint_opts("ddim", 25), inpaint_opts("ddim", 25, 4)}) {
     SCOPED_TRACE(o.sampler + " r=" + std::to_string(o.resample_jumps));
     TwoPointDenoiser model(s, a, b);
     auto out = inpaint(model, s, known, mask, seeds, o);
@@ -160,7 +160,7 @@ TEST(Inpaint, KnownRegionIsNoisedToTheCurrentTimestep) {
   auto mask = torch::zeros({1, 1, S, S});
   mask.slice(3, 0, S / 2).fill_(1);
   auto keep = (mask > 0.5).expand({n, 1, S, S});
-  for (auto o : {opts("ddim", 10, 3), opts("ddpm", 10, 2)}) {
+  for (auto o : {inpaint_opts("ddim", 10, 3), inpaint_opts("ddpm", 10, 2)}) {
     SCOPED_TRACE(o.sampler);
     RecordingDenoiser model(1, S);
     inpaint(model, s, x0, mask, {1, 2, 3, 4}, o);
@@ -183,7 +183,7 @@ TEST(Inpaint, ResamplingRepeatsEachStep) {
   auto x0 = images(2, 1, 4, 3);
   auto mask = per_image_mask(1, 4);
   RecordingDenoiser model(1, 4);
-  auto o = opts("ddim", 5, 3);
+  auto o = inpaint_opts("ddim", 5, 3);
   inpaint(model, s, x0, mask, {1, 2}, o);
   std::vector<int64_t> want;
   for (int64_t t : {800, 600, 400, 200})
@@ -191,8 +191,8 @@ TEST(Inpaint, ResamplingRepeatsEachStep) {
   want.push_back(0);
   EXPECT_EQ(model.timesteps, want);
   EXPECT_EQ(inpaint_forwards(s, o), 13);
-  EXPECT_EQ(inpaint_forwards(s, opts("ddpm", 1000)), 1000);
-  EXPECT_EQ(inpaint_forwards(s, opts("ddpm", 100, 10)), 99 * 10 + 1);
+  EXPECT_EQ(inpaint_forwards(s, inpaint_opts("ddpm", 1000)), 1000);
+  EXPECT_EQ(inpaint_forwards(s, inpaint_opts("ddpm", 100, 10)), 99 * 10 + 1);
 }
 
 // Same seeds → same bytes, whatever the batching; another seed → another completion.
@@ -201,7 +201,7 @@ TEST(Inpaint, SeededAndIndependentOfBatching) {
   auto x0 = images(5, 1, 8, 1);
   auto mask = per_image_mask(5, 8);
   std::vector<uint64_t> seeds = {10, 11, 12, 13, 14};
-  for (auto o : {opts("ddpm", 20, 2), opts("ddim", 10)}) {
+  for (auto o : {inpaint_opts("ddpm", 20, 2), inpaint_opts("ddim", 10)}) {
     test::AffineDenoiser model(1, 8);
     o.batch = 5;
     auto a = inpaint(model, s, x0, mask, seeds, o);
@@ -224,7 +224,7 @@ TEST(Inpaint, RejectsBadInput) {
   test::AffineDenoiser model(1, 8);
   auto x0 = images(2, 1, 8, 1);
   auto mask = per_image_mask(2, 8);
-  auto o = opts("ddim", 5);
+  auto o = inpaint_opts("ddim", 5);
   EXPECT_THROW(inpaint(model, s, x0, mask, {1}, o), Error);                                  // seeds
   EXPECT_THROW(inpaint(model, s, x0, torch::ones({2, 1, 4, 4}), {1, 2}, o), Error);           // size
   EXPECT_THROW(inpaint(model, s, x0, torch::ones({3, 1, 8, 8}), {1, 2}, o), Error);           // N
@@ -244,7 +244,7 @@ TEST(Inpaint, RejectsBadInput) {
 }
 
 TEST(Inpaint, OptionsRoundTripThroughJson) {
-  InpaintOptions o = opts("ddpm", 250, 5);
+  InpaintOptions o = inpaint_opts("ddpm", 250, 5);
   o.clip = false;
   o.batch = 7;
   auto back = io::read_options<InpaintOptions>(io::fields_json(o), "test");

@@ -21,13 +21,13 @@ namespace fs = std::filesystem;
 const std::vector<std::string> kPrompts = {"a photo of an astronaut riding a horse",
                                            "an oil painting of a cat, highly detailed"};
 
-fs::path reference(const std::string& name) {
+fs::path sd_pipeline_reference(const std::string& name) {
   return fs::path(test::source_dir()) / "tests" / "reference" / "model" / name;
 }
 
 std::map<std::string, torch::Tensor> reference_tensors(const std::string& name) {
   std::map<std::string, torch::Tensor> out;
-  for (const auto& [k, a] : io::read_safetensors(reference(name + "_images.safetensors")).tensors)
+  for (const auto& [k, a] : io::read_safetensors(sd_pipeline_reference(name + "_images.safetensors")).tensors)
     out[k] = io::to_tensor(a);
   return out;
 }
@@ -53,7 +53,7 @@ class SdPipelineTest : public ::testing::TestWithParam<std::string> {
   const SdPipeline& pipe() {
     auto it = pipes_.find(GetParam());
     if (it == pipes_.end())
-      it = pipes_.emplace(GetParam(), std::make_unique<SdPipeline>(SdPipeline::load(reference(GetParam())))).first;
+      it = pipes_.emplace(GetParam(), std::make_unique<SdPipeline>(SdPipeline::load(sd_pipeline_reference(GetParam())))).first;
     return *it->second;
   }
   static std::map<std::string, std::unique_ptr<SdPipeline>> pipes_;
@@ -100,7 +100,7 @@ INSTANTIATE_TEST_SUITE_P(Diffusers, SdPipelineTest, ::testing::Values("sd_tiny_v
 TEST(SdPipeline, BadFoldersAreOneLineErrorsNamingThePart) {
   test::TempDir tmp;
   EXPECT_NE(test::error_of([&] { SdPipeline::load(tmp.path()); }).find("model_index.json"), std::string::npos);
-  const fs::path src = reference("sd_tiny_v1");
+  const fs::path src = sd_pipeline_reference("sd_tiny_v1");
   fs::copy(src, tmp / "p", fs::copy_options::recursive);
   fs::remove_all(tmp / "p" / "vae");
   EXPECT_NE(test::error_of([&] { SdPipeline::load(tmp / "p"); }).find("vae/"), std::string::npos);
@@ -116,8 +116,8 @@ TEST(SdPipeline, BadFoldersAreOneLineErrorsNamingThePart) {
 TEST(SdPipeline, SingleFileCheckpointsGiveTheFoldersImages) {
   for (const std::string name : {"sd_tiny_v1", "sd_tiny_v2"}) {
     SCOPED_TRACE(name);
-    const SdPipeline folder = SdPipeline::load(reference(name));
-    const SdPipeline single = SdPipeline::load(reference(name), torch::kCPU, reference(name + "_single.safetensors"));
+    const SdPipeline folder = SdPipeline::load(sd_pipeline_reference(name));
+    const SdPipeline single = SdPipeline::load(sd_pipeline_reference(name), torch::kCPU, sd_pipeline_reference(name + "_single.safetensors"));
     EXPECT_TRUE(torch::equal(folder.encode(kPrompts), single.encode(kPrompts)));
     SdPipelineOptions o = tiny_options(3);
     EXPECT_TRUE(torch::equal(folder.generate({kPrompts[0]}, {0}, o), single.generate({kPrompts[0]}, {0}, o)));
@@ -125,22 +125,22 @@ TEST(SdPipeline, SingleFileCheckpointsGiveTheFoldersImages) {
   // A truncated file and a pickle are refused naming the file.
   test::TempDir tmp;
   const fs::path cut = tmp / "cut.safetensors";
-  fs::copy_file(reference("sd_tiny_v1_single.safetensors"), cut);
+  fs::copy_file(sd_pipeline_reference("sd_tiny_v1_single.safetensors"), cut);
   fs::resize_file(cut, fs::file_size(cut) / 2);
-  std::string e = test::error_of([&] { SdPipeline::load(reference("sd_tiny_v1"), torch::kCPU, cut); });
+  std::string e = test::error_of([&] { SdPipeline::load(sd_pipeline_reference("sd_tiny_v1"), torch::kCPU, cut); });
   EXPECT_NE(e.find("cut.safetensors"), std::string::npos) << e;
   test::write_bytes(tmp / "model.ckpt", "not read");
-  e = test::error_of([&] { SdPipeline::load(reference("sd_tiny_v1"), torch::kCPU, tmp / "model.ckpt"); });
+  e = test::error_of([&] { SdPipeline::load(sd_pipeline_reference("sd_tiny_v1"), torch::kCPU, tmp / "model.ckpt"); });
   EXPECT_NE(e.find("pickle"), std::string::npos) << e;
   // SD 1.x weights against SD 2.x configs: a shape mismatch naming the tensor.
   e = test::error_of([&] {
-    SdPipeline::load(reference("sd_tiny_v2"), torch::kCPU, reference("sd_tiny_v1_single.safetensors"));
+    SdPipeline::load(sd_pipeline_reference("sd_tiny_v2"), torch::kCPU, sd_pipeline_reference("sd_tiny_v1_single.safetensors"));
   });
   EXPECT_NE(e.find("sd_tiny_v1_single.safetensors"), std::string::npos) << e;
 }
 
 TEST(SdPipeline, SamplerSwitchRunsEveryScheduler) {
-  const SdPipeline p = SdPipeline::load(reference("sd_tiny_v1"));
+  const SdPipeline p = SdPipeline::load(sd_pipeline_reference("sd_tiny_v1"));
   SdPipelineOptions o = tiny_options(4);
   std::vector<torch::Tensor> images;
   for (const std::string& s : sd_sampler_names()) {
@@ -160,7 +160,7 @@ TEST(SdPipeline, SamplerSwitchRunsEveryScheduler) {
 // files widened to F32 (make_sd_fp16_reference.py), and close to the F32 folder's.
 TEST(SdPipeline, Fp16VariantAloneGivesDiffusersImages) {
   test::TempDir tmp;
-  const fs::path src = reference("sd_tiny_v1");
+  const fs::path src = sd_pipeline_reference("sd_tiny_v1");
   fs::copy(src, tmp / "p", fs::copy_options::recursive);
   for (const char* f : {"unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors",
                         "text_encoder/model.safetensors"})

@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path reference_dir() { return fs::path(test::source_dir()) / "tests" / "reference"; }
+fs::path probe_reference_dir() { return fs::path(test::source_dir()) / "tests" / "reference"; }
 
 double max_rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
   const auto x = a.to(torch::kFloat64), y = b.to(torch::kFloat64);
@@ -30,9 +30,9 @@ class SdProbeTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SdProbeTest, MatchesDiffusers) {
   const std::string name = GetParam();
-  const io::Safetensors file = io::read_safetensors(reference_dir() / "diffusion" / "sd_probe_reference.safetensors");
+  const io::Safetensors file = io::read_safetensors(probe_reference_dir() / "diffusion" / "sd_probe_reference.safetensors");
   const auto prompts = io::Json::parse(file.metadata.at("prompts")).get<std::vector<std::string>>();
-  const auto pipe = diffusion::SdPipeline::load(reference_dir() / "model" / name);
+  const auto pipe = diffusion::SdPipeline::load(probe_reference_dir() / "model" / name);
   diffusion::SdPipelineOptions o;
   o.steps = 10;
   o.height = o.width = 32;
@@ -56,7 +56,7 @@ TEST_P(SdProbeTest, MatchesDiffusers) {
 INSTANTIATE_TEST_SUITE_P(TinyPipelines, SdProbeTest, ::testing::Values("sd_tiny_v1", "sd_tiny_v2"));
 
 TEST(SdProbe, RefusesWhatItCannotMeasure) {
-  const auto pipe = diffusion::SdPipeline::load(reference_dir() / "model" / "sd_tiny_v1");
+  const auto pipe = diffusion::SdPipeline::load(probe_reference_dir() / "model" / "sd_tiny_v1");
   diffusion::SdPipelineOptions o;
   o.steps = 4;
   diffusion::SdProbeOptions po;

@@ -18,7 +18,7 @@ namespace diffmem::diffusion {
 namespace {
 namespace fs = std::filesystem;
 
-fs::path reference(const std::string& name) {
+fs::path sd_scheduler_reference(const std::string& name) {
   return fs::path(test::source_dir()) / "tests" / "reference" / "model" / name;
 }
 
@@ -30,10 +30,10 @@ class SdSchedulerReference : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SdSchedulerReference, StepsAsDiffusers) {
   const std::string name = GetParam();
-  const io::Json configs = io::read_json(reference("schedulers_configs.json"));
+  const io::Json configs = io::read_json(sd_scheduler_reference("schedulers_configs.json"));
   const SchedulerConfig c = scheduler_config_from_json(configs.at(name), "schedulers_configs.json: " + name);
   std::map<std::string, torch::Tensor> ref;
-  for (const auto& [k, a] : io::read_safetensors(reference("schedulers_io.safetensors")).tensors)
+  for (const auto& [k, a] : io::read_safetensors(sd_scheduler_reference("schedulers_io.safetensors")).tensors)
     ref[k] = io::to_tensor(a);
   auto s = make_sd_scheduler(c, 10);
   const torch::Tensor ts = ref.at(name + ".timesteps").to(torch::kFloat64);

@@ -18,13 +18,9 @@ namespace fs = std::filesystem;
 using io::Json;
 using test::shell_quote;
 
-const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
-
 // The run directory's name carries markup: it shows up in the page (paths, the black-box group's
 // description), where it must be text.
 const char* kRunName = "run <script>alert('x')";
-
-std::string q(const fs::path& p) { return shell_quote(p.string()); }
 
 const std::string kTiny =
     " --n 12 --holdout 8 --duplicate-counts 1,2,4 --preset tiny --steps 30 --batch 8 --samples 24"
@@ -41,16 +37,16 @@ long matches(const std::string& s, const std::string& pattern) {
 class AuditE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!fs::exists(kFashion / "train-images-idx3-ubyte.gz")) return;
+    if (!fs::exists(test::kFashionMnist / "train-images-idx3-ubyte.gz")) return;
     tmp_ = new test::TempDir();
     run_ = tmp_->path() / kRunName;
     // A data-set feature net for the quality stage, trained on 300 test-split images (seconds).
     const fs::path fm = tmp_->path() / "fm", ref = tmp_->path() / "ref";
     net_ = tmp_->path() / "net";
     for (const std::string& args :
-         {"data import --from fashion-mnist --split test --out " + q(fm),
-          "data subset --data " + q(fm) + " --n 300 --seed 1 --out " + q(ref),
-          "train-feature-net --data " + q(ref) + " --epochs 1 --width 4 --out " + q(net_)}) {
+         {"data import --from fashion-mnist --split test --out " + test::quoted(fm),
+          "data subset --data " + test::quoted(fm) + " --n 300 --seed 1 --out " + test::quoted(ref),
+          "train-feature-net --data " + test::quoted(ref) + " --epochs 1 --width 4 --out " + test::quoted(net_)}) {
       const auto r = test::run_diffmem(args);
       if (r.exit_code != 0) {
         first_ = new test::RunResult(r);
@@ -59,7 +55,7 @@ class AuditE2E : public ::testing::Test {
     }
     const auto t0 = std::chrono::steady_clock::now();
     first_ = new test::RunResult(
-        test::run_diffmem("--threads 2 audit --run " + q(run_) + kTiny + " --feature-net " + q(net_)));
+        test::run_diffmem("--threads 2 audit --run " + test::quoted(run_) + kTiny + " --feature-net " + test::quoted(net_)));
     first_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   static void TearDownTestSuite() {
@@ -69,7 +65,7 @@ class AuditE2E : public ::testing::Test {
     tmp_ = nullptr;
   }
   void SetUp() override {
-    if (!tmp_) GTEST_SKIP() << "no " << kFashion << " (Debian dataset-fashion-mnist)";
+    if (!tmp_) GTEST_SKIP() << "no " << test::kFashionMnist << " (Debian dataset-fashion-mnist)";
     ASSERT_EQ(first_->exit_code, 0) << first_->output;
   }
   static std::string html() { return test::read_bytes(run_ / "report.html"); }
@@ -202,7 +198,7 @@ TEST_F(AuditE2E, RerunSkipsEveryStageAndTouchesNothing) {
   const std::string before = html();
   const auto t0 = std::chrono::steady_clock::now();
   // No flags: the run's audit.json supplies the options.
-  const auto r = test::run_diffmem("audit --run " + q(run_));
+  const auto r = test::run_diffmem("audit --run " + test::quoted(run_));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(matches(r.output, "done already"), 9) << r.output;
@@ -219,7 +215,7 @@ TEST_F(AuditE2E, FromStageRedoesItAndWhatFollows) {
   const auto matches_t = mtime(run_ / "extract" / "matches.csv");
   const auto report_t = mtime(run_ / "report.html");
   const std::string loss_before = test::read_bytes(run_ / "mia" / "loss" / "scores.csv");
-  const auto r = test::run_diffmem("--threads 2 audit --run " + q(run_) + " --from mia");
+  const auto r = test::run_diffmem("--threads 2 audit --run " + test::quoted(run_) + " --from mia");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* s : {"data", "train", "sample", "extract", "blackbox"})
     EXPECT_TRUE(std::regex_search(r.output, std::regex(std::string("\\] ") + s + " +done already")))
@@ -250,7 +246,7 @@ TEST_F(AuditE2E, InterruptedStageResumes) {
   ASSERT_FALSE(cache.empty());
   const auto samples_t = mtime(run_ / "samples" / "images-00000.npy");
 
-  const auto r = test::run_diffmem("--threads 2 audit --run " + q(run_));
+  const auto r = test::run_diffmem("--threads 2 audit --run " + test::quoted(run_));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(matches(r.output, "done already"), 5) << r.output;
   EXPECT_TRUE(std::regex_search(r.output, std::regex("\\] mia +done: loss AUC"))) << r.output;
@@ -263,8 +259,8 @@ TEST_F(AuditE2E, InterruptedStageResumes) {
 
 TEST_F(AuditE2E, ReportRendersInHeadlessChromium) {
   const fs::path shot = tmp_->path() / "report.png";
-  const auto r = test::run_shell("bash " + q(fs::path(test::source_dir()) / "tests" / "e2e" / "browser_test.sh") +
-                                 " " + q(run_ / "report.html") + " " + q(shot));
+  const auto r = test::run_shell("bash " + test::quoted(fs::path(test::source_dir()) / "tests" / "e2e" / "browser_test.sh") +
+                                 " " + test::quoted(run_ / "report.html") + " " + test::quoted(shot));
   if (r.exit_code == 77) GTEST_SKIP() << r.output;
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::is_regular_file(shot));
@@ -274,19 +270,19 @@ TEST_F(AuditE2E, ReportRendersInHeadlessChromium) {
 TEST(AuditCli, BadOptionsNameTheirSource) {
   test::TempDir tmp;
   core::write_file_atomic(tmp / "audit.json", R"({"train": {"stpes": 10}})");
-  auto r = test::run_diffmem("audit --run " + q(tmp / "run") + " --config " + q(tmp / "audit.json"));
+  auto r = test::run_diffmem("audit --run " + test::quoted(tmp / "run") + " --config " + test::quoted(tmp / "audit.json"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("train.stpes"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("audit.json"), std::string::npos) << r.output;
-  r = test::run_diffmem("audit --run " + q(tmp / "run") + " --from nowhere");
+  r = test::run_diffmem("audit --run " + test::quoted(tmp / "run") + " --from nowhere");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("--from"), std::string::npos) << r.output;
-  r = test::run_diffmem("audit --run " + q(tmp / "run") + " --data " + q(tmp / "missing"));
+  r = test::run_diffmem("audit --run " + test::quoted(tmp / "run") + " --data " + test::quoted(tmp / "missing"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("--data"), std::string::npos) << r.output;
   // The options print as the audit.json they make, flags applied over the file.
   core::write_file_atomic(tmp / "ok.json", R"({"train": {"steps": 10}, "shadows": 2})");
-  r = test::run_diffmem("audit --run " + q(tmp / "run") + " --config " + q(tmp / "ok.json") +
+  r = test::run_diffmem("audit --run " + test::quoted(tmp / "run") + " --config " + test::quoted(tmp / "ok.json") +
                         " --steps 20 --print-config");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const Json j = Json::parse(r.output.substr(r.output.find('{')));

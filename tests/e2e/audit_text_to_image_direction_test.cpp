@@ -22,15 +22,13 @@ namespace {
 namespace fs = std::filesystem;
 using io::Json;
 
-const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
-
 const std::string kSettings =
     " --conditioning text --n 24 --holdout 16 --duplicate-counts 1,16 --set builtin.duplicate_picks=2"
     " --preset tiny --steps 600 --batch 16 --per-prompt 16 --sample-steps 10 --guidance 3 --min-clique 3"
     " --draws 4 --seed 0";
 
 TEST(AuditTextDirection, PlantedCaptionsRankHigherAreExtractedAndMembersScoreAbove) {
-  if (!fs::exists(kFashion / "train-images-idx3-ubyte.gz")) GTEST_SKIP() << "no " << kFashion;
+  if (!fs::exists(test::kFashionMnist / "train-images-idx3-ubyte.gz")) GTEST_SKIP() << "no " << test::kFashionMnist;
   test::TempDir tmp;
   const fs::path run = tmp.path() / "run";
   const auto r = test::run_diffmem("--threads 1 audit --run " + test::shell_quote(run.string()) + kSettings);

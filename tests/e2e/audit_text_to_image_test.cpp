@@ -18,11 +18,7 @@ namespace fs = std::filesystem;
 using io::Json;
 using test::shell_quote;
 
-const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
-
-std::string q(const fs::path& p) { return shell_quote(p.string()); }
-
-const std::string kTiny =
+const std::string kTinyText =
     " --conditioning text --n 8 --holdout 6 --duplicate-counts 1,6 --preset tiny --steps 24 --batch 8"
     " --per-prompt 4 --sample-steps 3 --guidance 2 --min-clique 2 --draws 2 --seed 5";
 
@@ -33,9 +29,9 @@ bool has_stage(const std::string& out, const std::string& stage, const std::stri
 class AuditTextE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!fs::exists(kFashion / "train-images-idx3-ubyte.gz")) return;
+    if (!fs::exists(test::kFashionMnist / "train-images-idx3-ubyte.gz")) return;
     tmp_ = new test::TempDir();
-    first_ = new test::RunResult(test::run_diffmem("--threads 2 audit --run " + q(tmp_->path() / "run") + kTiny));
+    first_ = new test::RunResult(test::run_diffmem("--threads 2 audit --run " + test::quoted(tmp_->path() / "run") + kTinyText));
   }
   static void TearDownTestSuite() {
     delete first_;
@@ -44,7 +40,7 @@ class AuditTextE2E : public ::testing::Test {
     tmp_ = nullptr;
   }
   void SetUp() override {
-    if (!tmp_) GTEST_SKIP() << "no " << kFashion << " (Debian dataset-fashion-mnist)";
+    if (!tmp_) GTEST_SKIP() << "no " << test::kFashionMnist << " (Debian dataset-fashion-mnist)";
     ASSERT_EQ(first_->exit_code, 0) << first_->output;
   }
   static fs::path run() { return tmp_->path() / "run"; }
@@ -126,7 +122,7 @@ TEST_F(AuditTextE2E, TheReportHasThePromptTableTheScreenAndTheirNumbers) {
 }
 
 TEST_F(AuditTextE2E, RerunSkipsEveryStage) {
-  const auto r = test::run_diffmem("--threads 2 audit --run " + q(run()));
+  const auto r = test::run_diffmem("--threads 2 audit --run " + test::quoted(run()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("0 stage(s) ran"), std::string::npos) << r.output;
   EXPECT_TRUE(has_stage(r.output, "blackbox", "done already")) << r.output;
@@ -137,8 +133,8 @@ TEST_F(AuditTextE2E, AGivenPipelineWithItsOwnPromptsFileAndMarkupInAPrompt) {
   test::write_bytes(p, "prompt,memorized\n\"<script>alert(1)</script> a coat\",1\na plain shirt,0\n"
                        "\"a boot; rm -rf /\",0\n");
   const fs::path run2 = tmp_->path() / "given";
-  const auto r = test::run_diffmem("--threads 2 audit --run " + q(run2) + " --model " + q(run() / "model") +
-                                   " --data " + q(run() / "data") + " --prompts " + q(p) +
+  const auto r = test::run_diffmem("--threads 2 audit --run " + test::quoted(run2) + " --model " + test::quoted(run() / "model") +
+                                   " --data " + test::quoted(run() / "data") + " --prompts " + test::quoted(p) +
                                    " --per-prompt 3 --sample-steps 3 --draws 1 --screen-top 2 --seed 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(has_stage(r.output, "train", "not run: using the given model")) << r.output;
@@ -154,7 +150,7 @@ TEST_F(AuditTextE2E, AGivenPipelineWithItsOwnPromptsFileAndMarkupInAPrompt) {
 
 TEST_F(AuditTextE2E, ShadowPipelinesGiveLira) {
   const fs::path r3 = tmp_->path() / "lira";
-  const auto r = test::run_diffmem("--threads 2 audit --run " + q(r3) + kTiny + " --shadows 2");
+  const auto r = test::run_diffmem("--threads 2 audit --run " + test::quoted(r3) + kTinyText + " --shadows 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(has_stage(r.output, "train", "done: target: .*, 2 shadow models")) << r.output;
   for (const char* a : {"loss", "clid", "secmi", "pia", "lira-online", "lira-offline"}) {
@@ -170,15 +166,15 @@ TEST_F(AuditTextE2E, ShadowPipelinesGiveLira) {
   const Json s = io::read_json(r3 / "summary.json");
   EXPECT_TRUE(s["mia"]["lira-online"]["auc"].is_number()) << s["mia"].dump();
   // The CLI: LiRA without shadows is a one-line error naming the flag.
-  const auto e = test::run_diffmem("mia lira --target " + q(r3 / "model") + " --data " + q(r3 / "data") +
-                                   " --out " + q(tmp_->path() / "x"));
+  const auto e = test::run_diffmem("mia lira --target " + test::quoted(r3 / "model") + " --data " + test::quoted(r3 / "data") +
+                                   " --out " + test::quoted(tmp_->path() / "x"));
   EXPECT_NE(e.exit_code, 0);
   EXPECT_NE(e.output.find("--shadows"), std::string::npos) << e.output;
 }
 
 TEST_F(AuditTextE2E, ShadowsForATextToImageModelFailInSeconds) {
-  const auto r = test::run_diffmem("audit --run " + q(tmp_->path() / "s") + " --model " + q(run() / "model") +
-                                   " --data " + q(run() / "data") + " --shadows 2");
+  const auto r = test::run_diffmem("audit --run " + test::quoted(tmp_->path() / "s") + " --model " + test::quoted(run() / "model") +
+                                   " --data " + test::quoted(run() / "data") + " --shadows 2");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("--shadows"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(tmp_->path() / "s" / "stages"));

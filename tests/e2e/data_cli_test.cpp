@@ -16,10 +16,6 @@ namespace {
 namespace fs = std::filesystem;
 using test::shell_quote;
 
-const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
-
-std::string q(const fs::path& p) { return shell_quote(p.string()); }
-
 int lines(const std::string& s) {
   int n = 0;
   for (char c : s) n += c == '\n';
@@ -55,19 +51,19 @@ void write_small_mnist(const fs::path& dir) {
 TEST(DataCli, ImportSubsetShowOnASmallIdxSet) {
   test::TempDir tmp;
   write_small_mnist(tmp / "src");
-  auto r = test::run_diffmem("data import --from mnist --src " + q(tmp / "src") + " --out " +
-                             q(tmp / "d"));
+  auto r = test::run_diffmem("data import --from mnist --src " + test::quoted(tmp / "src") + " --out " +
+                             test::quoted(tmp / "d"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("imported 50 images"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find((tmp / "d").string()), std::string::npos) << r.output;
 
-  const std::string subset = "data subset --data " + q(tmp / "d") +
+  const std::string subset = "data subset --data " + test::quoted(tmp / "d") +
                              " --n 20 --classes 1,2,3,4,5 --split half --duplicate-counts 1,2,4"
                              " --seed 4 --out ";
-  r = test::run_diffmem(subset + q(tmp / "s1"));
+  r = test::run_diffmem(subset + test::quoted(tmp / "s1"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("24 images"), std::string::npos) << r.output;
-  ASSERT_EQ(test::run_diffmem(subset + q(tmp / "s2")).exit_code, 0);
+  ASSERT_EQ(test::run_diffmem(subset + test::quoted(tmp / "s2")).exit_code, 0);
   for (const char* f : {"images.npy", "labels.npy", "ids.npy", "members.npy"})
     EXPECT_EQ(test::read_bytes(tmp / "s1" / f), test::read_bytes(tmp / "s2" / f)) << f;
 
@@ -83,7 +79,7 @@ TEST(DataCli, ImportSubsetShowOnASmallIdxSet) {
   for (const auto& g : data::duplicate_groups(s.manifest))
     EXPECT_EQ(std::count(s.ids.begin(), s.ids.end(), g.id), g.count);
 
-  r = test::run_diffmem("data show " + q(tmp / "s1") + " --out " + q(tmp / "grid.png") +
+  r = test::run_diffmem("data show " + test::quoted(tmp / "s1") + " --out " + test::quoted(tmp / "grid.png") +
                         " --n 10 --cols 5");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const io::HostArray grid = io::read_image(tmp / "grid.png");
@@ -91,7 +87,7 @@ TEST(DataCli, ImportSubsetShowOnASmallIdxSet) {
   EXPECT_EQ(grid.bytes[(2 * grid.shape[1] + 2)], s.image(0)[0]);  // first tile, after the pad
 
   // Writing a subset over its own input is refused.
-  r = test::run_diffmem("data subset --data " + q(tmp / "d") + " --out " + q(tmp / "d"));
+  r = test::run_diffmem("data subset --data " + test::quoted(tmp / "d") + " --out " + test::quoted(tmp / "d"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(lines(r.output), 1) << r.output;
 }
@@ -100,8 +96,8 @@ TEST(DataCli, MissingSourceFilesFailWithOneLineNamingThePath) {
   test::TempDir tmp;
   write_small_mnist(tmp / "src");
   fs::remove(tmp / "src" / "train-labels-idx1-ubyte.gz");
-  auto r = test::run_diffmem("data import --from fashion-mnist --src " + q(tmp / "src") +
-                             " --out " + q(tmp / "d"));
+  auto r = test::run_diffmem("data import --from fashion-mnist --src " + test::quoted(tmp / "src") +
+                             " --out " + test::quoted(tmp / "d"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(lines(r.output), 1) << r.output;
   EXPECT_NE(r.output.find((tmp / "src" / "train-labels-idx1-ubyte.gz").string()),
@@ -109,25 +105,25 @@ TEST(DataCli, MissingSourceFilesFailWithOneLineNamingThePath) {
       << r.output;
   EXPECT_FALSE(fs::exists(tmp / "d" / "manifest.json"));
 
-  r = test::run_diffmem("data import --from cifar10 --src " + q(tmp / "nowhere") + " --out " +
-                        q(tmp / "d"));
+  r = test::run_diffmem("data import --from cifar10 --src " + test::quoted(tmp / "nowhere") + " --out " +
+                        test::quoted(tmp / "d"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(lines(r.output), 1) << r.output;
   EXPECT_NE(r.output.find((tmp / "nowhere").string()), std::string::npos) << r.output;
 
-  r = test::run_diffmem("data show " + q(tmp / "nowhere") + " --out " + q(tmp / "g.png"));
+  r = test::run_diffmem("data show " + test::quoted(tmp / "nowhere") + " --out " + test::quoted(tmp / "g.png"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(lines(r.output), 1) << r.output;
 }
 
 TEST(DataCli, FullFashionMnistTrainSetMatchesTheIdxFiles) {
-  if (!fs::exists(kFashion / "train-images-idx3-ubyte.gz"))
+  if (!fs::exists(test::kFashionMnist / "train-images-idx3-ubyte.gz"))
     GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   const std::string py = test::numpy_python();
   if (py.empty()) GTEST_SKIP() << "no python with numpy";
   test::TempDir tmp;
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = test::run_diffmem("data import --out " + q(tmp / "fm"));  // default source and src
+  auto r = test::run_diffmem("data import --out " + test::quoted(tmp / "fm"));  // default source and src
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -156,18 +152,18 @@ TEST(DataCli, FullFashionMnistTrainSetMatchesTheIdxFiles) {
       "    sys.exit('manifest %r' % {k: m[k] for k in ('count', 'shape', 'source')})\n"
       "print('numpy: %d images %dx%d identical' % (n, h, w))\n";
   test::write_bytes(tmp / "check.py", script);
-  r = test::run_shell(py + " " + q(tmp / "check.py") + " " + q(kFashion) + " " + q(tmp / "fm"));
+  r = test::run_shell(py + " " + test::quoted(tmp / "check.py") + " " + test::quoted(test::kFashionMnist) + " " + test::quoted(tmp / "fm"));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("60000 images 28x28 identical"), std::string::npos) << r.output;
 
-  r = test::run_diffmem("data subset --data " + q(tmp / "fm") + " --out " + q(tmp / "sub") +
+  r = test::run_diffmem("data subset --data " + test::quoted(tmp / "fm") + " --out " + test::quoted(tmp / "sub") +
                         " --n 1000 --duplicate-counts 1,2,4,8,16,32 --seed 0");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const data::Dataset s = data::load_dataset(tmp / "sub");
   EXPECT_EQ(s.size(), 1000 + 1 + 3 + 7 + 15 + 31);
   EXPECT_EQ(data::duplicate_groups(s.manifest).size(), 6u);
 
-  r = test::run_diffmem("data show " + q(tmp / "sub") + " --out " + q(tmp / "grid.png"));
+  r = test::run_diffmem("data show " + test::quoted(tmp / "sub") + " --out " + test::quoted(tmp / "grid.png"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(test::read_bytes(tmp / "grid.png").substr(1, 3), "PNG");
   EXPECT_EQ(io::read_image(tmp / "grid.png").shape,

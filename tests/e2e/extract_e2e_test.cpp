@@ -20,17 +20,13 @@ namespace {
 namespace fs = std::filesystem;
 using test::shell_quote;
 
-const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
-
-std::string q(const fs::path& p) { return shell_quote(p.string()); }
-
 class ExtractCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(kFashion / "train-images-idx3-ubyte.gz")) GTEST_SKIP() << "no " << kFashion;
-    auto r = test::run_diffmem("data import --from fashion-mnist --limit 200 --out " + q(tmp / "fm"));
+    if (!fs::exists(test::kFashionMnist / "train-images-idx3-ubyte.gz")) GTEST_SKIP() << "no " << test::kFashionMnist;
+    auto r = test::run_diffmem("data import --from fashion-mnist --limit 200 --out " + test::quoted(tmp / "fm"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    r = test::run_diffmem("data subset --data " + q(tmp / "fm") + " --out " + q(tmp / "sub") +
+    r = test::run_diffmem("data subset --data " + test::quoted(tmp / "fm") + " --out " + test::quoted(tmp / "sub") +
                           " --n 16 --duplicate-counts 1,2,4,8 --seed 3");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     train = data::load_dataset(tmp / "sub");
@@ -81,8 +77,8 @@ TEST_F(ExtractCli, FindsTheCopiedImagesAndReportsRatesByDuplicateCount) {
   }
 
   const fs::path out = tmp / "extract";
-  auto r = test::run_diffmem("--device cpu extract --generations " + q(gens) + " --train " + q(tmp / "sub") +
-                             " --out " + q(out) + " --n-calibration 10");
+  auto r = test::run_diffmem("--device cpu extract --generations " + test::quoted(gens) + " --train " + test::quoted(tmp / "sub") +
+                             " --out " + test::quoted(out) + " --n-calibration 10");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("4 of 12 generations within delta 0.15; 2 unique training images extracted"),
             std::string::npos)
@@ -124,16 +120,16 @@ TEST_F(ExtractCli, FindsTheCopiedImagesAndReportsRatesByDuplicateCount) {
       << csv;
 
   // Rerun: every shard from the cache.
-  r = test::run_diffmem("--device cpu extract --generations " + q(gens) + " --train " + q(tmp / "sub") +
-                        " --out " + q(out) + " --n-calibration 10");
+  r = test::run_diffmem("--device cpu extract --generations " + test::quoted(gens) + " --train " + test::quoted(tmp / "sub") +
+                        " --out " + test::quoted(out) + " --n-calibration 10");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("(0 computed, 2 reused)"), std::string::npos) << r.output;
 }
 
 TEST_F(ExtractCli, DedupFindsThePlantedGroupsAndWritesTheDeduplicatedSet) {
   const fs::path out = tmp / "dedup";
-  auto r = test::run_diffmem("--device cpu dedup --data " + q(tmp / "sub") + " --out " + q(out) +
-                             " --write-deduplicated " + q(tmp / "dd"));
+  auto r = test::run_diffmem("--device cpu dedup --data " + test::quoted(tmp / "sub") + " --out " + test::quoted(out) +
+                             " --write-deduplicated " + test::quoted(tmp / "dd"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("planted duplicate groups found at their exact size: 4 of 4"), std::string::npos)
       << r.output;
@@ -155,20 +151,20 @@ TEST_F(ExtractCli, DedupFindsThePlantedGroupsAndWritesTheDeduplicatedSet) {
 
 TEST_F(ExtractCli, BadInputsExitNonZeroWithOneLineNamingThePath) {
   const fs::path missing = tmp / "no-generations";
-  auto r = test::run_diffmem("extract --generations " + q(missing) + " --train " + q(tmp / "sub") +
-                             " --out " + q(tmp / "x"));
+  auto r = test::run_diffmem("extract --generations " + test::quoted(missing) + " --train " + test::quoted(tmp / "sub") +
+                             " --out " + test::quoted(tmp / "x"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find(missing.string()), std::string::npos) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
 
   // 32×32 generations against 28×28 training images.
   data::write_shard(tmp / "g32", 0, io::HostArray::zeros(io::DType::kU8, {2, 32, 32, 1}), {0, 1});
-  r = test::run_diffmem("extract --generations " + q(tmp / "g32") + " --train " + q(tmp / "sub") + " --out " +
-                        q(tmp / "x"));
+  r = test::run_diffmem("extract --generations " + test::quoted(tmp / "g32") + " --train " + test::quoted(tmp / "sub") + " --out " +
+                        test::quoted(tmp / "x"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find((tmp / "g32" / "images-00000.npy").string()), std::string::npos) << r.output;
 
-  r = test::run_diffmem("dedup --out " + q(tmp / "y"));
+  r = test::run_diffmem("dedup --out " + test::quoted(tmp / "y"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("--embeddings"), std::string::npos) << r.output;
 }

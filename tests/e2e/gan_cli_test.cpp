@@ -15,32 +15,28 @@ namespace {
 namespace fs = std::filesystem;
 using test::shell_quote;
 
-const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
-
-std::string q(const fs::path& p) { return shell_quote(p.string()); }
-
 TEST(GanCli, TrainSampleAndExtractLikeADiffusionModel) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  if (!fs::exists(test::kFashionMnist)) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   test::TempDir tmp;
   auto run = [&](const std::string& args) {
     const auto r = test::run_diffmem(args);
     EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
     return r;
   };
-  run("data import --from fashion-mnist --split test --out " + q(tmp / "fm"));
-  run("data subset --data " + q(tmp / "fm") + " --n 32 --seed 1 --out " + q(tmp / "train"));
-  const auto t = run("train-gan --data " + q(tmp / "train") + " --steps 20 --batch 16 --width 8 --z-dim 16 "
-                     "--checkpoint-every 10 --out " + q(tmp / "gan"));
+  run("data import --from fashion-mnist --split test --out " + test::quoted(tmp / "fm"));
+  run("data subset --data " + test::quoted(tmp / "fm") + " --n 32 --seed 1 --out " + test::quoted(tmp / "train"));
+  const auto t = run("train-gan --data " + test::quoted(tmp / "train") + " --steps 20 --batch 16 --width 8 --z-dim 16 "
+                     "--checkpoint-every 10 --out " + test::quoted(tmp / "gan"));
   EXPECT_NE(t.output.find("trained steps 0..20"), std::string::npos) << t.output;
-  EXPECT_NE(run("train-gan --data " + q(tmp / "train") + " --steps 20 --batch 16 --width 8 --z-dim 16 "
-                "--checkpoint-every 10 --out " + q(tmp / "gan")).output.find("already trained"),
+  EXPECT_NE(run("train-gan --data " + test::quoted(tmp / "train") + " --steps 20 --batch 16 --width 8 --z-dim 16 "
+                "--checkpoint-every 10 --out " + test::quoted(tmp / "gan")).output.find("already trained"),
             std::string::npos);
 
   // Same seeds, same batches: the same bytes, however the images are sharded.
-  const auto s = run("sample --model " + q(tmp / "gan") + " --n 24 --shard-size 10 --batch 2 --seed 3 --out " +
-                     q(tmp / "gen"));
+  const auto s = run("sample --model " + test::quoted(tmp / "gan") + " --n 24 --shard-size 10 --batch 2 --seed 3 --out " +
+                     test::quoted(tmp / "gen"));
   EXPECT_NE(s.output.find("DCGAN"), std::string::npos) << s.output;
-  run("sample --model " + q(tmp / "gan") + " --n 24 --shard-size 24 --batch 2 --seed 3 --out " + q(tmp / "gen-one"));
+  run("sample --model " + test::quoted(tmp / "gan") + " --n 24 --shard-size 24 --batch 2 --seed 3 --out " + test::quoted(tmp / "gen-one"));
   std::string a;
   for (int k = 0; k < 3; ++k) {
     char name[32];
@@ -51,7 +47,7 @@ TEST(GanCli, TrainSampleAndExtractLikeADiffusionModel) {
   const io::HostArray one = io::read_npy(tmp / "gen-one" / "images-00000.npy");
   EXPECT_EQ(a, std::string(reinterpret_cast<const char*>(one.bytes.data()), one.bytes.size()));
   // Another batch size changes only float rounding: no pixel moves by more than one level.
-  run("sample --model " + q(tmp / "gan") + " --n 24 --shard-size 24 --batch 7 --seed 3 --out " + q(tmp / "gen-b7"));
+  run("sample --model " + test::quoted(tmp / "gan") + " --n 24 --shard-size 24 --batch 7 --seed 3 --out " + test::quoted(tmp / "gen-b7"));
   const io::HostArray b7 = io::read_npy(tmp / "gen-b7" / "images-00000.npy");
   ASSERT_EQ(b7.bytes.size(), one.bytes.size());
   int worst = 0;
@@ -60,20 +56,20 @@ TEST(GanCli, TrainSampleAndExtractLikeADiffusionModel) {
   EXPECT_LE(worst, 1);
   EXPECT_EQ(io::read_json(tmp / "gen" / "manifest.json")["sample"]["sampler"], "generator");
 
-  run("extract --generations " + q(tmp / "gen") + " --train " + q(tmp / "train") + " --out " + q(tmp / "ext"));
+  run("extract --generations " + test::quoted(tmp / "gen") + " --train " + test::quoted(tmp / "train") + " --out " + test::quoted(tmp / "ext"));
   EXPECT_TRUE(fs::exists(tmp / "ext" / "summary.json"));
 
   // Diffusion sampling's options are refused for a GAN, naming them; nothing is written.
-  const auto bad = test::run_diffmem("sample --model " + q(tmp / "gan") + " --n 4 --steps 50 --out " + q(tmp / "bad"));
+  const auto bad = test::run_diffmem("sample --model " + test::quoted(tmp / "gan") + " --n 4 --steps 50 --out " + test::quoted(tmp / "bad"));
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("--steps"), std::string::npos) << bad.output;
   EXPECT_FALSE(fs::exists(tmp / "bad" / "manifest.json"));
 }
 
 TEST(GanCli, AuditOfAGanRunsItsStagesAndSaysWhatDoesNotApply) {
-  if (!fs::exists(kFashion / "train-images-idx3-ubyte.gz")) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  if (!fs::exists(test::kFashionMnist / "train-images-idx3-ubyte.gz")) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   test::TempDir tmp;
-  const auto r = test::run_diffmem("--threads 2 audit --target gan --run " + q(tmp / "run") +
+  const auto r = test::run_diffmem("--threads 2 audit --target gan --run " + test::quoted(tmp / "run") +
                                    " --n 12 --holdout 8 --duplicate-counts 1,2,4 --steps 30 --batch 8 --samples 24"
                                    " --min-clique 2 --seed 3");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -97,19 +93,19 @@ TEST(GanCli, TorchScriptGeneratorWithItsConfig) {
   m.save((tmp / "g.pt").string());
   io::write_json(tmp / "g.json", io::Json{{"z_dim", 20}, {"height", 4}, {"width", 4}, {"channels", 1},
                                           {"output_low", 0}, {"output_high", 255}});
-  const auto r = test::run_diffmem("sample --torchscript-generator " + q(tmp / "g.pt") + " --generator-config " +
-                                   q(tmp / "g.json") + " --n 5 --out " + q(tmp / "gen"));
+  const auto r = test::run_diffmem("sample --torchscript-generator " + test::quoted(tmp / "g.pt") + " --generator-config " +
+                                   test::quoted(tmp / "g.json") + " --n 5 --out " + test::quoted(tmp / "gen"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const io::HostArray img = io::read_npy(tmp / "gen" / "images-00000.npy");
   EXPECT_EQ(img.shape, (std::vector<int64_t>{5, 4, 4, 1}));
   // Without its config, and with a config the module does not fit: one line each, before sampling.
-  const auto none = test::run_diffmem("sample --torchscript-generator " + q(tmp / "g.pt") + " --n 5 --out " +
-                                      q(tmp / "x"));
+  const auto none = test::run_diffmem("sample --torchscript-generator " + test::quoted(tmp / "g.pt") + " --n 5 --out " +
+                                      test::quoted(tmp / "x"));
   EXPECT_NE(none.exit_code, 0);
   EXPECT_NE(none.output.find("--generator-config"), std::string::npos) << none.output;
   io::write_json(tmp / "wrong.json", io::Json{{"z_dim", 20}, {"height", 4}, {"width", 4}, {"channels", 3}});
-  const auto wrong = test::run_diffmem("sample --torchscript-generator " + q(tmp / "g.pt") + " --generator-config " +
-                                       q(tmp / "wrong.json") + " --n 5 --out " + q(tmp / "y"));
+  const auto wrong = test::run_diffmem("sample --torchscript-generator " + test::quoted(tmp / "g.pt") + " --generator-config " +
+                                       test::quoted(tmp / "wrong.json") + " --n 5 --out " + test::quoted(tmp / "y"));
   EXPECT_NE(wrong.exit_code, 0);
   EXPECT_NE(wrong.output.find("g.pt"), std::string::npos) << wrong.output;
   EXPECT_FALSE(fs::exists(tmp / "y" / "manifest.json"));

@@ -11,26 +11,22 @@ namespace diffmem {
 namespace {
 namespace fs = std::filesystem;
 
-const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
-
-std::string q(const fs::path& p) { return test::shell_quote(p.string()); }
-
 TEST(MemorizationE2E, ASmallModelOnFewImagesReproducesSomeOfThem) {
-  if (!fs::exists(kFashion / "train-images-idx3-ubyte.gz")) GTEST_SKIP() << "no " << kFashion;
+  if (!fs::exists(test::kFashionMnist / "train-images-idx3-ubyte.gz")) GTEST_SKIP() << "no " << test::kFashionMnist;
   test::TempDir tmp;
-  auto r = test::run_diffmem("data import --from fashion-mnist --limit 1000 --out " + q(tmp / "fm"));
+  auto r = test::run_diffmem("data import --from fashion-mnist --limit 1000 --out " + test::quoted(tmp / "fm"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = test::run_diffmem("data subset --data " + q(tmp / "fm") + " --out " + q(tmp / "train") +
+  r = test::run_diffmem("data subset --data " + test::quoted(tmp / "fm") + " --out " + test::quoted(tmp / "train") +
                         " --n 8 --seed 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = test::run_diffmem("train --data " + q(tmp / "train") + " --out " + q(tmp / "model") +
+  r = test::run_diffmem("train --data " + test::quoted(tmp / "train") + " --out " + test::quoted(tmp / "model") +
                         " --preset small --steps 1200 --batch 16 --warmup 50 --seed 0");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = test::run_diffmem("sample --model " + q(tmp / "model") + " --out " + q(tmp / "gen") +
+  r = test::run_diffmem("sample --model " + test::quoted(tmp / "model") + " --out " + test::quoted(tmp / "gen") +
                         " --n 32 --sampler ddim --steps 25 --seed 0");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = test::run_diffmem("extract --generations " + q(tmp / "gen") + " --train " + q(tmp / "train") +
-                        " --out " + q(tmp / "extract") + " --delta 0.15");
+  r = test::run_diffmem("extract --generations " + test::quoted(tmp / "gen") + " --train " + test::quoted(tmp / "train") +
+                        " --out " + test::quoted(tmp / "extract") + " --delta 0.15");
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
   const io::Json s = io::read_json(tmp / "extract" / "summary.json");

@@ -12,27 +12,23 @@ namespace {
 namespace fs = std::filesystem;
 using test::shell_quote;
 
-const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
-
-std::string q(const fs::path& p) { return shell_quote(p.string()); }
-
 TEST(QualityCli, SameDataIsCloserThanTwoClassesAndStatisticsAreReused) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  if (!fs::exists(test::kFashionMnist)) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   test::TempDir tmp;
   auto run = [&](const std::string& args) {
     const auto r = test::run_diffmem(args);
     EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
     return r;
   };
-  run("data import --from fashion-mnist --split test --out " + q(tmp / "fm"));
-  run("data subset --data " + q(tmp / "fm") + " --n 1200 --seed 1 --out " + q(tmp / "ref"));
-  run("data subset --data " + q(tmp / "fm") + " --n 400 --seed 2 --out " + q(tmp / "same"));
-  run("data subset --data " + q(tmp / "fm") + " --n 400 --classes 0,1 --seed 3 --out " + q(tmp / "two"));
-  const auto t = run("train-feature-net --data " + q(tmp / "ref") + " --epochs 2 --width 8 --out " + q(tmp / "net"));
+  run("data import --from fashion-mnist --split test --out " + test::quoted(tmp / "fm"));
+  run("data subset --data " + test::quoted(tmp / "fm") + " --n 1200 --seed 1 --out " + test::quoted(tmp / "ref"));
+  run("data subset --data " + test::quoted(tmp / "fm") + " --n 400 --seed 2 --out " + test::quoted(tmp / "same"));
+  run("data subset --data " + test::quoted(tmp / "fm") + " --n 400 --classes 0,1 --seed 3 --out " + test::quoted(tmp / "two"));
+  const auto t = run("train-feature-net --data " + test::quoted(tmp / "ref") + " --epochs 2 --width 8 --out " + test::quoted(tmp / "net"));
   EXPECT_NE(t.output.find("held-out images"), std::string::npos) << t.output;
 
-  const auto same = run("quality --generations " + q(tmp / "same") + " --reference " + q(tmp / "ref") +
-                        " --feature-net " + q(tmp / "net") + " --kid-subsets 20 --out " + q(tmp / "q-same"));
+  const auto same = run("quality --generations " + test::quoted(tmp / "same") + " --reference " + test::quoted(tmp / "ref") +
+                        " --feature-net " + test::quoted(tmp / "net") + " --kid-subsets 20 --out " + test::quoted(tmp / "q-same"));
   EXPECT_NE(same.output.find("FD in dataset-net"), std::string::npos) << same.output;
   EXPECT_EQ(same.output.find("FID"), std::string::npos) << "a data-set net's distance is never called FID";
   const io::Json js = io::read_json(tmp / "q-same" / "summary.json");
@@ -42,16 +38,16 @@ TEST(QualityCli, SameDataIsCloserThanTwoClassesAndStatisticsAreReused) {
   for (const char* f : {"mu.npy", "sigma.npy", "features.npy", "stats.json"})
     EXPECT_TRUE(fs::exists(tmp / "q-same" / "reference-stats" / f)) << f;
 
-  const auto two = run("quality --generations " + q(tmp / "two") + " --reference " + q(tmp / "q-same" / "reference-stats") +
-                       " --feature-net " + q(tmp / "net") + " --kid-subsets 20 --out " + q(tmp / "q-two"));
+  const auto two = run("quality --generations " + test::quoted(tmp / "two") + " --reference " + test::quoted(tmp / "q-same" / "reference-stats") +
+                       " --feature-net " + test::quoted(tmp / "net") + " --kid-subsets 20 --out " + test::quoted(tmp / "q-two"));
   const io::Json jt = io::read_json(tmp / "q-two" / "summary.json");
   EXPECT_GT(jt["fd"].get<double>(), 5 * js["fd"].get<double>()) << same.output << two.output;
   EXPECT_GT(jt["kid"]["mean"].get<double>(), js["kid"]["mean"].get<double>());
   EXPECT_LT(jt["precision_recall"]["recall"].get<double>(), js["precision_recall"]["recall"].get<double>());
 
   // The same comparison from saved statistics gives the same distance.
-  run("quality --generations " + q(tmp / "same") + " --reference " + q(tmp / "q-same" / "reference-stats") +
-      " --feature-net " + q(tmp / "net") + " --kid-subsets 20 --out " + q(tmp / "q-again"));
+  run("quality --generations " + test::quoted(tmp / "same") + " --reference " + test::quoted(tmp / "q-same" / "reference-stats") +
+      " --feature-net " + test::quoted(tmp / "net") + " --kid-subsets 20 --out " + test::quoted(tmp / "q-again"));
   EXPECT_NEAR(io::read_json(tmp / "q-again" / "summary.json")["fd"].get<double>(), js["fd"].get<double>(),
               1e-9 * js["fd"].get<double>());
 
@@ -62,16 +58,16 @@ TEST(QualityCli, SameDataIsCloserThanTwoClassesAndStatisticsAreReused) {
     EXPECT_NE(r.exit_code, 0) << args;
     EXPECT_NE(r.output.find(says), std::string::npos) << args << "\n" << r.output;
   };
-  const std::string base = "quality --generations " + q(tmp / "same") + " --out " + q(tmp / "bad");
-  fails(base + " --reference " + q(tmp / "ref"), "exactly one feature net");
-  fails(base + " --reference " + q(tmp / "ref") + " --feature-net " + q(tmp / "net") + " --inception-weights x.safetensors",
+  const std::string base = "quality --generations " + test::quoted(tmp / "same") + " --out " + test::quoted(tmp / "bad");
+  fails(base + " --reference " + test::quoted(tmp / "ref"), "exactly one feature net");
+  fails(base + " --reference " + test::quoted(tmp / "ref") + " --feature-net " + test::quoted(tmp / "net") + " --inception-weights x.safetensors",
         "exactly one feature net");
-  fails(base + " --reference " + q(tmp / "nothing") + " --feature-net " + q(tmp / "net"), "--reference");
-  fails(base + " --reference " + q(tmp / "ref") + " --feature-net " + q(tmp / "fm"), "config.json");
+  fails(base + " --reference " + test::quoted(tmp / "nothing") + " --feature-net " + test::quoted(tmp / "net"), "--reference");
+  fails(base + " --reference " + test::quoted(tmp / "ref") + " --feature-net " + test::quoted(tmp / "fm"), "config.json");
   io::Json stats = io::read_json(tmp / "q-same" / "reference-stats" / "stats.json");
   stats["features"] = "Inception-v3 pool3 (pytorch-fid)";
   io::write_json(tmp / "q-same" / "reference-stats" / "stats.json", stats);
-  fails(base + " --reference " + q(tmp / "q-same" / "reference-stats") + " --feature-net " + q(tmp / "net"),
+  fails(base + " --reference " + test::quoted(tmp / "q-same" / "reference-stats") + " --feature-net " + test::quoted(tmp / "net"),
         "statistics of Inception-v3");
   EXPECT_FALSE(fs::exists(tmp / "bad" / "summary.json"));
 }

@@ -18,8 +18,6 @@ namespace diffmem {
 namespace {
 namespace fs = std::filesystem;
 
-std::string q(const fs::path& p) { return test::shell_quote(p.string()); }
-
 // 8 random-looking 16×16×1 images.
 void write_small_dataset(const fs::path& dir) {
   data::Dataset ds;
@@ -42,7 +40,7 @@ void expect_refused(const test::RunResult& r, const std::string& part, const std
 TEST(ReliabilityCli, TrainRefusesValuesThatAreNotValuesBeforeWriting) {
   test::TempDir tmp;
   write_small_dataset(tmp / "d");
-  const std::string base = "train --data " + q(tmp / "d") + " --out " + q(tmp / "m") + " --preset tiny --steps 2 ";
+  const std::string base = "train --data " + test::quoted(tmp / "d") + " --out " + test::quoted(tmp / "m") + " --preset tiny --steps 2 ";
   for (const auto& [flags, part] : std::vector<std::pair<std::string, std::string>>{
            {"--lr -1", "lr (--lr): expected a number > 0"},
            {"--lr 0", "lr (--lr)"},
@@ -59,8 +57,8 @@ TEST(ReliabilityCli, TrainRefusesValuesThatAreNotValuesBeforeWriting) {
   expect_refused(test::run_diffmem("--max-memory 0 " + base), "--max-memory", "--max-memory 0");
   // A config's value of the wrong kind names the file and the key.
   test::write_bytes(tmp / "train.json", R"({"steps": 2.5})");
-  expect_refused(test::run_diffmem("train --data " + q(tmp / "d") + " --out " + q(tmp / "m") + " --config " +
-                                   q(tmp / "train.json")),
+  expect_refused(test::run_diffmem("train --data " + test::quoted(tmp / "d") + " --out " + test::quoted(tmp / "m") + " --config " +
+                                   test::quoted(tmp / "train.json")),
                  "train.json: steps: expected an integer, found 2.5", "steps 2.5");
   EXPECT_FALSE(fs::exists(tmp / "m"));
 }
@@ -68,13 +66,13 @@ TEST(ReliabilityCli, TrainRefusesValuesThatAreNotValuesBeforeWriting) {
 TEST(ReliabilityCli, UNetConfigsThatWouldAllocateGigabytesAreRefusedFromTheirNumbers) {
   test::TempDir tmp;
   write_small_dataset(tmp / "d");
-  const std::string base = "train --data " + q(tmp / "d") + " --out " + q(tmp / "m") + " --steps 2 --unet-config ";
+  const std::string base = "train --data " + test::quoted(tmp / "d") + " --out " + test::quoted(tmp / "m") + " --steps 2 --unet-config ";
   test::write_bytes(tmp / "empty.json", "{}");
-  expect_refused(test::run_diffmem(base + q(tmp / "empty.json")), "empty.json: expected a UNet2DModel config", "{}");
+  expect_refused(test::run_diffmem(base + test::quoted(tmp / "empty.json")), "empty.json: expected a UNet2DModel config", "{}");
   test::write_bytes(tmp / "wide.json",
                     R"({"block_out_channels": [8192, 8192], "down_block_types": ["DownBlock2D", "DownBlock2D"],
                         "up_block_types": ["UpBlock2D", "UpBlock2D"], "norm_num_groups": 32})");
-  const auto r = test::run_diffmem(base + q(tmp / "wide.json"));
+  const auto r = test::run_diffmem(base + test::quoted(tmp / "wide.json"));
   expect_refused(r, "wide.json: expected a network under 64 GiB (--max-memory", "[8192, 8192]");
   EXPECT_FALSE(fs::exists(tmp / "m"));
 }
@@ -82,7 +80,7 @@ TEST(ReliabilityCli, UNetConfigsThatWouldAllocateGigabytesAreRefusedFromTheirNum
 TEST(ReliabilityCli, SampleRefusesBadCountsAndShardsBeforeLoadingTheModel) {
   test::TempDir tmp;
   // No model exists at all: the options are checked first.
-  const std::string base = "sample --model " + q(tmp / "no-model") + " --out " + q(tmp / "g") + " ";
+  const std::string base = "sample --model " + test::quoted(tmp / "no-model") + " --out " + test::quoted(tmp / "g") + " ";
   expect_refused(test::run_diffmem(base + "--n 9223372036854775000"), "n (--n): expected an integer in [1, ", "huge --n");
   expect_refused(test::run_diffmem(base + "--n 0"), "n (--n)", "--n 0");
   for (const std::string shard : {"abc/1", "1/x", "-1/2", "2/2", "0/0", "1"})
@@ -95,8 +93,8 @@ TEST(ReliabilityCli, SampleRefusesBadCountsAndShardsBeforeLoadingTheModel) {
 TEST(ReliabilityCli, AnErrorQuotingInputBytesStaysOneLine) {
   test::TempDir tmp;
   test::write_bytes(tmp / "bad.csv", "\"id\x1b[2J\nx\",other\n1,2\n");
-  const auto r = test::run_diffmem("screen --model " + q(tmp / "no-model") + " --prompts " + q(tmp / "bad.csv") +
-                                   " --out " + q(tmp / "s"));
+  const auto r = test::run_diffmem("screen --model " + test::quoted(tmp / "no-model") + " --prompts " + test::quoted(tmp / "bad.csv") +
+                                   " --out " + test::quoted(tmp / "s"));
   expect_refused(r, "id\\x1b[2J\\nx", "control bytes in a header");
   EXPECT_EQ(r.output.find('\x1b'), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(tmp / "s"));
@@ -107,13 +105,13 @@ class ReliabilitySample : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new test::TempDir;
     write_small_dataset(*dir_ / "d");
-    const auto r = test::run_diffmem("train --data " + q(*dir_ / "d") + " --out " + q(*dir_ / "m") +
+    const auto r = test::run_diffmem("train --data " + test::quoted(*dir_ / "d") + " --out " + test::quoted(*dir_ / "m") +
                                      " --preset tiny --steps 2 --batch 4 --warmup 1");
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
   static void TearDownTestSuite() { delete dir_; }
   static std::string sample_into(const fs::path& out) {
-    return "sample --model " + q(*dir_ / "m") + " --out " + q(out) + " --n 4 --shard-size 2 --sampler ddim --steps 2";
+    return "sample --model " + test::quoted(*dir_ / "m") + " --out " + test::quoted(out) + " --n 4 --shard-size 2 --sampler ddim --steps 2";
   }
   static test::TempDir* dir_;
 };
@@ -162,13 +160,13 @@ TEST(ReliabilityCli, SampleFromTorchScriptTakesItsInputShapeFromFlags) {
   test::write_bytes(tmp / "scheduler_config.json",
                     R"({"_class_name": "DDPMScheduler", "num_train_timesteps": 1000, "beta_schedule": "linear",
                         "beta_start": 0.0001, "beta_end": 0.02})");
-  const std::string base = "sample --torchscript " + q(tmp / "model.pt") + " --scheduler-config " +
-                           q(tmp / "scheduler_config.json") + " --n 2 --sampler ddim --steps 2 --out ";
-  expect_refused(test::run_diffmem(base + q(tmp / "a")), "--in-channels/--sample-size", "no shape");
-  expect_refused(test::run_diffmem(base + q(tmp / "a") + " --in-channels 3 --sample-size 0"), "--in-channels/--sample-size",
+  const std::string base = "sample --torchscript " + test::quoted(tmp / "model.pt") + " --scheduler-config " +
+                           test::quoted(tmp / "scheduler_config.json") + " --n 2 --sampler ddim --steps 2 --out ";
+  expect_refused(test::run_diffmem(base + test::quoted(tmp / "a")), "--in-channels/--sample-size", "no shape");
+  expect_refused(test::run_diffmem(base + test::quoted(tmp / "a") + " --in-channels 3 --sample-size 0"), "--in-channels/--sample-size",
                  "size 0");
   EXPECT_FALSE(fs::exists(tmp / "a"));
-  const auto r = test::run_diffmem(base + q(tmp / "a") + " --in-channels 3 --sample-size 8");
+  const auto r = test::run_diffmem(base + test::quoted(tmp / "a") + " --in-channels 3 --sample-size 8");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(io::read_npy(tmp / "a" / "images-00000.npy").shape, (std::vector<int64_t>{2, 8, 8, 3}));
 }
@@ -178,8 +176,8 @@ TEST(ReliabilityCli, SampleFromTorchScriptTakesItsInputShapeFromFlags) {
 TEST_F(ReliabilitySample, OutOfMemorySaysSoOnOneLine) {
   test::TempDir tmp;
   const auto r = test::run_shell("ulimit -v 3000000; " + test::diffmem_command() + " --quiet --threads 1 sample --model " +
-                                 q(*dir_ / "m") + " --n 200000 --batch 200000 --shard-size 200000 --sampler ddim "
-                                 "--steps 1 --out " + q(tmp / "g"));
+                                 test::quoted(*dir_ / "m") + " --n 200000 --batch 200000 --shard-size 200000 --sampler ddim "
+                                 "--steps 1 --out " + test::quoted(tmp / "g"));
   expect_refused(r, "diffmem: error: out of memory (", "a batch past the address space");
   EXPECT_NE(r.output.find("a smaller --batch"), std::string::npos) << r.output;
 }
@@ -207,21 +205,21 @@ TEST_F(ReliabilitySample, AFullDiskFailsCleanlyAndTheResumeGivesTheSameBytes) {
     std::string name, args;
   };
   const std::vector<Stage> stages = {
-      {"train", "train --data " + q(*dir_ / "d") + " --preset tiny --steps 4 --batch 4 --warmup 1 --checkpoint-every 2 --out "},
-      {"sample", "sample --model " + q(*dir_ / "m") + " --n 24 --shard-size 8 --sampler ddim --steps 2 --out "},
-      {"extract", "extract --generations " + q(*dir_ / "g") + " --train " + q(*dir_ / "d") + " --delta 0.5 --out "}};
+      {"train", "train --data " + test::quoted(*dir_ / "d") + " --preset tiny --steps 4 --batch 4 --warmup 1 --checkpoint-every 2 --out "},
+      {"sample", "sample --model " + test::quoted(*dir_ / "m") + " --n 24 --shard-size 8 --sampler ddim --steps 2 --out "},
+      {"extract", "extract --generations " + test::quoted(*dir_ / "g") + " --train " + test::quoted(*dir_ / "d") + " --delta 0.5 --out "}};
   ASSERT_EQ(test::run_diffmem(sample_into(*dir_ / "g")).exit_code, 0);
   for (const auto& st : stages) {
     const fs::path ref = tmp / (st.name + "-ref"), out = tmp / st.name;
-    auto r = test::run_diffmem(st.args + q(ref));
+    auto r = test::run_diffmem(st.args + test::quoted(ref));
     ASSERT_EQ(r.exit_code, 0) << st.name << "\n" << r.output;
-    r = test::run_shell(full + test::diffmem_command() + " --quiet " + st.args + q(out));
+    r = test::run_shell(full + test::diffmem_command() + " --quiet " + st.args + test::quoted(out));
     expect_refused(r, out.string(), st.name + " on a full disk");
     EXPECT_NE(r.output.find("File too large"), std::string::npos) << st.name << "\n" << r.output;
     if (fs::exists(out))
       for (const auto& e : fs::recursive_directory_iterator(out))
         EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << st.name << ": " << e.path();
-    r = test::run_diffmem(st.args + q(out));
+    r = test::run_diffmem(st.args + test::quoted(out));
     ASSERT_EQ(r.exit_code, 0) << st.name << "\n" << r.output;
     const auto got = result_bytes(out), want = result_bytes(ref);
     EXPECT_EQ(got.size(), want.size()) << st.name;
@@ -249,18 +247,18 @@ TEST_F(ReliabilitySample, SubsetAndReportOnAFullDiskLeaveTheEarlierOutputsWhole)
   const std::string full = "trap '' XFSZ; ulimit -f 1; ";
   const fs::path run = tmp / "run";
   ASSERT_EQ(test::run_diffmem(sample_into(run / "samples")).exit_code, 0);
-  ASSERT_EQ(test::run_diffmem("extract --generations " + q(run / "samples") + " --train " + q(*dir_ / "d") +
-                              " --delta 0.5 --out " + q(run / "extract")).exit_code, 0);
+  ASSERT_EQ(test::run_diffmem("extract --generations " + test::quoted(run / "samples") + " --train " + test::quoted(*dir_ / "d") +
+                              " --delta 0.5 --out " + test::quoted(run / "extract")).exit_code, 0);
   test::write_bytes(run / "run.json", io::Json{{"data", (*dir_ / "d").string()}, {"model", (*dir_ / "m").string()}}.dump());
   struct Stage {
     std::string name, first, second;  // the earlier run's arguments, the failing (then resumed) one's
     fs::path out;
   };
-  const std::string subset = "data subset --data " + q(*dir_ / "d") + " --n 6 --out ";
-  const std::string report = "report --run " + q(run) + " --out ";
+  const std::string subset = "data subset --data " + test::quoted(*dir_ / "d") + " --n 6 --out ";
+  const std::string report = "report --run " + test::quoted(run) + " --out ";
   const std::vector<Stage> stages = {
-      {"data subset", subset + q(tmp / "s") + " --seed 0", subset + q(tmp / "s") + " --seed 1", tmp / "s"},
-      {"report", report + q(tmp / "r" / "page.html") + " --title first", report + q(tmp / "r" / "page.html") + " --title second",
+      {"data subset", subset + test::quoted(tmp / "s") + " --seed 0", subset + test::quoted(tmp / "s") + " --seed 1", tmp / "s"},
+      {"report", report + test::quoted(tmp / "r" / "page.html") + " --title first", report + test::quoted(tmp / "r" / "page.html") + " --title second",
        tmp / "r"}};
   for (const auto& st : stages) {
     auto r = test::run_diffmem(st.first);
@@ -278,7 +276,7 @@ TEST_F(ReliabilitySample, SubsetAndReportOnAFullDiskLeaveTheEarlierOutputsWhole)
     ASSERT_EQ(r.exit_code, 0) << st.name << "\n" << r.output;
   }
   EXPECT_NE(test::read_bytes(tmp / "r" / "page.html").find("second"), std::string::npos);
-  ASSERT_EQ(test::run_diffmem(subset + q(tmp / "s-ref") + " --seed 1").exit_code, 0);
+  ASSERT_EQ(test::run_diffmem(subset + test::quoted(tmp / "s-ref") + " --seed 1").exit_code, 0);
   EXPECT_EQ(result_bytes(tmp / "s"), result_bytes(tmp / "s-ref"));
 }
 
@@ -293,9 +291,9 @@ TEST_F(ReliabilitySample, AMovedRunReusesItsCaches) {
   data::save_members(a / "m", {true, false, true, false, true, false, true, false});  // the target's truth
   auto commands = [](const fs::path& root) {
     return std::vector<std::string>{
-        "mia loss --target " + q(root / "m") + " --data " + q(root / "d") + " --draws 2 --out " + q(root / "mia"),
-        "inpaint --model " + q(root / "m") + " --data " + q(root / "d") + " --n-targets 2 --candidates 2 --keep 1 "
-        "--rank-draws 1 --steps 2 --out " + q(root / "inpaint")};
+        "mia loss --target " + test::quoted(root / "m") + " --data " + test::quoted(root / "d") + " --draws 2 --out " + test::quoted(root / "mia"),
+        "inpaint --model " + test::quoted(root / "m") + " --data " + test::quoted(root / "d") + " --n-targets 2 --candidates 2 --keep 1 "
+        "--rank-draws 1 --steps 2 --out " + test::quoted(root / "inpaint")};
   };
   for (const auto& c : commands(a)) {
     const auto r = test::run_diffmem(c);

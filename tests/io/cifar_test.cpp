@@ -22,7 +22,7 @@ std::string record(int r, uint8_t label) {
 }
 
 // The error reading `p` raises ("" and a test failure when it reads fine).
-std::string error_of(const std::filesystem::path& p) {
+std::string cifar_error(const std::filesystem::path& p) {
   return test::error_of([&] { read_cifar_batch(p); });
 }
 
@@ -50,21 +50,21 @@ TEST(Cifar, ConvertsPlanesToHwc) {
 TEST(Cifar, BadFilesFailNamingFileAndSize) {
   TempDir dir;
   test::write_bytes(dir / "short.bin", record(0, 1) + record(1, 2).substr(0, 100));
-  std::string msg = error_of(dir / "short.bin");
+  std::string msg = cifar_error(dir / "short.bin");
   EXPECT_NE(msg.find((dir / "short.bin").string()), std::string::npos) << msg;
   EXPECT_NE(msg.find("3173"), std::string::npos) << msg;
   EXPECT_NE(msg.find("3073"), std::string::npos) << msg;
 
   test::write_bytes(dir / "empty.bin", "");
-  msg = error_of(dir / "empty.bin");
+  msg = cifar_error(dir / "empty.bin");
   EXPECT_NE(msg.find("empty.bin"), std::string::npos) << msg;
 
   test::write_bytes(dir / "label.bin", record(0, 1) + record(1, 10));
-  msg = error_of(dir / "label.bin");
+  msg = cifar_error(dir / "label.bin");
   EXPECT_NE(msg.find("label.bin"), std::string::npos) << msg;
   EXPECT_NE(msg.find("label 10 in record 1"), std::string::npos) << msg;
 
-  msg = error_of(dir / "missing.bin");
+  msg = cifar_error(dir / "missing.bin");
   EXPECT_NE(msg.find("missing.bin"), std::string::npos) << msg;
 }
 

@@ -28,7 +28,7 @@ void write_gz(const fs::path& p, const std::string& bytes) {
 }
 
 // The error reading `p` raises ("" and a test failure when it reads fine).
-std::string error_of(const fs::path& p) { return test::error_of([&] { read_idx(p); }); }
+std::string idx_error(const fs::path& p) { return test::error_of([&] { read_idx(p); }); }
 
 std::string pixels(size_t n) {
   std::string s(n, '\0');
@@ -83,7 +83,7 @@ TEST(Idx, BadFilesFailNamingFileExpectedAndFound) {
       write_gz(p, c.bytes);
     else
       test::write_bytes(p, c.bytes);
-    std::string msg = error_of(p);
+    std::string msg = idx_error(p);
     EXPECT_NE(msg.find(p.string()), std::string::npos) << c.name << ": " << msg;
     for (const std::string& n : c.needles)
       EXPECT_NE(msg.find(n), std::string::npos) << c.name << ": " << msg << " lacks " << n;
@@ -96,12 +96,12 @@ TEST(Idx, CorruptGzipStreamIsAnError) {
   write_gz(dir / "ok.gz", file);
   std::string gz = test::read_bytes(dir / "ok.gz");
   test::write_bytes(dir / "cut.gz", gz.substr(0, gz.size() / 2));
-  std::string msg = error_of(dir / "cut.gz");
+  std::string msg = idx_error(dir / "cut.gz");
   EXPECT_NE(msg.find("cut.gz"), std::string::npos) << msg;
   std::string flipped = gz;
   for (size_t i = 20; i < 40; ++i) flipped[i] = static_cast<char>(flipped[i] ^ 0x5A);
   test::write_bytes(dir / "flipped.gz", flipped);
-  msg = error_of(dir / "flipped.gz");
+  msg = idx_error(dir / "flipped.gz");
   EXPECT_NE(msg.find("flipped.gz"), std::string::npos) << msg;
   EXPECT_EQ(read_idx(dir / "ok.gz").bytes.size(), 2000u);
 }

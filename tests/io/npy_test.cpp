@@ -27,7 +27,7 @@ std::string npy_bytes(const std::string& dict, const std::string& data, int majo
 }
 
 // The error reading `p` raises ("" and a test failure when it reads fine).
-std::string error_of(const std::filesystem::path& p) {
+std::string npy_error(const std::filesystem::path& p) {
   return test::error_of([&] { read_npy(p); });
 }
 
@@ -236,7 +236,7 @@ TEST(Npy, RejectsUnsupportedHeaders) {
   };
   for (const Case& c : cases) {
     test::write_bytes(dir / c.name, npy_bytes(c.dict, c.data));
-    std::string msg = error_of(dir / c.name);
+    std::string msg = npy_error(dir / c.name);
     EXPECT_NE(msg.find((dir / c.name).string()), std::string::npos) << c.name << ": " << msg;
     EXPECT_NE(msg.find(c.needle), std::string::npos) << c.name << ": " << msg;
   }
@@ -250,27 +250,27 @@ TEST(Npy, TruncatedOrLyingFilesNameFileAndSizes) {
   ASSERT_EQ(good.size(), 128u + 400u);
 
   test::write_bytes(dir / "short.npy", good.substr(0, good.size() - 5));
-  std::string msg = error_of(dir / "short.npy");
+  std::string msg = npy_error(dir / "short.npy");
   EXPECT_NE(msg.find((dir / "short.npy").string()), std::string::npos) << msg;
   EXPECT_NE(msg.find("528"), std::string::npos) << msg;  // expected bytes
   EXPECT_NE(msg.find("523"), std::string::npos) << msg;  // found bytes
   EXPECT_THROW(read_npy_header(dir / "short.npy"), Error);
 
   test::write_bytes(dir / "long.npy", good + "x");
-  EXPECT_NE(error_of(dir / "long.npy").find("529"), std::string::npos);
+  EXPECT_NE(npy_error(dir / "long.npy").find("529"), std::string::npos);
 
   test::write_bytes(dir / "header_cut.npy", good.substr(0, 40));
-  msg = error_of(dir / "header_cut.npy");
+  msg = npy_error(dir / "header_cut.npy");
   EXPECT_NE(msg.find("header_cut.npy"), std::string::npos) << msg;
 
   test::write_bytes(dir / "tiny.npy", "\x93NU");
-  EXPECT_NE(error_of(dir / "tiny.npy").find("tiny.npy"), std::string::npos);
+  EXPECT_NE(npy_error(dir / "tiny.npy").find("tiny.npy"), std::string::npos);
 
   test::write_bytes(dir / "magic.npy", "PK\x03\x04" + good.substr(4));
-  msg = error_of(dir / "magic.npy");
+  msg = npy_error(dir / "magic.npy");
   EXPECT_NE(msg.find("magic"), std::string::npos) << msg;
 
-  msg = error_of(dir / "missing.npy");
+  msg = npy_error(dir / "missing.npy");
   EXPECT_NE(msg.find("missing.npy"), std::string::npos) << msg;
 }
 

@@ -24,7 +24,7 @@ std::string st_bytes(const std::string& header, const std::string& data) {
 }
 
 // The error reading `p` raises ("" and a test failure when it reads fine).
-std::string error_of(const std::filesystem::path& p) {
+std::string safetensors_error(const std::filesystem::path& p) {
   return test::error_of([&] { read_safetensors(p); });
 }
 
@@ -179,7 +179,7 @@ TEST(Safetensors, CorruptFilesFailNamingTheFile) {
   for (const Case& c : cases) {
     auto p = dir / (std::string(c.name) + ".safetensors");
     test::write_bytes(p, c.bytes);
-    std::string msg = error_of(p);
+    std::string msg = safetensors_error(p);
     EXPECT_NE(msg.find(p.string()), std::string::npos) << c.name << ": " << msg;
     EXPECT_NE(msg.find(c.needle), std::string::npos) << c.name << ": " << msg;
   }

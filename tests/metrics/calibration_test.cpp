@@ -13,16 +13,16 @@ using namespace diffmem::metrics;
 
 namespace {
 
-double normal(core::Rng& rng) {
+double calibration_normal(core::Rng& rng) {
   const double u1 = 1 - rng.uniform(), u2 = rng.uniform();
   return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
 }
 
-void gaussian_scores(uint64_t seed, size_t p, size_t n, double mu, std::vector<double>& scores,
+void calibration_scores(uint64_t seed, size_t p, size_t n, double mu, std::vector<double>& scores,
                      std::vector<bool>& member) {
   core::Rng rng(seed);
-  for (size_t i = 0; i < p; ++i) scores.push_back(normal(rng) + mu), member.push_back(true);
-  for (size_t i = 0; i < n; ++i) scores.push_back(normal(rng)), member.push_back(false);
+  for (size_t i = 0; i < p; ++i) scores.push_back(calibration_normal(rng) + mu), member.push_back(true);
+  for (size_t i = 0; i < n; ++i) scores.push_back(calibration_normal(rng)), member.push_back(false);
 }
 
 }  // namespace
@@ -46,7 +46,7 @@ TEST(Calibration, WilsonIntervalMatchesItsClosedForm) {
 TEST(Calibration, HeldOutRatesMatchTheTargetOnGaussianScores) {
   std::vector<double> s;
   std::vector<bool> m;
-  gaussian_scores(21, 20000, 20000, 2.0, s, m);
+  calibration_scores(21, 20000, 20000, 2.0, s, m);
   CalibrationOptions o;
   o.fraction = 0.5;
   const Calibration c = calibrate(s, m, o);
@@ -81,7 +81,7 @@ TEST(Calibration, HeldOutRatesMatchTheTargetOnGaussianScores) {
 TEST(Calibration, ThresholdsComeFromTheCalibrationSubsetOnly) {
   std::vector<double> s;
   std::vector<bool> m;
-  gaussian_scores(4, 300, 300, 1.0, s, m);
+  calibration_scores(4, 300, 300, 1.0, s, m);
   CalibrationOptions o;
   o.fraction = 0.3;
   o.seed = 7;
@@ -110,7 +110,7 @@ TEST(Calibration, ThresholdsComeFromTheCalibrationSubsetOnly) {
 TEST(Calibration, SmallSubsetsAreMarkedAndBadOptionsNamed) {
   std::vector<double> s;
   std::vector<bool> m;
-  gaussian_scores(5, 300, 300, 1.0, s, m);
+  calibration_scores(5, 300, 300, 1.0, s, m);
   CalibrationOptions o;
   o.fraction = 0.5;
   const Calibration c = calibrate(s, m, o);

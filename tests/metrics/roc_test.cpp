@@ -25,7 +25,7 @@ RocCurve hand_curve() {
   return roc_curve_from_groups({0.9, 0.8, 0.6, 0.4}, {0.8, 0.5, 0.4, 0.1});
 }
 
-double normal(core::Rng& rng) {
+double roc_normal(core::Rng& rng) {
   // Box–Muller on the project's fixed RNG, so the sample is the same on every platform.
   double u1 = 1 - rng.uniform(), u2 = rng.uniform();
   return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
@@ -140,7 +140,7 @@ TEST(Roc, MatchesNumpy) {
   in.precision(17);
   for (int i = 0; i < 5000; ++i) {
     bool member = rng.below(3) == 0;
-    double v = std::round((normal(rng) + (member ? 0.7 : 0)) * 50) / 50;  // ties on a 0.02 grid
+    double v = std::round((roc_normal(rng) + (member ? 0.7 : 0)) * 50) / 50;  // ties on a 0.02 grid
     s.push_back(v);
     m.push_back(member);
     in << v << " " << (member ? 1 : 0) << "\n";
@@ -202,8 +202,8 @@ TEST(Roc, GaussianSeparationMatchesClosedForm) {
   for (double mu : {1.0, 2.5}) {
     core::Rng rng(core::derive_seed(11, static_cast<uint64_t>(mu * 10)));
     std::vector<double> members(n), nonmembers(n);
-    for (double& x : members) x = normal(rng) + mu;
-    for (double& x : nonmembers) x = normal(rng);
+    for (double& x : members) x = roc_normal(rng) + mu;
+    for (double& x : nonmembers) x = roc_normal(rng);
     RocSummary s = summarize(roc_curve_from_groups(members, nonmembers));
     // Sampling s.d. (tolerances are ~4-5 of them): AUC < 0.001; TPR@1% ~ 0.004 (the threshold's
     // quantile noise sqrt(.0099/n)/φ(2.33) in z, times the member density there); TPR@0.1% ~ 0.008.

@@ -45,7 +45,7 @@ std::vector<torch::Tensor> make_leaves(int64_t batch, int64_t n, int64_t seed) {
           torch::softmax(torch::randn({batch, n, n}), -1)};
 }
 
-torch::Tensor reference(const Operands& o) {
+torch::Tensor matmul_reference(const Operands& o) {
   const torch::Tensor c = torch::matmul(o.a, o.b);
   return o.bias.defined() ? c + o.bias.view({1, -1, 1}) : c;
 }
@@ -56,7 +56,7 @@ TEST(BatchedMatmul, ForwardMatchesAtenOnEveryLayout) {
     for (const int64_t n : {49, 16}) {
       for (const Operands& o : cases(make_leaves(batch, n, batch * 100 + n))) {
         const torch::Tensor got = batched_matmul(o.a, o.b, o.bias);
-        const torch::Tensor want = reference(o);
+        const torch::Tensor want = matmul_reference(o);
         ASSERT_EQ(got.sizes(), want.sizes()) << o.name;
         EXPECT_LT(max_abs_diff(got, want), 1e-4) << o.name << ", batch " << batch << ", n " << n;
       }
@@ -79,7 +79,7 @@ TEST(BatchedMatmul, GradientsMatchAtenAutograd) {
       return std::make_pair(o.name, out);
     };
     const auto [name, got] = grads([](const Operands& o) { return batched_matmul(o.a, o.b, o.bias); });
-    const auto [unused, want] = grads(reference);
+    const auto [unused, want] = grads(matmul_reference);
     for (size_t l = 0; l < got.size(); ++l)
       EXPECT_LT(max_abs_diff(got[l], want[l]), 1e-4 * (1 + want[l].abs().max().item<double>()))
           << name << ", leaf " << l;

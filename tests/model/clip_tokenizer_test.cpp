@@ -40,7 +40,7 @@ std::string from_hex(const std::string& hex) {
   return out;
 }
 
-const std::vector<Case>& cases() {
+const std::vector<Case>& tokenizer_cases() {
   static const std::vector<Case> all = [] {
     std::vector<Case> out;
     std::ifstream in(fixtures() / "vectors.jsonl");
@@ -97,7 +97,7 @@ void expect_contains(const std::string& message, const std::string& part) {
 TEST(ClipTokenizer, MatchesTransformersOnReferenceStrings) {
   int n = 0, padded = 0, longer = 0, flagged = 0;
   Mismatches bad;
-  for (const Case& c : cases()) {
+  for (const Case& c : tokenizer_cases()) {
     if (c.set != "sd1") continue;
     ++n;
     // ftfy's fix_encoding (mojibake repair) is not reproduced: those few strings must give what
@@ -182,7 +182,7 @@ TEST(ClipTokenizer, Sd2PadsWithExclamationMark) {
   EXPECT_EQ(sd1().encode("wow!!"), (std::vector<int64_t>{49406, 2781, 748, 49407}));
   int n = 0;
   Mismatches bad;
-  for (const Case& c : cases()) {
+  for (const Case& c : tokenizer_cases()) {
     if (c.set != "sd2") continue;
     ++n;
     const auto& ids = c.fix_encoding ? c.without_fix_encoding : c.ids;
@@ -209,7 +209,7 @@ TEST(ClipTokenizer, TokenizerJsonAloneEqualsVocabAndMerges) {
   const ClipTokenizer strings = ClipTokenizer::from_folder(tmp.path());
   int n = 0, same = 0;
   Mismatches bad;
-  for (const Case& c : cases()) {
+  for (const Case& c : tokenizer_cases()) {
     const std::vector<int64_t> a = json.encode(c.text), b = files.encode(c.text);
     same += a == b && strings.encode(c.text) == a;
     ++n;
@@ -225,14 +225,14 @@ TEST(ClipTokenizer, TokenizerJsonAloneEqualsVocabAndMerges) {
 TEST(ClipTokenizer, SafeFromSeveralThreads) {
   const ClipTokenizer t = ClipTokenizer::from_folder(fixtures());  // fresh cache
   std::vector<std::vector<int64_t>> want;
-  for (const Case& c : cases()) want.push_back(sd1().encode(c.text));
+  for (const Case& c : tokenizer_cases()) want.push_back(sd1().encode(c.text));
   std::vector<int> bad(4, 0);
   std::vector<std::thread> threads;
   for (int k = 0; k < 4; ++k)
     threads.emplace_back([&, k] {
-      for (size_t i = 0; i < cases().size(); ++i)
-        bad[k] += t.encode(cases()[(i * (k + 1)) % cases().size()].text) !=
-                  want[(i * (k + 1)) % cases().size()];
+      for (size_t i = 0; i < tokenizer_cases().size(); ++i)
+        bad[k] += t.encode(tokenizer_cases()[(i * (k + 1)) % tokenizer_cases().size()].text) !=
+                  want[(i * (k + 1)) % tokenizer_cases().size()];
     });
   for (auto& th : threads) th.join();
   EXPECT_EQ(bad, std::vector<int>(4, 0));
@@ -241,7 +241,7 @@ TEST(ClipTokenizer, SafeFromSeveralThreads) {
 TEST(ClipTokenizer, TenThousandCaptionsQuickly) {
   std::vector<std::string> captions;
   for (int i = 0; captions.size() < 10000; ++i)
-    for (const Case& c : cases())
+    for (const Case& c : tokenizer_cases())
       if (c.set == "sd1" && captions.size() < 10000)
         captions.push_back(c.text + " " + std::to_string(i));
   const ClipTokenizer t = ClipTokenizer::from_folder(fixtures());

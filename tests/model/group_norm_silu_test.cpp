@@ -15,24 +15,24 @@ namespace {
 
 using test::max_abs_diff;
 
-struct Case {
+struct GroupNormCase {
   std::vector<int64_t> shape;
   int64_t groups;
 };
 
 // Channel planes of 784 (a multiple of the kernel's 16 lanes), 49 and 196 (not), 1 value per
 // channel, many channels per group and one; a 3-d input.
-const std::vector<Case> kCases = {
+const std::vector<GroupNormCase> kCases = {
     {{4, 24, 28, 28}, 8}, {{3, 48, 7, 7}, 8}, {{2, 32, 14, 14}, 32},
     {{5, 16, 1, 1}, 4},   {{2, 12, 9}, 3},    {{1, 64, 4, 4}, 1},
 };
 
-torch::Tensor reference(const torch::Tensor& x, int64_t groups, const torch::Tensor& w,
+torch::Tensor group_norm_reference(const torch::Tensor& x, int64_t groups, const torch::Tensor& w,
                         const torch::Tensor& b, double eps) {
   return torch::silu(torch::group_norm(x, groups, w, b, eps));
 }
 
-std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> random_inputs(const Case& c,
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> random_inputs(const GroupNormCase& c,
                                                                        int64_t seed) {
   torch::manual_seed(seed);
   const int64_t channels = c.shape[1];
@@ -49,7 +49,7 @@ TEST(GroupNormSiLU, ForwardMatchesAten) {
     const auto [x, w, b] = random_inputs(kCases[i], static_cast<int64_t>(i));
     ASSERT_TRUE(group_norm_silu_is_fused(x, w, b));
     const torch::Tensor fused = group_norm_silu(x, kCases[i].groups, w, b, 1e-6);
-    const torch::Tensor ref = reference(x, kCases[i].groups, w, b, 1e-6);
+    const torch::Tensor ref = group_norm_reference(x, kCases[i].groups, w, b, 1e-6);
     ASSERT_EQ(fused.sizes(), ref.sizes());
     EXPECT_LT(max_abs_diff(fused, ref), 2e-5) << "case " << i;
   }
@@ -64,7 +64,7 @@ TEST(GroupNormSiLU, BackwardMatchesAtenAutograd) {
       const torch::Tensor w = w0.clone().requires_grad_(true);
       const torch::Tensor b = b0.clone().requires_grad_(true);
       const int64_t g = kCases[i].groups;
-      const torch::Tensor y = fused ? group_norm_silu(x, g, w, b, 1e-5) : reference(x, g, w, b, 1e-5);
+      const torch::Tensor y = fused ? group_norm_silu(x, g, w, b, 1e-5) : group_norm_reference(x, g, w, b, 1e-5);
       (y * upstream).sum().backward();
       return std::make_tuple(x.grad(), w.grad(), b.grad());
     };
@@ -83,7 +83,7 @@ TEST(GroupNormSiLU, GradientOnlyForTheInputThatNeedsIt) {
   const torch::Tensor x = x0.clone().requires_grad_(true);
   group_norm_silu(x, kCases[0].groups, w, b, 1e-6).sum().backward();
   const torch::Tensor xr = x0.clone().requires_grad_(true);
-  reference(xr, kCases[0].groups, w, b, 1e-6).sum().backward();
+  group_norm_reference(xr, kCases[0].groups, w, b, 1e-6).sum().backward();
   EXPECT_LT(max_abs_diff(x.grad(), xr.grad()), 1e-4);
   EXPECT_FALSE(w.grad().defined());
 }
@@ -96,7 +96,7 @@ TEST(GroupNormSiLU, ExtremeValuesSaturateLikeSiLUAndNaNPropagates) {
   const torch::Tensor w = torch::tensor({200.0f, 0.5f});
   const torch::Tensor b = torch::zeros({2});
   const torch::Tensor y = group_norm_silu(x, 2, w, b, 0.0);
-  const torch::Tensor ref = reference(x, 2, w, b, 0.0);
+  const torch::Tensor ref = group_norm_reference(x, 2, w, b, 0.0);
   EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
   EXPECT_LT(max_abs_diff(y, ref), 1e-4);
 
@@ -137,11 +137,11 @@ TEST(GroupNormSiLU, OtherDtypesAndNonContiguousInputsStillWork) {
   const torch::Tensor yd =
       group_norm_silu(xd, 8, w.to(torch::kDouble), b.to(torch::kDouble), 1e-6);
   EXPECT_EQ(yd.scalar_type(), torch::kDouble);
-  EXPECT_LT(max_abs_diff(yd, reference(x, 8, w, b, 1e-6)), 1e-5);
+  EXPECT_LT(max_abs_diff(yd, group_norm_reference(x, 8, w, b, 1e-6)), 1e-5);
   // A transposed (non-contiguous) view goes through the fused path after a copy.
   const torch::Tensor xt = x.transpose(2, 3);
   ASSERT_FALSE(xt.is_contiguous());
-  EXPECT_LT(max_abs_diff(group_norm_silu(xt, 8, w, b, 1e-6), reference(xt, 8, w, b, 1e-6)), 2e-5);
+  EXPECT_LT(max_abs_diff(group_norm_silu(xt, 8, w, b, 1e-6), group_norm_reference(xt, 8, w, b, 1e-6)), 2e-5);
 }
 
 TEST(GroupNormSiLU, ChannelsNotDivisibleByGroupsIsAnError) {

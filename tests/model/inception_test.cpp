@@ -50,7 +50,7 @@ std::map<std::string, torch::Tensor> inception_formula_fill(InceptionV3Impl& net
   return sorted;
 }
 
-const std::map<std::string, torch::Tensor>& reference() {
+const std::map<std::string, torch::Tensor>& inception_reference() {
   static const auto ref = test::read_tensors(test::model_reference("inception_io.safetensors"));
   return ref;
 }
@@ -86,8 +86,8 @@ TEST(InceptionFeatures, MatchesPytorchFidRgbAndGray) {
   EXPECT_EQ(inception.name(), "Inception-v3 pool3 (pytorch-fid)");
   EXPECT_TRUE(inception.is_inception());
   for (const std::string set : {"rgb", "gray"}) {
-    const torch::Tensor images = reference().at("images_" + set);
-    const torch::Tensor expected = reference().at("features_" + set);
+    const torch::Tensor images = inception_reference().at("images_" + set);
+    const torch::Tensor expected = inception_reference().at("features_" + set);
     const torch::Tensor f = inception.features(images);
     ASSERT_EQ(f.sizes(), expected.sizes()) << set;
     EXPECT_EQ(f.scalar_type(), torch::kFloat32);
@@ -97,7 +97,7 @@ TEST(InceptionFeatures, MatchesPytorchFidRgbAndGray) {
     // A reference that says something: features differ from image to image.
     EXPECT_GT(expected.std(0).mean().item<double>(), 0.05) << set;
   }
-  EXPECT_EQ(reference().at("images_gray").size(3), 1) << "the gray set is 1-channel";
+  EXPECT_EQ(inception_reference().at("images_gray").size(3), 1) << "the gray set is 1-channel";
   EXPECT_EQ(inception.features(torch::zeros({0, 8, 8, 3}, torch::kUInt8)).sizes(),
             (torch::IntArrayRef{0, 2048}));
   EXPECT_NE(test::error_of([&] {
@@ -111,7 +111,7 @@ TEST(InceptionFeatures, MatchesPytorchFidRgbAndGray) {
 }
 
 TEST(InceptionFeatures, InputIsPytorchFidsResizeAndScale) {
-  const torch::Tensor x = fid_inception_input(reference().at("images_gray").slice(0, 0, 1));
+  const torch::Tensor x = fid_inception_input(inception_reference().at("images_gray").slice(0, 0, 1));
   ASSERT_EQ(x.sizes(), (torch::IntArrayRef{1, 3, 299, 299}));
   EXPECT_TRUE(torch::equal(x[0][0], x[0][2])) << "gray repeated to 3 channels";
   EXPECT_GE(x.min().item<double>(), -1.0);
@@ -189,8 +189,8 @@ TEST(TorchScriptInception, CallsForwardWithReturnFeaturesOn0To255) {
   EXPECT_FALSE(net.is_inception()) << "16-d features are not Inception's pool3";
   EXPECT_EQ(net.name(), "Inception-v3 pool3 (TorchScript inception_standin.pt)");
   for (const std::string set : {"rgb", "gray"}) {
-    const torch::Tensor f = net.features(reference().at("images_" + set));
-    const torch::Tensor expected = reference().at("standin_features_" + set);
+    const torch::Tensor f = net.features(inception_reference().at("images_" + set));
+    const torch::Tensor expected = inception_reference().at("standin_features_" + set);
     ASSERT_EQ(f.sizes(), expected.sizes()) << set;
     EXPECT_LT(test::max_abs_diff(f, expected), 1e-5) << set;
     EXPECT_GT(expected.std(0).mean().item<double>(), 0.01) << set;
@@ -206,13 +206,13 @@ TEST(InceptionFeatures, MatchesPytorchFidOnTheGpu_CUDA) {
   InceptionV3 net;
   inception_formula_fill(*net);
   InceptionFeatures inception(net, torch::kCUDA);
-  const torch::Tensor f = inception.features(reference().at("images_rgb"));
+  const torch::Tensor f = inception.features(inception_reference().at("images_rgb"));
   ctx.setAllowTF32CuDNN(tf32);
   EXPECT_TRUE(f.device().is_cpu());
-  EXPECT_LT(test::max_abs_diff(f, reference().at("features_rgb")), 1e-3);
+  EXPECT_LT(test::max_abs_diff(f, inception_reference().at("features_rgb")), 1e-3);
   TorchScriptInception standin(test::model_reference("inception_standin.pt"), torch::kCUDA);
-  EXPECT_LT(test::max_abs_diff(standin.features(reference().at("images_gray")),
-                               reference().at("standin_features_gray")),
+  EXPECT_LT(test::max_abs_diff(standin.features(inception_reference().at("images_gray")),
+                               inception_reference().at("standin_features_gray")),
             1e-4);
 }
 

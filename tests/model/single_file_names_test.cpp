@@ -107,7 +107,7 @@ std::vector<Line> sorted_lines(const Mapping& m) {
   return out;
 }
 
-std::string show(const Line& l) {
+std::string show_line(const Line& l) {
   return std::get<0>(l) + " " + std::get<1>(l) + " " + std::get<2>(l) + " " + std::get<3>(l);
 }
 
@@ -121,8 +121,8 @@ std::string difference(const std::vector<Line>& got, const std::vector<Line>& wa
   std::ostringstream s;
   s << got.size() << " lines vs " << want.size() << " expected; " << extra.size()
     << " unexpected, " << missing.size() << " missing";
-  for (size_t i = 0; i < extra.size() && i < 5; ++i) s << "\n  unexpected: " << show(extra[i]);
-  for (size_t i = 0; i < missing.size() && i < 5; ++i) s << "\n  missing:    " << show(missing[i]);
+  for (size_t i = 0; i < extra.size() && i < 5; ++i) s << "\n  unexpected: " << show_line(extra[i]);
+  for (size_t i = 0; i < missing.size() && i < 5; ++i) s << "\n  missing:    " << show_line(missing[i]);
   return s.str();
 }
 

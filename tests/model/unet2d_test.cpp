@@ -16,7 +16,7 @@ using diffmem::model::UNet2DConfig;
 
 namespace {
 
-constexpr double kTol = 1e-4;  // max |diffmem − diffusers|
+constexpr double kUnetTol = 1e-4;  // max |diffmem − diffusers|
 
 void expect_matches_reference(UNet2D& net, const std::string& io_file) {
   auto ref = test::read_tensors(test::model_reference(io_file));
@@ -26,7 +26,7 @@ void expect_matches_reference(UNet2D& net, const std::string& io_file) {
   ASSERT_EQ(eps.sizes(), ref.at("eps").sizes());
   const double diff = test::max_abs_diff(eps, ref.at("eps"));
   ::testing::Test::RecordProperty("max_abs_diff", std::to_string(diff));
-  EXPECT_LT(diff, kTol) << io_file;
+  EXPECT_LT(diff, kUnetTol) << io_file;
   EXPECT_GT(ref.at("eps").std().item<double>(), 0.05);  // the reference is not trivially flat
 }
 
@@ -84,7 +84,7 @@ TEST(UNet2D, MatchesDiffusersClassConditional) {
   net->eval();
   torch::NoGradGuard no_grad;
   const auto eps = net->forward(ref.at("x"), ref.at("t"), ref.at("class_labels"));
-  EXPECT_LT(test::max_abs_diff(eps, ref.at("eps")), kTol);
+  EXPECT_LT(test::max_abs_diff(eps, ref.at("eps")), kUnetTol);
   EXPECT_EQ(net->parameter_count(), net->config().parameter_count());
   const auto other = net->forward(ref.at("x"), ref.at("t"), ref.at("class_labels").flip(0));
   EXPECT_GT(test::max_abs_diff(other, ref.at("eps")), 1e-2);

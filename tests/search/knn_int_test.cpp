@@ -26,7 +26,7 @@ struct Brute {
   std::vector<int64_t> sqd;    // ‖q−b‖² per base row
 };
 
-Brute brute(const torch::Tensor& q, const torch::Tensor& base) {
+Brute brute_knn(const torch::Tensor& q, const torch::Tensor& base) {
   const torch::Tensor diff = base.to(torch::kLong) - q.to(torch::kLong).unsqueeze(0);
   const torch::Tensor s = diff.mul(diff).sum(1).contiguous();
   Brute b;
@@ -43,7 +43,7 @@ void expect_exact(const KnnResult& r, const torch::Tensor& queries, const torch:
   const int64_t d = base.size(1);
   ASSERT_EQ(r.indices.sizes(), torch::IntArrayRef({queries.size(0), k}));
   for (int64_t qi = 0; qi < queries.size(0); ++qi) {
-    const Brute b = brute(queries[qi], base);
+    const Brute b = brute_knn(queries[qi], base);
     for (int64_t j = 0; j < k; ++j) {
       const int64_t want = b.order[size_t(j)];
       ASSERT_EQ(r.indices[qi][j].item<int64_t>(), want) << "query " << qi << " rank " << j;

@@ -37,6 +37,12 @@ std::string diffmem_command();
 /// Quotes a string for /bin/sh.
 std::string shell_quote(const std::string& s);
 
+/// A path quoted for /bin/sh (shell_quote of its string).
+inline std::string quoted(const std::filesystem::path& p) { return shell_quote(p.string()); }
+
+/// Debian's dataset-fashion-mnist: the built-in data of the end-to-end tests.
+inline const std::filesystem::path kFashionMnist = "/usr/share/datasets/fashion-mnist";
+
 /// Path to a Python that can import numpy, or "" when none is available.
 std::string numpy_python();
 
