@@ -24,22 +24,6 @@ std::vector<std::pair<std::string, int64_t>> byte_vocab() {
   return v;
 }
 
-// A byte-symbol token ("ab</w>") split into its symbols (one code point each, "</w>" kept on
-// the last).
-std::vector<std::string> symbols_of(const std::string& token) {
-  std::vector<std::string> out;
-  const bool end = token.size() >= 4 && token.compare(token.size() - 4, 4, "</w>") == 0;
-  const std::string body = end ? token.substr(0, token.size() - 4) : token;
-  for (size_t i = 0; i < body.size();) {
-    const unsigned char c = static_cast<unsigned char>(body[i]);
-    const size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    out.push_back(body.substr(i, len));
-    i += len;
-  }
-  if (end && !out.empty()) out.back() += "</w>";
-  return out;
-}
-
 }  // namespace
 
 ClipTokenizer ClipTokenizer::train(const std::vector<std::string>& texts, int64_t max_merges,

@@ -105,9 +105,10 @@ TEST(BlackboxTextToImage, StreamedGroupsMatchThePngPathAndResume) {
     EXPECT_EQ(a.at("flagged"), b.at("flagged"));
     ASSERT_EQ(a.at("cliques").size(), b.at("cliques").size());
     EXPECT_EQ(a.at("cliques")[0].at("members"), b.at("cliques")[0].at("members"));
-    if (a.at("cliques")[0].at("mean_distance").is_number())
+    if (a.at("cliques")[0].at("mean_distance").is_number()) {
       EXPECT_NEAR(a.at("cliques")[0].at("mean_distance").get<double>(),
                   b.at("cliques")[0].at("mean_distance").get<double>(), 1e-6);
+    }
     edges += a.at("edges").get<int64_t>();
   }
   EXPECT_GT(edges, 0);       // the threshold connects some pairs ...

@@ -72,8 +72,6 @@ class InpaintRun : public ::testing::Test {
   std::vector<bool> members_;
 };
 
-}  // namespace
-
 TEST_F(InpaintRun, WritesEveryOutputAndResumes) {
   auto o = options();
   auto r = run_inpaint(o);
@@ -247,4 +245,5 @@ TEST_F(InpaintRun, ErrorsNameTheCulprit) {
   EXPECT_EQ(r.computed, 6);
 }
 
+}  // namespace
 }  // namespace diffmem::attack

@@ -306,7 +306,9 @@ TEST(SubsetCaptions, PromptsFileHasOneRowPerDistinctImage) {
     EXPECT_EQ(rows[r][1], "a \"quoted\", caption " + rows[r][0]);
     EXPECT_EQ(std::stoll(rows[r][2]), counts.at(id));
     planted += rows[r][3] == "1";
-    if (rows[r][3] == "1") EXPECT_EQ(rows[r][4], "1");  // planted in what a model trains on
+    if (rows[r][3] == "1") {
+      EXPECT_EQ(rows[r][4], "1");  // planted in what a model trains on
+    }
     EXPECT_TRUE(std::filesystem::exists(dir / "p" / rows[r][5]));
   }
   EXPECT_EQ(planted, sub.manifest["duplicates"][0]["member"].get<bool>() ? 1 : 0);

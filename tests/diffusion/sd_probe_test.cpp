@@ -26,8 +26,6 @@ double max_rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
 
 class SdProbeTest : public ::testing::TestWithParam<std::string> {};
 
-}  // namespace
-
 TEST_P(SdProbeTest, MatchesDiffusers) {
   const std::string name = GetParam();
   const io::Safetensors file = io::read_safetensors(probe_reference_dir() / "diffusion" / "sd_probe_reference.safetensors");
@@ -71,3 +69,5 @@ TEST(SdProbe, RefusesWhatItCannotMeasure) {
   EXPECT_TRUE(std::isnan(probe.low_cosine[0].item<double>()));
   EXPECT_EQ(probe.unet_images, 2);
 }
+
+}  // namespace

@@ -216,9 +216,11 @@ TEST_F(ReliabilitySample, AFullDiskFailsCleanlyAndTheResumeGivesTheSameBytes) {
     r = test::run_shell(full + test::diffmem_command() + " --quiet " + st.args + test::quoted(out));
     expect_refused(r, out.string(), st.name + " on a full disk");
     EXPECT_NE(r.output.find("File too large"), std::string::npos) << st.name << "\n" << r.output;
-    if (fs::exists(out))
-      for (const auto& e : fs::recursive_directory_iterator(out))
+    if (fs::exists(out)) {
+      for (const auto& e : fs::recursive_directory_iterator(out)) {
         EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << st.name << ": " << e.path();
+      }
+    }
     r = test::run_diffmem(st.args + test::quoted(out));
     ASSERT_EQ(r.exit_code, 0) << st.name << "\n" << r.output;
     const auto got = result_bytes(out), want = result_bytes(ref);
