@@ -13,7 +13,8 @@
 #                                  sanitized), the kill trials (processes killed on purpose), the
 #                                  experiments that train for minutes and the out-of-memory test
 #                                  (ulimit -v, where ASan cannot reserve its shadow memory)
-# (DIFFMEM_ASAN_BUILD_DIR, default build-asan; JOBS.) Exit status: the first failing run's.
+# (DIFFMEM_ASAN_BUILD_DIR, default build-asan; JOBS.) Exit status: ctest's with --all, else 1 when
+# any program failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${DIFFMEM_ASAN_BUILD_DIR:-build-asan}
