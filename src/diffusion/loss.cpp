@@ -20,7 +20,7 @@ LossOutput noise_prediction_loss(model::Denoiser& denoiser, const NoiseSchedule&
   LossOutput out;
   out.loss = sq.mean();
   out.per_example = sq.mean(std::vector<int64_t>{1, 2, 3});
-  out.prediction = pred;
+  out.prediction = pred.to(torch::kFloat32);  // bf16 or fp16 under autocast
   return out;
 }
 

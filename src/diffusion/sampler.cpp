@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "diffmem/core/error.h"
+#include "diffmem/core/precision.h"
 #include "diffmem/diffusion/ddim.h"
 #include "diffmem/diffusion/ddpm.h"
 #include "diffmem/diffusion/noise.h"
@@ -34,6 +35,8 @@ void validate(const SampleOptions& o, const std::string& where) {
     fail(key_of(where, "eta"), "0 with the ddpm sampler (eta is a ddim parameter)",
          std::to_string(o.eta));
   if (o.batch < 1) fail(key_of(where, "batch"), "an integer >= 1", std::to_string(o.batch));
+  if (o.precision != "fp32" && o.precision != "bf16" && o.precision != "fp16")
+    fail(key_of(where, "precision"), core::kPrecisions, "\"" + o.precision + "\"");
 }
 
 std::unique_ptr<Scheduler> make_scheduler(const NoiseSchedule& schedule,
@@ -79,6 +82,7 @@ torch::Tensor sample(model::Denoiser& denoiser, const NoiseSchedule& schedule,
   const int64_t n = static_cast<int64_t>(seeds.size());
   const int64_t C = denoiser.in_channels(), H = denoiser.sample_size(), W = denoiser.sample_width();
   const torch::Device device = denoiser.device();
+  core::check_precision(options.precision, device.str(), "sample options: precision (--precision)");
   const int64_t n_batches = (n + options.batch - 1) / options.batch;
   const int64_t n_steps = static_cast<int64_t>(timesteps.size());
 
@@ -94,7 +98,11 @@ torch::Tensor sample(model::Denoiser& denoiser, const NoiseSchedule& schedule,
     auto t_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
     const torch::Tensor labels = class_label_batch(class_labels, lo, hi, device);  // undefined: unconditional
     for (int64_t t : timesteps) {
-      auto eps = denoiser.predict_noise_for(x, torch::full({hi - lo}, t, t_opts), labels);
+      torch::Tensor eps;
+      {
+        const core::AutocastGuard autocast(options.precision, device.str());
+        eps = denoiser.predict_noise_for(x, torch::full({hi - lo}, t, t_opts), labels);
+      }
       scheduler->check_output(eps, x, "sample: " + denoiser.describe());
       x = scheduler->step(eps.to(torch::kFloat32), t, x, gens).prev_sample;
       meter.update(++done, "images " + std::to_string(lo) + "/" + std::to_string(n));

@@ -7,6 +7,7 @@
 
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
+#include "diffmem/core/precision.h"
 #include "diffmem/core/rng.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/diffusion/noise.h"
@@ -18,6 +19,7 @@
 #include "diffmem/model/clip_tokenizer.h"
 #include "diffmem/model/pipeline_folder.h"
 #include "diffmem/model/unet2d_condition.h"
+#include "diffmem/train/loss_scaler.h"
 #include "diffmem/train/optimizer.h"
 #include "train_state.h"
 
@@ -198,7 +200,9 @@ TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64
 
   TrainResult result;
   result.model_dir = out;
-  const torch::Device device(core::resolve_device(o.device));
+  const std::string device_name = core::resolve_device(o.device);
+  core::check_precision(o.precision, device_name, "--precision");
+  const torch::Device device(device_name);
   Parts parts = o.text.init.empty() ? from_scratch(ds, o, device) : from_folder(ds, o, device);
   parts.text->eval();
   for (auto& p : parts.text->parameters()) p.set_requires_grad(false);
@@ -220,7 +224,10 @@ TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64
   Adam adam(params, detail::adam_options(o));
   Ema ema(params, o.ema_decay);
   std::vector<double> recent_losses;
-  const int64_t start = detail::resume(out, params, ema, adam, device, &recent_losses);
+  std::map<std::string, std::string> state_metadata;
+  LossScaler scaler(o.precision == "fp16");
+  const int64_t start = detail::resume(out, params, ema, adam, device, &recent_losses, &state_metadata);
+  scaler.restore(state_metadata, (out / detail::kStateFile).string());
   result.start_step = start;
   if (start >= o.steps) {
     result.steps_done = start;
@@ -278,15 +285,23 @@ TrainResult train_text_to_image(const data::Dataset& ds, const std::vector<int64
       target = ab.sqrt() * eps - (1 - ab).sqrt() * x0;
     }
     adam.zero_grad();
-    const torch::Tensor loss = torch::mse_loss(parts.unet->forward(xt, t, ctx), target);
+    torch::Tensor prediction;
+    {
+      const core::AutocastGuard autocast(o.precision, device_name);  // the forward pass only
+      prediction = parts.unet->forward(xt, t, ctx);
+    }
+    const torch::Tensor loss = torch::mse_loss(prediction.to(torch::kFloat32), target);
     const bool checkpoint = log.record(step, loss.item<double>());
-    loss.backward();
-    adam.step(step);
-    ema.update(params, step);
+    scaler.scaled(loss).backward();
+    if (scaler.unscale_and_update(params)) {  // fp16: an overflowed step is skipped
+      adam.step(step);
+      ema.update(params, step);
+    }
     if (checkpoint) {
       torch::NoGradGuard no_grad;
       save_pipeline(out, parts, ema);
-      detail::save_training_state(out / detail::kStateFile, step + 1, params, ema, adam, log.recent_losses());
+      detail::save_training_state(out / detail::kStateFile, step + 1, params, ema, adam, log.recent_losses(),
+                                  scaler.metadata());
       log.checkpointed(step + 1);
     }
   }

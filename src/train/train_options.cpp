@@ -1,6 +1,7 @@
 #include "diffmem/train/train_options.h"
 
 #include "diffmem/core/error.h"
+#include "diffmem/core/precision.h"
 #include "diffmem/core/ranges.h"
 
 namespace diffmem::train {
@@ -29,6 +30,8 @@ void validate(const TrainOptions& o, const std::string& where) {
   check_between(where, "num_train_timesteps", o.num_train_timesteps, 1, 100000);
   check_in(where, "text.caption_dropout (--caption-dropout)", o.text.caption_dropout, unit_closed());
   check_at_least(where, "text.tokenizer_merges", o.text.tokenizer_merges, 0);
+  check(o.precision == "fp32" || o.precision == "bf16" || o.precision == "fp16",
+        where + ": precision (--precision)", kPrecisions, "'" + o.precision + "'");
 }
 
 }  // namespace diffmem::train

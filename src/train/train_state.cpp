@@ -59,10 +59,12 @@ int64_t state_step(const io::Safetensors& st, const fs::path& path) {
 }
 
 void save_training_state(const fs::path& path, int64_t step, const NamedTensors& params, const Ema& ema,
-                         const Adam& adam, const std::vector<double>& recent_losses) {
+                         const Adam& adam, const std::vector<double>& recent_losses,
+                         const std::map<std::string, std::string>& extra) {
   io::Safetensors state;
   state.metadata = {{"format", "pt"}, {"step", std::to_string(step)},
                     {"recent_losses", io::Json(recent_losses).dump()}};
+  for (const auto& [k, v] : extra) state.metadata[k] = v;
   for (auto& [k, v] : params) state.tensors["model/" + k] = io::from_tensor(v);
   for (auto& [k, v] : ema.weights()) state.tensors["ema/" + k] = io::from_tensor(v);
   for (auto& [k, v] : adam.state()) state.tensors[k] = io::from_tensor(v);
@@ -70,9 +72,11 @@ void save_training_state(const fs::path& path, int64_t step, const NamedTensors&
 }
 
 int64_t load_training_state(const fs::path& path, NamedTensors& params, Ema& ema, Adam& adam,
-                            const torch::Device& device, std::vector<double>* recent_losses) {
+                            const torch::Device& device, std::vector<double>* recent_losses,
+                            std::map<std::string, std::string>* metadata) {
   io::Safetensors st = io::read_safetensors(path);
   const int64_t step = state_step(st, path);
+  if (metadata) *metadata = st.metadata;
   if (recent_losses) {
     recent_losses->clear();
     auto r = st.metadata.find("recent_losses");
@@ -119,10 +123,10 @@ AdamOptions adam_options(const TrainOptions& o) {
 }
 
 int64_t resume(const fs::path& out, NamedTensors& params, Ema& ema, Adam& adam, const torch::Device& device,
-               std::vector<double>* recent_losses) {
+               std::vector<double>* recent_losses, std::map<std::string, std::string>* metadata) {
   const fs::path state = out / kStateFile;
   if (!fs::exists(state)) return 0;
-  const int64_t step = load_training_state(state, params, ema, adam, device, recent_losses);
+  const int64_t step = load_training_state(state, params, ema, adam, device, recent_losses, metadata);
   if (step > 0) log::info("resuming " + out.string() + " from step " + std::to_string(step));
   return step;
 }

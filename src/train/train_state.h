@@ -42,16 +42,18 @@ std::map<std::string, torch::Tensor> as_map(const NamedTensors& t);
 
 /// training_state.safetensors: model/<name>, ema/<name>, the Adam moments, metadata "step" and
 /// "recent_losses" (the last losses, oldest first, as a JSON array: a resumed run reports the same
-/// final loss as one never interrupted).
+/// final loss as one never interrupted), and `extra` metadata entries (the fp16 loss scale).
 void save_training_state(const std::filesystem::path& path, int64_t step, const NamedTensors& params,
-                         const Ema& ema, const Adam& adam, const std::vector<double>& recent_losses = {});
+                         const Ema& ema, const Adam& adam, const std::vector<double>& recent_losses = {},
+                         const std::map<std::string, std::string>& extra = {});
 /// A training state's metadata "step": a plain non-negative integer, else an error naming `path`.
 int64_t state_step(const io::Safetensors& state, const std::filesystem::path& path);
 
 /// Loads a state into params, ema and adam (and, when given, the recent losses: empty for a state
-/// written before they were kept); returns its step. Errors name the file.
+/// written before they were kept, and the whole metadata); returns its step. Errors name the file.
 int64_t load_training_state(const std::filesystem::path& path, NamedTensors& params, Ema& ema, Adam& adam,
-                            const torch::Device& device, std::vector<double>* recent_losses = nullptr);
+                            const torch::Device& device, std::vector<double>* recent_losses = nullptr,
+                            std::map<std::string, std::string>* metadata = nullptr);
 
 /// The mean of recent losses (0 when there are none): a run's final loss.
 double mean_loss(const std::vector<double>& losses);
@@ -62,7 +64,8 @@ AdamOptions adam_options(const TrainOptions& o);
 /// The step a run in `out` resumes from: its training_state.safetensors loaded into params, ema
 /// and adam when present (and logged), else 0.
 int64_t resume(const std::filesystem::path& out, NamedTensors& params, Ema& ema, Adam& adam,
-               const torch::Device& device, std::vector<double>* recent_losses = nullptr);
+               const torch::Device& device, std::vector<double>* recent_losses = nullptr,
+               std::map<std::string, std::string>* metadata = nullptr);
 
 /// A training loop's bookkeeping: a non-finite loss refused naming the last good checkpoint, the
 /// mean loss of the last 100 steps on the progress line, the checkpoint schedule, the figures of

@@ -11,6 +11,7 @@
 
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
+#include "diffmem/core/precision.h"
 #include "diffmem/core/rng.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/diffusion/loss.h"
@@ -21,6 +22,7 @@
 #include "diffmem/io/tensor_bridge.h"
 #include "diffmem/model/checkpoint.h"
 #include "diffmem/model/unet2d.h"
+#include "diffmem/train/loss_scaler.h"
 #include "diffmem/train/optimizer.h"
 #include "diffmem/train/text_to_image.h"
 #include "train_state.h"
@@ -41,14 +43,16 @@ model::UNet2DConfig make_config(const data::Dataset& ds, const TrainOptions& o) 
 }
 
 void save_checkpoint(const fs::path& out, int64_t step, model::UNet2D& net, const Ema& ema,
-                     const Adam& adam, const diffusion::SchedulerConfig& sched, const std::vector<double>& recent_losses) {
+                     const Adam& adam, const diffusion::SchedulerConfig& sched, const std::vector<double>& recent_losses,
+                     const LossScaler& scaler) {
   torch::NoGradGuard no_grad;
   // The diffusers folder carries the EMA weights. They are written straight from the EMA: a copy
   // of the network (Module::clone) would rebuild every layer, drawing fresh initial weights from
   // torch's global generator while another model trained side by side may be seeding it.
   model::save_unet2d(net->config(), detail::as_map(ema.weights()), out);
   diffusion::write_scheduler_config(out / "scheduler_config.json", sched);
-  detail::save_training_state(out / detail::kStateFile, step, detail::named_params(*net), ema, adam, recent_losses);
+  detail::save_training_state(out / detail::kStateFile, step, detail::named_params(*net), ema, adam, recent_losses,
+                              scaler.metadata());
 }
 
 // The clean images of one step: rows `idx` of `all`, each flipped by the step's own draw.
@@ -72,7 +76,9 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
 
   // Everything that can be refused is, before the first byte is written: the network (its
   // config against the data and --max-memory), the schedule, the device.
-  torch::Device device(core::resolve_device(o.device));
+  const std::string device_name = core::resolve_device(o.device);
+  core::check_precision(o.precision, device_name, "--precision");
+  torch::Device device(device_name);
   model::UNet2DConfig config = make_config(ds, o);
   diffusion::SchedulerConfig sched;
   sched.beta_schedule = o.beta_schedule;
@@ -100,7 +106,10 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
   Adam adam(params, detail::adam_options(o));
   Ema ema(params, o.ema_decay);
   std::vector<double> recent_losses;
-  const int64_t start = detail::resume(out, params, ema, adam, device, &recent_losses);
+  std::map<std::string, std::string> state_metadata;
+  LossScaler scaler(o.precision == "fp16");
+  const int64_t start = detail::resume(out, params, ema, adam, device, &recent_losses, &state_metadata);
+  scaler.restore(state_metadata, (out / detail::kStateFile).string());
   result.start_step = start;
   if (start >= o.steps) {
     result.steps_done = start;
@@ -128,14 +137,21 @@ TrainResult train_model(const data::Dataset& ds, const std::vector<int64_t>& row
     if (config.dropout > 0) torch::manual_seed(core::derive_seed(ss, 3));  // dropout's draws
 
     adam.zero_grad();
-    auto lo = diffusion::noise_prediction_loss(denoiser, schedule, x0, t, eps);
+    diffusion::LossOutput lo;
+    {
+      const core::AutocastGuard autocast(o.precision, device_name);  // the forward pass only
+      lo = diffusion::noise_prediction_loss(denoiser, schedule, x0, t, eps);
+    }
     const double loss = lo.loss.item<double>();
     const bool checkpoint = log.record(step, loss);
-    lo.loss.backward();
-    adam.step(step);
-    ema.update(params, step);
+    scaler.scaled(lo.loss).backward();
+    // fp16: a step whose gradients overflowed is skipped (its batch is spent, the scale halves).
+    if (scaler.unscale_and_update(params)) {
+      adam.step(step);
+      ema.update(params, step);
+    }
     if (checkpoint) {
-      save_checkpoint(out, step + 1, net, ema, adam, sched, log.recent_losses());
+      save_checkpoint(out, step + 1, net, ema, adam, sched, log.recent_losses(), scaler);
       log.checkpointed(step + 1);
     }
   }

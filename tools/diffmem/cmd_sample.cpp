@@ -50,10 +50,10 @@ void parse_shard(const std::string& text, diffusion::GenerateOptions& o) {
 
 void sample_text_to_image(Args& a, CLI::App* sub) {
   if (!a.torchscript.empty() || !a.scheduler.empty() || sub->count("--eta") || sub->count("--n") ||
-      !a.set->json().empty())
+      sub->count("--precision") || !a.set->json().empty())
     fail(a.model, "options of a text-to-image pipeline (--prompt/--prompts, --per-prompt, --guidance, "
                   "--negative-prompt, --size, --sampler, --steps, --batch, --seed, --shard)",
-         "--torchscript, --scheduler-config, --eta, --n or --set (pixel models only; the "
+         "--torchscript, --scheduler-config, --eta, --n, --precision or --set (pixel models only; the "
          "pipeline's scheduler/ is used, or --sampler's)");
   if (a.prompt.empty() == a.prompts.empty())
     fail("--prompt/--prompts", "exactly one of them for a text-to-image pipeline",
@@ -89,7 +89,7 @@ void sample_text_to_image(Args& a, CLI::App* sub) {
 // A GAN: a folder `diffmem train-gan` wrote (--model) or a TorchScript generator with its JSON.
 void sample_gan(Args& a, CLI::App* sub) {
   std::string refused;
-  for (const char* f : {"--torchscript", "--scheduler-config", "--sampler", "--steps", "--eta", "--class",
+  for (const char* f : {"--torchscript", "--scheduler-config", "--sampler", "--steps", "--eta", "--precision", "--class",
                         "--in-channels", "--sample-size", "--prompt", "--prompts", "--per-prompt", "--guidance",
                         "--negative-prompt", "--size", "--pipeline-config", "--set"})
     if (sub->count(f) > 0) refused += (refused.empty() ? "" : ", ") + std::string(f);
@@ -147,6 +147,9 @@ DIFFMEM_COMMAND(300) {
   cli::add_shared(sub, cli::flags::kSteps, a->opt.sample.steps, "sampling; 0 = 1000 ddpm, 50 ddim, 2000 score_sde_ve")
       ->capture_default_str();
   sub->add_option("--eta", a->opt.sample.eta, "DDIM eta")->capture_default_str();
+  sub->add_option("--precision", a->opt.sample.precision,
+                  "Pixel models: fp32 | bf16 | fp16, the denoiser under autocast (fp16: CUDA only)")
+      ->capture_default_str();
   cli::add_shared(sub, cli::flags::kBatch, a->opt.sample.batch, "images per forward pass")->capture_default_str();
   cli::add_shared(sub, cli::flags::kSeed, a->opt.seed, "image i uses seed + i")->capture_default_str();
   sub->add_option("--class", a->opt.class_label,

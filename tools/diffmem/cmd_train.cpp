@@ -65,6 +65,11 @@ DIFFMEM_COMMAND(200) {
                  d.checkpoint_every)
       ->capture_default_str();
   f.add<uint64_t>(flag::kSeed, "of every model trained", {"/seed"}, d.seed)->capture_default_str();
+  f.add<std::string>("--precision",
+                     "fp32 | bf16 | fp16: the forward pass under autocast (fp16: CUDA only, with loss "
+                     "scaling); weights, Adam and EMA stay f32",
+                     {"/precision"}, d.precision)
+      ->capture_default_str();
   f.add<std::string>("--beta-schedule", "linear | scaled_linear | squaredcos_cap_v2",
                      {"/beta_schedule"}, d.beta_schedule)
       ->capture_default_str();

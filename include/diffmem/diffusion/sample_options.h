@@ -15,8 +15,11 @@ struct SampleOptions {
   double eta = 0.0;              // ddim only
   std::optional<bool> clip;      // unset = the scheduler config's clip_sample
   int64_t batch = 64;            // images per denoiser call; never changes the images
+  // fp32 | bf16 | fp16: the denoiser's forward under autocast (core/precision.h; fp16 on CUDA
+  // only); the noise, the scheduler's arithmetic and the images stay f32.
+  std::string precision = "fp32";
 };
-DIFFMEM_FIELDS(SampleOptions, sampler, steps, eta, clip, batch)
+DIFFMEM_FIELDS(SampleOptions, sampler, steps, eta, clip, batch, precision)
 
 /// Throws diffmem::Error naming `where` and the field for an unusable value.
 void validate(const SampleOptions& options, const std::string& where);

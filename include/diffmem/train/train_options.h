@@ -32,6 +32,9 @@ struct TrainOptions {
   int64_t checkpoint_every = 500; // steps; the end is always checkpointed
   uint64_t seed = 0;
   std::string device = "cpu";     // cpu | cuda | auto
+  // fp32 | bf16 | fp16: the forward pass under autocast (core/precision.h); weights, Adam and EMA
+  // stay f32; fp16 (CUDA only) with dynamic loss scaling (train/loss_scaler.h). Pixel models.
+  std::string precision = "fp32";
   // Schedule (written to scheduler_config.json).
   std::string beta_schedule = "linear";
   int64_t num_train_timesteps = 1000;
@@ -42,13 +45,13 @@ struct TrainOptions {
 };
 /// train_options.json; `io::read_options<TrainOptions>(j, where)` reads one strictly.
 DIFFMEM_FIELDS(TrainOptions, preset, unet_config, steps, batch, lr, warmup_steps, grad_clip,
-               ema_decay, flip, checkpoint_every, seed, device, beta_schedule, num_train_timesteps,
-               conditioning, text)
+               ema_decay, flip, checkpoint_every, seed, device, precision, beta_schedule,
+               num_train_timesteps, conditioning, text)
 
 /// Every value in its range (core/ranges.h), each error naming the key and its flag: steps and
 /// batch >= 1; lr > 0; warmup and grad_clip (0 = off) >= 0; ema in [0, 1); checkpoint_every >= 0
 /// (0: the end only); num_train_timesteps in [1, 100000]; caption_dropout in [0, 1];
-/// tokenizer_merges >= 0. read_options runs it on every config and flag set; training runs it
+/// tokenizer_merges >= 0; precision fp32, bf16 or fp16. read_options runs it on every config and flag set; training runs it
 /// again for callers of the library.
 void validate(const TrainOptions& options, const std::string& where);
 
