@@ -277,4 +277,30 @@ TEST(InpaintTargets, CopiesOfOneImageAreOneTarget) {
   EXPECT_THROW(pick_targets({true}, ids, 4, 0), Error);
 }
 
+// The inpainting attack on the GPU: the completions' noise comes from CPU generators, so a real
+// network gives the CPU's losses and distances up to the GPU kernels' rounding, and the same
+// ranking wherever two losses are not within that rounding.
+TEST(InpaintAttack, GpuResultsAreTheCpus_CUDA) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  diffusion::NoiseSchedule s;
+  auto x0 = rand_images(2, 1, 8, 4);
+  const std::vector<InpaintTarget> targets = {{0, 100, true}, {1, 101, false}};
+  const auto o = small_options();
+  const auto mask = make_mask("top", 8, 8);
+  model::UNet2DDenoiser cpu(test::tiny_unet(8, 1, 6));
+  model::UNet2D moved = test::tiny_unet(8, 1, 6);
+  moved->to(torch::kCUDA);
+  model::UNet2DDenoiser gpu(moved);
+  const auto a = attack_targets(cpu, s, x0, targets, mask, o);
+  const auto b = attack_targets(gpu, s, x0, targets, mask, o);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    for (size_t k = 0; k < a[i].distances.size(); ++k) {
+      EXPECT_NEAR(b[i].distances[k], a[i].distances[k], 1e-3) << "target " << i << " candidate " << k;
+      EXPECT_NEAR(b[i].losses[k], a[i].losses[k], 1e-3 * a[i].losses[k]) << "target " << i << " candidate " << k;
+    }
+    EXPECT_TRUE(b[i].kept_images.device().is_cpu());
+  }
+}
+
 }  // namespace diffmem::attack

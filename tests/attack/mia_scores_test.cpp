@@ -101,6 +101,22 @@ TEST(MiaLoss, IdenticalAcrossBatchSizesAndRuns) {
   EXPECT_NE(loss_errors(affine, sched, ds, o), ref);
 }
 
+// Membership scores on the GPU: the noise is drawn per example on CPU generators, so the scores
+// are the CPU's up to the GPU kernels' rounding.
+TEST(MiaLoss, GpuScoresAreTheCpus_CUDA) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  auto ds = test::random_dataset(7, 8, 1, 12);
+  model::UNet2D net = test::tiny_unet(8, 1, 4);
+  model::UNet2DDenoiser cpu(net);
+  const auto ref = loss_errors(cpu, diffusion::NoiseSchedule(), ds, LossScoreOptions{});
+  model::UNet2D moved = test::tiny_unet(8, 1, 4);
+  moved->to(torch::kCUDA);
+  model::UNet2DDenoiser gpu(moved);
+  const auto got = loss_errors(gpu, diffusion::NoiseSchedule(), ds, LossScoreOptions{});
+  ASSERT_EQ(got.size(), ref.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], ref[i], 1e-3 * ref[i]) << "example " << i;
+}
+
 TEST(MiaLoss, AnExampleScoresTheSameWhateverRowItSitsIn) {
   auto ds = test::random_dataset(6, 8, 1, 13);
   model::UNet2DDenoiser d(test::tiny_unet(8, 1, 5));

@@ -177,5 +177,19 @@ TEST(SdPipeline, Fp16VariantAloneGivesDiffusersImages) {
   EXPECT_LT(d.to(torch::kFloat64).mean().item<double>(), 2.0) << "F16-rounded weights, same image";
 }
 
+// The text-to-image stage on the GPU: the same prompts and seeds give diffusers' images (the
+// latents' noise comes from CPU generators), up to the GPU kernels' rounding (TF32 convolutions).
+TEST(SdPipeline, GpuGivesDiffusersImages_CUDA) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const SdPipeline gpu = SdPipeline::load(sd_pipeline_reference("sd_tiny_v1"), torch::Device(torch::kCUDA, 0));
+  SdPipelineOptions o = tiny_options();
+  o.batch = 2;
+  o.guidance_scale = 7.5;
+  const torch::Tensor img = gpu.generate(kPrompts, {0, 1}, o);
+  EXPECT_TRUE(img.device().is_cpu());
+  const auto [share, worst] = closeness(img, reference_tensors("sd_tiny_v1").at("cfg_images"));
+  EXPECT_GE(share, 0.99) << "largest difference " << worst;
+}
+
 }  // namespace
 }  // namespace diffmem::diffusion

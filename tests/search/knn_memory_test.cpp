@@ -9,13 +9,20 @@
 
 #include "diffmem/search/knn.h"
 
+// LibTorch 2.3 made Allocator::allocate non-const; 1.13 (Debian's) declares it const.
+#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3))
+#define DIFFMEM_ALLOCATE_CONST
+#else
+#define DIFFMEM_ALLOCATE_CONST const
+#endif
+
 namespace diffmem::search {
 namespace {
 
 class RecordingAllocator : public c10::Allocator {
  public:
   explicit RecordingAllocator(c10::Allocator* inner) : inner_(inner) {}
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr allocate(size_t n) DIFFMEM_ALLOCATE_CONST override {
     size_t seen = largest_.load();
     while (n > seen && !largest_.compare_exchange_weak(seen, n)) {
     }
