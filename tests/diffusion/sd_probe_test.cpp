@@ -53,6 +53,24 @@ TEST_P(SdProbeTest, MatchesDiffusers) {
 
 INSTANTIATE_TEST_SUITE_P(TinyPipelines, SdProbeTest, ::testing::Values("sd_tiny_v1", "sd_tiny_v2"));
 
+// The screen's probe on the GPU: diffusers' numbers up to the GPU kernels' rounding (TF32).
+TEST(SdProbe, GpuMatchesDiffusers_CUDA) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const io::Safetensors file = io::read_safetensors(probe_reference_dir() / "diffusion" / "sd_probe_reference.safetensors");
+  const auto prompts = io::Json::parse(file.metadata.at("prompts")).get<std::vector<std::string>>();
+  const auto pipe = diffusion::SdPipeline::load(probe_reference_dir() / "model" / "sd_tiny_v1", torch::Device(torch::kCUDA, 0));
+  diffusion::SdPipelineOptions o;
+  o.steps = 10;
+  o.height = o.width = 32;
+  o.batch = 2;
+  diffusion::SdProbeOptions po;
+  po.first_steps = 3;
+  po.low_from_end = 3;
+  const auto probe = pipe.probe(prompts, {5, 9}, o, po);
+  EXPECT_LT(max_rel_diff(probe.first_norms.cpu(), io::to_tensor(file.tensors.at("sd_tiny_v1_first_norms"))), 1e-2);
+  EXPECT_LT((probe.low_cosine.cpu() - io::to_tensor(file.tensors.at("sd_tiny_v1_low_cosine"))).abs().max().item<double>(), 1e-2);
+}
+
 TEST(SdProbe, RefusesWhatItCannotMeasure) {
   const auto pipe = diffusion::SdPipeline::load(probe_reference_dir() / "model" / "sd_tiny_v1");
   diffusion::SdPipelineOptions o;

@@ -195,3 +195,21 @@ TEST(TrainPrecision, Fp16TrainsOnTheGpuWithALossScale_CUDA) {
   const io::Safetensors state = io::read_safetensors(dir / "fp16" / "training_state.safetensors");
   EXPECT_EQ(state.metadata.count("loss_scale"), 1u);
 }
+
+// Training on the GPU in f32: the batches, timesteps and noise come from CPU generators, so the run
+// is the CPU's up to the GPU kernels' rounding (TF32 convolutions); Adam's normalized steps can
+// turn a rounding difference in a near-zero gradient into up to lr per step, hence the bound.
+TEST(TrainPrecision, Fp32OnTheGpuFollowsTheCpuRun_CUDA) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  test::TempDir dir;
+  const data::Dataset ds = precision_dataset();
+  const auto cpu = train::train_model(ds, {}, {}, dir / "cpu", precision_options("fp32"));
+  train::TrainOptions o = precision_options("fp32");
+  o.device = "cuda";
+  const auto gpu = train::train_model(ds, {}, {}, dir / "gpu", o);
+  EXPECT_NEAR(gpu.final_loss, cpu.final_loss, 0.01 * cpu.final_loss);
+  const io::Safetensors a = io::read_safetensors(dir / "cpu" / "diffusion_pytorch_model.safetensors");
+  const io::Safetensors b = io::read_safetensors(dir / "gpu" / "diffusion_pytorch_model.safetensors");
+  for (const auto& [name, w] : a.tensors)  // 8e-3: 4 steps × lr 1e-3, twice
+    EXPECT_LT((io::to_tensor(w) - io::to_tensor(b.tensors.at(name))).abs().max().item<double>(), 8e-3) << name;
+}
