@@ -9,6 +9,7 @@ clock runs from the end of step --warm to the end of the last step.
 Sampling: DDIMScheduler (diffusers' defaults: linear betas 1e-4..0.02, 1000 steps), --ddim-steps
 steps, --sample-batch images per forward, under torch.no_grad(), after a one-step warm-up.
 
+--device cuda[:N] runs it on the GPU (the clock waits for the GPU's queue).
 Writes {"train_images_per_s", "sample_images_per_s", "torch", "diffusers"} to --json.
 """
 import argparse
@@ -32,17 +33,25 @@ def main():
     p.add_argument("--ddim-steps", type=int, default=10)
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--json", required=True)
+    p.add_argument("--device", default="cpu")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
 
-    unet = UNet2DModel.from_pretrained(a.model)
+    dev = torch.device(a.device)
+
+    def clock():  # GPU work is asynchronous: wait for it before reading the clock
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        return time.perf_counter()
+
+    unet = UNet2DModel.from_pretrained(a.model).to(dev)
     C, S = unet.config.in_channels, unet.config.sample_size
     sched = DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear")
-    ab = sched.alphas_cumprod
+    ab = sched.alphas_cumprod.to(dev)
 
     # --- training ---
-    data = torch.rand(max(2 * a.train_batch, 128), C, S, S) * 2 - 1
+    data = torch.rand(max(2 * a.train_batch, 128), C, S, S, device=dev) * 2 - 1
     unet.train()
     ema = copy.deepcopy(unet).eval()
     for q in ema.parameters():
@@ -53,11 +62,11 @@ def main():
     for step in range(total):
         for g in opt.param_groups:
             g["lr"] = 1e-3 * min(1.0, (step + 1) / 200)
-        idx = torch.randint(0, data.shape[0], (a.train_batch,))
+        idx = torch.randint(0, data.shape[0], (a.train_batch,), device=dev)
         x0 = data[idx]
-        flip = torch.rand(a.train_batch) < 0.5
+        flip = torch.rand(a.train_batch, device=dev) < 0.5
         x0 = torch.where(flip.view(-1, 1, 1, 1), x0.flip(3), x0)
-        t = torch.randint(0, 1000, (a.train_batch,))
+        t = torch.randint(0, 1000, (a.train_batch,), device=dev)
         eps = torch.randn_like(x0)
         s = ab[t].view(-1, 1, 1, 1)
         xt = s.sqrt() * x0 + (1 - s).sqrt() * eps
@@ -70,8 +79,8 @@ def main():
             for pe, pm in zip(ema.parameters(), unet.parameters()):
                 pe.mul_(0.999).add_(pm, alpha=0.001)
         if step + 1 == a.warm:
-            t_warm = time.perf_counter()
-    train_ips = a.train_steps * a.train_batch / (time.perf_counter() - t_warm)
+            t_warm = clock()
+    train_ips = a.train_steps * a.train_batch / (clock() - t_warm)
     print(f"  train  pytorch eager  {train_ips:8.2f} images/s", flush=True)
 
     # --- DDIM sampling ---
@@ -82,16 +91,16 @@ def main():
         out = []
         with torch.no_grad():
             for b in range(0, n, a.sample_batch):
-                x = torch.randn(min(a.sample_batch, n - b), C, S, S)
+                x = torch.randn(min(a.sample_batch, n - b), C, S, S, device=dev)
                 for t in sched.timesteps:
                     x = sched.step(unet(x, t).sample, t, x).prev_sample
                 out.append(x)
         return torch.cat(out)
 
     sample(min(4, a.sample_n), 1)
-    t0 = time.perf_counter()
+    t0 = clock()
     sample(a.sample_n, a.ddim_steps)
-    sample_ips = a.sample_n / (time.perf_counter() - t0)
+    sample_ips = a.sample_n / (clock() - t0)
 
     with open(a.json, "w") as f:
         json.dump({"train_images_per_s": train_ips, "sample_images_per_s": sample_ips,

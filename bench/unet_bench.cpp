@@ -3,8 +3,10 @@
 //
 //   unet_bench [--preset small] [--train-batch 64] [--warm 3] [--train-steps 20]
 //              [--sample-n 64] [--sample-batch 64] [--ddim-steps 10] [--threads 0]
-//              [--python python3] [--no-python] [--rounds 3]
+//              [--python python3] [--no-python] [--rounds 3] [--device cpu] [--json out.json]
 //
+// --device cuda[:N] runs both sides on the GPU (scripts/gpu-check.sh); --json writes the best
+// figures of both sides for a script to collect.
 // The machine is shared and noisy, so each round runs diffmem's training, diffmem's sampling and
 // the PyTorch baseline once, one after the other, and the best of --rounds rounds is kept for
 // each: a burst of load from the neighbours hits both sides alike.
@@ -41,7 +43,8 @@ int main(int argc, char** argv) {
   core::use_best_blas_kernels(argv);  // the kernels the diffmem CLI would use
   const bench::Flags f(argc, argv,
                        {"--preset", "--train-batch", "--warm", "--train-steps", "--sample-n",
-                        "--sample-batch", "--ddim-steps", "--threads", "--python", "--rounds"},
+                        "--sample-batch", "--ddim-steps", "--threads", "--python", "--rounds", "--device",
+                        "--json"},
                        {"--no-python"}, "see the comment at the top of bench/unet_bench.cpp");
   const std::string preset = f.str("--preset", "small"), python = f.str("--python", "python3");
   const int64_t batch = f.num("--train-batch", 64), warm = f.num("--warm", 3),
@@ -49,6 +52,7 @@ int main(int argc, char** argv) {
                 sample_batch = f.num("--sample-batch", 64), ddim_steps = f.num("--ddim-steps", 10),
                 rounds = std::max<int64_t>(1, f.num("--rounds", 3));
   const int threads = core::set_threads(static_cast<int>(f.num("--threads", 0)));
+  const std::string device = core::resolve_device(f.str("--device", "cpu"));
   const fs::path tmp = fs::temp_directory_path() / ("unet_bench." + std::to_string(::getpid()));
   fs::create_directories(tmp);
 
@@ -58,10 +62,10 @@ int main(int argc, char** argv) {
   int64_t params = 0;
   for (const auto& p : unet->parameters()) params += p.numel();
   model::save_unet2d(*unet, tmp / "model");
-  std::printf("unet_bench: preset %s (%lld parameters, %lldx%lldx%lld), %d threads, BLAS %s\n",
+  std::printf("unet_bench: preset %s (%lld parameters, %lldx%lldx%lld) on %s, %d threads, BLAS %s\n",
               preset.c_str(), static_cast<long long>(params),
               static_cast<long long>(config.sample_size), static_cast<long long>(config.sample_size),
-              static_cast<long long>(config.in_channels), threads, core::blas_core_name().c_str());
+              static_cast<long long>(config.in_channels), device.c_str(), threads, core::blas_core_name().c_str());
 
   // --- training -------------------------------------------------------------------------------
   const data::Dataset ds = bench::random_u8_dataset(std::max<int64_t>(batch * 2, 128),
@@ -71,6 +75,7 @@ int main(int argc, char** argv) {
   to.steps = warm + steps;
   to.batch = batch;
   to.checkpoint_every = 0;
+  to.device = device;
   auto train_once = [&](int64_t round) {
     double t_warm = -1, t_end = -1;
     int64_t done_warm = 0;
@@ -91,7 +96,9 @@ int main(int argc, char** argv) {
   };
 
   // --- DDIM sampling --------------------------------------------------------------------------
-  auto denoiser = model::load_denoiser(tmp / "model");
+  model::LoadDenoiserOptions lo;
+  lo.device = device;
+  auto denoiser = model::load_denoiser(tmp / "model", lo);
   diffusion::NoiseSchedule schedule;
   auto sample_once = [&] {
     diffusion::SampleOptions so;
@@ -118,7 +125,8 @@ int main(int argc, char** argv) {
                       " --train-steps " + std::to_string(steps) + " --sample-n " +
                       std::to_string(sample_n) + " --sample-batch " + std::to_string(sample_batch) +
                       " --ddim-steps " + std::to_string(ddim_steps) + " --threads " +
-                      std::to_string(threads) + " --json " + (tmp / "py.json").string());
+                      std::to_string(threads) + " --device " + device + " --json " +
+                      (tmp / "py.json").string());
     const io::Json j = io::read_json(tmp / "py.json");
     versions = "torch " + j.at("torch").get<std::string>() + ", diffusers " + j.at("diffusers").get<std::string>();
     return std::make_pair(j.at("train_images_per_s").get<double>(), j.at("sample_images_per_s").get<double>());
@@ -146,6 +154,18 @@ int main(int argc, char** argv) {
     std::printf("  sample pytorch eager  %8.2f images/s\n", py_sample);
     std::printf("ratio diffmem/pytorch: train %.2fx, sample %.2fx\n", ours_train / py_train,
                 ours_sample / py_sample);
+  }
+  if (f.on("--json")) {
+    io::Json j = {{"bench", "unet"}, {"preset", preset}, {"device", device}, {"parameters", params},
+                  {"train_batch", batch}, {"sample_batch", sample_batch}, {"ddim_steps", ddim_steps},
+                  {"rounds", rounds}, {"train_images_per_s", ours_train}, {"sample_images_per_s", ours_sample}};
+    if (python_on) {
+      j["baseline"] = {{"name", "pytorch eager + diffusers UNet2DModel"}, {"versions", versions},
+                       {"train_images_per_s", py_train}, {"sample_images_per_s", py_sample}};
+      j["ratio_train"] = ours_train / py_train;
+      j["ratio_sample"] = ours_sample / py_sample;
+    }
+    io::write_json(f.str("--json", ""), j);
   }
   fs::remove_all(tmp);
   return 0;
