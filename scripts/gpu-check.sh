@@ -27,6 +27,7 @@ say() { printf '== %s (%s)\n' "$*" "$(date +%T)"; }
 T0=$(date +%s)
 
 BUILD_ENV=()
+CMAKE_ARGS="-DDIFFMEM_BUILD_BENCH=ON ${DIFFMEM_CMAKE_ARGS:-}"
 if ls .gpu-deps/*.deb > /dev/null 2>&1; then
   DEPS=/tmp/diffmem-gpu-deps
   rm -rf "$DEPS" && mkdir -p "$DEPS"
@@ -35,15 +36,15 @@ if ls .gpu-deps/*.deb > /dev/null 2>&1; then
   find "$DEPS" -name '*.pc' -exec sed -i "s|^prefix=.*|prefix=$DEPS/usr|" {} +
   export PKG_CONFIG_PATH="$DEPS/usr/lib/x86_64-linux-gnu/pkgconfig:$DEPS/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
   ZLIB_SO=$(ls /lib/x86_64-linux-gnu/libz.so.1 /usr/lib/x86_64-linux-gnu/libz.so.1 2>/dev/null | head -1)
-  BUILD_ENV=(DIFFMEM_SKIP_APT=1 "DIFFMEM_EXTRA_PREFIX=$DEPS/usr"
-             "DIFFMEM_CMAKE_ARGS=-DZLIB_INCLUDE_DIR=$DEPS/usr/include -DZLIB_LIBRARY=$ZLIB_SO")
+  BUILD_ENV=(DIFFMEM_SKIP_APT=1 "DIFFMEM_EXTRA_PREFIX=$DEPS/usr")
+  CMAKE_ARGS+=" -DZLIB_INCLUDE_DIR=$DEPS/usr/include -DZLIB_LIBRARY=$ZLIB_SO"
   say "build dependencies from .gpu-deps/ unpacked into $DEPS"
 fi
 
 say "build $B"
 t=$(date +%s)
-env "${BUILD_ENV[@]}" DIFFMEM_TORCH=wheel DIFFMEM_BUILD_DIR="$B" \
-  bash -c 'DIFFMEM_CMAKE_ARGS="-DDIFFMEM_BUILD_BENCH=ON ${DIFFMEM_CMAKE_ARGS:-}" exec bash scripts/setup.sh'  > "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; echo "gpu-check: the CUDA build failed (log: $OUT/build.log)" >&2; exit 1; }
+env "${BUILD_ENV[@]}" DIFFMEM_TORCH=wheel DIFFMEM_BUILD_DIR="$B" DIFFMEM_CMAKE_ARGS="$CMAKE_ARGS" \
+  bash scripts/setup.sh > "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; echo "gpu-check: the CUDA build failed (log: $OUT/build.log)" >&2; exit 1; }
 BUILD_S=$(( $(date +%s) - t ))
 grep '^setup: LibTorch' "$OUT/build.log" || true
 
