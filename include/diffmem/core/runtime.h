@@ -14,4 +14,7 @@ std::string resolve_device(const std::string& requested);
 
 bool cuda_available();
 
+/// The CUDA devices this process sees (0 without CUDA).
+int cuda_device_count();
+
 }  // namespace diffmem::core
