@@ -30,6 +30,7 @@ PACKAGES=(
   dataset-fashion-mnist python3-numpy
   chromium  # the report browser test (tests/e2e/browser_test.sh) renders the HTML headless
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer with AddressSanitizer and UBSan
+  libopenmpi-dev openmpi-bin  # ranks of one job (mpirun, srun); tests run mpirun -np 2 and 3
 )
 if [ "$TORCH_KIND" = debian ]; then PACKAGES+=(libtorch-dev); else PACKAGES+=(python3-venv); fi
 
