@@ -7,12 +7,15 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <set>
 
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/clock.h"
 #include "diffmem/core/content_hash.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/memory.h"
+#include "diffmem/dist/communicator.h"
 #include "diffmem/io/npy.h"
 #include "diffmem/io/tensor_bridge.h"
 #include "extract_internal.h"
@@ -129,9 +132,10 @@ namespace {
 
 // The pass over the shards: each shard's matches (from the cache or computed now) into
 // matches.csv, and what the aggregate outputs need from them.
+// `by_ranks`: shards the ranks of an MPI job computed just before (cached now, counted as computed).
 detail::Scan scan_shards(const std::vector<ShardPlan>& plan, const detail::ExtractInputs& in,
-                         const search::KnnIndex& index, bool cache_ok, ExtractResult& result,
-                         ProgressMeter& meter) {
+                         const search::KnnIndex& index, bool cache_ok, const std::set<int64_t>& by_ranks,
+                         ExtractResult& result, ProgressMeter& meter) {
   const ExtractOptions& options = *in.options;
   const data::Dataset& train = *in.train;
   const search::ImageShape shape{train.height(), train.width(), train.channels()};
@@ -144,7 +148,10 @@ detail::Scan scan_shards(const std::vector<ShardPlan>& plan, const detail::Extra
     const std::vector<int64_t> seeds = read_seeds(p.files, p.n);
     const fs::path cache = detail::shard_cache_file(in.out, p.files.index);
     std::vector<Match> rows = cache_ok ? load_cached(cache, seeds) : std::vector<Match>{};
-    if (!rows.empty() || p.n == 0) {
+    if (by_ranks.count(p.files.index) && !rows.empty()) {
+      ++result.shards_computed;
+      scan.computed += p.n;
+    } else if (!rows.empty() || p.n == 0) {
       ++result.shards_reused;
     } else {
       const double ts = core::now_s();
@@ -193,50 +200,116 @@ detail::Scan scan_shards(const std::vector<ShardPlan>& plan, const detail::Extra
   return scan;
 }
 
+// An MPI job's ranks: each computes the uncached shards it owns (plan position % size == rank) into
+// the shard cache; returns the shard indices computed, by every rank, and adds the search time.
+std::set<int64_t> search_by_ranks(const std::vector<ShardPlan>& plan, const detail::ExtractInputs& in,
+                                  const search::KnnIndex& index, const dist::Communicator& comm,
+                                  ExtractResult& result, const ProgressFn& progress) {
+  const data::Dataset& train = *in.train;
+  const search::ImageShape shape{train.height(), train.width(), train.channels()};
+  std::string mine;
+  double seconds = 0;
+  dist::collectively(comm, [&] {
+    int64_t own = 0;
+    for (size_t i = 0; i < plan.size(); ++i)
+      if (dist::owns(static_cast<int64_t>(i), comm.rank(), comm.size())) own += plan[i].n;
+    ProgressMeter meter(progress, "extract", own, "generations");
+    int64_t done = 0;
+    for (size_t i = 0; i < plan.size(); ++i) {
+      const ShardPlan& p = plan[i];
+      if (!dist::owns(static_cast<int64_t>(i), comm.rank(), comm.size())) continue;
+      const std::vector<int64_t> seeds = read_seeds(p.files, p.n);
+      const fs::path cache = detail::shard_cache_file(in.out, p.files.index);
+      if (p.n > 0 && load_cached(cache, seeds).empty()) {
+        const double ts = core::now_s();
+        const data::Generations g = data::load_shard(p.files);
+        check(static_cast<int64_t>(g.seeds.size()) == p.n, p.files.images.string(),
+              std::to_string(p.n) + " images", std::to_string(g.seeds.size()));
+        std::vector<Match> rows =
+            detail::match_images(index, io::to_tensor(g.images), shape, train.ids, *in.options, in.n_cal);
+        for (size_t j = 0; j < rows.size(); ++j) rows[j].seed = seeds[j];
+        detail::write_shard_cache(cache, rows);
+        seconds += core::now_s() - ts;
+        mine += std::to_string(p.files.index) + " ";
+      }
+      meter.update(done += p.n);
+    }
+    meter.finish();
+  });
+  result.search_seconds += dist::sum(comm, seconds);
+  std::set<int64_t> computed;
+  for (const std::string& list : comm.all_gather(mine)) {
+    size_t at = 0;
+    while (at < list.size()) {
+      const size_t end = list.find(' ', at);
+      computed.insert(std::stoll(list.substr(at, end - at)));
+      at = end + 1;
+    }
+  }
+  return computed;
+}
+
 }  // namespace
 
 ExtractResult run_extract(const fs::path& generations, const fs::path& train_dir, const fs::path& out,
                           const ExtractOptions& options, const io::Json& extra,
-                          const ProgressFn& progress) {
-  // Plan: every input checked before the index is built.
-  validate(options);
+                          const ProgressFn& progress, const dist::Communicator& comm) {
+  // Plan: every input checked before the index is built (on every rank: one that cannot read the
+  // data stops them all, named).
   detail::ExtractInputs in;
-  in.t0 = core::now_s();
-  in.peak_since_start = core::reset_peak_rss();
-  if (!fs::is_directory(generations))
-    fail(generations.string(), "a folder of generations (diffmem sample --out)", "no such folder");
-  const data::Dataset train = data::load_dataset(train_dir);
-  check(train.size() >= 1, (train_dir / "images.npy").string(), "at least one training image", "0");
-  const std::vector<int64_t> image_shape(train.images.shape.begin() + 1, train.images.shape.end());
-  const std::vector<ShardPlan> plan = plan_shards(generations, image_shape, train_dir);
-  in.generations = generations;
-  in.train_dir = train_dir;
-  in.out = out;
-  in.options = &options;
-  in.train = &train;
-  in.extra = extra;
-  in.t_load = core::now_s();
+  data::Dataset train;
+  std::vector<ShardPlan> plan;
+  std::unique_ptr<search::KnnIndex> index;
+  dist::collectively(comm, [&] {
+    validate(options);
+    in.t0 = core::now_s();
+    in.peak_since_start = core::reset_peak_rss();
+    if (!fs::is_directory(generations))
+      fail(generations.string(), "a folder of generations (diffmem sample --out)", "no such folder");
+    train = data::load_dataset(train_dir);
+    check(train.size() >= 1, (train_dir / "images.npy").string(), "at least one training image", "0");
+    const std::vector<int64_t> image_shape(train.images.shape.begin() + 1, train.images.shape.end());
+    plan = plan_shards(generations, image_shape, train_dir);
+    in.generations = generations;
+    in.train_dir = train_dir;
+    in.out = out;
+    in.options = &options;
+    in.train = &train;
+    in.extra = extra;
+    in.t_load = core::now_s();
 
-  // Compute: the index, then one pass over the shards.
-  in.n_cal = std::min<int64_t>(options.n_calibration, train.size());
-  in.knn = options.knn;
-  in.knn.k = std::max<int64_t>(in.n_cal, 1);
-  const torch::Device device(options.device);
-  in.device = device.str();
-  const search::KnnIndex index(io::to_tensor(train.images).to(device), in.knn);
-  in.arithmetic = index.arithmetic();
-  in.t_index = core::now_s();
-  const bool cache_ok = open_cache(out, cache_key(train, options, in.n_cal), options.reuse);
+    // Compute: the index, then one pass over the shards.
+    in.n_cal = std::min<int64_t>(options.n_calibration, train.size());
+    in.knn = options.knn;
+    in.knn.k = std::max<int64_t>(in.n_cal, 1);
+    const torch::Device device(options.device);
+    in.device = device.str();
+    index = std::make_unique<search::KnnIndex>(io::to_tensor(train.images).to(device), in.knn);
+    in.arithmetic = index->arithmetic();
+    in.t_index = core::now_s();
+  });
+  bool cache_ok = false;
+  dist::collectively(comm, [&] {
+    if (comm.rank() == 0) cache_ok = open_cache(out, cache_key(train, options, in.n_cal), options.reuse);
+  });
   ExtractResult result;
   result.shards = static_cast<int64_t>(plan.size());
   result.k = in.knn.k;
   for (const ShardPlan& p : plan) result.generations += p.n;
-  ProgressMeter meter(progress, "extract", result.generations, "generations");
-  const detail::Scan scan = scan_shards(plan, in, index, cache_ok, result, meter);
-
-  // Write: extracted.csv, pairs.png, summary.json, options.json.
-  detail::write_extract_outputs(in, scan, result);
-  meter.finish(std::to_string(result.unique_extracted) + " training images extracted");
+  std::set<int64_t> by_ranks;
+  if (comm.size() > 1) {
+    // Rank 0 has dropped a stale cache above; the ranks fill it, then rank 0 merges as one process.
+    by_ranks = search_by_ranks(plan, in, *index, comm, result, progress);
+    cache_ok = true;
+  }
+  dist::collectively(comm, [&] {
+    if (comm.rank() != 0) return;
+    ProgressMeter meter(progress, "extract", result.generations, "generations");
+    const detail::Scan scan = scan_shards(plan, in, *index, cache_ok, by_ranks, result, meter);
+    // Write: extracted.csv, pairs.png, summary.json, options.json.
+    detail::write_extract_outputs(in, scan, result);
+    meter.finish(std::to_string(result.unique_extracted) + " training images extracted");
+  });
   return result;
 }
 

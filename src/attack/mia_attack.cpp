@@ -146,6 +146,9 @@ class ThresholdAttack : public MembershipAttack {
   std::unique_ptr<MembershipAttack> at_timestep(int64_t t) const override {
     return make_threshold_attack(std::shared_ptr<const ExampleScorer>(s_->at_timestep(t)));
   }
+  std::vector<ModelStatistic> model_statistics(const AttackInputs& in) const override {
+    return {{in.target.path, s_}};
+  }
 
  private:
   std::shared_ptr<const ExampleScorer> s_;
@@ -187,6 +190,11 @@ class LiraAttack : public MembershipAttack {
   }
   std::unique_ptr<MembershipAttack> at_timestep(int64_t t) const override {
     return make_lira_attack(std::shared_ptr<const ExampleScorer>(s_->at_timestep(t)), o_);
+  }
+  std::vector<ModelStatistic> model_statistics(const AttackInputs& in) const override {
+    std::vector<ModelStatistic> pairs{{in.target.path, s_}};
+    for (const MiaModel& m : in.shadows) pairs.push_back({m.path, s_});
+    return pairs;
   }
 
  private:

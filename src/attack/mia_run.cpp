@@ -4,12 +4,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <set>
 
 #include "diffmem/attack/split_check.h"
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/clock.h"
 #include "diffmem/core/format.h"
 #include "diffmem/core/memory.h"
+#include "diffmem/dist/communicator.h"
 #include "diffmem/metrics/calibration.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
@@ -148,109 +150,144 @@ std::vector<bool> read_member_mask(const fs::path& p, int64_t n) {
   return *m;
 }
 
-MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress) {
-  const auto t_run = std::chrono::steady_clock::now();
-  check(!o.out.empty(), "--out", "an output folder", "none");
-  auto attacks = make_attacks(o);
-  data::Dataset ds = data::load_dataset(o.data);
-  const int64_t n = ds.size();
+namespace {
 
-  AttackInputs inputs;
-  inputs.target.path = o.target;
-  fs::path members_at = o.members;
-  if (members_at.empty())
-    members_at = fs::is_regular_file(o.target) ? o.target.parent_path() : o.target;
-  inputs.target.members = read_member_mask(members_at, n);
-
-  MiaRunResult result;
-  for (bool m : inputs.target.members) (m ? result.members : result.nonmembers) += 1;
-  check(result.members > 0 && result.nonmembers > 0, members_at.string(),
-        "a member mask with members and non-members",
-        std::to_string(result.members) + " members and " + std::to_string(result.nonmembers) +
-            " non-members");
-
-  const bool need_shadows = std::any_of(attacks.begin(), attacks.end(),
-                                        [](auto& a) { return a->needs_shadows(); });
-  if (need_shadows) {
-    check(!o.shadows.empty(), "--shadows", "a folder of shadow models for LiRA", "none");
-    for (auto& dir : list_model_folders(o.shadows, o.target))
-      inputs.shadows.push_back({dir, read_member_mask(dir, n)});
-    check(!inputs.shadows.empty(), o.shadows.string(),
-          "model folders (config.json + members.npy) besides the target", "none");
-    result.shadows = static_cast<int64_t>(inputs.shadows.size());
-  }
-
-  metrics::validate(o.bootstrap);
-  if (o.calibrate_on != 0) {
-    metrics::CalibrationOptions co;
-    co.fraction = o.calibrate_on;
-    metrics::validate(co);
-  }
-
-  // The model-free baseline on the same split, before any attack's numbers.
-  const io::Json split = o.split_check ? write_split_check(ds, inputs.target.members, o.bootstrap, o.out) : io::Json();
-
+// An MPI job's ranks: every (model, statistic) pair the attacks and the t-sweep will ask for,
+// computed round robin into the score cache, so that rank 0's attacks then read them all.
+void score_by_ranks(const MiaRunOptions& o, const data::Dataset& ds,
+                    const std::vector<std::unique_ptr<MembershipAttack>>& attacks, const AttackInputs& inputs,
+                    const dist::Communicator& comm, const ProgressFn& progress) {
   ModelScoring scoring(ds, o.out / "cache", o.load, progress);
-  std::vector<io::Json> summaries;
-  for (auto& attack : attacks) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const core::PeakMemory memory;
-    const size_t timing_start = scoring.timings().size();
-    io::Json details = io::Json::object();
-    auto scores = attack->scores(scoring, inputs, details);
-    MiaAttackReport rep;
-    io::Json j = write_attack_scores(o.out, attack->name(), ds, scores, inputs.target.members, o.bootstrap,
-                                     o.calibrate_on, split, rep);
-    rep.seconds = core::seconds_since(t0);
-
-    io::Json models = io::Json::array();
-    int64_t forwards = 0, forwards_now = 0;
-    for (size_t i = timing_start; i < scoring.timings().size(); ++i) {
-      auto& t = scoring.timings()[i];
-      forwards += t.forwards;
-      if (!t.cached) forwards_now += t.forwards;
-      models.push_back({{"model", t.model}, {"statistic", t.scorer}, {"cached", t.cached},
-                        {"seconds", t.seconds}, {"forwards_per_s", t.forwards_per_s}});
-    }
-    j["options"] = attack->options();
-    j["details"] = details;
-    j["run"] = io::fields_json(o);
-    j["target"] = o.target.string();
-    j["shadows"] = io::Json::array();
-    if (attack->needs_shadows())
-      for (auto& s : inputs.shadows) j["shadows"].push_back(s.path.string());
-    // The attack's cost: model inputs evaluated (all of them, and those computed by this run rather
-    // than read from the cache) and the process's peak resident memory during the attack.
-    j["timing"] = {{"seconds", rep.seconds},
-                   {"model_evaluations", forwards},
-                   {"model_evaluations_computed", forwards_now},
-                   {"peak_rss_bytes", memory.peak()},
-                   {"peak_rss_since", memory.since_stage_start() ? "attack start" : "process start"},
-                   {"models", models}};
-    summaries.push_back(j);
-    result.attacks.push_back(rep);
-    log::info("mia " + rep.name + ": AUC " + core::exact_number(rep.summary.auc));
+  std::vector<ModelStatistic> pairs;
+  std::set<fs::path> seen;  // by cache file: LiRA and the threshold attack share the target's
+  const auto add = [&](const MembershipAttack& a) {
+    for (ModelStatistic& p : a.model_statistics(inputs))
+      if (seen.insert(scoring.cache_file(p.model, *p.scorer)).second) pairs.push_back(std::move(p));
+  };
+  for (const auto& a : attacks) {
+    add(*a);
+    for (int64_t t : o.t_sweep) add(*a->at_timestep(t));
   }
+  dist::collectively(comm, [&] {
+    for (size_t i = 0; i < pairs.size(); ++i)
+      if (dist::owns(static_cast<int64_t>(i), comm.rank(), comm.size()))
+        scoring.errors(pairs[i].model, *pairs[i].scorer);
+  });
+}
 
-  for (int64_t t : o.t_sweep) {
+}  // namespace
+
+MiaRunResult run_mia(const MiaRunOptions& o, const ProgressFn& progress, const dist::Communicator& comm) {
+  const auto t_run = std::chrono::steady_clock::now();
+  std::vector<std::unique_ptr<MembershipAttack>> attacks;
+  data::Dataset ds;
+  AttackInputs inputs;
+  MiaRunResult result;
+  dist::collectively(comm, [&] {
+    check(!o.out.empty(), "--out", "an output folder", "none");
+    attacks = make_attacks(o);
+    ds = data::load_dataset(o.data);
+    const int64_t n = ds.size();
+
+    inputs.target.path = o.target;
+    fs::path members_at = o.members;
+    if (members_at.empty())
+      members_at = fs::is_regular_file(o.target) ? o.target.parent_path() : o.target;
+    inputs.target.members = read_member_mask(members_at, n);
+
+    for (bool m : inputs.target.members) (m ? result.members : result.nonmembers) += 1;
+    check(result.members > 0 && result.nonmembers > 0, members_at.string(),
+          "a member mask with members and non-members",
+          std::to_string(result.members) + " members and " + std::to_string(result.nonmembers) +
+              " non-members");
+
+    const bool need_shadows = std::any_of(attacks.begin(), attacks.end(),
+                                          [](auto& a) { return a->needs_shadows(); });
+    if (need_shadows) {
+      check(!o.shadows.empty(), "--shadows", "a folder of shadow models for LiRA", "none");
+      for (auto& dir : list_model_folders(o.shadows, o.target))
+        inputs.shadows.push_back({dir, read_member_mask(dir, n)});
+      check(!inputs.shadows.empty(), o.shadows.string(),
+            "model folders (config.json + members.npy) besides the target", "none");
+      result.shadows = static_cast<int64_t>(inputs.shadows.size());
+    }
+
+    metrics::validate(o.bootstrap);
+    if (o.calibrate_on != 0) {
+      metrics::CalibrationOptions co;
+      co.fraction = o.calibrate_on;
+      metrics::validate(co);
+    }
+  });
+  if (comm.size() > 1) score_by_ranks(o, ds, attacks, inputs, comm, progress);
+  dist::collectively(comm, [&] {
+    if (comm.rank() != 0) return;  // rank 0 writes what one process would
+
+    // The model-free baseline on the same split, before any attack's numbers.
+    const io::Json split = o.split_check ? write_split_check(ds, inputs.target.members, o.bootstrap, o.out) : io::Json();
+
+    ModelScoring scoring(ds, o.out / "cache", o.load, progress);
+    std::vector<io::Json> summaries;
+    for (auto& attack : attacks) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const core::PeakMemory memory;
+      const size_t timing_start = scoring.timings().size();
+      io::Json details = io::Json::object();
+      auto scores = attack->scores(scoring, inputs, details);
+      MiaAttackReport rep;
+      io::Json j = write_attack_scores(o.out, attack->name(), ds, scores, inputs.target.members, o.bootstrap,
+                                       o.calibrate_on, split, rep);
+      rep.seconds = core::seconds_since(t0);
+
+      io::Json models = io::Json::array();
+      int64_t forwards = 0, forwards_now = 0;
+      for (size_t i = timing_start; i < scoring.timings().size(); ++i) {
+        auto& t = scoring.timings()[i];
+        forwards += t.forwards;
+        if (!t.cached) forwards_now += t.forwards;
+        models.push_back({{"model", t.model}, {"statistic", t.scorer}, {"cached", t.cached},
+                          {"seconds", t.seconds}, {"forwards_per_s", t.forwards_per_s}});
+      }
+      j["options"] = attack->options();
+      j["details"] = details;
+      j["run"] = io::fields_json(o);
+      j["target"] = o.target.string();
+      j["shadows"] = io::Json::array();
+      if (attack->needs_shadows())
+        for (auto& s : inputs.shadows) j["shadows"].push_back(s.path.string());
+      // The attack's cost: model inputs evaluated (all of them, and those computed by this run rather
+      // than read from the cache) and the process's peak resident memory during the attack.
+      j["timing"] = {{"seconds", rep.seconds},
+                     {"model_evaluations", forwards},
+                     {"model_evaluations_computed", forwards_now},
+                     {"peak_rss_bytes", memory.peak()},
+                     {"peak_rss_since", memory.since_stage_start() ? "attack start" : "process start"},
+                     {"models", models}};
+      summaries.push_back(j);
+      result.attacks.push_back(rep);
+      log::info("mia " + rep.name + ": AUC " + core::exact_number(rep.summary.auc));
+    }
+
+    for (int64_t t : o.t_sweep) {
+      for (size_t a = 0; a < attacks.size(); ++a) {
+        auto at = attacks[a]->at_timestep(t);
+        io::Json details;
+        auto scores = at->scores(scoring, inputs, details);
+        MiaSweepRow row{attacks[a]->name(), t,
+                        metrics::summarize(scores, inputs.target.members, {}, o.bootstrap, &ds.ids)};
+        io::Json jr = summary_json(row.summary);
+        jr["t"] = t;
+        summaries[a]["t_sweep"].push_back(jr);
+        result.sweep.push_back(row);
+      }
+    }
+    if (!o.t_sweep.empty()) write_sweep_csv(o.out / ("t-sweep-" + o.attack + ".csv"), result.sweep);
+
     for (size_t a = 0; a < attacks.size(); ++a) {
-      auto at = attacks[a]->at_timestep(t);
-      io::Json details;
-      auto scores = at->scores(scoring, inputs, details);
-      MiaSweepRow row{attacks[a]->name(), t,
-                      metrics::summarize(scores, inputs.target.members, {}, o.bootstrap, &ds.ids)};
-      io::Json jr = summary_json(row.summary);
-      jr["t"] = t;
-      summaries[a]["t_sweep"].push_back(jr);
-      result.sweep.push_back(row);
+      summaries[a]["timing"]["run_seconds"] = core::seconds_since(t_run);
+      io::write_json(result.attacks[a].dir / "summary.json", summaries[a]);
     }
-  }
-  if (!o.t_sweep.empty()) write_sweep_csv(o.out / ("t-sweep-" + o.attack + ".csv"), result.sweep);
-
-  for (size_t a = 0; a < attacks.size(); ++a) {
-    summaries[a]["timing"]["run_seconds"] = core::seconds_since(t_run);
-    io::write_json(result.attacks[a].dir / "summary.json", summaries[a]);
-  }
+  });
   return result;
 }
 

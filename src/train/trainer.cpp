@@ -178,7 +178,12 @@ std::vector<TrainResult> train_many(const data::Dataset& ds, const fs::path& out
   if (many.split != "half" && many.split != "all")
     fail("--split", "half or all", "'" + many.split + "'");
   if (many.jobs < 1) fail("--jobs", "at least 1", std::to_string(many.jobs));
-  const int64_t jobs = std::min(many.jobs, many.models);
+  if (many.ranks < 1 || many.rank < 0 || many.rank >= many.ranks)
+    fail("ManyOptions.rank/ranks", "a rank in [0, ranks)", std::to_string(many.rank) + "/" + std::to_string(many.ranks));
+  const auto mine = [&](int64_t k) { return k % many.ranks == many.rank; };
+  int64_t my_models = 0;
+  for (int64_t k = 0; k < many.models; ++k) my_models += mine(k);
+  const int64_t jobs = std::max<int64_t>(1, std::min(many.jobs, my_models));
   if (jobs > 1 && options.conditioning == "none" && make_config(ds, options).dropout > 0)
     fail("--jobs", "1 when the model has dropout (dropout draws from torch's global generator, "
          "which parallel models would share)",
@@ -195,7 +200,8 @@ std::vector<TrainResult> train_many(const data::Dataset& ds, const fs::path& out
 
   std::vector<TrainResult> results(static_cast<size_t>(many.models));
   if (jobs == 1) {
-    for (int64_t k = 0; k < many.models; ++k) results[k] = train_one(k, progress);
+    for (int64_t k = 0; k < many.models; ++k)
+      if (mine(k)) results[k] = train_one(k, progress);
     return results;
   }
 
@@ -216,6 +222,7 @@ std::vector<TrainResult> train_many(const data::Dataset& ds, const fs::path& out
       // OpenMP keeps the thread count per thread: a new thread would otherwise start at all cores.
       core::set_threads(per_job);
       for (int64_t k = next++; k < many.models; k = next++) {
+        if (!mine(k)) continue;
         {
           std::lock_guard<std::mutex> lock(error_mutex);
           if (first_error) return;

@@ -6,6 +6,7 @@
 
 #include "command.h"
 #include "flags.h"
+#include "ranks.h"
 #include "diffmem/attack/extract.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/run_lock.h"
@@ -30,9 +31,10 @@ void run(Args& a) {
   a.opt.reuse = !a.no_reuse;
   a.opt.pairs_distinct = !a.all_pairs;
   a.set->apply(a.opt);
-  const core::RunLock lock(a.out, "--out");  // one run per folder
-  const attack::ExtractResult r =
-      attack::run_extract(a.generations, a.train, a.out, a.opt, io::Json::object(), cli::terminal_progress());
+  const cli::JobLock lock(a.out, "--out");  // one run per folder
+  const attack::ExtractResult r = attack::run_extract(a.generations, a.train, a.out, a.opt, io::Json::object(),
+                                                      cli::terminal_progress(), cli::ranks());
+  if (!cli::prints()) return;
   const io::Json& s = r.summary;
   if (a.opt.calibrated_threshold)
     std::printf("%lld of %lld generations within calibrated l2 %g (%lld within delta %g); ",

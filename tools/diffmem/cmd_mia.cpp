@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "flags.h"
+#include "ranks.h"
 #include "diffmem/attack/mia_gan.h"
 #include "diffmem/attack/mia_run.h"
 #include "diffmem/attack/mia_text.h"
@@ -213,10 +214,12 @@ DIFFMEM_COMMAND(500) {
   sub->callback([a, sub] {
     cli::start();
     if (a->kind == "discriminator" || model::is_gan_folder(a->target)) {
+      cli::one_process_only("mia discriminator");
       run_gan(*a, sub);
       return;
     }
     if (fs::exists(fs::path(a->target) / "model_index.json")) {  // a text-to-image pipeline folder
+      cli::one_process_only("mia on a text-to-image pipeline");
       attack::TextMiaOptions to;
       if (a->opt.loss.flip) fail("--flip", "not for a text-to-image pipeline: its captions describe the unflipped image");
       if (a->t >= 0) (a->kind == "secmi" ? to.secmi_t : a->kind == "pia" ? to.pia_t : to.t) = a->t;
@@ -260,8 +263,9 @@ DIFFMEM_COMMAND(500) {
     o.t_sweep = parse_sweep(a->sweep);
     a->set->apply(o);
 
-    const core::RunLock lock(o.out, "--out");  // one run per folder
-    auto r = attack::run_mia(o, cli::terminal_progress());
+    const cli::JobLock lock(o.out, "--out");  // one run per folder
+    auto r = attack::run_mia(o, cli::terminal_progress(), cli::ranks());
+    if (!cli::prints()) return;
     write_roc_figure(o.out);
     std::printf("%lld members, %lld non-members%s\n", static_cast<long long>(r.members),
                 static_cast<long long>(r.nonmembers),

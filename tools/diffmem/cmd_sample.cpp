@@ -5,6 +5,7 @@
 
 #include "command.h"
 #include "flags.h"
+#include "ranks.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/run_lock.h"
 #include "diffmem/core/runtime.h"
@@ -48,6 +49,29 @@ void parse_shard(const std::string& text, diffusion::GenerateOptions& o) {
   o.shard_count = std::stoll(text.substr(slash + 1));
 }
 
+// An MPI job's ranks split the shards (rank r takes shards s with s % ranks == r), as --shard r/N
+// would; a job of one rank keeps --shard.
+void split_by_rank(const std::string& shard, diffusion::GenerateOptions& o) {
+  const dist::Communicator& comm = cli::ranks();
+  if (comm.size() == 1) return;
+  if (shard != "0/1")
+    throw dist::CollectiveError("--shard: expected none under mpirun/srun (the ranks split the shards: rank r "
+                                "takes shards s with s % ranks == r), found '" + shard + "' with " +
+                                std::to_string(comm.size()) + " ranks");
+  o.shard_index = comm.rank();
+  o.shard_count = comm.size();
+}
+
+// The job's totals, every rank having written its own shards; false on ranks that do not print.
+bool job_totals(diffusion::GenerateResult& r) {
+  const dist::Communicator& comm = cli::ranks();
+  r.images_written = dist::sum(comm, r.images_written);
+  r.shards_written = dist::sum(comm, r.shards_written);
+  r.shards_skipped = dist::sum(comm, r.shards_skipped);
+  r.images_per_s = dist::sum(comm, r.images_per_s);  // the ranks run side by side
+  return cli::prints();
+}
+
 void sample_text_to_image(Args& a, CLI::App* sub) {
   if (!a.torchscript.empty() || !a.scheduler.empty() || sub->count("--eta") || sub->count("--n") ||
       sub->count("--precision") || !a.set->json().empty())
@@ -77,8 +101,9 @@ void sample_text_to_image(Args& a, CLI::App* sub) {
   const bool single = !a.pipeline_config.empty();
   const diffusion::SdPipeline pipe = diffusion::SdPipeline::load(single ? a.pipeline_config : a.model, device,
                                                                  single ? fs::path(a.model) : fs::path());
-  const core::RunLock lock(a.out, "--out");  // one run per folder
-  const auto r = diffusion::generate_text_to_image(pipe, prompts, a.out, o, cli::terminal_progress());
+  const cli::JobLock lock(a.out, "--out");  // one run per folder
+  diffusion::GenerateResult r = diffusion::generate_text_to_image(pipe, prompts, a.out, o, cli::terminal_progress());
+  if (!job_totals(r)) return;
   std::printf("%s: %lld images of %zu prompts in %lld new shards (%lld already complete, %lld in all), "
               "%.2f images/s\n",
               a.out.c_str(), static_cast<long long>(r.images_written), prompts.size(),
@@ -108,8 +133,9 @@ void sample_gan(Args& a, CLI::App* sub) {
   else
     g = std::make_unique<model::TorchScriptGenerator>(a.torchscript_generator, a.generator_config, device);
   a.opt.model = a.model.empty() ? a.torchscript_generator : a.model;
-  const core::RunLock lock(a.out, "--out");  // one run per folder
-  const auto r = diffusion::generate(*g, a.out, a.opt, cli::terminal_progress());
+  const cli::JobLock lock(a.out, "--out");  // one run per folder
+  diffusion::GenerateResult r = diffusion::generate(*g, a.out, a.opt, cli::terminal_progress());
+  if (!job_totals(r)) return;
   std::printf("%s: %lld images from %s in %lld new shards (%lld already complete, %lld in all), %.2f images/s\n",
               a.out.c_str(), static_cast<long long>(r.images_written), g->describe().c_str(),
               static_cast<long long>(r.shards_written), static_cast<long long>(r.shards_skipped),
@@ -178,6 +204,7 @@ DIFFMEM_COMMAND(300) {
     if (!a->generator_config.empty() && a->torchscript_generator.empty())
       fail("--generator-config", "--torchscript-generator beside it (the config says how to use that module)", "none");
     parse_shard(a->shard, a->opt);
+    split_by_rank(a->shard, a->opt);
     if (!a->torchscript_generator.empty() || model::is_gan_folder(a->model)) {
       sample_gan(*a, sub);
       return;
@@ -219,8 +246,9 @@ DIFFMEM_COMMAND(300) {
     auto denoiser = model::load_denoiser(src, lo);
     diffusion::NoiseSchedule schedule(diffusion::model_scheduler_config(src, a->scheduler));
     a->opt.model = src.string();
-    const core::RunLock lock(a->out, "--out");  // one run per folder
-    auto r = diffusion::generate(*denoiser, schedule, a->out, a->opt, cli::terminal_progress());
+    const cli::JobLock lock(a->out, "--out");  // one run per folder
+    diffusion::GenerateResult r = diffusion::generate(*denoiser, schedule, a->out, a->opt, cli::terminal_progress());
+    if (!job_totals(r)) return;
     std::printf("%s: %lld images in %lld new shards (%lld already complete, %lld in all), %.2f images/s\n",
                 a->out.c_str(), static_cast<long long>(r.images_written),
                 static_cast<long long>(r.shards_written), static_cast<long long>(r.shards_skipped),

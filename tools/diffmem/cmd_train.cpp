@@ -4,6 +4,7 @@
 
 #include "command.h"
 #include "flags.h"
+#include "ranks.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/run_lock.h"
 #include "diffmem/data/dataset.h"
@@ -20,16 +21,46 @@ struct Args {
   std::unique_ptr<cli::ConfigFlags> flags;  // set over the --config file
 };
 
-void print_result(const train::TrainResult& r) {
-  if (r.already_done) {
-    std::printf("%s: already trained (%lld steps); nothing to do\n", r.model_dir.c_str(),
-                static_cast<long long>(r.steps_done));
-    return;
+std::string result_line(const train::TrainResult& r) {
+  char line[1024];
+  if (r.already_done)
+    std::snprintf(line, sizeof line, "%s: already trained (%lld steps); nothing to do\n", r.model_dir.c_str(),
+                  static_cast<long long>(r.steps_done));
+  else
+    std::snprintf(line, sizeof line, "%s: trained steps %lld..%lld, %.2fM parameters, loss %.4f, %.1f images/s%s\n",
+                  r.model_dir.c_str(), static_cast<long long>(r.start_step),
+                  static_cast<long long>(r.steps_done), r.parameters / 1e6, r.final_loss,
+                  r.images_per_s, r.start_step > 0 ? " (resumed)" : "");
+  return line;
+}
+
+void print_result(const train::TrainResult& r) { std::fputs(result_line(r).c_str(), stdout); }
+
+// K models over an MPI job's ranks (model k on rank k % ranks); rank 0 prints every model's line,
+// in model order.
+void train_models(const data::Dataset& ds, const std::string& out, const train::TrainOptions& opt,
+                  train::ManyOptions many, const ProgressFn& progress) {
+  const dist::Communicator& comm = cli::ranks();
+  many.rank = comm.rank();
+  many.ranks = comm.size();
+  const std::vector<train::TrainResult> results = train::train_many(ds, out, opt, many, progress);
+  std::vector<std::string> lines(results.size());
+  for (size_t k = 0; k < results.size(); ++k)
+    if (!results[k].model_dir.empty()) lines[k] = result_line(results[k]);
+  std::string mine;
+  for (const std::string& l : lines) mine += std::to_string(l.size()) + ":" + l;
+  const std::vector<std::string> all = comm.all_gather(mine);
+  if (!cli::prints()) return;
+  for (const std::string& rank_lines : all) {  // "SIZE:LINE" per model, empty for another rank's
+    size_t at = 0;
+    for (size_t k = 0; k < lines.size() && at < rank_lines.size(); ++k) {
+      const size_t colon = rank_lines.find(':', at);
+      const size_t n = std::stoul(rank_lines.substr(at, colon - at));
+      if (n > 0) lines[k] = rank_lines.substr(colon + 1, n);
+      at = colon + 1 + n;
+    }
   }
-  std::printf("%s: trained steps %lld..%lld, %.2fM parameters, loss %.4f, %.1f images/s%s\n",
-              r.model_dir.c_str(), static_cast<long long>(r.start_step),
-              static_cast<long long>(r.steps_done), r.parameters / 1e6, r.final_loss,
-              r.images_per_s, r.start_step > 0 ? " (resumed)" : "");
+  for (const std::string& l : lines) std::fputs(l.c_str(), stdout);
 }
 }  // namespace
 
@@ -103,10 +134,14 @@ DIFFMEM_COMMAND(200) {
     opt.device = cli::globals().device;
     data::Dataset ds = data::load_dataset(a->data);
     auto progress = cli::terminal_progress();
-    const core::RunLock lock(a->out, "--out");  // one run per folder
-    if (sub->count("--models") > 0 || sub->count("--split") > 0 || sub->count("--jobs") > 0) {
-      auto results = train::train_many(ds, a->out, opt, a->many, progress);
-      for (auto& r : results) print_result(r);
+    const bool many = sub->count("--models") > 0 || sub->count("--split") > 0 || sub->count("--jobs") > 0;
+    if (!many && cli::ranks().size() > 1)
+      throw dist::CollectiveError("mpirun/srun: expected --models K to split models over " +
+                                  std::to_string(cli::ranks().size()) +
+                                  " ranks (one model trains in one process), found one model");
+    const cli::JobLock lock(a->out, "--out");  // one run per folder
+    if (many) {
+      train_models(ds, a->out, opt, a->many, progress);
       return;
     }
     print_result(train::train_on_members(ds, a->out, opt, progress));

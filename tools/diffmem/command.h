@@ -16,12 +16,15 @@ struct GlobalOptions {
   bool quiet = false;
   bool verbose = false;
   double max_memory_gib = 64;  // the largest model a config may ask for (core/ranges.h)
+  std::string command_line;    // argv joined: every rank of an MPI job must run the same one
+  std::string command;         // the subcommand's name
 };
 
 GlobalOptions& globals();
 
-/// Applies the global options (threads, log level, memory limit). Every command's callback calls
-/// it first.
+/// Applies the global options (threads, log level, memory limit); in an MPI job checks that every
+/// rank runs the same command line, silences the progress of ranks other than 0, and resolves
+/// --device cuda:local to this rank's GPU on its machine. Every command's callback calls it first.
 void start();
 
 /// Progress callback that draws a refreshing line on a terminal and plain lines otherwise.

@@ -13,7 +13,7 @@ const Flag kData{"--data", "Dataset directory (diffmem data import/subset)"};
 const Flag kModel{"--model", "diffusers model folder"};
 const Flag kSampler{"--sampler", "Sampler (ddpm | ddim)"};
 const Flag kDelta{"--delta", "Extraction threshold (normalized l2; at or below it counts as extracted)"};
-const Flag kDevice{"--device", "Device: cpu, cuda, cuda:N or auto"};
+const Flag kDevice{"--device", "Device: cpu, cuda, cuda:N, cuda:local (under mpirun/srun: the rank's GPU on its machine) or auto"};
 const Flag kThreads{"--threads", "CPU threads for tensor work (0 = all cores)"};
 }  // namespace flags
 

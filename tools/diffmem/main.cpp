@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -12,6 +13,7 @@
 
 #include "command.h"
 #include "flags.h"
+#include "ranks.h"
 #include "diffmem/core/blas_kernels.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/log.h"
@@ -30,6 +32,14 @@ void start() {
   if (done) return;
   done = true;
   auto& g = globals();
+  const dist::Communicator& comm = ranks();
+  if (comm.size() > 1) {
+    dist::check_same(comm, "the command line", g.command_line);
+    one_process_only(g.command, {"sample", "extract", "train", "mia"});
+    if (comm.rank() != 0) g.quiet = true;  // rank 0 reports progress for the job
+  }
+  // One GPU per rank: the rank's place among the ranks of its machine, modulo its GPUs.
+  if (g.device == "cuda:local") g.device = "cuda:" + std::to_string(comm.local_rank() % std::max(1, core::cuda_device_count()));
   if (g.verbose) log::set_level(log::Level::kDebug);
   if (g.quiet) log::set_level(log::Level::kWarn);
   core::set_threads(g.threads);
@@ -94,6 +104,24 @@ ProgressFn terminal_progress() {
   };
 }
 
+// An error of this rank alone: one line naming the rank, and, in a job of several ranks, the end
+// of every rank (the others may be waiting for this one in a collective).
+int fail_job(const std::string& message) {
+  const int rank = launched_rank();
+  if (!launched()) {
+    std::fprintf(stderr, "diffmem: error: %s\n", message.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "diffmem: error: rank %d: %s\n", rank, message.c_str());
+  std::fflush(stderr);
+  try {
+    const dist::Communicator& comm = ranks();
+    if (comm.size() > 1) comm.abort(1);
+  } catch (const std::exception&) {
+  }
+  return 1;
+}
+
 }  // namespace diffmem::cli
 
 int main(int argc, char** argv) {
@@ -119,24 +147,32 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", g.quiet, "No progress output");
   app.add_flag("-v,--verbose", g.verbose, "Debug logging");
   for (auto& [order, reg] : cli::registry()) reg(app);
+  for (int i = 1; i < argc; ++i) g.command_line += std::string(i > 1 ? " " : "") + argv[i];
+  for (int i = 1; i < argc && g.command.empty(); ++i)
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+      if (sub->get_name() == argv[i]) g.command = argv[i];
+  // In an MPI job every rank parses the same command line: rank 0 alone says what is wrong with it.
+  const int rank = cli::launched_rank();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (rank != 0 && e.get_exit_code() != 0) return e.get_exit_code();
     return app.exit(e);
-  } catch (const diffmem::Error& e) {
-    std::fprintf(stderr, "diffmem: error: %s\n", one_line(e.what()).c_str());
+  } catch (const dist::CollectiveError& e) {
+    // Every rank holds this same error: one line, from rank 0.
+    if (rank == 0) std::fprintf(stderr, "diffmem: error: %s\n", one_line(e.what()).c_str());
     return 1;
+  } catch (const diffmem::Error& e) {
+    return cli::fail_job(one_line(e.what()));
   } catch (const c10::Error& e) {
     std::string what = e.what_without_backtrace();
     // An allocator's refusal says how much it wanted, not what to change.
     if (what.find("DefaultCPUAllocator") != std::string::npos || what.find("out of memory") != std::string::npos)
       what = "out of memory (" + what.substr(0, what.find('\n')) +
              "); a smaller --batch, a smaller model or a larger machine needs less";
-    std::fprintf(stderr, "diffmem: error: %s\n", one_line(what).c_str());
-    return 1;
+    return cli::fail_job(one_line(what));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "diffmem: error: %s\n", one_line(e.what()).c_str());
-    return 1;
+    return cli::fail_job(one_line(e.what()));
   }
   return 0;
 }

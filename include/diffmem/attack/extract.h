@@ -25,6 +25,7 @@
 
 #include "diffmem/attack/extract_options.h"
 #include "diffmem/core/progress.h"
+#include "diffmem/dist/communicator.h"
 #include "diffmem/io/json.h"
 
 namespace diffmem::attack {
@@ -84,10 +85,16 @@ struct ExtractResult {
 /// and writes the files above into `out`. `extra` is merged into summary.json. Progress: stage
 /// "extract", unit "generations". Throws diffmem::Error naming the file on a missing folder, no
 /// shards, or generations whose image shape differs from the training images'.
+///
+/// With several ranks (`comm`, an MPI job) every rank builds the index of the whole training set
+/// and computes the shards it owns (position % size == rank) into the shard cache; rank 0 then
+/// writes the files above exactly as one process would (the others return the counts only).
+/// An error on any rank is thrown on every rank (dist::CollectiveError), naming the rank.
 ExtractResult run_extract(const std::filesystem::path& generations,
                           const std::filesystem::path& train, const std::filesystem::path& out,
                           const ExtractOptions& options, const io::Json& extra = io::Json::object(),
-                          const ProgressFn& progress = nullptr);
+                          const ProgressFn& progress = nullptr,
+                          const dist::Communicator& comm = dist::single());
 
 /// Reads a matches.csv (or a shard cache file) back; throws naming the file on a malformed line.
 std::vector<Match> read_matches_csv(const std::filesystem::path& path);

@@ -74,6 +74,12 @@ struct AttackInputs {
   std::vector<MiaModel> shadows;
 };
 
+/// One statistic of one model over every data row: what ModelScoring::errors computes and caches.
+struct ModelStatistic {
+  std::filesystem::path model;
+  std::shared_ptr<const ExampleScorer> scorer;
+};
+
 class MembershipAttack {
  public:
   virtual ~MembershipAttack() = default;
@@ -87,6 +93,9 @@ class MembershipAttack {
                                      io::Json& details) = 0;
   /// The same attack with its statistic at timestep t (t-sweeps).
   virtual std::unique_ptr<MembershipAttack> at_timestep(int64_t t) const = 0;
+  /// The (model, statistic) pairs scores() asks `scoring` for, so that an MPI job's ranks can
+  /// compute them side by side into the cache first (run_mia).
+  virtual std::vector<ModelStatistic> model_statistics(const AttackInputs& inputs) const = 0;
 };
 
 /// Threshold on the target's own statistic: score = −error (the paper's loss attack with the loss;

@@ -17,6 +17,7 @@
 
 #include "diffmem/attack/mia_attack.h"
 #include "diffmem/core/progress.h"
+#include "diffmem/dist/communicator.h"
 #include "diffmem/metrics/roc.h"
 
 namespace diffmem::attack {
@@ -96,7 +97,8 @@ std::vector<std::unique_ptr<MembershipAttack>> make_attacks(const MiaRunOptions&
 
 /// Runs everything above. Errors (missing members.npy, mismatched lengths, no shadows for LiRA, a
 /// target with no members or no non-members) are diffmem::Errors naming the file or flag.
-MiaRunResult run_mia(const MiaRunOptions& options, const ProgressFn& progress = nullptr);
+MiaRunResult run_mia(const MiaRunOptions& options, const ProgressFn& progress = nullptr,
+                     const dist::Communicator& comm = dist::single());
 
 /// The member mask at `path`: a bool members.npy of n rows, or a folder holding one; errors name the
 /// file.

@@ -60,6 +60,8 @@ struct ManyOptions {
   int64_t models = 1;
   std::string split = "half";  // half: each model on its own seeded random half | all
   int64_t jobs = 1;            // models trained at once, each on threads / jobs cores
+  int64_t rank = 0;            // of an MPI job's ranks: this process trains the models k with
+  int64_t ranks = 1;           //   k % ranks == rank (jobs of them at once)
 };
 
 

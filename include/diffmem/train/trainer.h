@@ -43,7 +43,9 @@ TrainResult train_on_members(const data::Dataset& ds, const std::filesystem::pat
                              const TrainOptions& options, const ProgressFn& progress = nullptr);
 
 /// Trains K models into out/model-000, model-001, ... each with its members.npy (LiRA's shadow
-/// models). Model k uses seed derive_seed(options.seed, k) for its half and its training.
+/// models). Model k uses seed derive_seed(options.seed, k) for its half and its training. Of an
+/// MPI job's ranks (many.rank, many.ranks) each trains the models it owns; the results of the
+/// others' are left default (empty model_dir).
 std::vector<TrainResult> train_many(const data::Dataset& ds, const std::filesystem::path& out,
                                     const TrainOptions& options, const ManyOptions& many,
                                     const ProgressFn& progress = nullptr);

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# MPI ranks against one process: runs sample, extract, train --models and mia (LiRA with a
+# t-sweep) once as one process, then under `mpirun -np 2` and `-np 3`, and compares every result
+# file with the one-process run, byte for byte (JSON without its "timing" objects; see
+# scripts/lib/trials.sh). Then each job SIGKILLed (mpirun and its ranks) once it has written its
+# first files and resumed with another rank count, compared the same way; the communicator's own
+# tests on three ranks; and the bad launches: ranks given different command lines, and a rank that
+# cannot read the data, each stopping every rank with one error line naming the rank, no results
+# written. Prints one line per check and exits non-zero unless every one passed.
+#   scripts/mpi-trials.sh [WORK_DIR]   (DIFFMEM=path/to/diffmem, default build/diffmem; TEST_DIST=
+#        path/to/test_dist: its CommunicatorJob tests on three ranks too)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -n "${1:-}" ]; then WORK=$1; else WORK=$(mktemp -d /tmp/diffmem-mpi.XXXXXX); trap 'rm -rf "$WORK"' EXIT; fi
+BIN=$(realpath "${DIFFMEM:-build/diffmem}")
+PY=${PYTHON:-python3}
+mkdir -p "$WORK"
+command -v mpirun >/dev/null || { echo "mpi-trials: no mpirun (Debian: openmpi-bin)" >&2; exit 1; }
+# --oversubscribe: more ranks than this machine's cores; root runs CI's containers.
+MPIRUN=(mpirun --oversubscribe --allow-run-as-root --bind-to none)
+D() { "$BIN" --quiet --threads 1 "$@"; }
+M() { local n=$1; shift; "${MPIRUN[@]}" -np "$n" "$BIN" --quiet --threads 1 "$@"; }
+
+. scripts/lib/trials.sh
+make_fixture "$WORK"
+D train --data "$WORK/data" --out "$WORK/model" --preset tiny --steps 20 --batch 8 --warmup 5 --seed 0 >/dev/null
+
+# STAGE and its command line with OUT standing for the output folder.
+stages=(
+  "sample|sample --model $WORK/model --out OUT --n 44 --shard-size 4 --sampler ddim --steps 4 --seed 0"
+  "extract|extract --generations $WORK/ref-sample --train $WORK/data --out OUT --delta 0.5 --n-calibration 4"
+  "train-models|train --data $WORK/data --out OUT --preset tiny --steps 12 --batch 8 --warmup 2 --checkpoint-every 4 --models 3 --seed 0"
+  "mia|mia lira --target $WORK/ref-train-models/model-000 --shadows $WORK/ref-train-models --data $WORK/data --out OUT --draws 4 --t-sweep 100,400"
+)
+failed=0
+pass() { echo "$1: passed"; }
+miss() { echo "$1: FAILED" >&2; failed=1; }
+declare -A CMD
+for entry in "${stages[@]}"; do
+  stage=${entry%%|*}
+  cmd=${entry#*|}
+  CMD[$stage]=$cmd
+  ref="$WORK/ref-$stage"
+  D ${cmd//OUT/$ref} >/dev/null
+  for np in 2 3; do
+    out="$WORK/$stage-np$np"
+    if M "$np" ${cmd//OUT/$out} >/dev/null && compare "$ref" "$out"; then pass "$stage -np $np"; else miss "$stage -np $np"; fi
+    rm -rf "$out"
+  done
+done
+
+# Killed with one rank count, resumed with another: the same bytes. The job is SIGKILLed (mpirun
+# and its ranks) as soon as two of its MARKS files are written, and the trial counts only if it was
+# still running then: killed mid-stage, not before it began (extract's shards are fast enough that
+# all of them may be written and the kill land in rank 0's merge).
+for trial in "sample 3 2 images-*.npy" "extract 2 3 shards/matches-*.csv" "train-models 3 2 model-*/*.safetensors" \
+             "mia 2 3 cache/*.npy"; do
+  read -r stage first second marks <<<"$trial"
+  out="$WORK/$stage-killed"
+  rm -rf "$out"
+  cmd=${CMD[$stage]//OUT/$out}
+  all=$(cd "$WORK/ref-$stage" && compgen -G "$marks" | wc -l)
+  M "$first" $cmd >/dev/null 2>&1 &
+  pid=$!
+  n=0
+  for _ in $(seq 1 2000); do  # up to 100 s
+    n=$( (cd "$out" 2>/dev/null && compgen -G "$marks" || true) | wc -l)
+    [ "$n" -ge 2 ] || ! kill -0 "$pid" 2>/dev/null && break
+    sleep 0.05
+  done
+  alive=0
+  kill -0 "$pid" 2>/dev/null && alive=1  # still running: killed mid-stage
+  kill -9 "$pid" 2>/dev/null || true
+  pkill -9 -f -- "--out $out" 2>/dev/null || true  # the ranks mpirun leaves behind
+  wait "$pid" 2>/dev/null || true
+  sleep 0.2
+  n=$( (cd "$out" 2>/dev/null && compgen -G "$marks" || true) | wc -l)
+  what="$stage killed at -np $first with $n of $all $marks written, resumed at -np $second"
+  if [ "$alive" = 1 ] && M "$second" $cmd >/dev/null && compare "$WORK/ref-$stage" "$out"; then pass "$what"; else miss "$what"; fi
+  rm -rf "$out"
+done
+
+# The communicator's own collectives, on every rank of three.
+if [ -n "${TEST_DIST:-}" ]; then
+  if "${MPIRUN[@]}" -np 3 "$TEST_DIST" --gtest_brief=1 --gtest_color=no --gtest_filter='CommunicatorJob.*' >"$WORK/test_dist.log" 2>&1 \
+      && [ "$(grep -c '^\[  PASSED  \] 1 test' "$WORK/test_dist.log")" -eq 3 ]; then
+    pass "test_dist CommunicatorJob.* on 3 ranks"
+  else
+    miss "test_dist CommunicatorJob.* on 3 ranks"
+    tail -20 "$WORK/test_dist.log" >&2
+  fi
+fi
+
+# Bad launches: one error line naming the rank, a non-zero exit, no results.
+expect_error() {  # NAME PATTERN OUT -- mpirun arguments
+  local name=$1 pattern=$2 out=$3
+  shift 4
+  local err="$WORK/err.txt"
+  if "${MPIRUN[@]}" "$@" >/dev/null 2>"$err"; then miss "$name (exit 0)"; return; fi
+  local lines
+  lines=$(grep -c "^diffmem: error:" "$err" || true)
+  if [ "$lines" -eq 1 ] && grep -q "$pattern" "$err" && [ ! -e "$out/matches.csv" ] && [ ! -e "$out/manifest.json" ]; then
+    pass "$name"
+  else
+    miss "$name"
+    sed 's/^/  /' "$err" >&2
+  fi
+}
+out="$WORK/bad-options"
+expect_error "ranks with different options" "rank 1: the command line differs from rank 0's" "$out" -- \
+  -np 1 "$BIN" --quiet --threads 1 sample --model "$WORK/model" --out "$out" --n 8 --seed 0 : \
+  -np 1 "$BIN" --quiet --threads 1 sample --model "$WORK/model" --out "$out" --n 8 --seed 1
+# The same command line in two folders: data/ exists beside rank 0 only.
+mkdir -p "$WORK/cwd0" "$WORK/cwd1"
+ln -sfn "$WORK/data" "$WORK/cwd0/data"
+out="$WORK/bad-data"
+expect_error "a rank that cannot read the data" "rank 1: .*data" "$out" -- \
+  -np 1 -wdir "$WORK/cwd0" "$BIN" --quiet --threads 1 extract --generations "$WORK/ref-sample" --train data --out "$out" : \
+  -np 1 -wdir "$WORK/cwd1" "$BIN" --quiet --threads 1 extract --generations "$WORK/ref-sample" --train data --out "$out"
+exit $failed
