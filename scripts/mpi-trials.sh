@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# MPI ranks against one process: runs sample, extract, train --models and mia (LiRA with a
-# t-sweep) once as one process, then under `mpirun -np 2` and `-np 3`, and compares every result
-# file with the one-process run, byte for byte (JSON without its "timing" objects; see
-# scripts/lib/trials.sh). Then each job SIGKILLed (mpirun and its ranks) once it has written its
-# first files and resumed with another rank count, compared the same way; the communicator's own
-# tests on three ranks; and the bad launches: ranks given different command lines, and a rank that
-# cannot read the data, each stopping every rank with one error line naming the rank, no results
-# written. Prints one line per check and exits non-zero unless every one passed.
+# MPI ranks against one process: runs sample, extract, train --models, mia (LiRA with a t-sweep)
+# and an audit with shadow models once as one process, then under `mpirun -np 2` and `-np 3`, and
+# compares every result file with the one-process run, byte for byte (JSON without its "timing"
+# objects; see scripts/lib/trials.sh). Then each job SIGKILLed (mpirun and its ranks) once it has
+# written its first files and resumed with another rank count, compared the same way; the
+# communicator's own tests on three ranks; and the bad launches: ranks given different command
+# lines, and a rank that cannot read the data, each stopping every rank with one error line naming
+# the rank, no results written. Prints one line per check and exits non-zero unless every one
+# passed.
 #   scripts/mpi-trials.sh [WORK_DIR]   (DIFFMEM=path/to/diffmem, default build/diffmem; TEST_DIST=
 #        path/to/test_dist: its CommunicatorJob tests on three ranks too)
 set -euo pipefail
@@ -31,6 +32,7 @@ stages=(
   "extract|extract --generations $WORK/ref-sample --train $WORK/data --out OUT --delta 0.5 --n-calibration 4"
   "train-models|train --data $WORK/data --out OUT --preset tiny --steps 12 --batch 8 --warmup 2 --checkpoint-every 4 --models 3 --seed 0"
   "mia|mia lira --target $WORK/ref-train-models/model-000 --shadows $WORK/ref-train-models --data $WORK/data --out OUT --draws 4 --t-sweep 100,400"
+  "audit|audit --run OUT --data $WORK/data --preset tiny --steps 20 --batch 8 --shadows 2 --samples 24 --sampler ddim --sample-steps 4 --draws 2 --inpaint-targets 2 --candidates 2 --inpaint-steps 2 --seed 0 --set train.warmup_steps=5 --set train.checkpoint_every=10"
 )
 failed=0
 pass() { echo "$1: passed"; }
@@ -54,7 +56,7 @@ done
 # still running then: killed mid-stage, not before it began (extract's shards are fast enough that
 # all of them may be written and the kill land in rank 0's merge).
 for trial in "sample 3 2 images-*.npy" "extract 2 3 shards/matches-*.csv" "train-models 3 2 model-*/*.safetensors" \
-             "mia 2 3 cache/*.npy"; do
+             "mia 2 3 cache/*.npy" "audit 3 2 stages/*.json"; do
   read -r stage first second marks <<<"$trial"
   out="$WORK/$stage-killed"
   rm -rf "$out"
@@ -71,9 +73,12 @@ for trial in "sample 3 2 images-*.npy" "extract 2 3 shards/matches-*.csv" "train
   alive=0
   kill -0 "$pid" 2>/dev/null && alive=1  # still running: killed mid-stage
   kill -9 "$pid" 2>/dev/null || true
-  pkill -9 -f -- "--out $out" 2>/dev/null || true  # the ranks mpirun leaves behind
   wait "$pid" 2>/dev/null || true
-  sleep 0.2
+  # The ranks mpirun leaves behind (their command lines name the output folder), gone before the resume.
+  for _ in $(seq 1 100); do
+    pkill -9 -f -- "$out" 2>/dev/null || break
+    sleep 0.1
+  done
   n=$( (cd "$out" 2>/dev/null && compgen -G "$marks" || true) | wc -l)
   what="$stage killed at -np $first with $n of $all $marks written, resumed at -np $second"
   if [ "$alive" = 1 ] && M "$second" $cmd >/dev/null && compare "$WORK/ref-$stage" "$out"; then pass "$what"; else miss "$what"; fi

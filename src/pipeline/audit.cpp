@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "audit_internal.h"
 #include "diffmem/core/error.h"
@@ -53,29 +54,47 @@ report::RunDir audit_run_dir(const fs::path& run, const AuditOptions& o) {
 }
 
 AuditResult run_audit(const fs::path& run, const AuditOptions& options, const std::string& from,
-                      const StageFn& on_stage, const ProgressFn& progress) {
+                      const StageFn& on_stage, const ProgressFn& progress, const dist::Communicator& comm) {
   const auto t0 = std::chrono::steady_clock::now();
-  check_audit(options, from);
-  const size_t first_forced = from_index(from);
-  if (!options.model.empty() && options.data.empty())
-    log::warn("--model without --data: the built-in data set is only the model's training set if "
-              "it was trained on it; membership results assume so");
-
-  fs::create_directories(run / "stages");
+  // Every rank checks everything before the first stage; rank 0 alone writes what is written once
+  // (the run's files, markers, removals) and runs the stages that do not split, while the others
+  // wait for it at the next collective. Each step is collective, so every rank reads the markers
+  // rank 0 wrote before it, and an error anywhere stops every rank at the same point.
+  const bool root = comm.rank() == 0;
   detail::StageContext c;
-  c.options = options;
-  c.paths = audit_run_dir(run, options);
-  c.device = core::resolve_device(options.device);
-  c.progress = progress;
-  io::write_json(c.paths.audit_json(), to_json(options));
-  report::write_run_dir(c.paths);
+  dist::collectively(comm, [&] {
+    check_audit(options, from);
+    if (comm.size() > 1 && (text_to_image(options) || gan_audit(options)))
+      fail("mpirun/srun", "an audit of a pixel diffusion model (text-to-image and GAN audits run in one process)",
+           std::to_string(comm.size()) + " ranks");
+    c.options = options;
+    c.paths = audit_run_dir(run, options);
+    c.device = core::resolve_device(options.device);
+    c.progress = progress;
+    c.comm = &comm;
+    if (!root) return;
+    if (!options.model.empty() && options.data.empty())
+      log::warn("--model without --data: the built-in data set is only the model's training set if "
+                "it was trained on it; membership results assume so");
+    fs::create_directories(run / "stages");
+    io::write_json(c.paths.audit_json(), to_json(options));
+    report::write_run_dir(c.paths);
+  });
+  const size_t first_forced = from_index(from);
 
   AuditResult result;
   result.paths = c.paths;
   const auto stages = detail::make_audit_stages();
   const int total = static_cast<int>(stages.size());
   auto emit = [&](const StageEvent& e) {
-    if (on_stage) on_stage(e);
+    if (on_stage && root) on_stage(e);
+  };
+  // Rank 0's side effects, once every rank has read the state they change.
+  auto on_root = [&](const std::function<void()>& fn) {
+    comm.barrier();
+    dist::collectively(comm, [&] {
+      if (root) fn();
+    });
   };
   bool upstream_ran = false;
   for (size_t i = 0; i < stages.size(); ++i) {
@@ -86,8 +105,12 @@ AuditResult run_audit(const fs::path& run, const AuditOptions& options, const st
     ev.total = total;
     StageMarker m;
     m.stage = s.name();
-    m.key = s.key(c);
-    const std::optional<StageMarker> old = report::read_stage_marker(c.paths, s.name());
+    std::optional<StageMarker> old;
+    std::optional<std::string> why;
+    dist::collectively(comm, [&] {
+      m.key = s.key(c);
+      old = report::read_stage_marker(c.paths, s.name());
+    });
     const bool same_key = old && old->key == m.key;
     const bool finished = old && old->state != StageState::kRunning;
     if (i < first_forced && !upstream_ran && same_key && finished) {
@@ -98,14 +121,16 @@ AuditResult run_audit(const fs::path& run, const AuditOptions& options, const st
       emit(ev);
       continue;
     }
-    const std::optional<std::string> why = s.not_applicable(c);
+    dist::collectively(comm, [&] { why = s.not_applicable(c); });
     // A stage that does not apply and produced nothing before either (no marker: a stage added
     // to the pipeline after the run was made) changes nothing that later stages read.
     if (why && (!old || old->state == StageState::kNotRun)) {
-      if (i >= first_forced || (old && !same_key)) remove_all(s.outputs(c));
       m.state = StageState::kNotRun;
       m.detail = *why;
-      report::write_stage_marker(c.paths, m);
+      on_root([&] {
+        if (i >= first_forced || (old && !same_key)) remove_all(s.outputs(c));
+        report::write_stage_marker(c.paths, m);
+      });
       ev.kind = StageEvent::Kind::kNotRun;
       ev.detail = *why;
       result.not_run.push_back(s.name());
@@ -114,34 +139,40 @@ AuditResult run_audit(const fs::path& run, const AuditOptions& options, const st
     }
     // This stage runs: what it left under another key is stale, and everything after it depends
     // on what it is about to produce.
-    if (i >= first_forced || (old && !same_key)) remove_all(s.outputs(c));
-    for (size_t k = i + 1; k < stages.size(); ++k) {
-      remove_all(stages[k]->outputs(c));
-      remove_all({c.paths.marker(stages[k]->name())});
-    }
     upstream_ran = true;
     if (why) {
       m.state = StageState::kNotRun;
       m.detail = *why;
+    } else {
+      m.state = StageState::kRunning;
+    }
+    on_root([&] {
+      if (i >= first_forced || (old && !same_key)) remove_all(s.outputs(c));
+      for (size_t k = i + 1; k < stages.size(); ++k) {
+        remove_all(stages[k]->outputs(c));
+        remove_all({c.paths.marker(stages[k]->name())});
+      }
       report::write_stage_marker(c.paths, m);
+    });
+    if (why) {
       ev.kind = StageEvent::Kind::kNotRun;
       ev.detail = *why;
       result.not_run.push_back(s.name());
       emit(ev);
       continue;
     }
-    m.state = StageState::kRunning;
-    report::write_stage_marker(c.paths, m);
     ev.kind = StageEvent::Kind::kStart;
     emit(ev);
     const auto ts = std::chrono::steady_clock::now();
-    ev.detail = s.run(c);
+    dist::collectively(comm, [&] {
+      if (root || s.splits()) ev.detail = s.run(c);
+    });
     ev.seconds = seconds_since(ts);
     // Last: "done" promises every output of the stage is complete.
     m.state = StageState::kDone;
     m.detail = ev.detail;
     m.seconds = ev.seconds;
-    report::write_stage_marker(c.paths, m);
+    on_root([&] { report::write_stage_marker(c.paths, m); });
     ev.kind = StageEvent::Kind::kDone;
     result.ran.push_back(s.name());
     emit(ev);

@@ -9,6 +9,7 @@
 #include "diffmem/pipeline/audit.h"
 #include "diffmem/attack/mia_run.h"
 #include "diffmem/data/dataset.h"
+#include "diffmem/dist/communicator.h"
 
 namespace diffmem::pipeline::detail {
 
@@ -35,6 +36,7 @@ struct StageContext {
   report::RunDir paths;
   std::string device;  // resolved once for every stage
   ProgressFn progress;
+  const dist::Communicator* comm = &dist::single();  // an MPI job's ranks
 };
 
 /// One stage of the pipeline (DESIGN convention 3: one small interface, one implementation each).
@@ -48,8 +50,11 @@ class AuditStage {
   virtual std::vector<std::filesystem::path> outputs(const StageContext& c) const = 0;
   /// Why the stage does not apply to this run (e.g. no non-members), or nullopt.
   virtual std::optional<std::string> not_applicable(const StageContext&) const { return std::nullopt; }
-  /// Does the work; returns a one-line result.
+  /// Does the work; returns a one-line result (rank 0's is the one kept).
   virtual std::string run(const StageContext& c) const = 0;
+  /// Whether every rank of an MPI job runs it (it splits its work by c.comm); otherwise rank 0
+  /// runs it alone while the others wait.
+  virtual bool splits() const { return false; }
 };
 
 /// The text-to-image pieces (audit_text_stages.cpp): the screen stage, and the blackbox stage's

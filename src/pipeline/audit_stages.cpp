@@ -137,6 +137,7 @@ class TrainStage : public AuditStage {
     if (!c.options.model.empty() && c.options.shadows == 0) return "using the given model " + c.options.model;
     return std::nullopt;
   }
+  bool splits() const override { return true; }  // the shadows; rank 0 trains the target
   std::string run(const StageContext& c) const override {
     if (gan_audit(c.options)) return train_gan_target(c);
     const auto& p = c.paths;
@@ -144,11 +145,11 @@ class TrainStage : public AuditStage {
     train::TrainOptions t = c.options.train;
     t.device = c.device;
     std::string detail;
-    if (c.options.model.empty()) {
+    if (c.options.model.empty() && c.comm->rank() == 0) {
       const auto r = train::train_on_members(ds, p.model, t, c.progress);
       detail = fmt("target: %.0f steps, %.2fM parameters, final loss %.4f", double(r.steps_done),
                    r.parameters / 1e6, r.final_loss);
-    } else {
+    } else if (!c.options.model.empty()) {
       // Shadows for a given model share its architecture.
       t.unet_config = model::find_diffusers_files(p.model).config.string();
       detail = "target given";
@@ -157,6 +158,8 @@ class TrainStage : public AuditStage {
       train::ManyOptions many;
       many.models = c.options.shadows;
       many.split = "half";
+      many.rank = c.comm->rank();
+      many.ranks = c.comm->size();
       train::train_many(ds, p.shadows, t, many, c.progress);
       detail += ", " + std::to_string(c.options.shadows) + " shadow models";
     }
@@ -178,6 +181,7 @@ class SampleStage : public AuditStage {
     if (text_to_image(c.options)) return kPerPrompt;
     return std::nullopt;
   }
+  bool splits() const override { return true; }
   std::string run(const StageContext& c) const override {
     if (gan_audit(c.options)) return sample_gan(c);
     const auto& p = c.paths;
@@ -192,6 +196,8 @@ class SampleStage : public AuditStage {
     g.seed = c.options.seed;
     g.sample = c.options.sample.sample;
     g.model = p.model.string();
+    g.shard_index = c.comm->rank();  // an MPI job's ranks take every size-th shard
+    g.shard_count = c.comm->size();
     const auto r = diffusion::generate(*denoiser, schedule, p.samples, g, c.progress);
     return std::to_string(g.n) + " generations (" + g.sample.sampler + ", " +
            std::to_string(r.shards_total) + " shards) from " + denoiser->describe();
@@ -213,11 +219,12 @@ class ExtractStage : public AuditStage {
       return "no training set (" + c.paths.train_data.string() + ")";
     return std::nullopt;
   }
+  bool splits() const override { return true; }
   std::string run(const StageContext& c) const override {
     ExtractOptions e = c.options.extract;
     e.device = c.device;
     const auto r = run_extract(c.paths.samples, c.paths.train_data, c.paths.extract, e,
-                               {{"audit", c.paths.run.string()}}, c.progress);
+                               {{"audit", c.paths.run.string()}}, c.progress, *c.comm);
     return std::to_string(r.unique_extracted) + " training images extracted (" +
            std::to_string(r.extracted_generations) + " of " + std::to_string(r.generations) +
            " generations within the threshold)";
@@ -272,6 +279,7 @@ class MiaStage : public AuditStage {
   std::optional<std::string> not_applicable(const StageContext& c) const override {
     return membership_not_applicable(c);
   }
+  bool splits() const override { return true; }  // pixel models' attacks (run_audit refuses the rest)
   std::string run(const StageContext& c) const override {
     std::vector<MiaAttackReport> reports;
     if (text_to_image(c.options)) {
@@ -295,13 +303,13 @@ class MiaStage : public AuditStage {
     m.bootstrap = c.options.mia.bootstrap;
     m.calibrate_on = c.options.mia.calibrate_on;
     m.attack = "loss";
-    reports = run_mia(m, c.progress).attacks;
+    reports = run_mia(m, c.progress, *c.comm).attacks;
     if (c.options.shadows > 0) {
       m.attack = "lira";
       m.shadows = c.paths.shadows;
       m.lira_statistic = c.options.mia.lira_statistic;
       m.lira_global_variance = c.options.mia.lira_global_variance;
-      for (auto& r : run_mia(m, c.progress).attacks) reports.push_back(r);
+      for (auto& r : run_mia(m, c.progress, *c.comm).attacks) reports.push_back(r);
     }
     return describe(reports);
   }

@@ -8,6 +8,7 @@
 
 #include "command.h"
 #include "flags.h"
+#include "ranks.h"
 #include "diffmem/pipeline/audit.h"
 #include "diffmem/core/error.h"
 #include "diffmem/core/run_lock.h"
@@ -62,18 +63,20 @@ void run(Args& a) {
   if (!o.model.empty()) o.model = fs::absolute(o.model).lexically_normal().string();
   if (!o.prompts.empty()) o.prompts = fs::absolute(o.prompts).lexically_normal().string();
   if (a.print_config) {
-    std::printf("%s\n", pipeline::to_json(o).dump(2).c_str());
+    if (cli::prints()) std::printf("%s\n", pipeline::to_json(o).dump(2).c_str());
     return;
   }
-  std::printf("audit of %s in %s (options: %s)\n",
-              o.model.empty() ? "a model trained here" : o.model.c_str(), run.c_str(), where.c_str());
+  if (cli::prints())
+    std::printf("audit of %s in %s (options: %s)\n",
+                o.model.empty() ? "a model trained here" : o.model.c_str(), run.c_str(), where.c_str());
   std::fflush(stdout);
   auto on_stage = [](const pipeline::StageEvent& e) {
     std::printf("%s\n", stage_line(e).c_str());
     std::fflush(stdout);
   };
-  const core::RunLock lock(run, "--run");  // one run per folder
-  const auto r = pipeline::run_audit(run, o, a.from, on_stage, cli::terminal_progress());
+  const cli::JobLock lock(run, "--run");  // one run per folder
+  const auto r = pipeline::run_audit(run, o, a.from, on_stage, cli::terminal_progress(), cli::ranks());
+  if (!cli::prints()) return;
   std::printf("audit: %zu stage(s) ran, %zu complete already, %zu not applicable, %.1f s\n",
               r.ran.size(), r.skipped.size(), r.not_run.size(), r.seconds);
   std::printf("report: %s\n", r.paths.report.c_str());

@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "diffmem/dist/communicator.h"
 #include "diffmem/core/progress.h"
 #include "diffmem/pipeline/audit_options.h"
 #include "diffmem/report/run_dir.h"
@@ -74,8 +75,13 @@ void check_audit(const AuditOptions& options, const std::string& from = "");
 /// every later one run afresh. check_audit first, then writes audit.json and run.json. Throws
 /// diffmem::Error naming the stage's file or option on failure (earlier stages stay done; a rerun
 /// resumes).
+///
+/// With several ranks (`comm`, an MPI job; pixel diffusion audits only) the train stage's shadow
+/// models, the sample, extract and membership stages split their work as their commands do
+/// (rank 0 trains the target), rank 0 runs the other stages and writes every marker and the
+/// report; the run directory ends as one process leaves it. `on_stage` is called on rank 0 only.
 AuditResult run_audit(const std::filesystem::path& run, const AuditOptions& options,
                       const std::string& from = "", const StageFn& on_stage = nullptr,
-                      const ProgressFn& progress = nullptr);
+                      const ProgressFn& progress = nullptr, const dist::Communicator& comm = dist::single());
 
 }  // namespace diffmem::pipeline
