@@ -2,10 +2,12 @@
 # Tests under AddressSanitizer and UndefinedBehaviorSanitizer, built in build-asan with
 # -fsanitize=address,undefined (-O1, unity build, ccache); any sanitizer report (leaks included)
 # is an error. Two scopes:
-#   scripts/sanitize.sh            the layers with hand-written memory code (core, io, data, search
-#                                  with its SIMD and integer k-NN kernels, model with its GroupNorm,
-#                                  attention and softmax kernels, metrics, report): their test
-#                                  programs only, each run whole (what CI runs; the readers are
+#   scripts/sanitize.sh            the layers with hand-written memory code (core, io, dist with
+#                                  its byte-buffer collectives (one process here: under mpirun,
+#                                  LeakSanitizer reports Open MPI's own plugin allocations), data,
+#                                  search with its SIMD and integer k-NN kernels, model with its
+#                                  GroupNorm, attention and softmax kernels, metrics, report): their
+#                                  test programs only, each run whole (what CI runs; the readers are
 #                                  also fuzzed under ASan by the FuzzReaders test)
 #   scripts/sanitize.sh --all [ctest args ...]
 #                                  the library, the CLI and every test but those listed in SKIP
@@ -32,7 +34,7 @@ if [ "${1:-}" = "--all" ]; then
   exec ctest --output-on-failure -j "$JOBS" -E "$SKIP" "$@"
 fi
 
-LAYERS=(core io data search model metrics report)
+LAYERS=(core io dist data search model metrics report)
 TARGETS=()
 for l in "${LAYERS[@]}"; do TARGETS+=("test_$l"); done
 cmake --build "$BUILD" -j "$JOBS" --target "${TARGETS[@]}"
