@@ -130,6 +130,22 @@ std::vector<Match> load_cached(const fs::path& file, const std::vector<int64_t>&
 
 namespace {
 
+// One shard's matches computed against the index, with its seeds, and written to its cache file.
+std::vector<Match> compute_shard(const ShardPlan& p, const std::vector<int64_t>& seeds,
+                                 const detail::ExtractInputs& in, const search::KnnIndex& index,
+                                 const fs::path& cache) {
+  const data::Dataset& train = *in.train;
+  const data::Generations g = data::load_shard(p.files);
+  check(static_cast<int64_t>(g.seeds.size()) == p.n, p.files.images.string(), std::to_string(p.n) + " images",
+        std::to_string(g.seeds.size()));
+  std::vector<Match> rows = detail::match_images(index, io::to_tensor(g.images),
+                                                 {train.height(), train.width(), train.channels()}, train.ids,
+                                                 *in.options, in.n_cal);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i].seed = seeds[i];
+  detail::write_shard_cache(cache, rows);
+  return rows;
+}
+
 // The pass over the shards: each shard's matches (from the cache or computed now) into
 // matches.csv, and what the aggregate outputs need from them.
 // `by_ranks`: shards the ranks of an MPI job computed just before (cached now, counted as computed).
@@ -137,8 +153,6 @@ detail::Scan scan_shards(const std::vector<ShardPlan>& plan, const detail::Extra
                          const search::KnnIndex& index, bool cache_ok, const std::set<int64_t>& by_ranks,
                          ExtractResult& result, ProgressMeter& meter) {
   const ExtractOptions& options = *in.options;
-  const data::Dataset& train = *in.train;
-  const search::ImageShape shape{train.height(), train.width(), train.channels()};
   const bool calibrated_rule = options.calibrated_threshold.has_value();
   detail::Scan scan;
   core::AtomicFile matches(in.out / "matches.csv");
@@ -155,12 +169,7 @@ detail::Scan scan_shards(const std::vector<ShardPlan>& plan, const detail::Extra
       ++result.shards_reused;
     } else {
       const double ts = core::now_s();
-      const data::Generations g = data::load_shard(p.files);
-      check(static_cast<int64_t>(g.seeds.size()) == p.n, p.files.images.string(),
-            std::to_string(p.n) + " images", std::to_string(g.seeds.size()));
-      rows = detail::match_images(index, io::to_tensor(g.images), shape, train.ids, options, in.n_cal);
-      for (size_t i = 0; i < rows.size(); ++i) rows[i].seed = seeds[i];
-      detail::write_shard_cache(cache, rows);
+      rows = compute_shard(p, seeds, in, index, cache);
       result.search_seconds += core::now_s() - ts;
       ++result.shards_computed;
       scan.computed += p.n;
@@ -205,8 +214,6 @@ detail::Scan scan_shards(const std::vector<ShardPlan>& plan, const detail::Extra
 std::set<int64_t> search_by_ranks(const std::vector<ShardPlan>& plan, const detail::ExtractInputs& in,
                                   const search::KnnIndex& index, const dist::Communicator& comm,
                                   ExtractResult& result, const ProgressFn& progress) {
-  const data::Dataset& train = *in.train;
-  const search::ImageShape shape{train.height(), train.width(), train.channels()};
   std::string mine;
   double seconds = 0;
   dist::collectively(comm, [&] {
@@ -222,13 +229,7 @@ std::set<int64_t> search_by_ranks(const std::vector<ShardPlan>& plan, const deta
       const fs::path cache = detail::shard_cache_file(in.out, p.files.index);
       if (p.n > 0 && load_cached(cache, seeds).empty()) {
         const double ts = core::now_s();
-        const data::Generations g = data::load_shard(p.files);
-        check(static_cast<int64_t>(g.seeds.size()) == p.n, p.files.images.string(),
-              std::to_string(p.n) + " images", std::to_string(g.seeds.size()));
-        std::vector<Match> rows =
-            detail::match_images(index, io::to_tensor(g.images), shape, train.ids, *in.options, in.n_cal);
-        for (size_t j = 0; j < rows.size(); ++j) rows[j].seed = seeds[j];
-        detail::write_shard_cache(cache, rows);
+        compute_shard(p, seeds, in, index, cache);
         seconds += core::now_s() - ts;
         mine += std::to_string(p.files.index) + " ";
       }

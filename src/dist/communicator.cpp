@@ -36,14 +36,6 @@ int launched_ranks() {
   return 1;
 }
 
-// SLURM_NTASKS is set for a plain `sbatch` script's one process too: a process is one of a job's
-// ranks only when a launcher's PMI names its rank.
-bool launched_by_mpi() {
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"})
-    if (std::getenv(name)) return true;
-  return false;
-}
-
 }  // namespace
 
 const Communicator& single() {
@@ -53,8 +45,16 @@ const Communicator& single() {
 
 bool have_mpi() { return detail::mpi_built(); }
 
+// SLURM_NTASKS is set for a plain `sbatch` script's one process too: a process is one of a job's
+// ranks only when a launcher's PMI names its rank.
+int launcher_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
+    if (const char* v = std::getenv(name)) return std::atoi(v);
+  return -1;
+}
+
 const Communicator& world() {
-  if (!launched_by_mpi()) return single();
+  if (launcher_rank() < 0) return single();
   if (have_mpi()) return detail::mpi_world();
   const int n = launched_ranks();
   if (n > 1)

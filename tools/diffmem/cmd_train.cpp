@@ -44,23 +44,21 @@ void train_models(const data::Dataset& ds, const std::string& out, const train::
   many.rank = comm.rank();
   many.ranks = comm.size();
   const std::vector<train::TrainResult> results = train::train_many(ds, out, opt, many, progress);
-  std::vector<std::string> lines(results.size());
-  for (size_t k = 0; k < results.size(); ++k)
-    if (!results[k].model_dir.empty()) lines[k] = result_line(results[k]);
-  std::string mine;
-  for (const std::string& l : lines) mine += std::to_string(l.size()) + ":" + l;
+  std::string mine;  // this rank's models' lines, in model order (each ends with a newline)
+  for (const train::TrainResult& r : results)
+    if (!r.model_dir.empty()) mine += result_line(r);
   const std::vector<std::string> all = comm.all_gather(mine);
   if (!cli::prints()) return;
-  for (const std::string& rank_lines : all) {  // "SIZE:LINE" per model, empty for another rank's
-    size_t at = 0;
-    for (size_t k = 0; k < lines.size() && at < rank_lines.size(); ++k) {
-      const size_t colon = rank_lines.find(':', at);
-      const size_t n = std::stoul(rank_lines.substr(at, colon - at));
-      if (n > 0) lines[k] = rank_lines.substr(colon + 1, n);
-      at = colon + 1 + n;
-    }
+  // Model k is the (k / ranks)-th line of rank k % ranks.
+  std::vector<size_t> at(all.size(), 0);
+  for (size_t k = 0; k < results.size(); ++k) {
+    const std::string& from = all[k % all.size()];
+    size_t& pos = at[k % all.size()];
+    const size_t end = from.find('\n', pos);
+    if (end == std::string::npos) break;
+    std::fwrite(from.data() + pos, 1, end + 1 - pos, stdout);
+    pos = end + 1;
   }
-  for (const std::string& l : lines) std::fputs(l.c_str(), stdout);
 }
 }  // namespace
 

@@ -107,8 +107,8 @@ ProgressFn terminal_progress() {
 // An error of this rank alone: one line naming the rank, and, in a job of several ranks, the end
 // of every rank (the others may be waiting for this one in a collective).
 int fail_job(const std::string& message) {
-  const int rank = launched_rank();
-  if (!launched()) {
+  const int rank = dist::launcher_rank();
+  if (rank < 0) {
     std::fprintf(stderr, "diffmem: error: %s\n", message.c_str());
     return 1;
   }
@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
     for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
       if (sub->get_name() == argv[i]) g.command = argv[i];
   // In an MPI job every rank parses the same command line: rank 0 alone says what is wrong with it.
-  const int rank = cli::launched_rank();
+  const int rank = std::max(0, dist::launcher_rank());
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

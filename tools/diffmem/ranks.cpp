@@ -1,6 +1,5 @@
 #include "ranks.h"
 
-#include <cstdlib>
 #include <exception>
 
 namespace diffmem::cli {
@@ -14,22 +13,6 @@ JobLock::JobLock(const std::filesystem::path& dir, const std::string& flag) {
   });
 }
 
-void one_process_only(const std::string& what, std::initializer_list<const char*> split) {
-  const dist::Communicator& comm = ranks();
-  if (comm.size() == 1) return;
-  for (const char* s : split)
-    if (what == s) return;
-  throw dist::CollectiveError(what + ": expected one process (it does not split its work over ranks yet; under "
-                              "mpirun/srun: sample, extract, train --models, mia and the audit do), found " +
-                              std::to_string(comm.size()) + " ranks");
-}
-
-bool launched() {
-  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
-    if (std::getenv(name)) return true;
-  return false;
-}
-
 JobLock::~JobLock() {
   const dist::Communicator& comm = ranks();
   if (comm.size() > 1 && std::uncaught_exceptions() == 0) {
@@ -40,10 +23,14 @@ JobLock::~JobLock() {
   }
 }
 
-int launched_rank() {
-  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
-    if (const char* v = std::getenv(name)) return std::atoi(v);
-  return 0;
+void one_process_only(const std::string& what, std::initializer_list<const char*> split) {
+  const dist::Communicator& comm = ranks();
+  if (comm.size() == 1) return;
+  for (const char* s : split)
+    if (what == s) return;
+  throw dist::CollectiveError(what + ": expected one process (it does not split its work over ranks yet; under "
+                              "mpirun/srun: sample, extract, train --models, mia and the audit do), found " +
+                              std::to_string(comm.size()) + " ranks");
 }
 
 }  // namespace diffmem::cli

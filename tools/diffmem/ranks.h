@@ -37,10 +37,4 @@ class JobLock {
 /// job on every rank, into the same folders.
 void one_process_only(const std::string& what, std::initializer_list<const char*> split = {});
 
-/// The rank an MPI launcher gave this process by its environment (0 without one), read without
-/// starting MPI: for the error paths of main().
-int launched_rank();
-/// Whether an MPI launcher started this process (its environment names a rank).
-bool launched();
-
 }  // namespace diffmem::cli

@@ -46,6 +46,10 @@ const Communicator& world();
 /// Whether this build has MPI.
 bool have_mpi();
 
+/// The rank an MPI launcher's environment (Open MPI, PMIx, PMI) gives this process, read without
+/// starting MPI; -1 when no launcher started it.
+int launcher_rank();
+
 /// An error every rank throws together (from collectively()); the CLI prints it once, on rank 0.
 class CollectiveError : public Error {
  public:
