@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <numeric>
 
 #include "diffmem/attack/blackbox_prompts.h"
@@ -83,6 +84,17 @@ class PipelineSource : public GroupImageSource {
   }
 
   int64_t unet_images() const { return images_made_ * per_image_; }
+
+  void absorb(const Json& t) override {
+    groups_made_ += t.at("groups_generated").get<int64_t>();
+    images_made_ += t.at("images").get<int64_t>();
+    calls_ += t.at("calls").get<int64_t>();
+    seconds_ += t.at("timing").at("seconds").get<double>();
+  }
+
+  size_t groups_per_call() const override {
+    return static_cast<size_t>(std::max<int64_t>(1, (o_.pipeline.batch + o_.per_prompt - 1) / o_.per_prompt));
+  }
 
  private:
   void make(size_t index, const std::vector<size_t>& upcoming) {
@@ -193,14 +205,21 @@ void validate(const TextToImageBlackboxOptions& o) {
 }
 
 TextToImageBlackboxResult run_blackbox_text_to_image(const TextToImageBlackboxOptions& o, const fs::path& out,
-                                                     const std::string& device, const ProgressFn& progress) {
-  validate(o);
-  const std::vector<PromptEntry> prompts = read_prompts(o.prompts, o.label);
-  check(fs::exists(fs::path(o.model) / "model_index.json"), o.model,
-        "a text-to-image pipeline folder (model_index.json)", "none there");
+                                                     const std::string& device, const ProgressFn& progress,
+                                                     const dist::Communicator& comm) {
+  std::vector<PromptEntry> prompts;
+  std::unique_ptr<diffusion::SdPipeline> loaded;
   const auto t0 = std::chrono::steady_clock::now();
-  const diffusion::SdPipeline pipe = diffusion::SdPipeline::load(o.model, torch::Device(core::resolve_device(device)));
-  fs::create_directories(out);
+  dist::collectively(comm, [&] {
+    validate(o);
+    prompts = read_prompts(o.prompts, o.label);
+    check(fs::exists(fs::path(o.model) / "model_index.json"), o.model,
+          "a text-to-image pipeline folder (model_index.json)", "none there");
+    loaded = std::make_unique<diffusion::SdPipeline>(
+        diffusion::SdPipeline::load(o.model, torch::Device(core::resolve_device(device))));
+    fs::create_directories(out);
+  });
+  const diffusion::SdPipeline& pipe = *loaded;
 
   TextToImageBlackboxResult r;
   r.prompts = static_cast<int64_t>(prompts.size());
@@ -212,7 +231,7 @@ TextToImageBlackboxResult run_blackbox_text_to_image(const TextToImageBlackboxOp
   std::iota(rows.begin(), rows.end(), 0);
   Json screen = nullptr;
   if (screened(o)) {
-    const ScreenResult s = run_screen(screen_options(o), pipe, out / "screen", progress);
+    const ScreenResult s = run_screen(screen_options(o), pipe, out / "screen", progress, comm);
     r.screen_unet_images = s.unet_images;
     check(s.rows.size() == prompts.size(), o.prompts, std::to_string(prompts.size()) + " prompts for the screen",
           std::to_string(s.rows.size()));
@@ -260,8 +279,9 @@ TextToImageBlackboxResult run_blackbox_text_to_image(const TextToImageBlackboxOp
   PipelineSource source(pipe, groups, rows, o, progress);
 
   Json extra = {{"text_to_image", o}};
-  r.run = run_blackbox(groups, out, o.run, extra, progress, &source);
-  r.generation_unet_images = source.unet_images();
+  r.run = run_blackbox(groups, out, o.run, extra, progress, &source, comm);
+  if (comm.rank() != 0) return r;  // rank 0 writes what one process would
+  r.generation_unet_images = source.unet_images();  // every rank's, absorbed by run_blackbox
 
   std::map<std::string, const GroupAnalysis*> analysed;
   for (const BlackboxRow& row : r.run.rows) analysed[row.input.id] = &row.analysis;

@@ -119,4 +119,27 @@ GeneratorRunResult run_generator(const std::vector<GeneratorTask>& tasks,
   return res;
 }
 
+GeneratorRunResult run_generator(const std::vector<GeneratorTask>& tasks, const GeneratorOptions& options,
+                                 const ProgressFn& progress, const dist::Communicator& comm) {
+  if (comm.size() == 1) return run_generator(tasks, options, progress);
+  std::vector<GeneratorTask> mine;
+  for (size_t k = 0; k < tasks.size(); ++k)
+    if (dist::owns(static_cast<int64_t>(k), comm.rank(), comm.size())) mine.push_back(tasks[k]);
+  GeneratorRunResult part;
+  dist::collectively(comm, [&] { part = run_generator(mine, options, progress); });
+  GeneratorRunResult all;
+  all.tasks = dist::sum(comm, part.tasks);
+  all.skipped = dist::sum(comm, part.skipped);
+  all.generated = dist::sum(comm, part.generated);
+  all.failed = dist::sum(comm, part.failed);
+  all.retried = dist::sum(comm, part.retried);
+  all.seconds = dist::max(comm, part.seconds);
+  std::string joined;  // NUL-separated: a failure's text may hold newlines
+  for (const std::string& f : part.failures) joined += f + '\0';
+  for (const std::string& theirs : comm.all_gather(joined))
+    for (size_t at = 0, end; (end = theirs.find('\0', at)) != std::string::npos; at = end + 1)
+      if (all.failures.size() < 10) all.failures.push_back(theirs.substr(at, end - at));
+  return all;
+}
+
 }  // namespace diffmem::attack

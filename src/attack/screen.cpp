@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <numeric>
 
 #include "diffmem/core/atomic_file.h"
@@ -14,6 +16,7 @@
 #include "diffmem/core/runtime.h"
 #include "diffmem/attack/blackbox_prompts.h"
 #include "diffmem/diffusion/sd_pipeline.h"
+#include "diffmem/dist/communicator.h"
 #include "diffmem/io/csv.h"
 #include "diffmem/metrics/roc.h"
 
@@ -67,6 +70,60 @@ io::Json by_duplicates(const std::vector<ScreenRow>& rows) {
   return out;
 }
 
+std::string raw_bytes(const torch::Tensor& t) {
+  const torch::Tensor c = t.to(torch::kCPU, torch::kFloat64).contiguous();
+  return std::string(static_cast<const char*>(c.data_ptr()), static_cast<size_t>(c.numel()) * sizeof(double));
+}
+
+// Every generation's probe, the batches spread over the ranks (batch c on rank c % size) and
+// gathered back in generation order on every rank.
+diffusion::SdProbe probe_by_batches(const diffusion::SdPipeline& pipe, const std::vector<std::string>& prompts,
+                                    const std::vector<uint64_t>& seeds, const ScreenOptions& o,
+                                    const ProgressFn& progress, const dist::Communicator& comm) {
+  if (comm.size() == 1) return pipe.probe(prompts, seeds, o.pipeline, o.probe, progress);
+  const int64_t n = static_cast<int64_t>(prompts.size()), batch = o.pipeline.batch;
+  const int64_t batches = (n + batch - 1) / batch, steps = o.probe.first_steps;
+  std::vector<std::string> my_prompts;
+  std::vector<uint64_t> my_seeds;
+  for (int64_t c = 0; c < batches; ++c)
+    if (dist::owns(c, comm.rank(), comm.size()))
+      for (int64_t g = c * batch; g < std::min(n, (c + 1) * batch); ++g) {
+        my_prompts.push_back(prompts[static_cast<size_t>(g)]);
+        my_seeds.push_back(seeds[static_cast<size_t>(g)]);
+      }
+  std::string mine;
+  dist::collectively(comm, [&] {
+    if (my_prompts.empty()) return;
+    const diffusion::SdProbe p = pipe.probe(my_prompts, my_seeds, o.pipeline, o.probe, progress);
+    const int64_t images = p.unet_images;
+    mine = std::string(reinterpret_cast<const char*>(&images), sizeof images) + raw_bytes(p.first_norms) +
+           raw_bytes(p.low_cosine);
+  });
+  diffusion::SdProbe all;
+  all.first_norms = torch::empty({n, steps}, torch::kFloat64);
+  all.low_cosine = torch::empty({n}, torch::kFloat64);
+  const std::vector<std::string> parts = comm.all_gather(mine);
+  for (int r = 0; r < comm.size(); ++r) {
+    const std::string& part = parts[static_cast<size_t>(r)];
+    if (part.empty()) continue;
+    int64_t images = 0;
+    std::memcpy(&images, part.data(), sizeof images);
+    all.unet_images += images;
+    const double* v = reinterpret_cast<const double*>(part.data() + sizeof images);
+    const int64_t count = static_cast<int64_t>((part.size() - sizeof images) / sizeof(double)) / (steps + 1);
+    const double* cos = v + count * steps;
+    int64_t k = 0;  // this rank's generations, in order
+    for (int64_t c = r; c < batches; c += comm.size())
+      for (int64_t g = c * batch; g < std::min(n, (c + 1) * batch); ++g, ++k) {
+        check(k < count, "screen", "rank " + std::to_string(r) + "'s measurements for its batches",
+              std::to_string(count) + " generations");
+        std::memcpy(all.first_norms[g].data_ptr<double>(), v + k * steps, static_cast<size_t>(steps) * sizeof(double));
+        all.low_cosine[g] = cos[k];
+      }
+  }
+  return all;
+}
+
 }  // namespace
 
 void validate(const ScreenOptions& o) {
@@ -79,18 +136,25 @@ void validate(const ScreenOptions& o) {
 }
 
 ScreenResult run_screen(const ScreenOptions& o, const fs::path& out, const std::string& device,
-                        const ProgressFn& progress) {
-  validate(o);
-  read_prompts(o.prompts, o.label);  // a bad file fails before the model loads
-  return run_screen(o, diffusion::SdPipeline::load(o.model, torch::Device(core::resolve_device(device))), out,
-                    progress);
+                        const ProgressFn& progress, const dist::Communicator& comm) {
+  std::unique_ptr<diffusion::SdPipeline> pipe;
+  dist::collectively(comm, [&] {
+    validate(o);
+    read_prompts(o.prompts, o.label);  // a bad file fails before the model loads
+    pipe = std::make_unique<diffusion::SdPipeline>(
+        diffusion::SdPipeline::load(o.model, torch::Device(core::resolve_device(device))));
+  });
+  return run_screen(o, *pipe, out, progress, comm);
 }
 
 ScreenResult run_screen(const ScreenOptions& o, const diffusion::SdPipeline& pipe, const fs::path& out,
-                        const ProgressFn& progress) {
-  validate(o);
-  const std::vector<PromptEntry> file = read_prompts(o.prompts, o.label);
-  fs::create_directories(out);
+                        const ProgressFn& progress, const dist::Communicator& comm) {
+  std::vector<PromptEntry> file;
+  dist::collectively(comm, [&] {
+    validate(o);
+    file = read_prompts(o.prompts, o.label);
+    if (comm.rank() == 0) fs::create_directories(out);
+  });
   const auto t0 = std::chrono::steady_clock::now();
 
   const int64_t n = static_cast<int64_t>(file.size());
@@ -101,7 +165,7 @@ ScreenResult run_screen(const ScreenOptions& o, const diffusion::SdPipeline& pip
       prompts.push_back(file[static_cast<size_t>(i)].prompt);
       seeds.push_back(o.seed + static_cast<uint64_t>(i * o.per_prompt + j));
     }
-  const diffusion::SdProbe probe = pipe.probe(prompts, seeds, o.pipeline, o.probe, progress);
+  const diffusion::SdProbe probe = probe_by_batches(pipe, prompts, seeds, o, progress, comm);
   const auto norms = probe.first_norms.view({n, o.per_prompt, -1});
   const auto wen = norms.mean({1, 2}), first = norms.select(2, 0).mean(1);
   const auto cosine = probe.low_cosine.view({n, o.per_prompt}).mean(1);
@@ -123,23 +187,7 @@ ScreenResult run_screen(const ScreenOptions& o, const diffusion::SdPipeline& pip
   }
   r.unet_images = probe.unet_images;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-  // screen.csv, highest wen first (ties: file order).
-  std::vector<size_t> order(r.rows.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return r.rows[a].wen > r.rows[b].wen; });
   const bool labeled = n > 0 && file[0].label >= 0;
-  std::string csv = "rank,index,id,prompt,wen,anisotropy,first_norm,low_cosine";
-  csv += labeled ? "," + io::csv_field(o.label) + "\n" : "\n";
-  for (size_t k = 0; k < order.size(); ++k) {
-    const ScreenRow& row = r.rows[order[k]];
-    csv += std::to_string(k + 1) + "," + std::to_string(row.index) + "," + io::csv_field(row.id) + "," +
-           io::csv_field(row.prompt) + "," +
-           number(row.wen) + "," + number(row.anisotropy) + "," + number(row.first_norm) + "," +
-           number(row.low_cosine) + (labeled ? "," + std::to_string(row.label) : std::string()) + "\n";
-  }
-  core::write_file_atomic(out / "screen.csv", csv);
-
   io::Json& s = r.summary;
   s["prompts"] = n;
   s["per_prompt"] = o.per_prompt;
@@ -152,6 +200,22 @@ ScreenResult run_screen(const ScreenOptions& o, const diffusion::SdPipeline& pip
   s["detectors"]["anisotropy"] = detector_summary(r.rows, &ScreenRow::anisotropy);
   s["labels"] = labeled ? io::Json(o.label) : io::Json(nullptr);
   if (labeled) s["by_duplicates"] = by_duplicates(r.rows);
+  if (comm.rank() != 0) return r;  // rank 0 writes what one process would
+
+  // screen.csv, highest wen first (ties: file order).
+  std::vector<size_t> order(r.rows.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return r.rows[a].wen > r.rows[b].wen; });
+  std::string csv = "rank,index,id,prompt,wen,anisotropy,first_norm,low_cosine";
+  csv += labeled ? "," + io::csv_field(o.label) + "\n" : "\n";
+  for (size_t k = 0; k < order.size(); ++k) {
+    const ScreenRow& row = r.rows[order[k]];
+    csv += std::to_string(k + 1) + "," + std::to_string(row.index) + "," + io::csv_field(row.id) + "," +
+           io::csv_field(row.prompt) + "," +
+           number(row.wen) + "," + number(row.anisotropy) + "," + number(row.first_norm) + "," +
+           number(row.low_cosine) + (labeled ? "," + std::to_string(row.label) : std::string()) + "\n";
+  }
+  core::write_file_atomic(out / "screen.csv", csv);
   io::write_json(out / "summary.json", s);
   io::Json m = io::fields_json(o);
   m["created_by"] = "diffmem screen";

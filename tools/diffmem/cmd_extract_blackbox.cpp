@@ -7,10 +7,10 @@
 
 #include "command.h"
 #include "flags.h"
+#include "ranks.h"
 #include "diffmem/attack/blackbox_run.h"
 #include "diffmem/attack/blackbox_text_to_image.h"
 #include "diffmem/core/error.h"
-#include "diffmem/core/run_lock.h"
 #include "diffmem/core/runtime.h"
 #include "diffmem/diffusion/generate.h"
 #include "diffmem/diffusion/schedule.h"
@@ -55,9 +55,11 @@ void run_text_to_image(Args& a) {
   a.run.reuse = !a.no_reuse;
   o.run = a.run;
   if (a.screen_threshold_flag->count() > 0) o.screen_threshold = a.screen_threshold;
-  const core::RunLock lock(a.out, "--out");  // one run per folder
+  const cli::JobLock lock(a.out, "--out");  // one run per folder
+  // Under mpirun/srun the ranks split the screen and the prompts; rank 0 writes and prints.
   const attack::TextToImageBlackboxResult r =
-      attack::run_blackbox_text_to_image(o, a.out, cli::globals().device, cli::terminal_progress());
+      attack::run_blackbox_text_to_image(o, a.out, cli::globals().device, cli::terminal_progress(), cli::ranks());
+  if (!cli::prints()) return;
   std::printf("%lld of %lld prompt(s) generated (%lld images each) and filtered: %lld flagged (largest clique >= %lld, "
               "tiled l2 <= %g)\n",
               static_cast<long long>(r.selected), static_cast<long long>(r.prompts),
@@ -113,12 +115,17 @@ void run(Args& a) {
     fail("--train-image", "a single-group input (--model or --shards); prompts name theirs in --prompts",
          a.train_image);
   const bool single = !a.model.empty() || !a.shards.empty();
+  if (single && cli::ranks().size() > 1)
+    throw dist::CollectiveError(std::string(a.model.empty() ? "--shards" : "--model") +
+                                ": expected one process for a single group of generations (the ranks split "
+                                "prompts: --prompts with --generator-cmd or --images, or a pipeline folder), found " +
+                                std::to_string(cli::ranks().size()) + " ranks");
   a.run.analysis.max_cliques = a.max_cliques >= 0 ? a.max_cliques : (single ? 0 : 1);
   a.run.analysis.device = core::resolve_device(cli::globals().device);
   a.run.reuse = !a.no_reuse;
   attack::validate(a.run.analysis);
   const fs::path out = a.out;
-  const core::RunLock lock(out, "--out");  // one run per folder
+  const cli::JobLock lock(out, "--out");  // one run per folder
 
   io::Json extra = io::Json::object();
   std::vector<attack::BlackboxGroupInput> groups;
@@ -135,15 +142,17 @@ void run(Args& a) {
     const fs::path images = a.images.empty() ? out / "generations" : fs::path(a.images);
     if (!a.gen.command.empty()) {
       const auto tasks = attack::generator_tasks(prompts, images, a.per_prompt, a.seed);
-      std::fprintf(stderr, "generating %zu images (%zu prompts x %lld) into %s with %lld job(s)\n",
-                   tasks.size(), prompts.size(), static_cast<long long>(a.per_prompt), images.c_str(),
-                   static_cast<long long>(a.gen.jobs));
-      const attack::GeneratorRunResult g = attack::run_generator(tasks, a.gen, cli::terminal_progress());
+      if (cli::prints())
+        std::fprintf(stderr, "generating %zu images (%zu prompts x %lld) into %s with %lld job(s)%s\n",
+                     tasks.size(), prompts.size(), static_cast<long long>(a.per_prompt), images.c_str(),
+                     static_cast<long long>(a.gen.jobs), cli::ranks().size() > 1 ? " on each rank" : "");
+      const attack::GeneratorRunResult g =
+          attack::run_generator(tasks, a.gen, cli::terminal_progress(), cli::ranks());
       extra["generator"] = {{"options", a.gen},       {"per_prompt", a.per_prompt}, {"seed", a.seed},
                             {"tasks", g.tasks},       {"generated", g.generated},   {"skipped", g.skipped},
                             {"failed", g.failed},     {"retried", g.retried},       {"timing", {{"seconds", g.seconds}}},
                             {"failures", g.failures}, {"images", images.string()}};
-      if (g.failed > 0)
+      if (g.failed > 0 && cli::prints())
         std::fprintf(stderr, "warning: %lld generation(s) failed after %lld retries (first: %s); "
                      "rerun the same command to retry them\n",
                      static_cast<long long>(g.failed), static_cast<long long>(a.gen.retries),
@@ -152,7 +161,9 @@ void run(Args& a) {
     groups = prompts.empty() ? attack::groups_from_folder(images) : attack::groups_from_prompts(prompts, images);
   }
 
-  const attack::BlackboxRunResult r = attack::run_blackbox(groups, out, a.run, extra, cli::terminal_progress());
+  const attack::BlackboxRunResult r =
+      attack::run_blackbox(groups, out, a.run, extra, cli::terminal_progress(), nullptr, cli::ranks());
+  if (!cli::prints()) return;
   std::printf("%zu group(s), %lld images: %lld flagged (largest clique >= %lld, tiled l2 <= %g)",
               r.rows.size(), static_cast<long long>(r.images), static_cast<long long>(r.flagged),
               static_cast<long long>(a.run.analysis.min_clique), a.run.analysis.edge_threshold);

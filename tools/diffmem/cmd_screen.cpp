@@ -5,9 +5,9 @@
 
 #include "command.h"
 #include "flags.h"
+#include "ranks.h"
 #include "diffmem/attack/screen.h"
 #include "diffmem/core/error.h"
-#include "diffmem/core/run_lock.h"
 
 namespace {
 using namespace diffmem;
@@ -55,8 +55,10 @@ DIFFMEM_COMMAND(350) {
   sub->callback([a] {
     cli::start();
     a->set->apply(a->opt);
-    const core::RunLock lock(a->out, "--out");  // one run per folder
-    const auto r = attack::run_screen(a->opt, a->out, cli::globals().device, cli::terminal_progress());
+    const cli::JobLock lock(a->out, "--out");  // one run per folder
+    // Under mpirun/srun the ranks split the generations; rank 0 writes and prints.
+    const auto r = attack::run_screen(a->opt, a->out, cli::globals().device, cli::terminal_progress(), cli::ranks());
+    if (!cli::prints()) return;
     std::printf("%s: %zu prompts screened with %lld U-Net evaluations in %.1f s; screen.csv, summary.json\n",
                 a->out.c_str(), r.rows.size(), static_cast<long long>(r.unet_images), r.seconds);
     for (const char* d : {"wen", "anisotropy"}) {

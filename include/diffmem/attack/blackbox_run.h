@@ -17,6 +17,7 @@
 #include "diffmem/attack/blackbox_prompts.h"
 #include "diffmem/attack/generator_runner.h"
 #include "diffmem/core/progress.h"
+#include "diffmem/dist/communicator.h"
 #include "diffmem/io/json.h"
 
 namespace diffmem::attack {
@@ -54,6 +55,11 @@ class GroupImageSource {
   virtual GroupImages images(size_t index, const std::vector<size_t>& upcoming) = 0;
   /// What the source did (merged into summary.json as "generator"); null = nothing to say.
   virtual io::Json tally() const { return nullptr; }
+  /// Adds another rank's tally() to this one's (an MPI job: rank 0 reports the job's).
+  virtual void absorb(const io::Json& other_tally) { (void)other_tally; }
+  /// How many groups one call makes together (from `upcoming`): an MPI job's ranks split the
+  /// groups by these calls, so that each is made in the batch one process would make it in.
+  virtual size_t groups_per_call() const { return 1; }
 };
 
 struct BlackboxRow {
@@ -91,9 +97,16 @@ std::vector<GeneratorTask> generator_tasks(const std::vector<PromptEntry>& promp
 /// summary.json (e.g. the generator's tally). Progress: stage "filter", unit "groups". `source`
 /// makes the images of generated groups (required when any group is generated); a flagged
 /// generated group also leaves flagged/<group>.npy (its clique's images, medoid first).
+///
+/// An MPI job's ranks (`comm`) split the groups to make and analyse (generated ones by the
+/// source's calls, the others round robin), each writing its groups' files; then rank 0 reads
+/// every result back, writes the CSVs and summary.json (the source's tally summed over the
+/// ranks) and returns the whole result (the other ranks return their own rows only). The files
+/// are the bytes one process writes, timings aside.
 BlackboxRunResult run_blackbox(const std::vector<BlackboxGroupInput>& groups,
                                const std::filesystem::path& out, const BlackboxRunOptions& options,
                                const io::Json& extra = io::Json::object(),
-                               const ProgressFn& progress = nullptr, GroupImageSource* source = nullptr);
+                               const ProgressFn& progress = nullptr, GroupImageSource* source = nullptr,
+                               const dist::Communicator& comm = dist::single());
 
 }  // namespace diffmem::attack

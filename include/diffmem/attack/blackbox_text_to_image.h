@@ -40,10 +40,13 @@ struct TextToImageBlackboxResult {
 };
 
 /// Checks the options and the prompts file before loading the model; then screens (when asked),
-/// generates and filters. `device`: cpu, cuda[:N] or auto (core/runtime.h).
+/// generates and filters. `device`: cpu, cuda[:N] or auto (core/runtime.h). An MPI job's ranks
+/// (`comm`) split the screen (screen.h) and the groups (blackbox_run.h); rank 0 writes the files
+/// and holds the whole result.
 TextToImageBlackboxResult run_blackbox_text_to_image(const TextToImageBlackboxOptions& options,
                                                      const std::filesystem::path& out,
                                                      const std::string& device = "cpu",
-                                                     const ProgressFn& progress = nullptr);
+                                                     const ProgressFn& progress = nullptr,
+                                                     const dist::Communicator& comm = dist::single());
 
 }  // namespace diffmem::attack

@@ -17,6 +17,7 @@
 
 #include "diffmem/core/process.h"
 #include "diffmem/core/progress.h"
+#include "diffmem/dist/communicator.h"
 #include "diffmem/io/fields.h"
 
 namespace diffmem::attack {
@@ -54,5 +55,9 @@ struct GeneratorRunResult {
 GeneratorRunResult run_generator(const std::vector<GeneratorTask>& tasks,
                                  const GeneratorOptions& options,
                                  const ProgressFn& progress = nullptr);
+/// The same over an MPI job's ranks: task k on rank k % size (each rank `jobs` at a time); every
+/// rank gets the totals (seconds: the slowest rank's; failures: the first few, by rank).
+GeneratorRunResult run_generator(const std::vector<GeneratorTask>& tasks, const GeneratorOptions& options,
+                                 const ProgressFn& progress, const dist::Communicator& comm);
 
 }  // namespace diffmem::attack

@@ -18,6 +18,7 @@
 
 #include "diffmem/attack/screen_options.h"
 #include "diffmem/core/progress.h"
+#include "diffmem/dist/communicator.h"
 #include "diffmem/io/json.h"
 
 namespace diffmem::diffusion {
@@ -51,10 +52,17 @@ struct ScreenResult {
 /// with a duplicates column also by_duplicates: per count of the positives, them against every negative)
 /// and manifest.json (the options). Fails before loading the model on a bad prompts file or
 /// option. `device`: cpu, cuda[:N] or auto (core/runtime.h).
+///
+/// An MPI job's ranks (`comm`) split the generations by the pipeline's batches (batch c on rank
+/// c % size: each generation is measured in the batch one process would put it in, so the
+/// numbers are the same bytes), every rank then holds every row of the result, and rank 0 alone
+/// writes the files. Pass dist::single() for one process.
 ScreenResult run_screen(const ScreenOptions& options, const std::filesystem::path& out,
-                        const std::string& device = "cpu", const ProgressFn& progress = nullptr);
+                        const std::string& device = "cpu", const ProgressFn& progress = nullptr,
+                        const dist::Communicator& comm = dist::single());
 /// The same on a pipeline already loaded (options.model is only recorded).
 ScreenResult run_screen(const ScreenOptions& options, const diffusion::SdPipeline& pipeline,
-                        const std::filesystem::path& out, const ProgressFn& progress = nullptr);
+                        const std::filesystem::path& out, const ProgressFn& progress = nullptr,
+                        const dist::Communicator& comm = dist::single());
 
 }  // namespace diffmem::attack
