@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# MPI ranks against one process: runs sample, extract, train --models, mia (LiRA with a t-sweep)
-# and an audit with shadow models once as one process, then under `mpirun -np 2` and `-np 3`, and
+# MPI ranks against one process: runs sample, extract, train --models, mia (LiRA with a t-sweep),
+# an audit with shadow models, and on the tiny Stable Diffusion pipeline screen and
+# extract-blackbox (screened; and per prompt), plus extract-blackbox over PNG folders, once as one
+# process, then under `mpirun -np 2` and `-np 3`, and
 # compares every result file with the one-process run, byte for byte (JSON without its "timing"
 # objects; see scripts/lib/trials.sh). Then each job SIGKILLed (mpirun and its ranks) once it has
 # written its first files and resumed with another rank count, compared the same way; the
@@ -25,6 +27,8 @@ M() { local n=$1; shift; "${MPIRUN[@]}" -np "$n" "$BIN" --quiet --threads 1 "$@"
 . scripts/lib/trials.sh
 make_fixture "$WORK"
 D train --data "$WORK/data" --out "$WORK/model" --preset tiny --steps 20 --batch 8 --warmup 5 --seed 0 >/dev/null
+SD=$(realpath tests/reference/model/sd_tiny_v1)
+{ echo "prompt,memorized"; for i in $(seq 0 15); do echo "prompt number $i,$((i % 3 == 0))"; done; } >"$WORK/t2i.csv"
 
 # STAGE and its command line with OUT standing for the output folder.
 stages=(
@@ -32,6 +36,10 @@ stages=(
   "extract|extract --generations $WORK/ref-sample --train $WORK/data --out OUT --delta 0.5 --n-calibration 4"
   "train-models|train --data $WORK/data --out OUT --preset tiny --steps 12 --batch 8 --warmup 2 --checkpoint-every 4 --models 3 --seed 0"
   "mia|mia lira --target $WORK/ref-train-models/model-000 --shadows $WORK/ref-train-models --data $WORK/data --out OUT --draws 4 --t-sweep 100,400"
+  "screen|screen --model $SD --prompts $WORK/t2i.csv --per-prompt 3 --steps 4 --first-steps 2 --low-from-end 2 --batch 4 --seed 0 --out OUT"
+  "blackbox-screened|extract-blackbox --model $SD --prompts $WORK/t2i.csv --per-prompt 4 --steps 4 --batch 8 --screen-top 10 --min-clique 2 --set analysis.edge_threshold=10 --out OUT"
+  "blackbox-prompts|extract-blackbox --model $SD --prompts $WORK/t2i.csv --per-prompt 4 --steps 4 --batch 4 --min-clique 2 --set analysis.edge_threshold=10 --out OUT"
+  "blackbox-folders|extract-blackbox --prompts $WORK/prompts.csv --images $WORK/groups --min-clique 4 --out OUT"
   "audit|audit --run OUT --data $WORK/data --preset tiny --steps 20 --batch 8 --shadows 2 --samples 24 --sampler ddim --sample-steps 4 --draws 2 --inpaint-targets 2 --candidates 2 --inpaint-steps 2 --seed 0 --set train.warmup_steps=5 --set train.checkpoint_every=10"
 )
 failed=0
@@ -54,9 +62,12 @@ done
 # Killed with one rank count, resumed with another: the same bytes. The job is SIGKILLed (mpirun
 # and its ranks) as soon as two of its MARKS files are written, and the trial counts only if it was
 # still running then: killed mid-stage, not before it began (extract's shards are fast enough that
-# all of them may be written and the kill land in rank 0's merge).
+# all of them may be written and the kill land in rank 0's merge). extract-blackbox's trial makes
+# one prompt per pipeline call (--batch = --per-prompt): a resumed run of several prompts per call
+# batches the prompts left differently, and a batch's images differ from another's in float
+# rounding, with one process as with many.
 for trial in "sample 3 2 images-*.npy" "extract 2 3 shards/matches-*.csv" "train-models 3 2 model-*/*.safetensors" \
-             "mia 2 3 cache/*.npy" "audit 3 2 stages/*.json"; do
+             "mia 2 3 cache/*.npy" "audit 3 2 stages/*.json" "blackbox-prompts 3 2 groups/*.json"; do
   read -r stage first second marks <<<"$trial"
   out="$WORK/$stage-killed"
   rm -rf "$out"
@@ -81,8 +92,27 @@ for trial in "sample 3 2 images-*.npy" "extract 2 3 shards/matches-*.csv" "train
   done
   n=$( (cd "$out" 2>/dev/null && compgen -G "$marks" || true) | wc -l)
   what="$stage killed at -np $first with $n of $all $marks written, resumed at -np $second"
-  if [ "$alive" = 1 ] && M "$second" $cmd >/dev/null && compare "$WORK/ref-$stage" "$out"; then pass "$what"; else miss "$what"; fi
+  if [ "$alive" = 1 ] && M "$second" $cmd >/dev/null && compare "$WORK/ref-$stage" "$out" resumed; then pass "$what"; else miss "$what"; fi
   rm -rf "$out"
+done
+
+# extract-blackbox running an external generator per (prompt, seed): the ranks split the runs.
+cat >"$WORK/gen.py" <<'PY'
+import random, struct, sys, zlib
+prompt, seed, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rng = random.Random(prompt if seed < 3 else prompt + str(seed))  # seeds 0-2 of a prompt: one picture
+pix = bytes(rng.randrange(256) for _ in range(256))
+raw = b"".join(b"\x00" + pix[r * 16:(r + 1) * 16] for r in range(16))
+chunk = lambda t, b: struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b) & 0xffffffff)
+open(out, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 0, 0, 0, 0))
+                      + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+gen() { "$@" extract-blackbox --prompts "$WORK/prompts.csv" --generator-cmd "$PY $WORK/gen.py {prompt} {seed} {out}" \
+          --per-prompt 6 --jobs 2 --min-clique 3 --out "$out" >/dev/null; }
+out="$WORK/ref-blackbox-generator"; gen D
+for np in 2 3; do
+  out="$WORK/blackbox-generator-np$np"
+  if gen M "$np" && compare "$WORK/ref-blackbox-generator" "$out"; then pass "blackbox-generator -np $np"; else miss "blackbox-generator -np $np"; fi
 done
 
 # The communicator's own collectives, on every rank of three.
@@ -115,6 +145,12 @@ out="$WORK/bad-options"
 expect_error "ranks with different options" "rank 1: the command line differs from rank 0's" "$out" -- \
   -np 1 "$BIN" --quiet --threads 1 sample --model "$WORK/model" --out "$out" --n 8 --seed 0 : \
   -np 1 "$BIN" --quiet --threads 1 sample --model "$WORK/model" --out "$out" --n 8 --seed 1
+out="$WORK/bad-single-group"
+expect_error "extract-blackbox on one group" "\-\-shards: expected one process for a single group" "$out" -- \
+  -np 2 "$BIN" --quiet --threads 1 extract-blackbox --shards "$WORK/ref-sample" --out "$out"
+out="$WORK/bad-inpaint"
+expect_error "a command that does not split" "inpaint: expected one process" "$out" -- \
+  -np 2 "$BIN" --quiet --threads 1 inpaint --model "$WORK/model" --data "$WORK/data" --out "$out"
 # The same command line in two folders: data/ exists beside rank 0 only.
 mkdir -p "$WORK/cwd0" "$WORK/cwd1"
 ln -sfn "$WORK/data" "$WORK/cwd0/data"

@@ -48,16 +48,19 @@ if not os.path.exists(os.path.join(work, "prompts.csv")):
 PY
 }
 
-compare() {  # compare REF RUN: 0 when every result file matches
-  "$PY" - "$1" "$2" <<'PY'
+compare() {  # compare REF RUN [resumed]: 0 when every result file matches
+  "$PY" - "$1" "$2" "${3:-}" <<'PY'
 import json, os, re, sys
-ref, run = sys.argv[1], sys.argv[2]
+ref, run, resumed = sys.argv[1], sys.argv[2], sys.argv[3] == "resumed"
 # The report shows each number in a span naming its summary.json key; a "timing" number (seconds,
 # peak memory) is what the run spent, not what it found.
 TIMING_SPAN = re.compile(rb'(<span class="num" data-key="[^"]*/timing/[^"]*">)[^<]*(</span>)')
 def html(b): return TIMING_SPAN.sub(rb"\1\2", b)
+# A resumed run also counts only the generations it made itself (extract-blackbox's "generator"
+# tally and "generation_unet_images_this_run"), not those of the run it resumed.
+THIS_RUN = {"generator", "generation_unet_images_this_run"}
 def timing(k):  # what this run did and how long it took, not what it found
-    return k == "timing"
+    return k == "timing" or (resumed and k in THIS_RUN)
 def strip(j):  # timing objects out; the run's own folder read as the reference's
     if isinstance(j, dict): return {k: strip(v) for k, v in j.items() if not timing(k)}
     if isinstance(j, list): return [strip(v) for v in j]
