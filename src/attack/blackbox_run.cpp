@@ -75,7 +75,6 @@ namespace {
 struct Scan {
   std::vector<Json> cached;
   std::vector<size_t> pending;
-  int64_t reused = 0;
 };
 
 Scan scan_generated(const std::vector<BlackboxGroupInput>& inputs, const fs::path& out,
@@ -95,26 +94,18 @@ Scan scan_generated(const std::vector<BlackboxGroupInput>& inputs, const fs::pat
       if (j.value("signature", Json()) == detail::generated_signature(in, analysis) && files)
         s.cached[i] = std::move(j);
     }
-    if (s.cached[i].is_null())
-      s.pending.push_back(i);
-    else
-      ++s.reused;
+    if (s.cached[i].is_null()) s.pending.push_back(i);
   }
   return s;
 }
 
-struct Pass {
-  std::vector<BlackboxRow> rows;  // in `todo` order
-  int64_t reused = 0;
-  double analysis_seconds = 0;
-};
-
 // Each group of `todo` (increasing indices): its result reused from out/groups/<name>.json, or
-// made and written there, with its grid (and, generated, its clique) when flagged.
-Pass run_groups(const std::vector<BlackboxGroupInput>& inputs, const std::vector<size_t>& todo, const Scan& scan,
-                const fs::path& out, const BlackboxRunOptions& options, bool reuse, GroupImageSource* source,
-                const ProgressFn& progress) {
-  Pass res;
+// made and written there, with its grid (and, generated, its clique) when flagged. Rows in `todo`
+// order.
+std::vector<BlackboxRow> run_groups(const std::vector<BlackboxGroupInput>& inputs, const std::vector<size_t>& todo,
+                                    const Scan& scan, const fs::path& out, const BlackboxRunOptions& options,
+                                    GroupImageSource* source, const ProgressFn& progress) {
+  std::vector<BlackboxRow> rows;
   int64_t flagged = 0;
   std::vector<size_t> pending;  // the generated groups of todo to make, in order
   for (size_t i : todo)
@@ -162,17 +153,14 @@ Pass run_groups(const std::vector<BlackboxGroupInput>& inputs, const std::vector
       torch::Tensor train;
       if (!in.train_image.empty() && l.images.size(0) > 0)
         train = read_working_image(in.train_image, l.images.size(1), l.images.size(2), l.images.size(3));
-      if (!generated && reuse && fs::exists(cache)) {
+      if (!generated && options.reuse && fs::exists(cache)) {
         const Json j = io::read_json(cache);
         if (j.value("signature", Json()) == l.signature) {
           row.analysis = detail::analysis_from_json(j.at("analysis"));
           row.reused = true;
         }
       }
-      if (!row.reused) {
-        row.analysis = analyze_group(l.images, options.analysis, train);
-        res.analysis_seconds += row.analysis.seconds;
-      }
+      if (!row.reused) row.analysis = analyze_group(l.images, options.analysis, train);
       if (row.analysis.flagged) {
         row.grid_png = grid;
         if (!row.reused || !fs::exists(grid))
@@ -186,13 +174,24 @@ Pass run_groups(const std::vector<BlackboxGroupInput>& inputs, const std::vector
         io::write_json(cache, j);
       }
     }
-    res.reused += row.reused ? 1 : 0;
     flagged += row.analysis.flagged ? 1 : 0;
-    res.rows.push_back(std::move(row));
-    meter.update(static_cast<int64_t>(res.rows.size()), std::to_string(flagged) + " flagged");
+    rows.push_back(std::move(row));
+    meter.update(static_cast<int64_t>(rows.size()), std::to_string(flagged) + " flagged");
   }
   meter.finish(std::to_string(flagged) + " flagged");
-  return res;
+  return rows;
+}
+
+// What rank 0 needs of another rank's rows (their inputs it has): index, result, labels, reuse.
+std::string rows_bytes(const std::vector<BlackboxRow>& rows, const std::vector<size_t>& todo) {
+  Json j = Json::array();
+  for (size_t t = 0; t < rows.size(); ++t)
+    j.push_back({{"index", todo[t]},
+                 {"analysis", detail::analysis_json(rows[t].analysis)},
+                 {"labels", rows[t].labels},
+                 {"grid", rows[t].grid_png.string()},
+                 {"reused", rows[t].reused}});
+  return j.dump();
 }
 
 }  // namespace
@@ -211,62 +210,61 @@ BlackboxRunResult run_blackbox(const std::vector<BlackboxGroupInput>& groups, co
     fs::create_directories(out / "groups");
     scan = scan_generated(inputs, out, options.analysis, options.reuse, source);
   });
-  std::vector<size_t> todo(inputs.size());
-  std::iota(todo.begin(), todo.end(), 0);
-
-  Pass ranks_pass;   // this rank's share, under several ranks
-  Json tally;        // the source's (rank 0's with every rank's absorbed)
-  if (comm.size() > 1) {
-    // Generated groups by the source's calls (call c on rank c % size: each is made in the batch
-    // one process would make it in), folder groups round robin; then rank 0 merges below, every
-    // result now on disk.
+  std::vector<size_t> todo;  // the groups this rank runs
+  Json tally;                // the source's (rank 0's with every rank's absorbed)
+  if (comm.size() == 1) {
+    todo.resize(inputs.size());
+    std::iota(todo.begin(), todo.end(), 0);
+  } else {
+    // Generated groups to make by the source's calls (call c on rank c % size: each is made in
+    // the batch one process would make it in), folder groups round robin, reused generated
+    // groups on rank 0.
     const size_t per_call = source ? std::max<size_t>(1, source->groups_per_call()) : 1;
-    std::vector<size_t> mine;
-    size_t folder_groups = 0;
-    std::vector<int> owner(inputs.size(), -1);
+    std::vector<int> owner(inputs.size(), 0);
     for (size_t k = 0; k < scan.pending.size(); ++k)
       owner[scan.pending[k]] = static_cast<int>((k / per_call) % static_cast<size_t>(comm.size()));
+    size_t folder_groups = 0;
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (inputs[i].generated.is_null()) owner[i] = static_cast<int>(folder_groups++ % static_cast<size_t>(comm.size()));
-      if (owner[i] == comm.rank()) mine.push_back(i);
+      if (owner[i] == comm.rank()) todo.push_back(i);
     }
-    dist::collectively(comm, [&] {
-      ranks_pass = run_groups(inputs, mine, scan, out, options, options.reuse, source, progress);
-    });
-    ranks_pass.reused = dist::sum(comm, ranks_pass.reused);
-    ranks_pass.analysis_seconds = dist::sum(comm, ranks_pass.analysis_seconds);
+  }
+  std::vector<BlackboxRow> rows;
+  dist::collectively(comm, [&] { rows = run_groups(inputs, todo, scan, out, options, source, progress); });
+  if (comm.size() > 1) {
+    // Rank 0 gathers every rank's rows and generator tally, and writes the tables alone.
+    const std::vector<std::string> parts = comm.all_gather(rows_bytes(rows, todo));
     const std::vector<std::string> tallies = comm.all_gather((source ? source->tally() : Json()).dump());
-    if (source && comm.rank() == 0) {
-      for (size_t r = 1; r < tallies.size(); ++r) source->absorb(Json::parse(tallies[r]));
-      tally = source->tally();
-    }
     if (comm.rank() != 0) {
       BlackboxRunResult part;
-      part.rows = std::move(ranks_pass.rows);
+      part.rows = std::move(rows);
       return part;  // rank 0 holds the whole result
     }
+    if (source)
+      for (size_t r = 1; r < tallies.size(); ++r) source->absorb(Json::parse(tallies[r]));
+    std::vector<BlackboxRow> all(inputs.size());
+    for (const std::string& part : parts)
+      for (const Json& j : Json::parse(part)) {
+        BlackboxRow& row = all.at(j.at("index").get<size_t>());
+        row.input = inputs[j.at("index").get<size_t>()];
+        row.analysis = detail::analysis_from_json(j.at("analysis"));
+        row.labels = j.at("labels").get<std::vector<std::string>>();
+        row.grid_png = j.at("grid").get<std::string>();
+        row.reused = j.at("reused").get<bool>();
+      }
+    rows = std::move(all);
   }
-  Pass all;
-  if (comm.size() > 1) {
-    // Rank 0 reads every group's result back (made by its owner just now, or reused before).
-    const Scan now = scan_generated(inputs, out, options.analysis, true, source);
-    all = run_groups(inputs, todo, now, out, options, true, source, progress);
-    all.reused = scan.reused + ranks_pass.reused;
-    all.analysis_seconds = ranks_pass.analysis_seconds;
-  } else {
-    all = run_groups(inputs, todo, scan, out, options, options.reuse, source, progress);
-    if (source) tally = source->tally();
-  }
+  if (source) tally = source->tally();
 
   BlackboxRunResult res;
-  res.reused = all.reused;
-  res.analysis_seconds = all.analysis_seconds;
-  for (const BlackboxRow& row : all.rows) {
+  for (const BlackboxRow& row : rows) {
     res.images += row.analysis.images;
     res.flagged += row.analysis.flagged ? 1 : 0;
     res.within_delta += row.analysis.within_delta ? 1 : 0;
+    res.reused += row.reused ? 1 : 0;
+    if (!row.reused) res.analysis_seconds += row.analysis.seconds;
   }
-  res.rows = std::move(all.rows);
+  res.rows = std::move(rows);
   std::stable_sort(res.rows.begin(), res.rows.end(), detail::ranks_before);
   detail::write_csvs(out, res.rows);
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

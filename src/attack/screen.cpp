@@ -82,15 +82,19 @@ diffusion::SdProbe probe_by_batches(const diffusion::SdPipeline& pipe, const std
                                     const ProgressFn& progress, const dist::Communicator& comm) {
   if (comm.size() == 1) return pipe.probe(prompts, seeds, o.pipeline, o.probe, progress);
   const int64_t n = static_cast<int64_t>(prompts.size()), batch = o.pipeline.batch;
-  const int64_t batches = (n + batch - 1) / batch, steps = o.probe.first_steps;
+  const int64_t steps = o.probe.first_steps;
+  const auto generations_of = [&](int rank) {  // in order
+    std::vector<size_t> g;
+    for (int64_t c = rank; c * batch < n; c += comm.size())
+      for (int64_t i = c * batch; i < std::min(n, (c + 1) * batch); ++i) g.push_back(static_cast<size_t>(i));
+    return g;
+  };
   std::vector<std::string> my_prompts;
   std::vector<uint64_t> my_seeds;
-  for (int64_t c = 0; c < batches; ++c)
-    if (dist::owns(c, comm.rank(), comm.size()))
-      for (int64_t g = c * batch; g < std::min(n, (c + 1) * batch); ++g) {
-        my_prompts.push_back(prompts[static_cast<size_t>(g)]);
-        my_seeds.push_back(seeds[static_cast<size_t>(g)]);
-      }
+  for (size_t g : generations_of(comm.rank())) {
+    my_prompts.push_back(prompts[g]);
+    my_seeds.push_back(seeds[g]);
+  }
   std::string mine;
   dist::collectively(comm, [&] {
     if (my_prompts.empty()) return;
@@ -112,14 +116,15 @@ diffusion::SdProbe probe_by_batches(const diffusion::SdPipeline& pipe, const std
     const double* v = reinterpret_cast<const double*>(part.data() + sizeof images);
     const int64_t count = static_cast<int64_t>((part.size() - sizeof images) / sizeof(double)) / (steps + 1);
     const double* cos = v + count * steps;
-    int64_t k = 0;  // this rank's generations, in order
-    for (int64_t c = r; c < batches; c += comm.size())
-      for (int64_t g = c * batch; g < std::min(n, (c + 1) * batch); ++g, ++k) {
-        check(k < count, "screen", "rank " + std::to_string(r) + "'s measurements for its batches",
-              std::to_string(count) + " generations");
-        std::memcpy(all.first_norms[g].data_ptr<double>(), v + k * steps, static_cast<size_t>(steps) * sizeof(double));
-        all.low_cosine[g] = cos[k];
-      }
+    const std::vector<size_t> theirs = generations_of(r);
+    check(static_cast<int64_t>(theirs.size()) == count, "screen",
+          "rank " + std::to_string(r) + "'s measurements of " + std::to_string(theirs.size()) + " generations",
+          std::to_string(count));
+    for (size_t k = 0; k < theirs.size(); ++k) {
+      const int64_t g = static_cast<int64_t>(theirs[k]);
+      std::memcpy(all.first_norms[g].data_ptr<double>(), v + k * steps, static_cast<size_t>(steps) * sizeof(double));
+      all.low_cosine[g] = cos[k];
+    }
   }
   return all;
 }
