@@ -99,10 +99,10 @@ std::vector<GeneratorTask> generator_tasks(const std::vector<PromptEntry>& promp
 /// generated group also leaves flagged/<group>.npy (its clique's images, medoid first).
 ///
 /// An MPI job's ranks (`comm`) split the groups to make and analyse (generated ones by the
-/// source's calls, the others round robin), each writing its groups' files; then rank 0 reads
-/// every result back, writes the CSVs and summary.json (the source's tally summed over the
-/// ranks) and returns the whole result (the other ranks return their own rows only). The files
-/// are the bytes one process writes, timings aside.
+/// source's calls, the others round robin; reused ones on rank 0), each writing its groups' files;
+/// rank 0 gathers every rank's rows and generator tally, writes the CSVs and summary.json and
+/// returns the whole result (the other ranks return their own rows only). The files are the
+/// bytes one process writes, timings aside.
 BlackboxRunResult run_blackbox(const std::vector<BlackboxGroupInput>& groups,
                                const std::filesystem::path& out, const BlackboxRunOptions& options,
                                const io::Json& extra = io::Json::object(),
