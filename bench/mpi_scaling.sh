@@ -3,7 +3,9 @@
 # rank and on two (`mpirun -np 1` against `-np 2`, one thread per rank, both under mpirun so that
 # start-up costs alike), in one run; and extract's merge — rank 0's pass over the shards the ranks
 # computed, writing matches.csv, extracted.csv, summary.json and pairs.png — timed alone as a rerun
-# over a full shard cache, as a fraction of the one-rank stage. Prints a markdown table.
+# over a full shard cache, as a fraction of the one-rank stage; and extract with the training set
+# split across the two ranks (--split-train), with rank 0's peak RSS against the unsplit run's
+# (summary.json timing.peak_rss_bytes). Prints a markdown table.
 #   bench/mpi_scaling.sh [WORK_DIR]   (DIFFMEM=path/to/diffmem; N_GEN images sampled, default 2048;
 #        N_EXTRACT random generations searched, default 8192, among N_TRAIN random training images,
 #        default 20000; REPEAT runs each, the best kept, default 2)
@@ -62,6 +64,11 @@ s1=$(best s1 -- "${MPIRUN[@]}" -np 1 "$BIN" --quiet --threads 1 $S --out "$WORK/
 s2=$(best s2 -- "${MPIRUN[@]}" -np 2 "$BIN" --quiet --threads 1 $S --out "$WORK/out-s2")
 e1=$(best e1 -- "${MPIRUN[@]}" -np 1 "$BIN" --quiet --threads 1 $E --out "$WORK/out-e1")
 e2=$(best e2 -- "${MPIRUN[@]}" -np 2 "$BIN" --quiet --threads 1 $E --out "$WORK/out-e2")
+e2s=$(best e2s -- "${MPIRUN[@]}" -np 2 "$BIN" --quiet --threads 1 $E --split-train --out "$WORK/out-e2s")
+rss() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["timing"]["peak_rss_bytes"] / 2**20)' "$1/summary.json"; }
+r2=$(rss "$WORK/out-e2")
+r2s=$(rss "$WORK/out-e2s")
+cmp -s "$WORK/out-e2/matches.csv" "$WORK/out-e2s/matches.csv" || { echo "mpi_scaling: --split-train's matches.csv differs" >&2; exit 1; }
 # The merge alone: the same one-rank run over the cache the two ranks left.
 "${MPIRUN[@]}" -np 2 "$BIN" --quiet --threads 1 $E --out "$WORK/merge" >/dev/null
 m=1e9
@@ -70,11 +77,13 @@ for _ in $(seq 1 "$REPEAT"); do
       "${MPIRUN[@]}" -np 1 "$BIN" --quiet --threads 1 $E --out "$WORK/merge")
   m=$("$PY" -c "print(min($t, $m))")
 done
-"$PY" - "$s1" "$s2" "$e1" "$e2" "$m" "$N_GEN" "$N_TRAIN" "$N_EXTRACT" <<'PY'
+"$PY" - "$s1" "$s2" "$e1" "$e2" "$m" "$N_GEN" "$N_TRAIN" "$N_EXTRACT" "$e2s" "$r2" "$r2s" <<'PY'
 import sys
 s1, s2, e1, e2, m = map(float, sys.argv[1:6]); n_gen, n_train, n_extract = sys.argv[6:9]
+e2s, r2, r2s = map(float, sys.argv[9:12])
 print("| stage | 1 rank (s) | 2 ranks (s) | speed-up | rerun over the full cache (bounds the merge) / 1-rank stage |")
 print("|---|---|---|---|---|")
 print(f"| sample {n_gen} images (tiny U-Net, DDIM 2 steps, 32×32) | {s1:.2f} | {s2:.2f} | {s1 / s2:.2f}× | — |")
 print(f"| extract {n_extract} generations against {n_train} images | {e1:.2f} | {e2:.2f} | {e1 / e2:.2f}× | {m:.2f} s = {100 * m / e1:.0f}% |")
+print(f"| the same, `--split-train` (rank 0's peak RSS {r2s:.0f} MiB against {r2:.0f} MiB unsplit) | {e1:.2f} | {e2s:.2f} | {e1 / e2s:.2f}× | — |")
 PY

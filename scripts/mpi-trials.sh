@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# MPI ranks against one process: runs sample, extract, train --models, mia (LiRA with a t-sweep),
+# MPI ranks against one process: runs sample, extract (and with the training set split across the
+# ranks, --split-train), train --models, mia (LiRA with a t-sweep),
 # an audit with shadow models, and on the tiny Stable Diffusion pipeline screen and
 # extract-blackbox (screened; and per prompt), plus extract-blackbox over PNG folders, once as one
 # process, then under `mpirun -np 2` and `-np 3`, and
@@ -34,6 +35,7 @@ SD=$(realpath tests/reference/model/sd_tiny_v1)
 stages=(
   "sample|sample --model $WORK/model --out OUT --n 44 --shard-size 4 --sampler ddim --steps 4 --seed 0"
   "extract|extract --generations $WORK/ref-sample --train $WORK/data --out OUT --delta 0.5 --n-calibration 4"
+  "extract-split|extract --generations $WORK/ref-sample --train $WORK/data --out OUT --delta 0.5 --n-calibration 4 --split-train"
   "train-models|train --data $WORK/data --out OUT --preset tiny --steps 12 --batch 8 --warmup 2 --checkpoint-every 4 --models 3 --seed 0"
   "mia|mia lira --target $WORK/ref-train-models/model-000 --shadows $WORK/ref-train-models --data $WORK/data --out OUT --draws 4 --t-sweep 100,400"
   "screen|screen --model $SD --prompts $WORK/t2i.csv --per-prompt 3 --steps 4 --first-steps 2 --low-from-end 2 --batch 4 --seed 0 --out OUT"
@@ -66,7 +68,7 @@ done
 # one prompt per pipeline call (--batch = --per-prompt): a resumed run of several prompts per call
 # batches the prompts left differently, and a batch's images differ from another's in float
 # rounding, with one process as with many.
-for trial in "sample 3 2 images-*.npy" "extract 2 3 shards/matches-*.csv" "train-models 3 2 model-*/*.safetensors" \
+for trial in "sample 3 2 images-*.npy" "extract 2 3 shards/matches-*.csv" "extract-split 3 2 shards/matches-*.csv" "train-models 3 2 model-*/*.safetensors" \
              "mia 2 3 cache/*.npy" "audit 3 2 stages/*.json" "blackbox-prompts 3 2 groups/*.json"; do
   read -r stage first second marks <<<"$trial"
   out="$WORK/$stage-killed"

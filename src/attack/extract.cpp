@@ -44,13 +44,36 @@ void validate(const ExtractOptions& o) {
         std::to_string(o.histogram_bins));
 }
 
-namespace {
+namespace detail {
 
-struct ShardPlan {
-  data::ShardFiles files;
-  int64_t n = 0;
-  int64_t offset = 0;  // generation index of its first image
-};
+std::vector<int64_t> read_seeds(const data::ShardFiles& s, int64_t n) {
+  const io::HostArray a = io::read_npy(s.seeds);
+  check(a.dtype == io::DType::kI64 && a.shape.size() == 1 && a.shape[0] == n, s.seeds.string(),
+        "int64 [" + std::to_string(n) + "] seeds", io::dtype_name(a.dtype) + " " + io::shape_str(a.shape));
+  return std::vector<int64_t>(a.data<int64_t>(), a.data<int64_t>() + n);
+}
+
+std::vector<Match> load_cached(const fs::path& file, const std::vector<int64_t>& seeds) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return {};
+  std::vector<Match> rows;
+  try {
+    rows = read_matches_csv(file);
+  } catch (const Error&) {
+    return {};
+  }
+  if (rows.size() != seeds.size()) return {};
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (rows[i].index != static_cast<int64_t>(i) || rows[i].seed != seeds[i]) return {};
+  return rows;
+}
+
+}  // namespace detail
+
+namespace {
+using detail::load_cached;
+using detail::read_seeds;
+using detail::ShardPlan;
 
 // Every complete shard with its size, checked against the training images' shape before any work.
 std::vector<ShardPlan> plan_shards(const fs::path& dir, const std::vector<int64_t>& image_shape,
@@ -72,20 +95,24 @@ std::vector<ShardPlan> plan_shards(const fs::path& dir, const std::vector<int64_
   return plan;
 }
 
-std::vector<int64_t> read_seeds(const data::ShardFiles& s, int64_t n) {
-  const io::HostArray a = io::read_npy(s.seeds);
-  check(a.dtype == io::DType::kI64 && a.shape.size() == 1 && a.shape[0] == n, s.seeds.string(),
-        "int64 [" + std::to_string(n) + "] seeds", io::dtype_name(a.dtype) + " " + io::shape_str(a.shape));
-  return std::vector<int64_t>(a.data<int64_t>(), a.data<int64_t>() + n);
-}
-
 // The cache is valid only for the same training data and the options that shape the numbers;
 // δ and the calibrated threshold are applied afterwards, so changing them reuses everything.
-io::Json cache_key(const data::Dataset& train, const ExtractOptions& o, int64_t n_calibration) {
-  uint64_t h = core::fnv1a(train.images.bytes.data(), train.images.bytes.size());
+// (A rank holding part of the training set hashes the file a few thousand rows at a time: the
+// same hash.)
+io::Json cache_key(const detail::TrainSet& train, const ExtractOptions& o, int64_t n_calibration) {
+  uint64_t h = core::kFnv1aOffset;
+  if (train.whole()) {
+    h = core::fnv1a(train.images.bytes.data(), train.images.bytes.size());
+  } else {
+    constexpr int64_t kRows = 4096;
+    for (int64_t r = 0; r < train.size(); r += kRows) {
+      const io::HostArray a = io::read_npy_rows(train.images_npy, r, std::min(kRows, train.size() - r));
+      h = core::fnv1a(a.bytes.data(), a.bytes.size(), h);
+    }
+  }
   h = core::fnv1a(train.ids.data(), train.ids.size() * sizeof(int64_t), h);
   return io::Json{{"version", 1},
-                  {"train_shape", train.images.shape},
+                  {"train_shape", train.shape},
                   {"train_fnv1a", std::to_string(h)},
                   {"alpha", o.alpha},
                   {"n_calibration", n_calibration},
@@ -110,22 +137,6 @@ bool open_cache(const fs::path& out, const io::Json& key, bool reuse) {
   return false;
 }
 
-// A cached shard when its rows agree with the shard's seeds; empty otherwise.
-std::vector<Match> load_cached(const fs::path& file, const std::vector<int64_t>& seeds) {
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return {};
-  std::vector<Match> rows;
-  try {
-    rows = read_matches_csv(file);
-  } catch (const Error&) {
-    return {};
-  }
-  if (rows.size() != seeds.size()) return {};
-  for (size_t i = 0; i < rows.size(); ++i)
-    if (rows[i].index != static_cast<int64_t>(i) || rows[i].seed != seeds[i]) return {};
-  return rows;
-}
-
 }  // namespace
 
 namespace {
@@ -134,12 +145,11 @@ namespace {
 std::vector<Match> compute_shard(const ShardPlan& p, const std::vector<int64_t>& seeds,
                                  const detail::ExtractInputs& in, const search::KnnIndex& index,
                                  const fs::path& cache) {
-  const data::Dataset& train = *in.train;
+  const detail::TrainSet& train = *in.train;
   const data::Generations g = data::load_shard(p.files);
   check(static_cast<int64_t>(g.seeds.size()) == p.n, p.files.images.string(), std::to_string(p.n) + " images",
         std::to_string(g.seeds.size()));
-  std::vector<Match> rows = detail::match_images(index, io::to_tensor(g.images),
-                                                 {train.height(), train.width(), train.channels()}, train.ids,
+  std::vector<Match> rows = detail::match_images(index, io::to_tensor(g.images), train.image_shape(), train.ids,
                                                  *in.options, in.n_cal);
   for (size_t i = 0; i < rows.size(); ++i) rows[i].seed = seeds[i];
   detail::write_shard_cache(cache, rows);
@@ -149,8 +159,9 @@ std::vector<Match> compute_shard(const ShardPlan& p, const std::vector<int64_t>&
 // The pass over the shards: each shard's matches (from the cache or computed now) into
 // matches.csv, and what the aggregate outputs need from them.
 // `by_ranks`: shards the ranks of an MPI job computed just before (cached now, counted as computed).
+// `index`: null where this rank holds only part of the training set (every shard is cached then).
 detail::Scan scan_shards(const std::vector<ShardPlan>& plan, const detail::ExtractInputs& in,
-                         const search::KnnIndex& index, bool cache_ok, const std::set<int64_t>& by_ranks,
+                         const search::KnnIndex* index, bool cache_ok, const std::set<int64_t>& by_ranks,
                          ExtractResult& result, ProgressMeter& meter) {
   const ExtractOptions& options = *in.options;
   const bool calibrated_rule = options.calibrated_threshold.has_value();
@@ -168,8 +179,10 @@ detail::Scan scan_shards(const std::vector<ShardPlan>& plan, const detail::Extra
     } else if (!rows.empty() || p.n == 0) {
       ++result.shards_reused;
     } else {
+      check(index != nullptr, cache.string(), "the shard's matches, written by the ranks just before",
+            "none (removed during the run?)");
       const double ts = core::now_s();
-      rows = compute_shard(p, seeds, in, index, cache);
+      rows = compute_shard(p, seeds, in, *index, cache);
       result.search_seconds += core::now_s() - ts;
       ++result.shards_computed;
       scan.computed += p.n;
@@ -258,34 +271,38 @@ ExtractResult run_extract(const fs::path& generations, const fs::path& train_dir
   // Plan: every input checked before the index is built (on every rank: one that cannot read the
   // data stops them all, named).
   detail::ExtractInputs in;
-  data::Dataset train;
+  detail::TrainSet train;
   std::vector<ShardPlan> plan;
   std::unique_ptr<search::KnnIndex> index;
+  const bool split = options.split_train && comm.size() > 1;
   dist::collectively(comm, [&] {
     validate(options);
     in.t0 = core::now_s();
     in.peak_since_start = core::reset_peak_rss();
     if (!fs::is_directory(generations))
       fail(generations.string(), "a folder of generations (diffmem sample --out)", "no such folder");
-    train = data::load_dataset(train_dir);
+    train = split ? detail::load_train_part(train_dir, comm.rank(), comm.size()) : detail::load_train_whole(train_dir);
     check(train.size() >= 1, (train_dir / "images.npy").string(), "at least one training image", "0");
-    const std::vector<int64_t> image_shape(train.images.shape.begin() + 1, train.images.shape.end());
+    const std::vector<int64_t> image_shape(train.shape.begin() + 1, train.shape.end());
     plan = plan_shards(generations, image_shape, train_dir);
     in.generations = generations;
     in.train_dir = train_dir;
     in.out = out;
     in.options = &options;
     in.train = &train;
+    in.train_parts = split ? comm.size() : 1;
     in.extra = extra;
     in.t_load = core::now_s();
 
-    // Compute: the index, then one pass over the shards.
+    // Compute: the index (of this rank's rows with --split-train), then one pass over the shards.
     in.n_cal = std::min<int64_t>(options.n_calibration, train.size());
     in.knn = options.knn;
     in.knn.k = std::max<int64_t>(in.n_cal, 1);
+    search::KnnOptions part_knn = in.knn;
+    part_knn.k = std::min<int64_t>(in.knn.k, train.images.shape[0]);
     const torch::Device device(options.device);
     in.device = device.str();
-    index = std::make_unique<search::KnnIndex>(io::to_tensor(train.images).to(device), in.knn);
+    index = std::make_unique<search::KnnIndex>(io::to_tensor(train.images).to(device), part_knn);
     in.arithmetic = index->arithmetic();
     in.t_index = core::now_s();
   });
@@ -300,13 +317,14 @@ ExtractResult run_extract(const fs::path& generations, const fs::path& train_dir
   std::set<int64_t> by_ranks;
   if (comm.size() > 1) {
     // Rank 0 has dropped a stale cache above; the ranks fill it, then rank 0 merges as one process.
-    by_ranks = search_by_ranks(plan, in, *index, comm, result, progress);
+    by_ranks = split ? detail::search_split_train(plan, in, *index, comm, result, progress)
+                     : search_by_ranks(plan, in, *index, comm, result, progress);
     cache_ok = true;
   }
   dist::collectively(comm, [&] {
     if (comm.rank() != 0) return;
     ProgressMeter meter(progress, "extract", result.generations, "generations");
-    const detail::Scan scan = scan_shards(plan, in, *index, cache_ok, by_ranks, result, meter);
+    const detail::Scan scan = scan_shards(plan, in, split ? nullptr : index.get(), cache_ok, by_ranks, result, meter);
     // Write: extracted.csv, pairs.png, summary.json, options.json.
     detail::write_extract_outputs(in, scan, result);
     meter.finish(std::to_string(result.unique_extracted) + " training images extracted");

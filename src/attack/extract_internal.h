@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -13,13 +15,49 @@
 #include "diffmem/search/knn.h"
 #include "diffmem/data/dataset.h"
 #include "diffmem/data/generations.h"
+#include "diffmem/dist/communicator.h"
 #include "diffmem/search/distances.h"
 
 namespace diffmem::attack::detail {
 
-/// Matches of one shard's images ([n,H,W,C] u8, any device) against the index: nearest row/id,
-/// ℓ2, tiled ℓ2 and (k > 1 or n_calibration > 0) calibrated ℓ2. Fields generation and extracted
-/// are left for the caller; index is the position in the shard.
+/// The training set as this rank holds it: every row, or (--split-train on several ranks) only
+/// rows [first, first + images.shape[0]). Shape, ids and manifest are always the whole set's.
+struct TrainSet {
+  std::filesystem::path images_npy;
+  std::vector<int64_t> shape;  // [N,H,W,C] of the whole set
+  std::vector<int64_t> ids;    // [N]
+  io::Json manifest = io::Json::object();
+  io::HostArray images;        // the rows held, [n,H,W,C] u8
+  int64_t first = 0;
+
+  int64_t size() const { return shape.at(0); }
+  bool whole() const { return first == 0 && images.shape.at(0) == size(); }
+  search::ImageShape image_shape() const { return {shape.at(1), shape.at(2), shape.at(3)}; }
+  /// Rows of the whole set (any order, repeats allowed) as [n,H,W,C] u8: from memory when held
+  /// whole, else read from images_npy.
+  io::HostArray rows(const std::vector<int64_t>& rows) const;
+};
+
+/// The whole training set of `dir` (data::load_dataset).
+TrainSet load_train_whole(const std::filesystem::path& dir);
+/// Rank `rank` of `size`'s contiguous rows of the training set in `dir` (data::load_dataset_info
+/// and io::read_npy_rows): rows [N·rank/size, N·(rank+1)/size). Needs N ≥ size.
+TrainSet load_train_part(const std::filesystem::path& dir, int rank, int size);
+
+/// The training rows a match needs for its tiled ℓ2: nearest rows [r] i64 (-1 read as row 0) →
+/// [r,D] f32 in [0,1] on `device`.
+using TrainingRows = std::function<torch::Tensor(const torch::Tensor& nearest)>;
+
+/// Matches of one shard's images ([n,H,W,C] u8, any device) from their k nearest training rows
+/// (`knn`, indices into the whole set): nearest row/id, ℓ2, tiled ℓ2 (on `device`) and
+/// (n_calibration > 0) calibrated ℓ2. Fields generation and extracted are left for the caller;
+/// index is the position in the shard.
+std::vector<Match> match_neighbours(const search::KnnResult& knn, const torch::Tensor& images,
+                                    const TrainingRows& training_rows, const torch::Device& device,
+                                    const search::ImageShape& shape, const std::vector<int64_t>& ids,
+                                    const ExtractOptions& options, int64_t n_calibration);
+
+/// match_neighbours of the index's search of the images.
 std::vector<Match> match_images(const search::KnnIndex& index, const torch::Tensor& images,
                                 const search::ImageShape& shape, const std::vector<int64_t>& ids,
                                 const ExtractOptions& options, int64_t n_calibration);
@@ -42,11 +80,24 @@ struct IdBest {
   int64_t hits = 0;  ///< extracted generations only
 };
 
+/// One complete shard of generations, in the order of the run.
+struct ShardPlan {
+  data::ShardFiles files;
+  int64_t n = 0;
+  int64_t offset = 0;  // generation index of its first image
+};
+
+/// A shard's seeds (int64 [n]); throws naming the file otherwise.
+std::vector<int64_t> read_seeds(const data::ShardFiles& s, int64_t n);
+
+/// A cached shard when its rows agree with the shard's seeds; empty otherwise.
+std::vector<Match> load_cached(const std::filesystem::path& file, const std::vector<int64_t>& seeds);
+
 /// The inputs of one extraction run, checked (run_extract's plan step).
 struct ExtractInputs {
   std::filesystem::path generations, train_dir, out;
   const ExtractOptions* options = nullptr;
-  const data::Dataset* train = nullptr;
+  const TrainSet* train = nullptr;
   int64_t n_cal = 0;           // calibration neighbours (≤ the training set)
   search::KnnOptions knn;      // as searched (k set)
   std::string device;
@@ -54,6 +105,7 @@ struct ExtractInputs {
   io::Json extra;              // merged into summary.json
   double t0 = 0, t_load = 0, t_index = 0;  // seconds on a monotonic clock
   bool peak_since_start = false;           // core::reset_peak_rss() worked at t0
+  int train_parts = 1;                     // ranks the training set is split across (--split-train)
 };
 
 /// What the pass over the shards leaves for the aggregate outputs.
@@ -86,7 +138,15 @@ io::Json match_json(const Match& m);
 
 /// pairs.png: generation | training image, `pairs` of them, `per_row` pairs per row.
 void write_pairs_png(const std::filesystem::path& path, const std::vector<Match>& pairs,
-                     const std::map<int64_t, data::ShardFiles>& shards, const data::Dataset& train,
+                     const std::map<int64_t, data::ShardFiles>& shards, const TrainSet& train,
                      int64_t per_row);
+
+/// extract --split-train on several ranks (extract_split.cpp): every rank searches its part of the
+/// training set (`part_index`, over in.train's rows) for the generations of every shard not yet
+/// cached; rank 0 merges the ranks' k nearest (search/knn_merge.h), finishes the matches and writes
+/// each shard's cache file as soon as it is done. Returns the shard indices computed, on every rank.
+std::set<int64_t> search_split_train(const std::vector<ShardPlan>& plan, const ExtractInputs& in,
+                                     const search::KnnIndex& part_index, const dist::Communicator& comm,
+                                     ExtractResult& result, const ProgressFn& progress);
 
 }  // namespace diffmem::attack::detail

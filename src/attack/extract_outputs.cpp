@@ -48,11 +48,14 @@ io::Json match_json(const Match& m) {
 
 
 void write_pairs_png(const std::filesystem::path& path, const std::vector<Match>& pairs,
-                     const std::map<int64_t, data::ShardFiles>& shards, const data::Dataset& train,
+                     const std::map<int64_t, data::ShardFiles>& shards, const TrainSet& train,
                      int64_t per_row) {
   if (pairs.empty()) return;
-  const int64_t h = train.height(), w = train.width(), c = train.channels();
-  const int64_t bytes = train.image_bytes();
+  const int64_t h = train.shape.at(1), w = train.shape.at(2), c = train.shape.at(3);
+  const int64_t bytes = h * w * c;
+  std::vector<int64_t> rows;
+  for (const Match& m : pairs) rows.push_back(m.nearest_row);
+  const io::HostArray training = train.rows(rows);
   // Each pair is its own 1×2 grid with a thin gap; the pairs are then gridded with a wider one,
   // so that which generation goes with which training image stays obvious.
   io::HostArray pair_images;
@@ -65,7 +68,7 @@ void write_pairs_png(const std::filesystem::path& path, const std::vector<Match>
     check(static_cast<int64_t>(g.size()) == bytes, it->second.images.string(),
           std::to_string(bytes) + " bytes per image", std::to_string(g.size()));
     std::memcpy(two.bytes.data(), g.data(), static_cast<size_t>(bytes));
-    std::memcpy(two.bytes.data() + bytes, train.image(m.nearest_row), static_cast<size_t>(bytes));
+    std::memcpy(two.bytes.data() + bytes, training.bytes.data() + p * bytes, static_cast<size_t>(bytes));
     io::HostArray one = io::make_grid(two, 2, 1, 255);
     if (p == 0) {
       pair_images = io::HostArray::zeros(

@@ -4,7 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
 #include <limits>
 #include <sstream>
 
@@ -32,10 +32,19 @@ std::string fmt_float(float v) {
 std::vector<Match> match_images(const search::KnnIndex& index, const torch::Tensor& images,
                                 const search::ImageShape& shape, const std::vector<int64_t>& ids,
                                 const ExtractOptions& options, int64_t n_calibration) {
+  if (images.size(0) == 0) return {};
+  return match_neighbours(index.search(images), images,
+                          [&](const torch::Tensor& nearest) { return index.unit_rows(nearest); },
+                          index.device(), shape, ids, options, n_calibration);
+}
+
+std::vector<Match> match_neighbours(const search::KnnResult& knn, const torch::Tensor& images,
+                                    const TrainingRows& training_rows, const torch::Device& device,
+                                    const search::ImageShape& shape, const std::vector<int64_t>& ids,
+                                    const ExtractOptions& options, int64_t n_calibration) {
   const int64_t n = images.size(0);
   std::vector<Match> rows(static_cast<size_t>(n));
   if (n == 0) return rows;
-  const search::KnnResult knn = index.search(images);
   const torch::Tensor nearest = knn.indices.select(1, 0).contiguous();
   const torch::Tensor l2 = knn.distances.select(1, 0).contiguous();
 
@@ -44,8 +53,8 @@ std::vector<Match> match_images(const search::KnnIndex& index, const torch::Tens
   to.grid = options.tiles;
   for (int64_t r0 = 0; r0 < n; r0 += kTileChunk) {
     const int64_t r = std::min(kTileChunk, n - r0);
-    torch::Tensor g = search::to_unit_rows(images.narrow(0, r0, r).to(index.device()));
-    torch::Tensor t = index.unit_rows(nearest.narrow(0, r0, r));
+    torch::Tensor g = search::to_unit_rows(images.narrow(0, r0, r).to(device));
+    torch::Tensor t = training_rows(nearest.narrow(0, r0, r));
     tiled.narrow(0, r0, r).copy_(search::tiled_l2(g, t, shape, to));
   }
 
@@ -80,6 +89,45 @@ std::vector<Match> match_images(const search::KnnIndex& index, const torch::Tens
   return rows;
 }
 
+io::HostArray TrainSet::rows(const std::vector<int64_t>& wanted) const {
+  if (!whole()) return io::read_npy_rows(images_npy, wanted);
+  const int64_t bytes = shape[1] * shape[2] * shape[3];
+  io::HostArray a = io::HostArray::zeros(io::DType::kU8, {static_cast<int64_t>(wanted.size()), shape[1],
+                                                          shape[2], shape[3]});
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    check(wanted[i] >= 0 && wanted[i] < size(), images_npy.string(), "a row below " + std::to_string(size()),
+          std::to_string(wanted[i]));
+    std::memcpy(a.bytes.data() + i * bytes, images.bytes.data() + wanted[i] * bytes, static_cast<size_t>(bytes));
+  }
+  return a;
+}
+
+TrainSet load_train_whole(const fs::path& dir) {
+  data::Dataset ds = data::load_dataset(dir);
+  TrainSet t;
+  t.images_npy = dir / "images.npy";
+  t.shape = ds.images.shape;
+  t.ids = std::move(ds.ids);
+  t.manifest = std::move(ds.manifest);
+  t.images = std::move(ds.images);
+  return t;
+}
+
+TrainSet load_train_part(const fs::path& dir, int rank, int size) {
+  data::DatasetInfo info = data::load_dataset_info(dir);
+  const int64_t n = info.shape[0];
+  check(n >= size, "--split-train", "at least one training image per rank (" + std::to_string(size) + " ranks)",
+        std::to_string(n) + " images in " + info.images.string());
+  TrainSet t;
+  t.first = n * rank / size;
+  t.images = io::read_npy_rows(info.images, t.first, n * (rank + 1) / size - t.first);
+  t.images_npy = std::move(info.images);
+  t.shape = std::move(info.shape);
+  t.ids = std::move(info.ids);
+  t.manifest = std::move(info.manifest);
+  return t;
+}
+
 fs::path shard_cache_file(const fs::path& out, int64_t shard) {
   char name[64];
   std::snprintf(name, sizeof name, "matches-%05lld.csv", static_cast<long long>(shard));
@@ -112,13 +160,7 @@ std::vector<uint8_t> read_shard_image(const fs::path& images_npy, int64_t index)
   check(h.dtype == io::DType::kU8 && h.shape.size() == 4 && index >= 0 && index < h.shape[0],
         images_npy.string(), "uint8 [n,H,W,C] images holding image " + std::to_string(index),
         io::dtype_name(h.dtype) + " " + io::shape_str(h.shape));
-  const int64_t bytes = h.shape[1] * h.shape[2] * h.shape[3];
-  std::vector<uint8_t> out(static_cast<size_t>(bytes));
-  std::ifstream f(images_npy, std::ios::binary);
-  f.seekg(static_cast<std::streamoff>(h.data_offset + index * bytes));
-  f.read(reinterpret_cast<char*>(out.data()), bytes);
-  if (!f) fail(images_npy.string(), "cannot read image " + std::to_string(index));
-  return out;
+  return io::read_npy_rows(images_npy, index, 1).bytes;
 }
 
 }  // namespace detail

@@ -27,7 +27,7 @@ std::vector<double> finite(const std::vector<double>& v) {
 
 void write_extract_outputs(const ExtractInputs& in, const Scan& scan, ExtractResult& result) {
   const ExtractOptions& options = *in.options;
-  const data::Dataset& train = *in.train;
+  const TrainSet& train = *in.train;
   const bool calibrated_rule = options.calibrated_threshold.has_value();
 
   // Copies of an image share its id; the manifest's planted counts are keyed by id.
@@ -119,7 +119,7 @@ void write_extract_outputs(const ExtractInputs& in, const Scan& scan, ExtractRes
   s["train"] = {{"dir", fs::absolute(in.train_dir).lexically_normal().string()},
                 {"images", train.size()},
                 {"distinct_ids", copies.size()},
-                {"shape", train.images.shape}};
+                {"shape", train.shape}};
   s["generations"] = result.generations;
   s["shards"] = {{"count", result.shards}};
   s["criterion"] = calibrated_rule ? "calibrated_l2 <= calibrated_threshold" : "l2 <= delta";
@@ -168,6 +168,7 @@ void write_extract_outputs(const ExtractInputs& in, const Scan& scan, ExtractRes
                  {"search_s", searched},
                  {"total_s", result.seconds},
                  {"generations_computed", scan.computed},
+                 {"training_set_parts", in.train_parts},
                  {"generations_per_s", searched > 0 ? double(scan.computed) / searched : 0.0},
                  {"model_evaluations", 0},
                  {"peak_rss_bytes", core::peak_rss_bytes()},

@@ -98,6 +98,26 @@ Dataset load_dataset(const fs::path& dir) {
   return ds;
 }
 
+DatasetInfo load_dataset_info(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) fail(dir.string(), "a dataset directory", "none");
+  require_file(dir / kManifest);
+  require_file(dir / kImages);
+  DatasetInfo info;
+  info.images = dir / kImages;
+  const io::NpyHeader h = io::read_npy_header(info.images);
+  const std::string ip = info.images.string();
+  check(h.dtype == io::DType::kU8, ip, "dtype U8", dtype_desc(h.dtype));
+  check(h.shape.size() == 4, ip, "a 4-D shape (N, H, W, C)", io::shape_str(h.shape));
+  check(h.shape[1] > 0 && h.shape[2] > 0 && (h.shape[3] == 1 || h.shape[3] == 3), ip,
+        "H, W > 0 and 1 or 3 channels", io::shape_str(h.shape));
+  info.shape = h.shape;
+  info.ids = read_i64_vector(dir / kIds, h.shape[0]);
+  info.manifest = io::read_json(dir / kManifest);
+  check(info.manifest.is_object(), (dir / kManifest).string(), "a JSON object", info.manifest.type_name());
+  return info;
+}
+
 void save_dataset(const fs::path& dir, const Dataset& ds) {
   validate_dataset(ds, dir.string());
   std::error_code ec;

@@ -212,6 +212,51 @@ HostArray read_npy(const fs::path& path) {
   return a;
 }
 
+namespace {
+// Bytes per row of the leading axis; the header checked for having one.
+size_t row_bytes(const NpyHeader& h, const fs::path& path) {
+  if (h.shape.empty()) fail(path.string(), "an array with a leading axis", "a 0-d array");
+  size_t n = dtype_size(h.dtype);
+  for (size_t i = 1; i < h.shape.size(); ++i) n *= static_cast<size_t>(h.shape[i]);
+  return n;
+}
+
+std::vector<int64_t> with_rows(std::vector<int64_t> shape, int64_t rows) {
+  shape[0] = rows;
+  return shape;
+}
+}  // namespace
+
+HostArray read_npy_rows(const fs::path& path, int64_t first, int64_t count) {
+  const NpyHeader h = read_npy_header(path);
+  const size_t per = row_bytes(h, path);
+  if (first < 0 || count < 0 || first + count > h.shape[0])
+    fail(path.string(), "rows [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                            ") within " + std::to_string(h.shape[0]) + " rows",
+         "a range past the end");
+  HostArray a = HostArray::zeros(h.dtype, with_rows(h.shape, count));
+  if (count == 0 || per == 0) return a;
+  detail::InFile f(path);
+  f.read_at(h.data_offset + static_cast<uint64_t>(first) * per, a.bytes.data(), a.bytes.size(),
+            "rows " + std::to_string(first) + ".." + std::to_string(first + count - 1));
+  return a;
+}
+
+HostArray read_npy_rows(const fs::path& path, const std::vector<int64_t>& rows) {
+  const NpyHeader h = read_npy_header(path);
+  const size_t per = row_bytes(h, path);
+  HostArray a = HostArray::zeros(h.dtype, with_rows(h.shape, static_cast<int64_t>(rows.size())));
+  if (per == 0) return a;
+  detail::InFile f(path);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i] < 0 || rows[i] >= h.shape[0])
+      fail(path.string(), "a row below " + std::to_string(h.shape[0]), std::to_string(rows[i]));
+    f.read_at(h.data_offset + static_cast<uint64_t>(rows[i]) * per, a.bytes.data() + i * per, per,
+              "row " + std::to_string(rows[i]));
+  }
+  return a;
+}
+
 void write_npy(const fs::path& path, const HostArray& array, int min_major) {
   const std::string where = path.string();
   uint64_t nbytes = detail::checked_nbytes(array.shape, dtype_size(array.dtype), where);

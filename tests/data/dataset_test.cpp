@@ -142,6 +142,24 @@ TEST(Dataset, MissingFilesAreNamed) {
   expect_error([&] { load_dataset(tmp.path()); }, {"manifest.json"});
 }
 
+TEST(Dataset, InfoHasShapeIdsAndManifestWithoutTheImages) {
+  test::TempDir tmp;
+  save_dataset(tmp.path(), make_dataset(6, 4, 3, 3));
+  const DatasetInfo info = load_dataset_info(tmp.path());
+  EXPECT_EQ(info.shape, (std::vector<int64_t>{6, 4, 3, 3}));
+  EXPECT_EQ(info.ids, make_dataset(6).ids);
+  EXPECT_EQ(info.manifest, make_dataset(6).manifest);
+  EXPECT_EQ(info.images, tmp / "images.npy");
+  // Checked as load_dataset checks: ids of the wrong length, a missing manifest, float images.
+  io::write_npy(tmp / "ids.npy", i64({0, 1, 2}));
+  expect_error([&] { load_dataset_info(tmp.path()); }, {"ids.npy", "(6,)", "(3)"});
+  fs::remove(tmp / "manifest.json");
+  expect_error([&] { load_dataset_info(tmp.path()); }, {"manifest.json"});
+  save_dataset(tmp.path(), make_dataset(2));
+  io::write_npy(tmp / "images.npy", io::HostArray::zeros(io::DType::kF32, {2, 4, 3, 1}));
+  expect_error([&] { load_dataset_info(tmp.path()); }, {"images.npy", "U8"});
+}
+
 TEST(Dataset, ShapeMismatchBetweenImagesAndLabelsIsNamed) {
   test::TempDir tmp;
   save_dataset(tmp.path(), make_dataset(4));

@@ -274,6 +274,32 @@ TEST(Npy, TruncatedOrLyingFilesNameFileAndSizes) {
   EXPECT_NE(msg.find("missing.npy"), std::string::npos) << msg;
 }
 
+TEST(Npy, ReadsRowsWithoutTheRest) {
+  TempDir tmp;
+  HostArray a = HostArray::zeros(DType::kI64, {5, 2, 3});
+  for (int64_t i = 0; i < 30; ++i) reinterpret_cast<int64_t*>(a.bytes.data())[i] = 100 + i;
+  write_npy(tmp / "a.npy", a);
+  const HostArray mid = read_npy_rows(tmp / "a.npy", 1, 3);
+  EXPECT_EQ(mid.shape, (std::vector<int64_t>{3, 2, 3}));
+  EXPECT_EQ(mid.data<int64_t>()[0], 106);
+  EXPECT_EQ(mid.data<int64_t>()[17], 123);
+  EXPECT_EQ(read_npy_rows(tmp / "a.npy", 5, 0).shape, (std::vector<int64_t>{0, 2, 3}));
+  const HostArray picked = read_npy_rows(tmp / "a.npy", std::vector<int64_t>{4, 0, 4});
+  EXPECT_EQ(picked.shape, (std::vector<int64_t>{3, 2, 3}));
+  EXPECT_EQ(picked.data<int64_t>()[0], 124);
+  EXPECT_EQ(picked.data<int64_t>()[6], 100);
+  EXPECT_EQ(picked.data<int64_t>()[12], 124);
+  const std::string past = test::error_of([&] { read_npy_rows(tmp / "a.npy", 3, 3); });
+  EXPECT_NE(past.find("a.npy"), std::string::npos) << past;
+  EXPECT_NE(past.find("past the end"), std::string::npos) << past;
+  const std::string bad_row = test::error_of([&] { read_npy_rows(tmp / "a.npy", std::vector<int64_t>{1, 5}); });
+  EXPECT_NE(bad_row.find("a row below 5"), std::string::npos) << bad_row;
+  // A file cut short after its header: named, not read past.
+  std::string bytes = test::read_bytes(tmp / "a.npy");
+  test::write_bytes(tmp / "cut.npy", bytes.substr(0, bytes.size() - 8));
+  EXPECT_NE(test::error_of([&] { read_npy_rows(tmp / "cut.npy", 4, 1); }).find("cut.npy"), std::string::npos);
+}
+
 TEST(Npy, WriterRejectsInconsistentArrays) {
   TempDir dir;
   HostArray a = HostArray::zeros(DType::kF32, {2, 2});

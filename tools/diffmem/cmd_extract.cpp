@@ -22,6 +22,7 @@ struct Args {
   double calibrated_threshold = -1;
   bool no_reuse = false;
   bool all_pairs = false;
+  bool split_train = false;
 };
 
 void run(Args& a) {
@@ -30,6 +31,7 @@ void run(Args& a) {
   a.opt.device = core::resolve_device(cli::globals().device);
   a.opt.reuse = !a.no_reuse;
   a.opt.pairs_distinct = !a.all_pairs;
+  a.opt.split_train = a.split_train;
   a.set->apply(a.opt);
   const cli::JobLock lock(a.out, "--out");  // one run per folder
   const attack::ExtractResult r = attack::run_extract(a.generations, a.train, a.out, a.opt, io::Json::object(),
@@ -95,6 +97,10 @@ DIFFMEM_COMMAND(400) {
   sub->add_option("--base-block", a->opt.knn.base_block, "k-NN: training images per GEMM block (0 = auto)")
       ->capture_default_str();
   sub->add_flag("--no-reuse", a->no_reuse, "Recompute every shard even when OUT/shards holds its result");
+  sub->add_flag("--split-train", a->split_train,
+                "Under several ranks (mpirun/srun): each rank holds 1/N of the training set and searches it for "
+                "every generation, the ranks' nearest merged (for training sets too big for one rank's memory); "
+                "same outputs as one process");
   cli::add_bootstrap_flags(sub, a->opt.bootstrap);
   a->set = std::make_unique<cli::SetFlag>(sub, io::field_keys<attack::ExtractOptions>());
   sub->callback([a] { run(*a); });

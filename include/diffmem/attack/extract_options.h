@@ -29,6 +29,11 @@ struct ExtractOptions {
   int64_t histogram_bins = 50;
   std::string device = "cpu";                 ///< where the training set and search live
   bool reuse = true;                          ///< reuse cached shard results (resume)
+  /// With several ranks: each rank holds only its part of the training set (N/ranks rows) and
+  /// searches it for every generation; the ranks' nearest are merged (same outputs as one
+  /// process). Off: every rank holds the whole set and searches its own shards. Like `reuse`, not
+  /// in the field list: it changes how the numbers are computed, not what they are.
+  bool split_train = false;
   /// Intervals of the extraction rates: generations and, per duplicate count, images resampled.
   metrics::BootstrapOptions bootstrap;
 };

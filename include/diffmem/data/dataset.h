@@ -43,6 +43,19 @@ void validate_dataset(const Dataset& ds, const std::string& where);
 /// file on a missing file, a wrong dtype or rank, or arrays whose lengths disagree.
 Dataset load_dataset(const std::filesystem::path& dir);
 
+/// What a search over a data set's images needs besides the images themselves, for folders too big
+/// to load whole (extract --split-train reads each rank's rows with io::read_npy_rows).
+struct DatasetInfo {
+  std::filesystem::path images;   ///< DIR/images.npy
+  std::vector<int64_t> shape;     ///< [N,H,W,C] of images.npy
+  std::vector<int64_t> ids;       ///< [N]
+  io::Json manifest = io::Json::object();
+};
+
+/// The folder checked as load_dataset checks it (manifest, images.npy's header and dtype, ids),
+/// without reading the images; throws diffmem::Error naming the file as load_dataset does.
+DatasetInfo load_dataset_info(const std::filesystem::path& dir);
+
 /// Writes images.npy, labels.npy, ids.npy, members.npy and captions.jsonl (or removes a stale one
 /// when `ds.members` / `ds.captions` is empty) and manifest.json. All of it is written into
 /// DIR/.staging.PID first, so a full disk or a kill leaves the old data set as it was; then the

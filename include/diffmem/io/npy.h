@@ -21,6 +21,14 @@ NpyHeader read_npy_header(const std::filesystem::path& path);
 /// Reads the whole array.
 HostArray read_npy(const std::filesystem::path& path);
 
+/// Reads rows [first, first + count) of the leading axis only (shape [count, ...]), without the
+/// rest of the file. Throws diffmem::Error naming the file on a 0-d array or a range past the end.
+HostArray read_npy_rows(const std::filesystem::path& path, int64_t first, int64_t count);
+
+/// Reads the given rows of the leading axis, in the order given (repeats allowed), opening the
+/// file once. Throws diffmem::Error naming the file on a 0-d array or a row out of range.
+HostArray read_npy_rows(const std::filesystem::path& path, const std::vector<int64_t>& rows);
+
 /// Writes through temp file + rename; version 1.0 when the header fits, else 2.0.
 void write_npy(const std::filesystem::path& path, const HostArray& array);
 
