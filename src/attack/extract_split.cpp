@@ -108,7 +108,9 @@ std::set<int64_t> search_split_train(const std::vector<ShardPlan>& plan, const E
       search::KnnPart part;
       part.result = part_index.search(queries);
       part.offset = train.first;
-      part.keys = search::squared_l2_u8(queries, part_rows, part.result.indices);
+      // The integer path reports exact ‖q−b‖²; the float path's are recomputed from the rows.
+      part.keys = part.result.squared.defined() ? part.result.squared.to(torch::kCPU)
+                                                : search::squared_l2_u8(queries, part_rows, part.result.indices);
       mine = encode(part);
     });
     const std::vector<std::string> all = comm.all_gather(mine);

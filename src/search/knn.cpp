@@ -188,7 +188,7 @@ KnnResult KnnIndex::search(const torch::Tensor& queries_in) const {
     result.base_block = int_base_->base_block();
     result.peak_temp_bytes =
         int_base_->search(queries.to(torch::kCPU).contiguous(), options_.k, result.query_block,
-                          result.indices, result.distances)
+                          result.indices, result.distances, result.squared)
             .peak_temp_bytes;
     return result;
   }
@@ -208,7 +208,7 @@ KnnResult KnnIndex::search(const torch::Tensor& queries_in) const {
     result.query_block = std::max<int64_t>(1, std::min(result.query_block, queries.size(0)));
     result.base_block = device_int_->base_block();
     result.peak_temp_bytes = device_int_->search(queries, options_.k, result.query_block,
-                                                 result.indices, result.distances);
+                                                 result.indices, result.distances, result.squared);
     return result;
   }
   const int64_t n_queries = queries.size(0);

@@ -35,7 +35,8 @@ IntKnnBase::IntKnnBase(const torch::Tensor& rows, int64_t base_block)
 }
 
 IntKnnBase::Output IntKnnBase::search(const torch::Tensor& queries, int64_t k, int64_t query_block,
-                                      torch::Tensor& indices, torch::Tensor& distances) const {
+                                      torch::Tensor& indices, torch::Tensor& distances,
+                                      torch::Tensor& squared) const {
   check(queries.scalar_type() == torch::kByte && queries.is_cpu() && queries.is_contiguous() &&
             queries.dim() == 2 && queries.size(1) == dim_,
         kKnnIntWhere, "contiguous uint8 CPU queries [Q," + std::to_string(dim_) + "]",
@@ -45,6 +46,7 @@ IntKnnBase::Output IntKnnBase::search(const torch::Tensor& queries, int64_t k, i
   const int64_t d = dim_;
   indices = torch::empty({n_queries, k}, torch::kLong);
   distances = torch::empty({n_queries, k}, torch::kFloat);
+  squared = torch::empty({n_queries, k}, torch::kLong);
   Output out;
   if (n_queries == 0) return out;
   query_block = std::max<int64_t>(1, std::min(query_block, n_queries));
@@ -52,6 +54,7 @@ IntKnnBase::Output IntKnnBase::search(const torch::Tensor& queries, int64_t k, i
   const uint8_t* qp = queries.data_ptr<uint8_t>();
   int64_t* ip_out = indices.data_ptr<int64_t>();
   float* dp_out = distances.data_ptr<float>();
+  int64_t* sp_out = squared.data_ptr<int64_t>();
   std::vector<int32_t> buffer(static_cast<size_t>(query_block * base_block_));
   std::vector<Cand> heap(static_cast<size_t>(query_block * k));
   std::vector<int64_t> count(static_cast<size_t>(query_block));
@@ -94,6 +97,7 @@ IntKnnBase::Output IntKnnBase::search(const torch::Tensor& queries, int64_t k, i
         for (int64_t j = 0; j < k; ++j) {
           const int64_t sqd = offset + h[j].value;
           ip_out[(q0 + r) * k + j] = h[j].index;
+          sp_out[(q0 + r) * k + j] = sqd;
           dp_out[(q0 + r) * k + j] = static_cast<float>(std::sqrt(static_cast<double>(sqd) * scale));
         }
       }

@@ -32,10 +32,11 @@ class IntKnnBase {
   struct Output {
     int64_t peak_temp_bytes = 0;
   };
-  /// queries: [Q,D] u8 contiguous CPU. Writes indices [Q,k] i64 (nearest first, ties by index) and
-  /// distances [Q,k] f32 (normalized ℓ2, sqrt(‖q−b‖² / (D·255²)), rounded once from the exact value).
+  /// queries: [Q,D] u8 contiguous CPU. Writes indices [Q,k] i64 (nearest first, ties by index),
+  /// distances [Q,k] f32 (normalized ℓ2, sqrt(‖q−b‖² / (D·255²)), rounded once from the exact value)
+  /// and squared [Q,k] i64 (‖q−b‖² itself).
   Output search(const torch::Tensor& queries, int64_t k, int64_t query_block,
-                torch::Tensor& indices, torch::Tensor& distances) const;
+                torch::Tensor& indices, torch::Tensor& distances, torch::Tensor& squared) const;
 
  private:
   int64_t size_ = 0;

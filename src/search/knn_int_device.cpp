@@ -25,11 +25,13 @@ DeviceIntKnn::DeviceIntKnn(const torch::Tensor& rows, int64_t base_block)
 std::string DeviceIntKnn::kernel() const { return device_int_gram_name(device()); }
 
 int64_t DeviceIntKnn::search(const torch::Tensor& queries, int64_t k, int64_t query_block,
-                             torch::Tensor& indices, torch::Tensor& distances) const {
+                             torch::Tensor& indices, torch::Tensor& distances,
+                             torch::Tensor& squared) const {
   const int64_t n_queries = queries.size(0);
   const auto on_device = shifted_.options();
   indices = torch::empty({n_queries, k}, on_device.dtype(torch::kLong));
   distances = torch::empty({n_queries, k}, on_device.dtype(torch::kFloat));
+  squared = torch::empty({n_queries, k}, on_device.dtype(torch::kLong));
   const torch::Tensor position = torch::arange(size_, on_device.dtype(torch::kLong));
   const double scale = static_cast<double>(dim_) * 65025.0;
   int64_t peak = 0;
@@ -56,6 +58,7 @@ int64_t DeviceIntKnn::search(const torch::Tensor& queries, int64_t k, int64_t qu
     const torch::Tensor idx = sorted.remainder(size_);
     const torch::Tensor sqd = sorted.sub(idx).div_(size_, "trunc");
     indices.narrow(0, q0, rows).copy_(idx);
+    squared.narrow(0, q0, rows).copy_(sqd);
     distances.narrow(0, q0, rows).copy_(sqd.to(torch::kDouble).div_(scale).sqrt_());
   }
   return peak;

@@ -29,11 +29,11 @@ class DeviceIntKnn {
   /// The product the search runs on, as device_int_gram_name().
   std::string kernel() const;
 
-  /// queries: [Q,D] u8, any device. Writes indices [Q,k] i64 and distances [Q,k] f32
-  /// (sqrt(‖q−b‖² / (D·255²)) rounded once from the exact value) on the base's device; returns
-  /// the largest temporary it allocated (bytes).
+  /// queries: [Q,D] u8, any device. Writes indices [Q,k] i64, distances [Q,k] f32
+  /// (sqrt(‖q−b‖² / (D·255²)) rounded once from the exact value) and squared [Q,k] i64 (‖q−b‖²)
+  /// on the base's device; returns the largest temporary it allocated (bytes).
   int64_t search(const torch::Tensor& queries, int64_t k, int64_t query_block,
-                 torch::Tensor& indices, torch::Tensor& distances) const;
+                 torch::Tensor& indices, torch::Tensor& distances, torch::Tensor& squared) const;
 
  private:
   int64_t size_ = 0;

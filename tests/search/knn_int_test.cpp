@@ -49,6 +49,9 @@ void expect_exact(const KnnResult& r, const torch::Tensor& queries, const torch:
       ASSERT_EQ(r.indices[qi][j].item<int64_t>(), want) << "query " << qi << " rank " << j;
       const float dist = static_cast<float>(std::sqrt(double(b.sqd[size_t(want)]) / (d * 65025.0)));
       ASSERT_EQ(r.distances[qi][j].item<float>(), dist) << "query " << qi << " rank " << j;
+      if (r.squared.defined()) {
+        ASSERT_EQ(r.squared[qi][j].item<int64_t>(), b.sqd[size_t(want)]) << "query " << qi << " rank " << j;
+      }
     }
   }
 }
@@ -83,6 +86,7 @@ TEST(KnnInt, MatchesAnInt64BruteForceForAnyBlocking) {
   for (auto [qb, bb] : {std::pair<int64_t, int64_t>{0, 0}, {7, 64}, {90, 700}, {1, 1}, {33, 650}}) {
     SCOPED_TRACE("qb=" + std::to_string(qb) + " bb=" + std::to_string(bb));
     const KnnResult r = knn(queries, base, integer_options(6, qb, bb));
+    ASSERT_TRUE(r.squared.defined());  // the exact ‖q−b‖², checked in expect_exact
     expect_exact(r, queries, base, 6);
   }
 }
@@ -187,7 +191,8 @@ TEST(KnnInt, TorchPathMatchesAnInt64BruteForce) {
   for (const auto& [qb, bb] : {std::pair<int64_t, int64_t>{7, 64}, {25, 500}, {3, 1}}) {
     const detail::DeviceIntKnn index(base, bb);
     KnnResult r;
-    index.search(queries, 9, qb, r.indices, r.distances);
+    index.search(queries, 9, qb, r.indices, r.distances, r.squared);
+    ASSERT_TRUE(r.squared.defined());
     expect_exact(r, queries, base, 9);
   }
   EXPECT_EQ(detail::DeviceIntKnn(base, 64).kernel(), "float64 GEMM (exact)");
@@ -210,12 +215,14 @@ TEST(KnnInt, GpuIndexEqualsTheCpuBytes_CUDA) {
   EXPECT_TRUE(g.indices.is_cuda());
   const detail::DeviceIntKnn cpu(base.flatten(1), 1000);
   KnnResult c;
-  cpu.search(queries.flatten(1), 12, 128, c.indices, c.distances);
+  cpu.search(queries.flatten(1), 12, 128, c.indices, c.distances, c.squared);
   EXPECT_TRUE(torch::equal(g.indices.cpu(), c.indices));
+  EXPECT_TRUE(torch::equal(g.squared.cpu(), c.squared));
   EXPECT_TRUE(torch::equal(g.distances.cpu(), c.distances));
   KnnResult head = c;
   head.indices = c.indices.narrow(0, 295, 15);
   head.distances = c.distances.narrow(0, 295, 15);
+  head.squared = c.squared.narrow(0, 295, 15);
   expect_exact(head, queries.flatten(1).narrow(0, 295, 15), base.flatten(1), 12);
 }
 

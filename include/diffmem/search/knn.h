@@ -33,6 +33,9 @@ struct KnnResult {
   torch::Tensor indices;    ///< [Q,k] i64: base rows, nearest first; -1 where a query has no
                             ///< finite distance (NaN in the query)
   torch::Tensor distances;  ///< [Q,k] f32: normalized ℓ2, sqrt(‖q−b‖² / D); +inf with index -1
+  /// [Q,k] i64: ‖q−b‖² of the uint8 values (0..255), exact, where the search computed it so (uint8
+  /// queries on an integer index); undefined on the float path.
+  torch::Tensor squared;
   int64_t query_block = 0;  ///< block sizes actually used
   int64_t base_block = 0;
   /// Largest temporary buffer the search allocates at once (bytes), by construction: the

@@ -4,7 +4,8 @@
 // the whole base returns.
 //
 // The merge orders candidates by (‖q−b‖², base index), the order KnnIndex reports. It takes
-// ‖q−b‖² as exact integers from the uint8 rows (squared_l2_u8) rather than from the reported
+// ‖q−b‖² as exact integers (KnnResult::squared on the integer path, which costs nothing; else
+// squared_l2_u8 from the uint8 rows, about three times the search itself) rather than from the reported
 // distances, since sqrt(‖q−b‖²/D) in float32 maps neighbouring integers to one value: ordering by
 // the rounded distance would put ties differently from the whole search. So on the integer path
 // (knn.h: uint8 images, KnnArithmetic::kAuto/kInteger) a merge gives the whole search's indices
@@ -26,7 +27,7 @@ torch::Tensor squared_l2_u8(const torch::Tensor& queries, const torch::Tensor& b
                             const torch::Tensor& indices);
 
 /// One part's search: its result, where its rows start in the whole base, and the ordering keys
-/// (squared_l2_u8 of its result).
+/// (its `squared` where the search gave it, else squared_l2_u8 of its result).
 struct KnnPart {
   KnnResult result;
   int64_t offset = 0;
