@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <stdexcept>
+#include <thread>
 
 namespace diffmem::dist {
 namespace {
@@ -77,6 +80,25 @@ TEST(CommunicatorJob, CollectivesAgreeOnEveryRank) {
   c.barrier();
   EXPECT_GE(c.local_rank(), 0);
   EXPECT_LT(c.local_rank(), n);
+}
+
+// A rank waiting in a collective for another's long step sleeps: MPI's blocking collectives
+// would spin, holding a core the working rank may need (rank 0 training the audit's target).
+TEST(CommunicatorJob, AWaitingRankSleeps) {
+  const Communicator& c = world();
+  if (c.size() < 2) GTEST_SKIP() << "one rank (run under mpirun -np 3)";
+  c.barrier();
+  const std::clock_t cpu0 = std::clock();
+  const auto wall0 = std::chrono::steady_clock::now();
+  if (c.rank() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const std::vector<std::string> all = c.all_gather("x");
+  const double cpu = double(std::clock() - cpu0) / CLOCKS_PER_SEC;
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  EXPECT_EQ(all.size(), static_cast<size_t>(c.size()));
+  if (c.rank() != 0) {
+    EXPECT_GE(wall, 1.4);           // it did wait for rank 0
+    EXPECT_LT(cpu, 0.25 * wall) << "a waiting rank used " << cpu << " s of CPU in " << wall << " s";
+  }
 }
 
 }  // namespace
