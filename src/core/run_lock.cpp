@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "diffmem/core/error.h"
@@ -49,7 +50,19 @@ int sweep(const fs::path& dir, int depth) {
 
 }  // namespace
 
-bool process_alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
+bool process_alive(long pid) {
+  if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM)) return false;
+  // A killed process its parent has not reaped yet (a zombie: in a container whose init reaps
+  // late, or a rank whose mpirun was killed with it) still answers kill(pid, 0), but will never
+  // finish its temporaries. /proc/PID/stat: "PID (COMM) STATE ...", COMM may hold ')'.
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(stat, text)) return true;  // no /proc: trust kill()
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos || close + 2 >= text.size()) return true;
+  const char state = text[close + 2];
+  return state != 'Z' && state != 'X';
+}
 
 int remove_stale_temporaries(const fs::path& dir) { return sweep(dir, 3); }
 

@@ -1,6 +1,7 @@
 #include "diffmem/core/run_lock.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "diffmem/core/error.h"
@@ -55,4 +56,22 @@ TEST(RunLock, RemovesTemporariesOfDeadProcessesOnly) {
   EXPECT_TRUE(fs::exists(out / "notes.tmp.txt"));
   EXPECT_TRUE(core::process_alive(::getpid()));
   EXPECT_FALSE(core::process_alive(999999999));
+}
+
+// A killed process not yet reaped (a zombie: what a SIGKILLed rank stays until its parent or init
+// reaps it) left its temporary for good: the next run sweeps it.
+TEST(RunLock, TemporariesOfAnUnreapedDeadProcessAreSwept) {
+  test::TempDir tmp;
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT), 0);  // exited, not reaped
+  EXPECT_FALSE(core::process_alive(child));
+  const fs::path out = tmp / "out";
+  fs::create_directories(out);
+  test::write_bytes(out / ("flagged.png.tmp." + std::to_string(child)), "half a file");
+  { core::RunLock lock(out, "--out"); }
+  EXPECT_FALSE(fs::exists(out / ("flagged.png.tmp." + std::to_string(child))));
+  ::waitpid(child, nullptr, 0);
 }
