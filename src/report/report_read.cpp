@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 #include "diffmem/core/atomic_file.h"
 #include "diffmem/core/error.h"
@@ -24,11 +23,8 @@ io::HostArray npy_image(const fs::path& path, int64_t index) {
     fail(path.string(), "uint8 images [N,H,W,C]", io::shape_str(h.shape));
   if (index < 0 || index >= h.shape[0])
     fail(path.string(), "an image index below " + std::to_string(h.shape[0]), std::to_string(index));
-  io::HostArray a = io::HostArray::zeros(io::DType::kU8, {h.shape[1], h.shape[2], h.shape[3]});
-  std::ifstream f(path, std::ios::binary);
-  f.seekg(static_cast<std::streamoff>(h.data_offset + a.nbytes() * static_cast<size_t>(index)));
-  f.read(reinterpret_cast<char*>(a.bytes.data()), static_cast<std::streamsize>(a.nbytes()));
-  if (!f) fail(path.string(), "image " + std::to_string(index), "a short read");
+  io::HostArray a = io::read_npy_rows(path, index, 1);
+  a.shape.erase(a.shape.begin());  // one image, [H,W,C]
   return a;
 }
 
