@@ -74,33 +74,23 @@ void validate_dataset(const Dataset& ds, const std::string& where) {
 }
 
 Dataset load_dataset(const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) fail(dir.string(), "a dataset directory", "none");
-  // The manifest is written last, so its absence means an incomplete or foreign directory.
-  require_file(dir / kManifest);
-  require_file(dir / kImages);
-
+  DatasetInfo info = load_dataset_info(dir);
   Dataset ds;
-  ds.images = io::read_npy(dir / kImages);
-  const std::string ip = (dir / kImages).string();
-  check(ds.images.dtype == io::DType::kU8, ip, "dtype U8", dtype_desc(ds.images.dtype));
-  check(ds.images.shape.size() == 4, ip, "a 4-D shape (N, H, W, C)",
-        io::shape_str(ds.images.shape));
-  const int64_t n = ds.images.shape[0];
+  ds.images = io::read_npy(info.images);
+  const int64_t n = info.shape[0];
   ds.labels = read_i64_vector(dir / kLabels, n);
-  ds.ids = read_i64_vector(dir / kIds, n);
-  ds.manifest = io::read_json(dir / kManifest);
-  check(ds.manifest.is_object(), (dir / kManifest).string(), "a JSON object",
-        ds.manifest.type_name());
+  ds.ids = std::move(info.ids);
+  ds.manifest = std::move(info.manifest);
   ds.members = load_members(dir, n);
   ds.captions = load_captions(dir, n);
-  validate_dataset(ds, ip);
+  validate_dataset(ds, info.images.string());  // images.npy as read, against its header's checks
   return ds;
 }
 
 DatasetInfo load_dataset_info(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) fail(dir.string(), "a dataset directory", "none");
+  // The manifest is written last, so its absence means an incomplete or foreign directory.
   require_file(dir / kManifest);
   require_file(dir / kImages);
   DatasetInfo info;
