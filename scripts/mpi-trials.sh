@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # MPI ranks against one process: runs sample, extract (and with the training set split across the
-# ranks, --split-train), train --models, mia (LiRA with a t-sweep),
+# ranks, --split-train), train --models, mia (LiRA with a t-sweep; and on the tiny text-to-image
+# pipeline),
 # an audit with shadow models, and on the tiny Stable Diffusion pipeline screen and
 # extract-blackbox (screened; and per prompt), plus extract-blackbox over PNG folders, once as one
 # process, then under `mpirun -np 2` and `-np 3`, and
@@ -30,6 +31,27 @@ make_fixture "$WORK"
 D train --data "$WORK/data" --out "$WORK/model" --preset tiny --steps 20 --batch 8 --warmup 5 --seed 0 >/dev/null
 SD=$(realpath tests/reference/model/sd_tiny_v1)
 { echo "prompt,memorized"; for i in $(seq 0 15); do echo "prompt number $i,$((i % 3 == 0))"; done; } >"$WORK/t2i.csv"
+# A captioned data set for the tiny SD pipeline (8 random 32x32 colour images) and a copy of the
+# pipeline whose members.npy calls the first four members: text-to-image membership inference.
+"$PY" - "$WORK/t2i-data" <<'PY'
+import json, os, random, struct, sys
+d = sys.argv[1]
+if not os.path.exists(os.path.join(d, "manifest.json")):
+    os.makedirs(d, exist_ok=True)
+    def npy(name, descr, shape, data):
+        header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, ", ".join(map(str, shape)) + ("," if len(shape) == 1 else ""))
+        header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+        open(os.path.join(d, name), "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data)
+    rng = random.Random(3)
+    npy("images.npy", "|u1", (8, 32, 32, 3), bytes(rng.randrange(256) for _ in range(8 * 32 * 32 * 3)))
+    npy("labels.npy", "<i8", (8,), b"".join(struct.pack("<q", -1) for _ in range(8)))
+    npy("ids.npy", "<i8", (8,), b"".join(struct.pack("<q", 100 + i) for i in range(8)))
+    open(os.path.join(d, "captions.jsonl"), "w").write("".join(json.dumps({"caption": "picture number %d" % i}) + "\n" for i in range(8)))
+    json.dump({"source": "mpi-trials", "shape": [8, 32, 32, 3], "count": 8}, open(os.path.join(d, "manifest.json"), "w"))
+PY
+rm -rf "$WORK/sd-target"
+cp -r "$SD" "$WORK/sd-target"
+"$PY" -c 'import struct, sys; h = "{\x27descr\x27: \x27|b1\x27, \x27fortran_order\x27: False, \x27shape\x27: (8,), }"; h += " " * ((64 - (10 + len(h) + 1) % 64) % 64) + "\n"; open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + bytes([1, 1, 1, 1, 0, 0, 0, 0]))' "$WORK/sd-target/members.npy"
 
 # STAGE and its command line with OUT standing for the output folder.
 stages=(
@@ -38,6 +60,7 @@ stages=(
   "extract-split|extract --generations $WORK/ref-sample --train $WORK/data --out OUT --delta 0.5 --n-calibration 4 --split-train"
   "train-models|train --data $WORK/data --out OUT --preset tiny --steps 12 --batch 8 --warmup 2 --checkpoint-every 4 --models 3 --seed 0"
   "mia|mia lira --target $WORK/ref-train-models/model-000 --shadows $WORK/ref-train-models --data $WORK/data --out OUT --draws 4 --t-sweep 100,400"
+  "mia-text|mia secmi --target $WORK/sd-target --data $WORK/t2i-data --out OUT --t 20 --secmi-step 10 --batch 8"
   "screen|screen --model $SD --prompts $WORK/t2i.csv --per-prompt 3 --steps 4 --first-steps 2 --low-from-end 2 --batch 4 --seed 0 --out OUT"
   "blackbox-screened|extract-blackbox --model $SD --prompts $WORK/t2i.csv --per-prompt 4 --steps 4 --batch 8 --screen-top 10 --min-clique 2 --set analysis.edge_threshold=10 --out OUT"
   "blackbox-prompts|extract-blackbox --model $SD --prompts $WORK/t2i.csv --per-prompt 4 --steps 4 --batch 4 --min-clique 2 --set analysis.edge_threshold=10 --out OUT"

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <memory>
 
 #include "diffmem/attack/mia_lira.h"
 #include "diffmem/attack/mia_scores.h"
@@ -116,135 +118,237 @@ Wanted parse_attacks(const std::string& attacks) {
 
 }  // namespace
 
+namespace {
+
+// The model work of one run, as tasks split round robin over an MPI job's ranks: the target's two
+// losses (its caption and the null one), its SecMI and PIA errors, and each shadow's loss.
+struct TextTask {
+  enum Kind { kLosses, kSecmi, kPia, kShadow } kind = kLosses;
+  size_t shadow = 0;
+};
+
+struct TextTaskDone {
+  std::vector<double> a, b;  // kLosses: L_c and L_null; the others: their errors in a
+  int64_t unet_images = 0;
+  double seconds = 0;
+};
+
+void put_doubles(std::string& out, const std::vector<double>& v) {
+  const int64_t n = static_cast<int64_t>(v.size());
+  out.append(reinterpret_cast<const char*>(&n), sizeof n);
+  out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(double));
+}
+
+template <class T>
+T take(const std::string& in, size_t& at) {
+  T v;
+  check(at + sizeof v <= in.size(), "mia (ranks)", "a rank's errors whole", std::to_string(in.size()) + " bytes");
+  std::memcpy(&v, in.data() + at, sizeof v);
+  at += sizeof v;
+  return v;
+}
+
+std::vector<double> take_doubles(const std::string& in, size_t& at) {
+  const auto n = static_cast<size_t>(take<int64_t>(in, at));
+  check(at + n * sizeof(double) <= in.size(), "mia (ranks)", "a rank's errors whole", std::to_string(in.size()) + " bytes");
+  std::vector<double> v(n);
+  std::memcpy(v.data(), in.data() + at, n * sizeof(double));
+  at += n * sizeof(double);
+  return v;
+}
+
+}  // namespace
+
 MiaRunResult run_text_mia(const fs::path& model, const data::Dataset& ds, const std::vector<bool>& members,
                           const std::string& attacks, const TextMiaOptions& o, const fs::path& out,
-                          const std::string& device, const ProgressFn& progress, const fs::path& shadows) {
-  const Wanted want = parse_attacks(attacks);
-  check(static_cast<int64_t>(members.size()) == ds.size(), "members", std::to_string(ds.size()) + " flags, one per row",
-        std::to_string(members.size()));
+                          const std::string& device, const ProgressFn& progress, const fs::path& shadows,
+                          const dist::Communicator& comm) {
+  Wanted want;
   MiaRunResult result;
-  for (bool m : members) (m ? result.members : result.nonmembers) += 1;
-  check(result.members > 0 && result.nonmembers > 0, "members", "both members and non-members",
-        std::to_string(result.members) + " members, " + std::to_string(result.nonmembers) + " non-members");
   LiraOptions lira;
-  lira.statistic = o.lira_statistic;
-  lira.global_variance = o.lira_global_variance;
-  validate(lira, "mia lira");
-  // Shadows are checked before any model runs.
+  // Shadows are checked before any model runs (on every rank: one that cannot read them stops all).
   std::vector<fs::path> shadow_dirs;
   std::vector<std::vector<bool>> shadow_members;
-  if (want.lira) {
-    check(!shadows.empty(), "--shadows", "a folder of shadow text-to-image pipelines for LiRA", "none");
-    shadow_dirs = list_pipeline_folders(shadows, model);
-    check(!shadow_dirs.empty(), shadows.string(), "shadow pipeline folders (model_index.json + members.npy)", "none");
-    for (const fs::path& d : shadow_dirs) {
-      const auto m = data::load_members(d, ds.size());
-      if (!m) fail((d / "members.npy").string(), "the shadow's training rows over the data set", "no such file");
-      shadow_members.push_back(*m);
+  dist::collectively(comm, [&] {
+    want = parse_attacks(attacks);
+    check(static_cast<int64_t>(members.size()) == ds.size(), "members", std::to_string(ds.size()) + " flags, one per row",
+          std::to_string(members.size()));
+    for (bool m : members) (m ? result.members : result.nonmembers) += 1;
+    check(result.members > 0 && result.nonmembers > 0, "members", "both members and non-members",
+          std::to_string(result.members) + " members, " + std::to_string(result.nonmembers) + " non-members");
+    lira.statistic = o.lira_statistic;
+    lira.global_variance = o.lira_global_variance;
+    validate(lira, "mia lira");
+    if (want.lira) {
+      check(!shadows.empty(), "--shadows", "a folder of shadow text-to-image pipelines for LiRA", "none");
+      shadow_dirs = list_pipeline_folders(shadows, model);
+      check(!shadow_dirs.empty(), shadows.string(), "shadow pipeline folders (model_index.json + members.npy)", "none");
+      for (const fs::path& d : shadow_dirs) {
+        const auto m = data::load_members(d, ds.size());
+        if (!m) fail((d / "members.npy").string(), "the shadow's training rows over the data set", "no such file");
+        shadow_members.push_back(*m);
+      }
+      result.shadows = static_cast<int64_t>(shadow_dirs.size());
     }
-    result.shadows = static_cast<int64_t>(shadow_dirs.size());
-  }
+  });
   // The model-free baseline on the same split (image and caption statistics), before any model runs.
   io::Json split;
-  {
+  dist::collectively(comm, [&] {
+    if (comm.rank() != 0) return;
     SplitCheckOptions so;
     const std::string why_not = split_check_unavailable(ds, members, so.folds);
     split = why_not.empty() ? split_check_json(split_check(ds, members, so), so) : io::Json{{"skipped", why_not}};
     fs::create_directories(out);
     io::write_json(out / "split-check.json", split);
     log::info("mia split check: " + (why_not.empty() ? split["verdict"].get<std::string>() : "skipped, " + why_not));
-  }
+  });
   const core::PeakMemory memory;
   const auto t0 = std::chrono::steady_clock::now();
-  const auto pipe = diffusion::SdPipeline::load(model, torch::Device(core::resolve_device(device)));
-  const TextMiaErrors errors = text_mia_errors(pipe, ds, o, progress);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  // Per attack: scores, seconds and U-Net evaluations (lira's are filled in below).
-  struct Scored {
-    std::string name;
-    std::vector<double> scores;
-    double seconds = 0;
-    int64_t unet_images = 0;
-  };
-  std::vector<Scored> scored;
-  std::vector<double> loss, clid;
-  for (size_t i = 0; i < errors.conditional.size(); ++i) {
-    loss.push_back(-errors.conditional[i]);
-    clid.push_back(errors.null[i] - errors.conditional[i]);
+  std::vector<TextTask> tasks = {{TextTask::kLosses}};
+  if (want.secmi) tasks.push_back({TextTask::kSecmi});
+  if (want.pia) tasks.push_back({TextTask::kPia});
+  for (size_t k = 0; k < shadow_dirs.size(); ++k) tasks.push_back({TextTask::kShadow, k});
+  std::vector<TextTaskDone> done(tasks.size());
+  std::string mine;
+  dist::collectively(comm, [&] {
+    std::unique_ptr<diffusion::SdPipeline> pipe;  // the target, loaded by the ranks that need it
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      if (!dist::owns(static_cast<int64_t>(i), comm.rank(), comm.size())) continue;
+      const auto s0 = std::chrono::steady_clock::now();
+      const TextTask& task = tasks[i];
+      TextTaskDone& d = done[i];
+      if (task.kind == TextTask::kShadow) {
+        log::info("mia lira: shadow " + std::to_string(task.shadow + 1) + " of " + std::to_string(shadow_dirs.size()) +
+                  " (" + shadow_dirs[task.shadow].string() + ")");
+        const TextMiaErrors e = text_mia_errors(shadow_dirs[task.shadow], ds, o, device, progress);
+        d.a = e.conditional;
+        d.unet_images = e.unet_images;
+      } else {
+        if (!pipe)
+          pipe = std::make_unique<diffusion::SdPipeline>(
+              diffusion::SdPipeline::load(model, torch::Device(core::resolve_device(device))));
+        if (task.kind == TextTask::kLosses) {
+          TextMiaErrors e = text_mia_errors(*pipe, ds, o, progress);
+          d.a = std::move(e.conditional);
+          d.b = std::move(e.null);
+          d.unet_images = e.unet_images;
+        } else {
+          TextRowErrors r = task.kind == TextTask::kSecmi ? text_secmi_errors(*pipe, ds, o, progress)
+                                                          : text_pia_errors(*pipe, ds, o, progress);
+          d.a = std::move(r.errors);
+          d.unet_images = r.unet_images;
+        }
+      }
+      d.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
+      mine.append(reinterpret_cast<const char*>(&i), sizeof i);
+      mine.append(reinterpret_cast<const char*>(&d.unet_images), sizeof d.unet_images);
+      mine.append(reinterpret_cast<const char*>(&d.seconds), sizeof d.seconds);
+      put_doubles(mine, d.a);
+      put_doubles(mine, d.b);
+    }
+  });
+  if (comm.size() > 1) {
+    // Every rank's errors to rank 0, bit for bit (doubles as bytes).
+    const std::vector<std::string> all = comm.all_gather(comm.rank() == 0 ? std::string() : mine);
+    for (const std::string& bytes : all) {
+      size_t at = 0;
+      while (at < bytes.size()) {
+        const auto i = take<size_t>(bytes, at);
+        check(i < done.size(), "mia (ranks)", "a task below " + std::to_string(done.size()), std::to_string(i));
+        done[i].unet_images = take<int64_t>(bytes, at);
+        done[i].seconds = take<double>(bytes, at);
+        done[i].a = take_doubles(bytes, at);
+        done[i].b = take_doubles(bytes, at);
+      }
+    }
   }
-  // The loss and CLiD come from the same evaluations (each row with its caption and the null one).
-  scored.push_back({"loss", loss, seconds, errors.unet_images});
-  if (want.clid) scored.push_back({"clid", clid, seconds, errors.unet_images});
-  for (const char* name : {"secmi", "pia"}) {
-    if (!(name[0] == 's' ? want.secmi : want.pia)) continue;
-    const auto s0 = std::chrono::steady_clock::now();
-    const TextRowErrors r = name[0] == 's' ? text_secmi_errors(pipe, ds, o, progress) : text_pia_errors(pipe, ds, o, progress);
-    Scored sc{name, {}, std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count(), r.unet_images};
-    for (double e : r.errors) sc.scores.push_back(-e);
-    scored.push_back(std::move(sc));
-  }
-  int64_t unet_images = errors.unet_images;
-  io::Json lira_details = nullptr;
-  if (want.lira) {
+  // Rank 0 writes what one process would.
+  dist::collectively(comm, [&] {
+    if (comm.rank() != 0) return;
+    // Per attack: scores, seconds and U-Net evaluations (lira's are filled in below).
+    struct Scored {
+      std::string name;
+      std::vector<double> scores;
+      double seconds = 0;
+      int64_t unet_images = 0;
+    };
+    std::vector<Scored> scored;
+    const TextTaskDone& target = done[0];
+    std::vector<double> loss, clid;
+    for (size_t i = 0; i < target.a.size(); ++i) {
+      loss.push_back(-target.a[i]);
+      clid.push_back(target.b[i] - target.a[i]);
+    }
+    // The loss and CLiD come from the same evaluations (each row with its caption and the null one).
+    scored.push_back({"loss", loss, target.seconds, target.unet_images});
+    if (want.clid) scored.push_back({"clid", clid, target.seconds, target.unet_images});
+    int64_t unet_images = target.unet_images;
     std::vector<std::vector<double>> shadow_errors;
-    for (size_t k = 0; k < shadow_dirs.size(); ++k) {
-      log::info("mia lira: shadow " + std::to_string(k + 1) + " of " + std::to_string(shadow_dirs.size()) + " (" +
-                shadow_dirs[k].string() + ")");
-      const TextMiaErrors e = text_mia_errors(shadow_dirs[k], ds, o, device, progress);
-      shadow_errors.push_back(e.conditional);
-      unet_images += e.unet_images;
+    for (size_t i = 1; i < tasks.size(); ++i) {
+      const TextTaskDone& d = done[i];
+      if (tasks[i].kind == TextTask::kShadow) {
+        shadow_errors.push_back(d.a);
+        unet_images += d.unet_images;
+        continue;
+      }
+      Scored sc{tasks[i].kind == TextTask::kSecmi ? "secmi" : "pia", {}, d.seconds, d.unet_images};
+      for (double e : d.a) sc.scores.push_back(-e);
+      scored.push_back(std::move(sc));
     }
-    lira_details = io::Json::array();
-    for (bool online : {true, false}) {
-      lira.online = online;
-      const LiraResult r = lira_scores(errors.conditional, shadow_errors, shadow_members, lira);
-      scored.push_back({online ? "lira-online" : "lira-offline", r.scores, 0, 0});
-      lira_details.push_back({{"online", online},
-                              {"pooled_in_variance", r.pooled_in_variance},
-                              {"pooled_out_variance", r.pooled_out_variance},
-                              {"mean_shift", r.mean_shift},
-                              {"missing_in", r.missing_in},
-                              {"missing_out", r.missing_out}});
+    io::Json lira_details = nullptr;
+    if (want.lira) {
+      lira_details = io::Json::array();
+      for (bool online : {true, false}) {
+        lira.online = online;
+        const LiraResult r = lira_scores(target.a, shadow_errors, shadow_members, lira);
+        scored.push_back({online ? "lira-online" : "lira-offline", r.scores, 0, 0});
+        lira_details.push_back({{"online", online},
+                                {"pooled_in_variance", r.pooled_in_variance},
+                                {"pooled_out_variance", r.pooled_out_variance},
+                                {"mean_shift", r.mean_shift},
+                                {"missing_in", r.missing_in},
+                                {"missing_out", r.missing_out}});
+      }
     }
-  }
-  const double all_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (const auto& [name, scores, attack_seconds, attack_unet_images] : scored) {
-    const auto curve = metrics::roc_curve(scores, members);
-    MiaAttackReport rep;
-    rep.name = name;
-    rep.dir = out / name;
-    rep.summary = metrics::summarize(scores, members, {}, metrics::BootstrapOptions{}, &ds.ids);
-    const bool is_lira = name.rfind("lira", 0) == 0;
-    rep.seconds = is_lira ? all_seconds : attack_seconds;
-    fs::create_directories(rep.dir);
-    write_scores_csv(rep.dir / "scores.csv", ds, scores, members);
-    metrics::write_roc_csv(rep.dir / "roc.csv", metrics::compact(curve));
-    if (rep.summary.ci) metrics::write_roc_band_csv((rep.dir / "roc_band.csv").string(), *rep.summary.ci);
-    io::Json j;
-    metrics::to_json(j, rep.summary);
-    j["attack"] = name == "loss"    ? "loss with the caption at t (text-to-image)"
-                  : name == "clid"  ? "CLiD: loss with the null caption minus loss with the caption (Zhai et al. 2024)"
-                  : name == "secmi" ? "SecMI t-error with the caption, in the U-Net's space (Duan et al. 2023)"
-                  : name == "pia"   ? "PIA error with the caption, in the U-Net's space (Kong et al. 2024)"
-                                    : "LiRA (" + std::string(name == "lira-online" ? "online" : "offline") +
-                                         ") on the loss with the caption, " + std::to_string(shadow_dirs.size()) +
-                                         " shadow pipelines";
-    j["options"] = o;
-    j["target"] = model.string();
-    j["unet_images"] = is_lira ? unet_images : attack_unet_images;
-    j["timing"] = {{"seconds", rep.seconds},
-                   {"model_evaluations", j["unet_images"]},
-                   {"peak_rss_bytes", memory.peak()},
-                   {"peak_rss_since", memory.since_stage_start() ? "attack start" : "process start"}};
-    j["split_check"] = split_check_brief(split);
-    if (is_lira) {
-      j["shadows"] = io::Json::array();
-      for (const auto& d : shadow_dirs) j["shadows"].push_back(d.string());
-      j["lira"] = lira_details[name == "lira-online" ? 0 : 1];
+    const double all_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (const auto& [name, scores, attack_seconds, attack_unet_images] : scored) {
+      const auto curve = metrics::roc_curve(scores, members);
+      MiaAttackReport rep;
+      rep.name = name;
+      rep.dir = out / name;
+      rep.summary = metrics::summarize(scores, members, {}, metrics::BootstrapOptions{}, &ds.ids);
+      const bool is_lira = name.rfind("lira", 0) == 0;
+      rep.seconds = is_lira ? all_seconds : attack_seconds;
+      fs::create_directories(rep.dir);
+      write_scores_csv(rep.dir / "scores.csv", ds, scores, members);
+      metrics::write_roc_csv(rep.dir / "roc.csv", metrics::compact(curve));
+      if (rep.summary.ci) metrics::write_roc_band_csv((rep.dir / "roc_band.csv").string(), *rep.summary.ci);
+      io::Json j;
+      metrics::to_json(j, rep.summary);
+      j["attack"] = name == "loss"    ? "loss with the caption at t (text-to-image)"
+                    : name == "clid"  ? "CLiD: loss with the null caption minus loss with the caption (Zhai et al. 2024)"
+                    : name == "secmi" ? "SecMI t-error with the caption, in the U-Net's space (Duan et al. 2023)"
+                    : name == "pia"   ? "PIA error with the caption, in the U-Net's space (Kong et al. 2024)"
+                                      : "LiRA (" + std::string(name == "lira-online" ? "online" : "offline") +
+                                           ") on the loss with the caption, " + std::to_string(shadow_dirs.size()) +
+                                           " shadow pipelines";
+      j["options"] = o;
+      j["target"] = model.string();
+      j["unet_images"] = is_lira ? unet_images : attack_unet_images;
+      j["timing"] = {{"seconds", rep.seconds},
+                     {"model_evaluations", j["unet_images"]},
+                     {"peak_rss_bytes", memory.peak()},
+                     {"peak_rss_since", memory.since_stage_start() ? "attack start" : "process start"}};
+      j["split_check"] = split_check_brief(split);
+      if (is_lira) {
+        j["shadows"] = io::Json::array();
+        for (const auto& d : shadow_dirs) j["shadows"].push_back(d.string());
+        j["lira"] = lira_details[name == "lira-online" ? 0 : 1];
+      }
+      io::write_json(rep.dir / "summary.json", j);
+      result.attacks.push_back(std::move(rep));
     }
-    io::write_json(rep.dir / "summary.json", j);
-    result.attacks.push_back(std::move(rep));
-  }
+  });
   return result;
 }
 

@@ -19,6 +19,7 @@
 #include "diffmem/io/safetensors.h"
 #include "diffmem/io/tensor_bridge.h"
 #include "test_support.h"
+#include "thread_communicator.h"
 
 namespace diffmem::attack {
 namespace {
@@ -200,6 +201,61 @@ TEST(TextMia, LiraFitsTheShadowPipelinesErrorsByTheirMembers) {
     EXPECT_EQ(s.at("shadows").size(), 4u);
     EXPECT_EQ(s.at("unet_images"), 5 * 8 * 2 * 2);  // the target and four shadows
   }
+}
+
+// Under ranks (threads here; mpirun in scripts/mpi-trials.sh) the target's losses, SecMI, PIA and
+// each shadow's loss are computed on their own ranks, and rank 0 writes the files one process writes.
+TEST(TextMia, RanksSplitTheModelsAndWriteWhatOneProcessWrites) {
+  test::TempDir dir;
+  const auto ds = captioned();
+  const fs::path model = tiny_pipeline();
+  std::vector<bool> members(8, false);
+  for (size_t i = 0; i < 4; ++i) members[i] = true;
+  // Each row IN for two shadows and OUT for two (LiRA needs two of each).
+  const std::vector<std::vector<bool>> masks = {{true, false, true, false, true, false, true, false},
+                                                {false, true, false, true, false, true, false, true},
+                                                {true, true, false, false, true, true, false, false},
+                                                {false, false, true, true, false, false, true, true}};
+  for (size_t k = 0; k < masks.size(); ++k) {
+    const fs::path d = dir / "shadows" / ("model-00" + std::to_string(k));
+    perturbed_copy(model, d, 20 + k);
+    data::save_members(d, masks[k]);
+  }
+  TextMiaOptions o;
+  o.t = 30;
+  o.draws = 2;
+  o.secmi_t = 20;
+  o.secmi_step = 10;
+  const std::string attacks = "clid,secmi,pia,lira";
+  const MiaRunResult one = run_text_mia(model, ds, members, attacks, o, dir / "one", "cpu", nullptr, dir / "shadows");
+  ASSERT_EQ(one.attacks.size(), 6u);  // loss, clid, secmi, pia, lira-online, lira-offline
+  for (int ranks : {2, 3}) {
+    SCOPED_TRACE(std::to_string(ranks) + " ranks");
+    const fs::path out = dir / ("ranks" + std::to_string(ranks));
+    const std::vector<std::string> errors = test::run_ranks(ranks, [&](const dist::Communicator& comm) {
+      const MiaRunResult r = run_text_mia(model, ds, members, attacks, o, out, "cpu", nullptr, dir / "shadows", comm);
+      EXPECT_EQ(r.members, 4);
+      EXPECT_EQ(r.attacks.size(), comm.rank() == 0 ? 6u : 0u);
+    });
+    for (const std::string& e : errors) EXPECT_EQ(e, "");
+    EXPECT_EQ(test::read_bytes(out / "split-check.json"), test::read_bytes(dir / "one" / "split-check.json"));
+    for (const MiaAttackReport& rep : one.attacks) {
+      for (const char* f : {"scores.csv", "roc.csv"})
+        EXPECT_EQ(test::read_bytes(out / rep.name / f), test::read_bytes(rep.dir / f)) << rep.name << "/" << f;
+      io::Json a = io::read_json(rep.dir / "summary.json"), b = io::read_json(out / rep.name / "summary.json");
+      a.erase("timing");
+      b.erase("timing");
+      EXPECT_EQ(a.dump(1), b.dump(1)) << rep.name;
+    }
+  }
+  // A rank that cannot read a shadow stops every rank, named, before any model runs.
+  fs::remove(dir / "shadows" / "model-001" / "members.npy");
+  const std::vector<std::string> errors = test::run_ranks(2, [&](const dist::Communicator& comm) {
+    run_text_mia(model, ds, members, attacks, o, dir / "bad", "cpu", nullptr, dir / "shadows", comm);
+  });
+  for (const std::string& e : errors) EXPECT_NE(e.find("rank 0: "), std::string::npos) << e;
+  for (const std::string& e : errors) EXPECT_NE(e.find("members.npy"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(dir / "bad" / "loss"));
 }
 
 TEST(TextMia, RefusalsNameTheProblem) {

@@ -219,7 +219,6 @@ DIFFMEM_COMMAND(500) {
       return;
     }
     if (fs::exists(fs::path(a->target) / "model_index.json")) {  // a text-to-image pipeline folder
-      cli::one_process_only("mia on a text-to-image pipeline");
       attack::TextMiaOptions to;
       if (a->opt.loss.flip) fail("--flip", "not for a text-to-image pipeline: its captions describe the unflipped image");
       if (a->t >= 0) (a->kind == "secmi" ? to.secmi_t : a->kind == "pia" ? to.pia_t : to.t) = a->t;
@@ -234,9 +233,10 @@ DIFFMEM_COMMAND(500) {
       const fs::path truth = a->members.empty() ? fs::path(a->target) : fs::path(a->members);
       const auto members = data::load_members(fs::is_directory(truth) ? truth : truth.parent_path(), ds.size());
       if (!members) fail(truth.string(), "a members.npy (the ground truth; diffmem train writes one)", "none");
-      const core::RunLock lock(a->out, "--out");  // one run per folder
+      const cli::JobLock lock(a->out, "--out");  // one run per folder
       const auto r = attack::run_text_mia(a->target, ds, *members, a->kind, to, a->out, cli::globals().device,
-                                          cli::terminal_progress(), a->shadows);
+                                          cli::terminal_progress(), a->shadows, cli::ranks());
+      if (!cli::prints()) return;
       write_roc_figure(a->out);
       std::printf("%lld members, %lld non-members\n", static_cast<long long>(r.members),
                   static_cast<long long>(r.nonmembers));

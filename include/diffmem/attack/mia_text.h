@@ -23,6 +23,7 @@
 #include "diffmem/attack/mia_run.h"
 #include "diffmem/core/progress.h"
 #include "diffmem/data/dataset.h"
+#include "diffmem/dist/communicator.h"
 
 namespace diffmem::diffusion {
 class SdPipeline;
@@ -66,9 +67,14 @@ std::vector<std::filesystem::path> list_pipeline_folders(const std::filesystem::
 /// the ground truth over ds. shadows: lira's folder of shadow pipeline folders, each with a
 /// members.npy over ds. Errors name the flag or file: an unknown attack, lira without shadows, a
 /// shadow without members.npy or of another length.
+///
+/// With several ranks (`comm`, an MPI job) the model work is split round robin in this order: the
+/// target's two losses, its SecMI errors, its PIA errors, each shadow's loss; rank 0 gathers the
+/// errors (bit for bit) and writes every file as one process would. The others return the counts.
 MiaRunResult run_text_mia(const std::filesystem::path& model, const data::Dataset& ds, const std::vector<bool>& members,
                           const std::string& attacks, const TextMiaOptions& o, const std::filesystem::path& out,
                           const std::string& device = "cpu", const ProgressFn& progress = nullptr,
-                          const std::filesystem::path& shadows = {});
+                          const std::filesystem::path& shadows = {},
+                          const dist::Communicator& comm = dist::single());
 
 }  // namespace diffmem::attack
