@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # MPI ranks against one process: runs sample, extract (and with the training set split across the
 # ranks, --split-train), train --models, mia (LiRA with a t-sweep; and on the tiny text-to-image
-# pipeline),
+# pipeline), inpaint,
 # an audit with shadow models, and on the tiny Stable Diffusion pipeline screen and
 # extract-blackbox (screened; and per prompt), plus extract-blackbox over PNG folders, once as one
 # process, then under `mpirun -np 2` and `-np 3`, and
@@ -65,6 +65,7 @@ stages=(
   "blackbox-screened|extract-blackbox --model $SD --prompts $WORK/t2i.csv --per-prompt 4 --steps 4 --batch 8 --screen-top 10 --min-clique 2 --set analysis.edge_threshold=10 --out OUT"
   "blackbox-prompts|extract-blackbox --model $SD --prompts $WORK/t2i.csv --per-prompt 4 --steps 4 --batch 4 --min-clique 2 --set analysis.edge_threshold=10 --out OUT"
   "blackbox-folders|extract-blackbox --prompts $WORK/prompts.csv --images $WORK/groups --min-clique 4 --out OUT"
+  "inpaint|inpaint --model $WORK/model --data $WORK/data --out OUT --n-targets 8 --candidates 2 --steps 2 --keep 2 --batch 4 --seed 0"
   "audit|audit --run OUT --data $WORK/data --preset tiny --steps 20 --batch 8 --shadows 2 --samples 24 --sampler ddim --sample-steps 4 --draws 2 --inpaint-targets 2 --candidates 2 --inpaint-steps 2 --seed 0 --set train.warmup_steps=5 --set train.checkpoint_every=10"
 )
 failed=0
@@ -91,7 +92,7 @@ done
 # one prompt per pipeline call (--batch = --per-prompt): a resumed run of several prompts per call
 # batches the prompts left differently, and a batch's images differ from another's in float
 # rounding, with one process as with many.
-for trial in "sample 3 2 images-*.npy" "extract 2 3 shards/matches-*.csv" "extract-split 3 2 shards/matches-*.csv" "train-models 3 2 model-*/*.safetensors" \
+for trial in "sample 3 2 images-*.npy" "extract 2 3 shards/matches-*.csv" "extract-split 3 2 shards/matches-*.csv" "inpaint 2 3 targets/*.json" "train-models 3 2 model-*/*.safetensors" \
              "mia 2 3 cache/*.npy" "audit 3 2 stages/*.json" "blackbox-prompts 3 2 groups/*.json"; do
   read -r stage first second marks <<<"$trial"
   out="$WORK/$stage-killed"
@@ -174,9 +175,9 @@ expect_error "ranks with different options" "rank 1: the command line differs fr
 out="$WORK/bad-single-group"
 expect_error "extract-blackbox on one group" "\-\-shards: expected one process for a single group" "$out" -- \
   -np 2 "$BIN" --quiet --threads 1 extract-blackbox --shards "$WORK/ref-sample" --out "$out"
-out="$WORK/bad-inpaint"
-expect_error "a command that does not split" "inpaint: expected one process" "$out" -- \
-  -np 2 "$BIN" --quiet --threads 1 inpaint --model "$WORK/model" --data "$WORK/data" --out "$out"
+out="$WORK/bad-train-gan"
+expect_error "a command that does not split" "train-gan: expected one process" "$out" -- \
+  -np 2 "$BIN" --quiet --threads 1 train-gan --data "$WORK/data" --out "$out"
 # The same command line in two folders: data/ exists beside rank 0 only.
 mkdir -p "$WORK/cwd0" "$WORK/cwd1"
 ln -sfn "$WORK/data" "$WORK/cwd0/data"

@@ -207,102 +207,14 @@ std::vector<InpaintTarget> pick_targets(const std::vector<bool>& members,
   return out;
 }
 
-InpaintRunResult run_inpaint(const InpaintRunOptions& o, const ProgressFn& progress) {
-  const auto t0 = std::chrono::steady_clock::now();
-  check(!o.out.empty(), "--out", "an output folder", "none");
-  const core::PeakMemory memory;
-  check(o.show >= 0, "--show", "an integer >= 0", std::to_string(o.show));
-  metrics::validate(o.bootstrap);
-  check(o.strip_scale >= 1 && o.strip_scale <= 16, "strip_scale", "an integer in [1, 16]",
-        std::to_string(o.strip_scale));
-  data::Dataset ds = data::load_dataset(o.data);
-  const int64_t H = ds.height(), W = ds.width(), C = ds.channels();
+namespace {
 
-  InpaintRunResult result;
-  const bool is_file = fs::is_regular_file(o.model);
-  const fs::path model_dir = is_file ? o.model.parent_path() : o.model;
-  std::vector<bool> members;
-  if (auto m = data::load_members(model_dir, ds.size())) {
-    members = *m;
-    result.ground_truth = (model_dir / "members.npy").string();
-  } else if (ds.members) {
-    members = *ds.members;
-    result.ground_truth = (o.data / "members.npy").string();
-  } else {
-    fail((model_dir / "members.npy").string(),
-         "the model's member mask (or one in the dataset " + o.data.string() + ")", "no such file");
-  }
-
-  auto denoiser = model::load_denoiser(o.model, o.load);
-  model::require_unconditional(*denoiser, "inpaint");
-  check(denoiser->in_channels() == C && denoiser->sample_size() == H && denoiser->sample_width() == W,
-        o.model.string(),
-        "a model for the data's " + std::to_string(H) + "x" + std::to_string(W) + "x" +
-            std::to_string(C) + " images",
-        denoiser->describe() + " with " + std::to_string(denoiser->in_channels()) + " channels, size " +
-            std::to_string(denoiser->sample_size()) + "x" + std::to_string(denoiser->sample_width()));
-  const diffusion::SchedulerConfig scheduler = diffusion::model_scheduler_config(o.model);
-  diffusion::NoiseSchedule schedule(scheduler);
-  validate(o.attack, schedule.num_train_timesteps(), "inpaint options");
-
-  const InpaintMask mask = make_mask(o.attack.mask, H, W);
-  io::write_png(o.out / "mask.png",
-                io::from_tensor(((1 - mask.known[0][0]) * 255).to(torch::kUInt8).unsqueeze(2)));
-
-  const auto targets = pick_targets(members, ds.ids, o.attack.n_targets, o.attack.seed);
-  for (auto& t : targets) (t.member ? result.members : result.nonmembers) += 1;
-  check(result.members > 0 && result.nonmembers > 0, result.ground_truth,
-        "a member mask with members and non-members to attack",
-        std::to_string(result.members) + " members and " + std::to_string(result.nonmembers) +
-            " non-members");
-
-  io::Json key = result_key(o.attack);
-  key["model"] = model_identity(o.model, o.load.format);
-  key["data"] = data_hash(ds);
-  key["scheduler"] = diffusion::to_json(scheduler);
-  key["mask_hash"] = std::to_string(mask_hash(mask));
-  const std::vector<int64_t> kept_shape = {o.attack.keep, H, W, C};
-
-  std::vector<Done> done(targets.size());
-  std::vector<size_t> todo;
-  for (size_t i = 0; i < targets.size(); ++i) {
-    if (load_done(o.out, key, targets[i], kept_shape, done[i])) ++result.cached;
-    else todo.push_back(i);
-  }
-  if (result.cached > 0)
-    log::info("inpaint: " + std::to_string(result.cached) + " of " + std::to_string(targets.size()) +
-              " targets already done in " + o.out.string());
-
-  // Enough targets per round to fill a batch with their candidates.
-  const size_t group = static_cast<size_t>(
-      std::max<int64_t>(1, o.attack.inpaint.batch / o.attack.candidates));
-  ProgressMeter meter(progress, "inpaint", static_cast<int64_t>(targets.size()), "targets",
-                      result.cached);
-  for (size_t g = 0; g < todo.size(); g += group) {
-    const size_t end = std::min(todo.size(), g + group);
-    std::vector<InpaintTarget> batch;
-    std::vector<torch::Tensor> imgs;
-    for (size_t k = g; k < end; ++k) {
-      const auto& t = targets[todo[k]];
-      batch.push_back(t);
-      imgs.push_back(torch::from_blob(const_cast<uint8_t*>(ds.image(t.row)), {1, H, W, C},
-                                      torch::kUInt8)
-                         .clone());
-    }
-    auto x0 = diffusion::from_uint8_nhwc(torch::cat(imgs, 0));
-    auto results = attack_targets(*denoiser, schedule, x0, batch, mask, o.attack);
-    for (size_t k = 0; k < results.size(); ++k) {
-      Done& d = done[todo[g + k]];
-      d.r = std::move(results[k]);
-      d.kept_u8 = io::from_tensor(diffusion::to_uint8_nhwc(d.r.kept_images));
-      save_done(o.out, key, d);
-      ++result.computed;
-    }
-    meter.update(result.cached + result.computed,
-                 "candidates " + std::to_string(o.attack.candidates) + " per target");
-  }
-  meter.finish();
-
+// The outputs of a run from every target's result: inpaint.csv, roc.csv, roc_band.csv, the strips
+// and summary.json; fills the result's summary, means and seconds.
+void write_inpaint_outputs(const InpaintRunOptions& o, const data::Dataset& ds, const InpaintMask& mask,
+                           const model::Denoiser& denoiser, const diffusion::NoiseSchedule& schedule,
+                           const std::vector<Done>& done, const core::PeakMemory& memory,
+                           std::chrono::steady_clock::time_point t0, InpaintRunResult& result) {
   std::vector<double> scores;
   std::vector<bool> is_member;
   for (auto& d : done) {
@@ -333,7 +245,7 @@ InpaintRunResult run_inpaint(const InpaintRunOptions& o, const ProgressFn& progr
   j["mask"] = {{"spec", mask.spec}, {"hidden_pixels", mask.hidden_pixels},
                {"known_pixels", mask.known_pixels}};
   j["ground_truth"] = result.ground_truth;
-  j["model"] = denoiser->describe();
+  j["model"] = denoiser.describe();
   j["targets"] = result.computed + result.cached;
   j["options"] = io::fields_json(o);
   // Cost: per target, every candidate's inpainting forwards plus its ranking draws.
@@ -347,7 +259,139 @@ InpaintRunResult run_inpaint(const InpaintRunOptions& o, const ProgressFn& progr
                  {"peak_rss_bytes", memory.peak()},
                  {"peak_rss_since", memory.since_stage_start() ? "attack start" : "process start"}};
   io::write_json(o.out / "summary.json", j);
+}
+
+}  // namespace
+
+InpaintRunResult run_inpaint(const InpaintRunOptions& o, const ProgressFn& progress, const dist::Communicator& comm) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const core::PeakMemory memory;
+  InpaintRunResult result;
+  data::Dataset ds;
+  std::unique_ptr<model::Denoiser> denoiser;
+  diffusion::SchedulerConfig scheduler;
+  diffusion::NoiseSchedule schedule;
+  InpaintMask mask;
+  std::vector<InpaintTarget> targets;
+  io::Json key;
+  std::vector<int64_t> kept_shape;
+  std::vector<Done> done;
+  std::vector<size_t> todo;
+  // Plan, on every rank (one that cannot read the data or the model stops them all, named); every
+  // rank reads the cache before any rank writes to it (collectively() ends in a collective).
+  dist::collectively(comm, [&] {
+    check(!o.out.empty(), "--out", "an output folder", "none");
+    check(o.show >= 0, "--show", "an integer >= 0", std::to_string(o.show));
+    metrics::validate(o.bootstrap);
+    check(o.strip_scale >= 1 && o.strip_scale <= 16, "strip_scale", "an integer in [1, 16]",
+          std::to_string(o.strip_scale));
+    ds = data::load_dataset(o.data);
+    const int64_t H = ds.height(), W = ds.width(), C = ds.channels();
+
+    const bool is_file = fs::is_regular_file(o.model);
+    const fs::path model_dir = is_file ? o.model.parent_path() : o.model;
+    std::vector<bool> members;
+    if (auto m = data::load_members(model_dir, ds.size())) {
+      members = *m;
+      result.ground_truth = (model_dir / "members.npy").string();
+    } else if (ds.members) {
+      members = *ds.members;
+      result.ground_truth = (o.data / "members.npy").string();
+    } else {
+      fail((model_dir / "members.npy").string(),
+           "the model's member mask (or one in the dataset " + o.data.string() + ")", "no such file");
+    }
+
+    denoiser = model::load_denoiser(o.model, o.load);
+    model::require_unconditional(*denoiser, "inpaint");
+    check(denoiser->in_channels() == C && denoiser->sample_size() == H && denoiser->sample_width() == W,
+          o.model.string(),
+          "a model for the data's " + std::to_string(H) + "x" + std::to_string(W) + "x" +
+              std::to_string(C) + " images",
+          denoiser->describe() + " with " + std::to_string(denoiser->in_channels()) + " channels, size " +
+              std::to_string(denoiser->sample_size()) + "x" + std::to_string(denoiser->sample_width()));
+    scheduler = diffusion::model_scheduler_config(o.model);
+    schedule = diffusion::NoiseSchedule(scheduler);
+    validate(o.attack, schedule.num_train_timesteps(), "inpaint options");
+
+    mask = make_mask(o.attack.mask, H, W);
+    if (comm.rank() == 0)
+      io::write_png(o.out / "mask.png",
+                    io::from_tensor(((1 - mask.known[0][0]) * 255).to(torch::kUInt8).unsqueeze(2)));
+
+    targets = pick_targets(members, ds.ids, o.attack.n_targets, o.attack.seed);
+    for (auto& t : targets) (t.member ? result.members : result.nonmembers) += 1;
+    check(result.members > 0 && result.nonmembers > 0, result.ground_truth,
+          "a member mask with members and non-members to attack",
+          std::to_string(result.members) + " members and " + std::to_string(result.nonmembers) +
+              " non-members");
+
+    key = result_key(o.attack);
+    key["model"] = model_identity(o.model, o.load.format);
+    key["data"] = data_hash(ds);
+    key["scheduler"] = diffusion::to_json(scheduler);
+    key["mask_hash"] = std::to_string(mask_hash(mask));
+    kept_shape = {o.attack.keep, H, W, C};
+
+    done.assign(targets.size(), Done{});
+    for (size_t i = 0; i < targets.size(); ++i) {
+      if (load_done(o.out, key, targets[i], kept_shape, done[i])) ++result.cached;
+      else todo.push_back(i);
+    }
+    if (result.cached > 0 && comm.rank() == 0)
+      log::info("inpaint: " + std::to_string(result.cached) + " of " + std::to_string(targets.size()) +
+                " targets already done in " + o.out.string());
+  });
+
+  // Attack: enough targets per round to fill a batch with their candidates; with several ranks,
+  // round c on rank c mod ranks (a target's result does not depend on its batch).
+  const int64_t H = ds.height(), W = ds.width(), C = ds.channels();
+  const size_t group = static_cast<size_t>(
+      std::max<int64_t>(1, o.attack.inpaint.batch / o.attack.candidates));
+  std::vector<bool> mine(targets.size(), false);
+  dist::collectively(comm, [&] {
+    ProgressMeter meter(progress, "inpaint", static_cast<int64_t>(targets.size()), "targets",
+                        result.cached);
+    for (size_t g = 0; g < todo.size(); g += group) {
+      if (!dist::owns(static_cast<int64_t>(g / group), comm.rank(), comm.size())) continue;
+      const size_t end = std::min(todo.size(), g + group);
+      std::vector<InpaintTarget> batch;
+      std::vector<torch::Tensor> imgs;
+      for (size_t k = g; k < end; ++k) {
+        const auto& t = targets[todo[k]];
+        batch.push_back(t);
+        imgs.push_back(torch::from_blob(const_cast<uint8_t*>(ds.image(t.row)), {1, H, W, C},
+                                        torch::kUInt8)
+                           .clone());
+      }
+      auto x0 = diffusion::from_uint8_nhwc(torch::cat(imgs, 0));
+      auto results = attack_targets(*denoiser, schedule, x0, batch, mask, o.attack);
+      for (size_t k = 0; k < results.size(); ++k) {
+        Done& d = done[todo[g + k]];
+        d.r = std::move(results[k]);
+        d.kept_u8 = io::from_tensor(diffusion::to_uint8_nhwc(d.r.kept_images));
+        save_done(o.out, key, d);
+        mine[todo[g + k]] = true;
+        ++result.computed;
+      }
+      meter.update(result.cached + result.computed,
+                   "candidates " + std::to_string(o.attack.candidates) + " per target");
+    }
+    meter.finish();
+  });
+  result.computed = dist::sum(comm, result.computed);
+
+  // Rank 0 reads what the other ranks attacked from their cache files and writes every output.
+  dist::collectively(comm, [&] {
+    if (comm.rank() != 0) return;
+    for (size_t i : todo)
+      if (!mine[i] && !load_done(o.out, key, targets[i], kept_shape, done[i]))
+        fail(cache_stem(o.out, targets[i].row).string() + ".json", "the target's result, written by a rank just before",
+             "none (removed during the run?)");
+    write_inpaint_outputs(o, ds, mask, *denoiser, schedule, done, memory, t0, result);
+  });
   return result;
 }
+
 
 }  // namespace diffmem::attack

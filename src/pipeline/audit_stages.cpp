@@ -343,6 +343,7 @@ class InpaintStage : public AuditStage {
     if (gan_audit(c.options)) return std::string(kGanNoInpaint);
     return membership_not_applicable(c);
   }
+  bool splits() const override { return true; }  // rounds of targets; rank 0 writes
   std::string run(const StageContext& c) const override {
     InpaintRunOptions o;
     o.model = c.paths.model;
@@ -353,7 +354,7 @@ class InpaintStage : public AuditStage {
     o.strip_scale = c.options.inpaint.strip_scale;
     o.bootstrap = c.options.inpaint.bootstrap;
     o.load.device = c.device;
-    const auto r = run_inpaint(o, c.progress);
+    const auto r = run_inpaint(o, c.progress, *c.comm);
     return fmt("hidden-region distance: members %.3f, non-members %.3f; AUC %.3f",
                r.mean_distance_members, r.mean_distance_nonmembers, r.summary.auc);
   }

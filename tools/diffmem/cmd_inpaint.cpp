@@ -7,6 +7,7 @@
 
 #include "command.h"
 #include "flags.h"
+#include "ranks.h"
 #include "diffmem/core/run_lock.h"
 #include "diffmem/attack/inpaint_run.h"
 #include "diffmem/core/atomic_file.h"
@@ -80,8 +81,9 @@ DIFFMEM_COMMAND(600) {
     o.out = a->out;
     o.load.device = cli::globals().device;
     a->set->apply(o);
-    const core::RunLock lock(o.out, "--out");  // one run per folder
-    auto r = attack::run_inpaint(o, cli::terminal_progress());
+    const cli::JobLock lock(o.out, "--out");  // one run per folder
+    auto r = attack::run_inpaint(o, cli::terminal_progress(), cli::ranks());
+    if (!cli::prints()) return;
 
     report::RocSeries series;
     series.curve = metrics::read_roc_csv(o.out / "roc.csv");

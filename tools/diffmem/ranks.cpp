@@ -29,7 +29,7 @@ void one_process_only(const std::string& what, std::initializer_list<const char*
   for (const char* s : split)
     if (what == s) return;
   throw dist::CollectiveError(what + ": expected one process (it does not split its work over ranks yet; under "
-                              "mpirun/srun: sample, extract, train --models, mia, the audit, screen and extract-blackbox do), found " +
+                              "mpirun/srun: sample, extract, train --models, mia, the audit, screen, extract-blackbox and inpaint do), found " +
                               std::to_string(comm.size()) + " ranks");
 }
 

@@ -17,6 +17,7 @@
 
 #include "diffmem/attack/inpaint_attack.h"
 #include "diffmem/core/progress.h"
+#include "diffmem/dist/communicator.h"
 #include "diffmem/io/json.h"
 #include "diffmem/metrics/roc.h"
 #include "diffmem/model/checkpoint.h"
@@ -67,6 +68,13 @@ std::vector<InpaintTarget> pick_targets(const std::vector<bool>& members,
 
 /// Runs the attack; errors (no ground truth, a model that does not fit the data, a group with no
 /// targets) are diffmem::Errors naming the file or flag.
-InpaintRunResult run_inpaint(const InpaintRunOptions& options, const ProgressFn& progress = nullptr);
+///
+/// With several ranks (`comm`, an MPI job) every rank checks the inputs and reads the target cache
+/// (OUT/targets/), then attacks the rounds of targets it owns (round c of the targets left on rank
+/// c mod ranks) into that cache; rank 0 reads the others' results back and writes every file as
+/// one process would. An error on any rank is thrown on every rank, naming the rank. The others
+/// return the counts (computed: summed over the ranks).
+InpaintRunResult run_inpaint(const InpaintRunOptions& options, const ProgressFn& progress = nullptr,
+                             const dist::Communicator& comm = dist::single());
 
 }  // namespace diffmem::attack
