@@ -159,6 +159,25 @@ TEST(TextMia, SecmiAndPiaFollowTheirDefinitionsWithTheCaption) {
   EXPECT_EQ(io::read_json(dir / "out" / "secmi" / "summary.json").at("unet_images"), 8 * 3);
 }
 
+// Four shadow members masks over the 8 rows: each row IN for two shadows and OUT for two (LiRA
+// needs two of each).
+const std::vector<std::vector<bool>> kShadowMasks = {{true, false, true, false, true, false, true, false},
+                                                     {false, true, false, true, false, true, false, true},
+                                                     {true, true, false, false, true, true, false, false},
+                                                     {false, false, true, true, false, false, true, true}};
+
+// Shadow pipelines FOLDER/model-00K: the pipeline's weights perturbed (seed seed0 + K), members
+// kShadowMasks[K].
+std::vector<fs::path> make_shadows(const fs::path& model, const fs::path& folder, uint64_t seed0) {
+  std::vector<fs::path> dirs;
+  for (size_t k = 0; k < kShadowMasks.size(); ++k) {
+    dirs.push_back(folder / ("model-00" + std::to_string(k)));
+    perturbed_copy(model, dirs.back(), seed0 + k);
+    data::save_members(dirs.back(), kShadowMasks[k]);
+  }
+  return dirs;
+}
+
 // LiRA's plumbing: every shadow pipeline of the folder is scored with the same noise, and its
 // members.npy decides which of its errors are IN.
 TEST(TextMia, LiraFitsTheShadowPipelinesErrorsByTheirMembers) {
@@ -167,17 +186,8 @@ TEST(TextMia, LiraFitsTheShadowPipelinesErrorsByTheirMembers) {
   const fs::path model = tiny_pipeline();
   std::vector<bool> members(8, false);
   for (size_t i = 0; i < 4; ++i) members[i] = true;
-  // Each row IN for two shadows and OUT for two.
-  const std::vector<std::vector<bool>> masks = {{true, false, true, false, true, false, true, false},
-                                                {false, true, false, true, false, true, false, true},
-                                                {true, true, false, false, true, true, false, false},
-                                                {false, false, true, true, false, false, true, true}};
-  std::vector<fs::path> dirs;
-  for (size_t k = 0; k < masks.size(); ++k) {
-    dirs.push_back(dir / "shadows" / ("model-00" + std::to_string(k)));
-    perturbed_copy(model, dirs.back(), 10 + k);
-    data::save_members(dirs.back(), masks[k]);
-  }
+  const std::vector<std::vector<bool>>& masks = kShadowMasks;
+  const std::vector<fs::path> dirs = make_shadows(model, dir / "shadows", 10);
   TextMiaOptions o;
   o.t = 30;
   o.draws = 2;
@@ -211,16 +221,7 @@ TEST(TextMia, RanksSplitTheModelsAndWriteWhatOneProcessWrites) {
   const fs::path model = tiny_pipeline();
   std::vector<bool> members(8, false);
   for (size_t i = 0; i < 4; ++i) members[i] = true;
-  // Each row IN for two shadows and OUT for two (LiRA needs two of each).
-  const std::vector<std::vector<bool>> masks = {{true, false, true, false, true, false, true, false},
-                                                {false, true, false, true, false, true, false, true},
-                                                {true, true, false, false, true, true, false, false},
-                                                {false, false, true, true, false, false, true, true}};
-  for (size_t k = 0; k < masks.size(); ++k) {
-    const fs::path d = dir / "shadows" / ("model-00" + std::to_string(k));
-    perturbed_copy(model, d, 20 + k);
-    data::save_members(d, masks[k]);
-  }
+  make_shadows(model, dir / "shadows", 20);
   TextMiaOptions o;
   o.t = 30;
   o.draws = 2;
