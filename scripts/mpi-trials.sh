@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # MPI ranks against one process: runs sample, extract (and with the training set split across the
-# ranks, --split-train), train --models, mia (LiRA with a t-sweep; and on the tiny text-to-image
+# ranks, --split-train), train --models, train-gan --models, mia (LiRA with a t-sweep; and on the tiny text-to-image
 # pipeline), inpaint,
 # an audit with shadow models, and on the tiny Stable Diffusion pipeline screen and
 # extract-blackbox (screened; and per prompt), plus extract-blackbox over PNG folders, once as one
@@ -58,6 +58,7 @@ stages=(
   "sample|sample --model $WORK/model --out OUT --n 44 --shard-size 4 --sampler ddim --steps 4 --seed 0"
   "extract|extract --generations $WORK/ref-sample --train $WORK/data --out OUT --delta 0.5 --n-calibration 4"
   "extract-split|extract --generations $WORK/ref-sample --train $WORK/data --out OUT --delta 0.5 --n-calibration 4 --split-train"
+  "train-gan-models|train-gan --data $WORK/data --out OUT --models 3 --steps 300 --batch 8 --width 8 --z-dim 8 --checkpoint-every 100 --seed 0"
   "train-models|train --data $WORK/data --out OUT --preset tiny --steps 12 --batch 8 --warmup 2 --checkpoint-every 4 --models 3 --seed 0"
   "mia|mia lira --target $WORK/ref-train-models/model-000 --shadows $WORK/ref-train-models --data $WORK/data --out OUT --draws 4 --t-sweep 100,400"
   "mia-text|mia secmi --target $WORK/sd-target --data $WORK/t2i-data --out OUT --t 20 --secmi-step 10 --batch 8"
@@ -92,7 +93,7 @@ done
 # one prompt per pipeline call (--batch = --per-prompt): a resumed run of several prompts per call
 # batches the prompts left differently, and a batch's images differ from another's in float
 # rounding, with one process as with many.
-for trial in "sample 3 2 images-*.npy" "extract 2 3 shards/matches-*.csv" "extract-split 3 2 shards/matches-*.csv" "inpaint 2 3 targets/*.json" "train-models 3 2 model-*/*.safetensors" \
+for trial in "sample 3 2 images-*.npy" "extract 2 3 shards/matches-*.csv" "extract-split 3 2 shards/matches-*.csv" "inpaint 2 3 targets/*.json" "train-models 3 2 model-*/*.safetensors" "train-gan-models 2 3 model-*/*.safetensors" \
              "mia 2 3 cache/*.npy" "audit 3 2 stages/*.json" "blackbox-prompts 3 2 groups/*.json"; do
   read -r stage first second marks <<<"$trial"
   out="$WORK/$stage-killed"
@@ -175,9 +176,9 @@ expect_error "ranks with different options" "rank 1: the command line differs fr
 out="$WORK/bad-single-group"
 expect_error "extract-blackbox on one group" "\-\-shards: expected one process for a single group" "$out" -- \
   -np 2 "$BIN" --quiet --threads 1 extract-blackbox --shards "$WORK/ref-sample" --out "$out"
-out="$WORK/bad-train-gan"
-expect_error "a command that does not split" "train-gan: expected one process" "$out" -- \
-  -np 2 "$BIN" --quiet --threads 1 train-gan --data "$WORK/data" --out "$out"
+out="$WORK/bad-quality"
+expect_error "a command that does not split" "quality: expected one process" "$out" -- \
+  -np 2 "$BIN" --quiet --threads 1 quality --generations "$WORK/ref-sample" --reference "$WORK/data" --out "$out"
 # The same command line in two folders: data/ exists beside rank 0 only.
 mkdir -p "$WORK/cwd0" "$WORK/cwd1"
 ln -sfn "$WORK/data" "$WORK/cwd0/data"

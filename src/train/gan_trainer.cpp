@@ -223,16 +223,20 @@ GanTrainResult train_gan_on_members(const data::Dataset& ds, const fs::path& out
 }
 
 std::vector<GanTrainResult> train_gan_many(const data::Dataset& ds, const fs::path& out, const GanTrainOptions& o,
-                                           int64_t models, const std::string& split, const ProgressFn& progress) {
+                                           int64_t models, const std::string& split, const ProgressFn& progress,
+                                           int64_t rank, int64_t ranks) {
   if (models < 1) fail("--models", "at least 1", std::to_string(models));
   if (split != "half" && split != "all") fail("--split", "half or all", "'" + split + "'");
-  std::vector<GanTrainResult> results;
+  if (ranks < 1 || rank < 0 || rank >= ranks)
+    fail("train_gan_many rank/ranks", "a rank in [0, ranks)", std::to_string(rank) + "/" + std::to_string(ranks));
+  std::vector<GanTrainResult> results(static_cast<size_t>(models));
   for (int64_t k = 0; k < models; ++k) {
+    if (k % ranks != rank) continue;  // another rank's model: its result stays empty
     const detail::ManyMember m = detail::many_member(k, o.seed, split, ds.size());
     GanTrainOptions ok = o;
     ok.seed = m.seed;
     log::info("GAN " + std::to_string(k + 1) + "/" + std::to_string(models) + ": " + (out / m.name).string());
-    results.push_back(train_gan(ds, m.rows, m.mask, out / m.name, ok, progress));
+    results[static_cast<size_t>(k)] = train_gan(ds, m.rows, m.mask, out / m.name, ok, progress);
   }
   return results;
 }

@@ -47,18 +47,7 @@ void train_models(const data::Dataset& ds, const std::string& out, const train::
   std::string mine;  // this rank's models' lines, in model order (each ends with a newline)
   for (const train::TrainResult& r : results)
     if (!r.model_dir.empty()) mine += result_line(r);
-  const std::vector<std::string> all = comm.all_gather(mine);
-  if (!cli::prints()) return;
-  // Model k is the (k / ranks)-th line of rank k % ranks.
-  std::vector<size_t> at(all.size(), 0);
-  for (size_t k = 0; k < results.size(); ++k) {
-    const std::string& from = all[k % all.size()];
-    size_t& pos = at[k % all.size()];
-    const size_t end = from.find('\n', pos);
-    if (end == std::string::npos) break;
-    std::fwrite(from.data() + pos, 1, end + 1 - pos, stdout);
-    pos = end + 1;
-  }
+  cli::print_model_lines(static_cast<int64_t>(results.size()), mine);
 }
 }  // namespace
 

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "command.h"
+#include "ranks.h"
 #include "flags.h"
 #include "diffmem/core/run_lock.h"
 #include "diffmem/data/dataset.h"
@@ -19,16 +20,18 @@ struct Args {
   int64_t models = 1;
 };
 
-void print_result(const train::GanTrainResult& r) {
-  if (r.already_done) {
-    std::printf("%s: already trained (%lld steps); nothing to do\n", r.model_dir.c_str(),
-                static_cast<long long>(r.steps_done));
-    return;
-  }
-  std::printf("%s: trained steps %lld..%lld, %.2fM parameters (G + D), losses D %.4f G %.4f, %.1f images/s%s\n",
-              r.model_dir.c_str(), static_cast<long long>(r.start_step), static_cast<long long>(r.steps_done),
-              static_cast<double>(r.parameters) / 1e6, r.d_loss, r.g_loss, r.images_per_s,
-              r.start_step > 0 ? " (resumed)" : "");
+std::string result_line(const train::GanTrainResult& r) {
+  char line[1024];
+  if (r.already_done)
+    std::snprintf(line, sizeof line, "%s: already trained (%lld steps); nothing to do\n", r.model_dir.c_str(),
+                  static_cast<long long>(r.steps_done));
+  else
+    std::snprintf(line, sizeof line,
+                  "%s: trained steps %lld..%lld, %.2fM parameters (G + D), losses D %.4f G %.4f, %.1f images/s%s\n",
+                  r.model_dir.c_str(), static_cast<long long>(r.start_step), static_cast<long long>(r.steps_done),
+                  static_cast<double>(r.parameters) / 1e6, r.d_loss, r.g_loss, r.images_per_s,
+                  r.start_step > 0 ? " (resumed)" : "");
+  return line;
 }
 
 }  // namespace
@@ -65,11 +68,22 @@ DIFFMEM_COMMAND(220) {
     train::validate(a->opt, "train-gan options");
     const data::Dataset ds = data::load_dataset(a->data);
     auto progress = cli::terminal_progress();
-    const core::RunLock lock(a->out, "--out");  // one run per folder
-    if (sub->count("--models") > 0 || sub->count("--split") > 0) {
-      for (const auto& r : train::train_gan_many(ds, a->out, a->opt, a->models, a->split, progress)) print_result(r);
+    const bool many = sub->count("--models") > 0 || sub->count("--split") > 0;
+    if (!many && cli::ranks().size() > 1)
+      throw dist::CollectiveError("mpirun/srun: expected --models K to split GANs over " +
+                                  std::to_string(cli::ranks().size()) +
+                                  " ranks (one GAN trains in one process), found one GAN");
+    const cli::JobLock lock(a->out, "--out");  // one run per folder
+    if (many) {
+      // GAN k on rank k % ranks; rank 0 prints every GAN's line in model order.
+      const dist::Communicator& comm = cli::ranks();
+      std::string mine;
+      for (const auto& r : train::train_gan_many(ds, a->out, a->opt, a->models, a->split, progress, comm.rank(),
+                                                 comm.size()))
+        if (!r.model_dir.empty()) mine += result_line(r);
+      cli::print_model_lines(a->models, mine);
       return;
     }
-    print_result(train::train_gan_on_members(ds, a->out, a->opt, progress));
+    std::fputs(result_line(train::train_gan_on_members(ds, a->out, a->opt, progress)).c_str(), stdout);
   });
 }

@@ -35,7 +35,7 @@ void start() {
   const dist::Communicator& comm = ranks();
   if (comm.size() > 1) {
     dist::check_same(comm, "the command line", g.command_line);
-    one_process_only(g.command, {"sample", "extract", "train", "mia", "audit", "screen", "extract-blackbox", "inpaint"});
+    one_process_only(g.command, {"sample", "extract", "train", "mia", "audit", "screen", "extract-blackbox", "inpaint", "train-gan"});
     if (comm.rank() != 0) g.quiet = true;  // rank 0 reports progress for the job
   }
   // One GPU per rank: the rank's place among the ranks of its machine, modulo its GPUs.

@@ -37,4 +37,9 @@ class JobLock {
 /// job on every rank, into the same folders.
 void one_process_only(const std::string& what, std::initializer_list<const char*> split = {});
 
+/// K models over the job's ranks (model k on rank k % ranks): `mine` is this rank's models' result
+/// lines in model order, each ending with a newline; rank 0 prints all K lines in model order.
+/// Collective: every rank calls it.
+void print_model_lines(int64_t models, const std::string& mine);
+
 }  // namespace diffmem::cli

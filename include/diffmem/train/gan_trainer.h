@@ -70,8 +70,10 @@ GanTrainResult train_gan_on_members(const data::Dataset& ds, const std::filesyst
 
 /// K GANs into out/model-000, ... as train_many (train/trainer.h) lays out diffusion models: model k
 /// seeded derive_seed(seed, k), on its own seeded random half when split is "half", else on all rows.
+/// Of an MPI job's ranks, this process trains the models k with k % ranks == rank; the result of
+/// another rank's model is left empty (model_dir empty).
 std::vector<GanTrainResult> train_gan_many(const data::Dataset& ds, const std::filesystem::path& out,
                                            const GanTrainOptions& options, int64_t models, const std::string& split,
-                                           const ProgressFn& progress = nullptr);
+                                           const ProgressFn& progress = nullptr, int64_t rank = 0, int64_t ranks = 1);
 
 }  // namespace diffmem::train
