@@ -248,9 +248,10 @@ MiaRunResult run_text_mia(const fs::path& model, const data::Dataset& ds, const 
     }
   });
   if (comm.size() > 1) {
-    // Every rank's errors to rank 0, bit for bit (doubles as bytes).
+    // Every rank's errors to rank 0, bit for bit (doubles as bytes); only rank 0 reads them.
     const std::vector<std::string> all = comm.all_gather(comm.rank() == 0 ? std::string() : mine);
     for (const std::string& bytes : all) {
+      if (comm.rank() != 0) break;
       size_t at = 0;
       while (at < bytes.size()) {
         const auto i = take<size_t>(bytes, at);
